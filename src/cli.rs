@@ -1,0 +1,197 @@
+//! Command-line interface: the clap definitions and the `--help` text. Each
+//! subcommand's own arguments live beside its implementation in `commands/`.
+
+use crate::commands;
+use crate::topology::{Persistence, TopologySpec};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const ABOUT: &str = "A terminal chaos lab for Redis high availability.
+
+grabstorm starts a real Redis topology (a master, replicas and a Sentinel
+quorum, in Docker or as local processes), hammers it with thousands of
+simulated flash-sale users (red packets, seckill, distributed locks), lets you
+break nodes while the load runs, and checks every acknowledged operation
+against what Redis holds afterwards.
+
+Run without a command to open the dashboard on the default topology.";
+
+const AFTER_HELP: &str = "Examples:
+  grabstorm                                  dashboard: topology + mixed load, press ? for keys
+  grabstorm up --replicas 2 --sentinels 3    start a topology and leave it running
+  grabstorm status                           roles and health, read live from the nodes
+  grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
+  grabstorm fault segfault master            crash the master of the running topology
+  grabstorm run scenarios/failover-segfault.toml --headless --out out/
+  grabstorm down --all                       remove everything any grabstorm run left behind";
+
+#[derive(Parser, Debug)]
+#[command(name = "grabstorm", version, about = ABOUT, long_about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Where grabstorm keeps the running topology's state file and per-run
+    /// directories. Default: $XDG_STATE_HOME/grabstorm or ~/.local/state/grabstorm.
+    #[arg(long, global = true, env = "GRABSTORM_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write logs to this file (the dashboard never logs to the terminal).
+    /// Verbosity follows RUST_LOG (default: info).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start a topology, wait until it is really ready, print its nodes, and leave it running.
+    Up(commands::up::UpArgs),
+    /// Show the live roles and health of the running topology, read from the nodes.
+    Status(commands::status::StatusArgs),
+    /// Remove the running topology (with --all: leftovers of any earlier or crashed run).
+    Down(commands::down::DownArgs),
+    /// Run a workload headless and print (or write) an audited report.
+    Load(Box<commands::load::LoadCommandArgs>),
+    /// Re-run the audit of a finished run from its journal against the live Redis.
+    Audit(commands::audit::AuditArgs),
+    /// Inject a fault into the running topology.
+    Fault(commands::fault::FaultArgs),
+    /// Measure grabstorm against redis-benchmark on the same server.
+    Bench(commands::bench::BenchArgs),
+    /// Open the dashboard (the default command).
+    Tui(Box<commands::tui::TuiArgs>),
+    /// Validate scenario files without starting anything.
+    Check(commands::check::CheckArgs),
+    /// Play a scenario file: in the dashboard, or headless with a verdict.
+    Run(Box<commands::run::RunArgs>),
+}
+
+/// Which backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum BackendChoice {
+    /// Docker when an engine answers, else local processes.
+    #[default]
+    Auto,
+    Docker,
+    Local,
+}
+
+/// Backend selection, shared by every command that starts a topology.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BackendArgs {
+    /// Where the nodes run: containers on a bridge network, or local processes on 127.0.0.1.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Redis image for the Docker backend (pulled only if absent locally).
+    /// Default: a local redis:7* image, else one built from the host's redis-server.
+    #[arg(long, env = "GRABSTORM_REDIS_IMAGE", value_name = "IMAGE")]
+    pub image: Option<String>,
+}
+
+/// The topology flags, shared by `up`, `load`, `tui`.
+#[derive(Args, Debug, Clone)]
+pub struct SpecArgs {
+    /// Name under which the sentinels monitor the master.
+    #[arg(long, default_value = "mymaster", help_heading = "Topology")]
+    pub master_name: String,
+    /// Number of replicas (0 to 16).
+    #[arg(long, default_value_t = 2, help_heading = "Topology")]
+    pub replicas: u16,
+    /// Number of sentinels (0 to 9; 0 means no automatic failover).
+    #[arg(long, default_value_t = 3, help_heading = "Topology")]
+    pub sentinels: u16,
+    /// Sentinels that must agree the master is down (1 to --sentinels).
+    #[arg(long, default_value_t = 2, help_heading = "Topology")]
+    pub quorum: u16,
+    /// Sentinel's down-after-milliseconds: silence before a node is flagged down.
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_name = "MS",
+        help_heading = "Topology"
+    )]
+    pub down_after_ms: u64,
+    /// Sentinel's failover-timeout.
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "MS",
+        help_heading = "Topology"
+    )]
+    pub failover_timeout_ms: u64,
+    /// Replicas reconfigured at once after a failover.
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Topology")]
+    pub parallel_syncs: u16,
+    /// Persistence of every Redis node.
+    #[arg(long, value_enum, default_value_t = Persistence::None, help_heading = "Topology")]
+    pub persistence: Persistence,
+    /// The master refuses writes unless this many replicas are connected and recent.
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Topology")]
+    pub min_replicas_to_write: u16,
+    /// How recent (seconds) a replica must be to count for --min-replicas-to-write.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "S",
+        help_heading = "Topology"
+    )]
+    pub min_replicas_max_lag: u32,
+}
+
+impl Default for SpecArgs {
+    fn default() -> Self {
+        SpecArgs::from_spec(&TopologySpec::default())
+    }
+}
+
+impl SpecArgs {
+    pub fn to_spec(&self) -> TopologySpec {
+        TopologySpec {
+            master_name: self.master_name.clone(),
+            replicas: self.replicas,
+            sentinels: self.sentinels,
+            quorum: self.quorum,
+            down_after_ms: self.down_after_ms,
+            failover_timeout_ms: self.failover_timeout_ms,
+            parallel_syncs: self.parallel_syncs,
+            persistence: self.persistence,
+            min_replicas_to_write: self.min_replicas_to_write,
+            min_replicas_max_lag_s: self.min_replicas_max_lag,
+        }
+    }
+
+    pub fn from_spec(s: &TopologySpec) -> Self {
+        SpecArgs {
+            master_name: s.master_name.clone(),
+            replicas: s.replicas,
+            sentinels: s.sentinels,
+            quorum: s.quorum,
+            down_after_ms: s.down_after_ms,
+            failover_timeout_ms: s.failover_timeout_ms,
+            parallel_syncs: s.parallel_syncs,
+            persistence: s.persistence,
+            min_replicas_to_write: s.min_replicas_to_write,
+            min_replicas_max_lag: s.min_replicas_max_lag_s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn spec_flag_defaults_match_the_spec_defaults() {
+        assert_eq!(SpecArgs::default().to_spec(), TopologySpec::default());
+    }
+}

@@ -1,0 +1,306 @@
+//! Client: connections to "the master", wherever it is. The Sentinel-aware
+//! target asks the sentinels, maps internal addresses to host addresses,
+//! follows `+switch-master` and re-resolves on READONLY, connection loss and
+//! timeouts; the naive target keeps writing to the address it started with.
+//!
+//! Grabbers never hold a lock to get a connection: each keeps a
+//! `watch::Receiver<Arc<Generation>>` and swaps its connection only when the
+//! generation changes (one atomic load per operation). All the re-resolving
+//! and reconnecting happens in a background task ([`follow`]), woken by
+//! [`MasterPool::report_failure`] or by a sentinel's `+switch-master`. A
+//! grabber whose connection died waits for the next generation
+//! ([`await_next_generation`]) instead of retrying on it.
+
+pub mod follow;
+pub mod sentinel;
+
+pub use sentinel::{ResolveError, SentinelSet, SwitchMaster};
+
+use crate::metrics::EventBus;
+use crate::topology::Topology;
+use anyhow::Context;
+use redis::aio::MultiplexedConnection;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+
+/// Time allowed for any single connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a command may take before the client gives up on it (and, for the
+/// pool, reports a failure that makes it re-resolve).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// How the pool finds the master.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientMode {
+    /// Ask the sentinels, follow `+switch-master`, re-resolve on errors.
+    #[default]
+    Sentinel,
+    /// Keep writing to the address it started with (reconnecting to it).
+    Naive,
+}
+
+impl fmt::Display for ClientMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClientMode::Sentinel => "sentinel",
+            ClientMode::Naive => "naive",
+        })
+    }
+}
+
+/// One set of connections to one master.
+pub struct Generation {
+    /// Increments each time the pool moves to a new master or reconnects.
+    pub id: u64,
+    /// Host address of the master these connections talk to.
+    pub master: SocketAddr,
+    pub conns: Vec<MultiplexedConnection>,
+}
+
+impl Generation {
+    /// The connection grabber `i` should use.
+    pub fn conn(&self, i: usize) -> MultiplexedConnection {
+        self.conns[i % self.conns.len()].clone()
+    }
+}
+
+/// What the pool and its background task share.
+pub(crate) struct PoolShared {
+    pub(crate) tx: watch::Sender<Arc<Generation>>,
+    pub(crate) mode: ClientMode,
+    /// Set by the first failure report since the background task last woke
+    /// for one; cleared when it wakes. Keeps `report_failure` to one atomic
+    /// swap for the thousands of grabbers that fail at once.
+    pub(crate) failure_pending: AtomicBool,
+    /// Set when a failure said "this node is not the master" (READONLY).
+    pub(crate) saw_readonly: AtomicBool,
+    pub(crate) wake: Notify,
+}
+
+/// Stops the background tasks when the last clone of a pool is dropped.
+struct PoolLife {
+    _guard: DropGuard,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A pool of multiplexed connections to the current master.
+#[derive(Clone)]
+pub struct MasterPool {
+    shared: Arc<PoolShared>,
+    life: Arc<PoolLife>,
+}
+
+/// Opens a multiplexed connection to a loopback address with a timeout.
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<MultiplexedConnection> {
+    connect_within(addr, CONNECT_TIMEOUT).await
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect: {0}")]
+    Failed(#[from] redis::RedisError),
+    #[error("no answer to connect within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// Opens a multiplexed connection to a loopback address, giving up after
+/// `timeout`; commands on it time out after `response_timeout`. The one
+/// place every part of the lab opens a connection.
+pub async fn open(
+    addr: SocketAddr,
+    timeout: Duration,
+    response_timeout: Duration,
+) -> Result<MultiplexedConnection, ConnectError> {
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(response_timeout));
+    tokio::time::timeout(
+        timeout,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    .map_err(|_| ConnectError::TimedOut(timeout))?
+    .map_err(ConnectError::Failed)
+}
+
+/// Opens a multiplexed connection, giving up after `timeout`; commands on it
+/// time out after [`RESPONSE_TIMEOUT`].
+pub async fn connect_within(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<MultiplexedConnection> {
+    open(addr, timeout, RESPONSE_TIMEOUT)
+        .await
+        .with_context(|| format!("connecting to {addr}"))
+}
+
+/// Whether an error means the connection or the node is gone (connection
+/// refused, reset, closed, timed out).
+pub fn is_connection_failure(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+}
+
+/// Longest a caller waits for the pool's next generation after its
+/// connection died (see [`await_next_generation`]): while the master stays
+/// unreachable, each caller retries about this often.
+pub const DEAD_CONNECTION_WAIT: Duration = Duration::from_millis(500);
+
+/// Whether an error means this connection is gone for good (reset, closed,
+/// refused): a multiplexed connection never reconnects, and every later
+/// command on it fails at once without awaiting anything, so a loop that
+/// retries it never yields and starves the runtime, the pool's reconnecting
+/// task included. Timeouts are not: the connection may still answer.
+pub fn is_dead_connection(err: &redis::RedisError) -> bool {
+    !err.is_timeout()
+        && (err.is_connection_dropped() || err.is_connection_refusal() || err.is_io_error())
+}
+
+/// After an operation on the current generation of `rx` failed with a dead
+/// connection ([`is_dead_connection`]): waits until the pool publishes its
+/// next generation (the follower does so as soon as it has reconnected, at
+/// the same address or another), at most [`DEAD_CONNECTION_WAIT`], and
+/// returns the generation to use now. One await per failure, none per
+/// successful operation.
+pub async fn await_next_generation(rx: &mut watch::Receiver<Arc<Generation>>) -> Arc<Generation> {
+    if let Ok(Err(_)) = tokio::time::timeout(DEAD_CONNECTION_WAIT, rx.changed()).await {
+        // The pool is closed: no generation will come; still do not spin.
+        tokio::time::sleep(DEAD_CONNECTION_WAIT).await;
+    }
+    rx.borrow_and_update().clone()
+}
+
+/// Whether an error means "the node you wrote to is not the master".
+pub fn is_not_master(err: &redis::RedisError) -> bool {
+    matches!(
+        err.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+            | redis::ErrorKind::Server(redis::ServerErrorKind::MasterDown)
+    ) || matches!(err.code(), Some("READONLY") | Some("MASTERDOWN"))
+}
+
+impl MasterPool {
+    /// A pool of `connections` connections to a fixed address, reconnecting
+    /// to that same address after failures (the naive client without events).
+    pub async fn fixed(addr: SocketAddr, connections: usize) -> anyhow::Result<Self> {
+        let cancel = CancellationToken::new();
+        follow::start_naive(addr, connections, None, None, cancel).await
+    }
+
+    /// The Sentinel-aware pool: the master is asked of the sentinels of
+    /// `topology`, and followed. Stops when `cancel` fires or the last clone
+    /// is dropped.
+    pub async fn sentinel(
+        topology: &Topology,
+        connections: usize,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        follow::start_sentinel(topology, connections, bus, cancel).await
+    }
+
+    /// The naive pool: the master is asked of the sentinels once (or, with
+    /// no sentinel, taken as `redis-1`), then never again.
+    pub async fn naive(
+        topology: &Topology,
+        connections: usize,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let addr = match SentinelSet::from_topology(topology).master_addr().await {
+            Ok(addr) => addr,
+            Err(ResolveError::NoSentinels) => topology
+                .node("redis-1")
+                .map(|n| n.host_addr)
+                .context("the topology has neither sentinels nor a redis-1 node")?,
+            Err(e) => return Err(e).context("finding the master for the naive client"),
+        };
+        let names = topology.clone();
+        follow::start_naive(addr, connections, Some(bus), Some(names), cancel).await
+    }
+
+    /// The pool for `mode`.
+    pub async fn for_mode(
+        mode: ClientMode,
+        topology: &Topology,
+        connections: usize,
+        bus: EventBus,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        match mode {
+            ClientMode::Sentinel => Self::sentinel(topology, connections, bus, cancel).await,
+            ClientMode::Naive => Self::naive(topology, connections, bus, cancel).await,
+        }
+    }
+
+    pub(crate) fn from_parts(
+        shared: Arc<PoolShared>,
+        cancel: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
+        MasterPool {
+            shared,
+            life: Arc::new(PoolLife {
+                _guard: cancel.clone().drop_guard(),
+                cancel,
+                tasks,
+            }),
+        }
+    }
+
+    /// How this pool finds the master.
+    pub fn mode(&self) -> ClientMode {
+        self.shared.mode
+    }
+
+    /// A receiver for the current generation; grabbers call
+    /// `has_changed()` before each operation and `borrow_and_update()` when true.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Generation>> {
+        self.shared.tx.subscribe()
+    }
+
+    /// The current generation.
+    pub fn current(&self) -> Arc<Generation> {
+        self.shared.tx.borrow().clone()
+    }
+
+    /// Tells the pool an operation failed; the pool decides whether to
+    /// re-resolve the master or reconnect. Cheap: never blocks the caller.
+    /// After a dead connection the caller should not retry at once but
+    /// [`await_next_generation`].
+    pub fn report_failure(&self, err: &redis::RedisError) {
+        let not_master = is_not_master(err);
+        if !not_master && !is_connection_failure(err) {
+            // NOREPLICAS, NOSCRIPT, LOADING, script errors...: the master is
+            // where we think it is.
+            return;
+        }
+        if not_master {
+            self.shared.saw_readonly.store(true, Ordering::Relaxed);
+        }
+        if !self.shared.failure_pending.swap(true, Ordering::AcqRel) {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Stops the background tasks and waits for them.
+    pub async fn close(&self) {
+        self.life.cancel.cancel();
+        self.life.tasks.close();
+        self.life.tasks.wait().await;
+    }
+}

@@ -1,0 +1,102 @@
+//! `grabstorm audit DIR`: re-runs the checks of a finished run from its
+//! journal (`DIR/journal.jsonl`, `DIR/run.json`) against the live Redis:
+//! the master of the running topology (state file), the fixed address the
+//! run used, or `--addr`. Prints the checks (or JSON), writes
+//! `DIR/audit.json`, and exits 1 when a check fails.
+
+use crate::audit::journal;
+use crate::cli::GlobalArgs;
+use crate::commands::{EXIT_FAILED, EXIT_USAGE};
+use crate::lab::{audit_into, RunRecord};
+use crate::report::model::Report;
+use anyhow::Context;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct AuditArgs {
+    /// Run directory of a finished `grabstorm load` (its --out DIR).
+    pub dir: PathBuf,
+    /// Check against this Redis instead of the running topology's master.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<SocketAddr>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let run_json = args.dir.join("run.json");
+    let text = match std::fs::read_to_string(&run_json) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "grabstorm audit: cannot read {}: {e} (expected the --out DIR of a finished `grabstorm load`)",
+                run_json.display()
+            );
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let record: RunRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a grabstorm run record", run_json.display()))?;
+    let records = journal::read(&args.dir.join("journal.jsonl"))?;
+    let (master, node) = match (args.addr, record.fixed_addr) {
+        (Some(a), _) | (None, Some(a)) => (a, a.to_string()),
+        (None, None) => {
+            let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
+            let t = crate::topology::state::load(&state_dir).with_context(|| {
+                format!(
+                    "no running topology in {} to audit against (or pass --addr)",
+                    state_dir.display()
+                )
+            })?;
+            let addr = match crate::client::SentinelSet::from_topology(&t)
+                .master_addr()
+                .await
+            {
+                Ok(a) => a,
+                Err(crate::client::ResolveError::NoSentinels) => t
+                    .node("redis-1")
+                    .map(|n| n.host_addr)
+                    .context("the topology has neither sentinels nor redis-1")?,
+                Err(e) => return Err(e).context("asking the sentinels for the master"),
+            };
+            let name = t
+                .nodes
+                .iter()
+                .find(|n| n.host_addr == addr)
+                .map(|n| n.name.clone())
+                .unwrap_or_else(|| addr.to_string());
+            (addr, name)
+        }
+    };
+    // Keep what only the live run measured (latency, timeline), redo the checks.
+    let mut report: Report = std::fs::read_to_string(args.dir.join("report.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    report.seed = record.seed;
+    report.redpacket = None;
+    report.seckill = None;
+    report.locks.clear();
+    report.audit = Default::default();
+    report.expectations.clear();
+    let w = record.workloads()?;
+    audit_into(&record, &w, master, &node, &records, &mut report).await?;
+    let out = args.dir.join("audit.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", out.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.summary_tables());
+        println!("audit: {}", out.display());
+    }
+    Ok(if report.verdict.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}

@@ -1,0 +1,250 @@
+//! `grabstorm load`: run a workload headless against a started (or
+//! attached) topology, with a live progress line on stderr, then print the
+//! audited report as tables (or JSON with `--json`) and write `report.json`.
+//!
+//! [`WorkloadArgs`] (the workload, load and fault flags) is shared with
+//! `tui` and `run`: flatten it and call [`WorkloadArgs::lab_config`].
+
+use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
+use crate::client::ClientMode;
+use crate::commands::{EXIT_FAILED, EXIT_USAGE};
+use crate::faults::{parse_duration, ScheduledFault};
+use crate::lab::{Control, EndReason, Lab, LabConfig, LabTarget};
+use crate::workload::lock::LockArgs;
+use crate::workload::redpacket::RedPacketArgs;
+use crate::workload::seckill::SeckillArgs;
+use crate::workload::WorkloadKind;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Workload, load and fault flags, shared by `load`, `tui` and `run`.
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// What the grabbers do.
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Mixed, help_heading = "Load")]
+    pub workload: WorkloadKind,
+    /// Grabbers (tokio tasks), up to 200,000.
+    #[arg(long, default_value_t = 1000, value_name = "N", help_heading = "Load")]
+    pub grabbers: usize,
+    /// Multiplexed connections the grabbers share.
+    #[arg(long, default_value_t = 16, value_name = "N", help_heading = "Load")]
+    pub connections: usize,
+    /// Users the grabbers act for (0: one user per grabber). Fewer users
+    /// than grabbers makes the same user race itself.
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Load")]
+    pub users: u64,
+    /// How long the load runs, e.g. 30s, 2m.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "until_done", help_heading = "Load")]
+    pub duration: Option<Duration>,
+    /// Run until every packet, item and lock round is done.
+    #[arg(long, help_heading = "Load")]
+    pub until_done: bool,
+    /// The run never lasts longer than this.
+    #[arg(long, value_parser = parse_duration, default_value = "10m", help_heading = "Load")]
+    pub hard_cap: Duration,
+    /// Seed of every random choice (default: from the clock, printed in the report).
+    #[arg(long, help_heading = "Load")]
+    pub seed: Option<u64>,
+    /// Pause of each grabber between two operations, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS", help_heading = "Load")]
+    pub think_ms: u64,
+    /// How grabbers find the master: follow Sentinel, or keep the first address.
+    #[arg(long, value_enum, default_value_t = ClientMode::Sentinel, help_heading = "Load")]
+    pub client: ClientMode,
+    /// A fault to inject during the run: "AT KIND TARGET [for D] [from NODES]",
+    /// e.g. "5s segfault master". Repeatable.
+    #[arg(long = "fault", value_name = "SPEC", help_heading = "Faults")]
+    pub faults: Vec<ScheduledFault>,
+    /// Longest wait after the load for the topology to agree on a master before the audit.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", help_heading = "Faults")]
+    pub settle_timeout: Duration,
+    #[command(flatten)]
+    pub redpacket: RedPacketArgs,
+    #[command(flatten)]
+    pub seckill: SeckillArgs,
+    #[command(flatten)]
+    pub locks: LockArgs,
+}
+
+impl Default for WorkloadArgs {
+    fn default() -> Self {
+        WorkloadArgs {
+            workload: WorkloadKind::Mixed,
+            grabbers: 1000,
+            connections: 16,
+            users: 0,
+            duration: None,
+            until_done: false,
+            hard_cap: Duration::from_secs(600),
+            seed: None,
+            think_ms: 0,
+            client: ClientMode::Sentinel,
+            faults: Vec::new(),
+            settle_timeout: Duration::from_secs(30),
+            redpacket: RedPacketArgs::default(),
+            seckill: SeckillArgs::default(),
+            locks: LockArgs::default(),
+        }
+    }
+}
+
+/// A seed from the clock, for runs without `--seed`.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        % 1_000_000_000
+}
+
+impl WorkloadArgs {
+    /// The lab configuration for these flags. `default_duration` applies
+    /// when neither `--duration` nor `--until-done` was given (None: until stopped).
+    pub fn lab_config(
+        &self,
+        target: LabTarget,
+        state_dir: PathBuf,
+        out_dir: Option<PathBuf>,
+        default_duration: Option<Duration>,
+    ) -> LabConfig {
+        LabConfig {
+            target,
+            state_dir,
+            out_dir,
+            workload: self.workload,
+            grabbers: self.grabbers,
+            connections: self.connections.max(1),
+            users: self.users,
+            seed: self.seed.unwrap_or_else(clock_seed),
+            duration: if self.until_done {
+                None
+            } else {
+                self.duration.or(default_duration)
+            },
+            until_done: self.until_done,
+            hard_cap: self.hard_cap,
+            think: Duration::from_millis(self.think_ms),
+            redpacket: self.redpacket.clone(),
+            seckill: self.seckill.clone(),
+            locks: self.locks.config(),
+            client: self.client,
+            faults: self.faults.clone(),
+            settle_timeout: self.settle_timeout,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct LoadCommandArgs {
+    /// Use the topology a running `grabstorm up` left (else start one and remove it at the end).
+    #[arg(long, conflicts_with = "backend")]
+    pub attach: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[command(flatten)]
+    pub load: WorkloadArgs,
+    /// Write report.json (and the journal) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the report as JSON on stdout (no progress line).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<ExitCode> {
+    let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
+    let target = if args.attach {
+        LabTarget::Attach
+    } else {
+        LabTarget::Start {
+            backend: args.backend.clone(),
+            spec: args.spec.to_spec(),
+            keep: false,
+            save_state: false,
+        }
+    };
+    let config = args.load.lab_config(
+        target,
+        state_dir,
+        args.out.clone(),
+        Some(Duration::from_secs(10)),
+    );
+    if let Err(e) = config
+        .redpacket
+        .validate()
+        .and(config.seckill.validate())
+        .and(config.locks.validate().map_err(|e| e.to_string()))
+    {
+        eprintln!("grabstorm load: {e}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    if !args.json {
+        eprintln!(
+            "grabstorm load: {} grabbers, workload {}, seed {}, starting...",
+            config.grabbers, config.workload, config.seed
+        );
+    }
+    let mut lab = Lab::start(config).await?;
+    let progress = (!args.json).then(|| tokio::spawn(progress_line(lab.snapshots())));
+    let reason = tokio::select! {
+        r = lab.wait_end() => r,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = lab.control(Control::Stop).await;
+            EndReason::Stopped
+        }
+    };
+    lab.stop_load().await;
+    if let Some(p) = progress {
+        p.abort();
+        eprintln!();
+    }
+    if !args.json {
+        eprintln!("load ended ({reason:?}); settling and auditing...");
+    }
+    let run_dir = lab.run_dir().to_path_buf();
+    let report = lab.finish().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.summary_tables());
+        println!("report: {}", run_dir.join("report.json").display());
+    }
+    Ok(if report.verdict.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.
+async fn progress_line(
+    mut snaps: tokio::sync::watch::Receiver<std::sync::Arc<crate::metrics::Snapshot>>,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        if snaps.has_changed().is_err() {
+            return;
+        }
+        let s = snaps.borrow_and_update().clone();
+        let errors: u64 = s.errors.values().sum();
+        let ok: u64 = s.ops.iter().map(|o| o.ok).sum();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{:>6.1}s] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}   ",
+            s.elapsed_ms as f64 / 1000.0,
+            s.ops_per_s,
+            ok,
+            errors,
+            s.load.grabbers,
+            if s.load.paused { "  (paused)" } else { "" }
+        );
+        let _ = err.flush();
+    }
+}

@@ -1,0 +1,94 @@
+//! `grabstorm status`: the live truth about the running topology, read from
+//! the nodes (INFO replication, SENTINEL MASTER/REPLICAS), not from the
+//! state file: after a failover it shows the new roles.
+
+use crate::cli::GlobalArgs;
+use crate::commands::up::{health_name, print_columns, role_name};
+use crate::metrics::snapshot::NodeView;
+use crate::topology::{live, select, state};
+use clap::Args;
+use serde::Serialize;
+use std::process::ExitCode;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct StatusOutput<'a> {
+    run_id: &'a str,
+    backend: String,
+    master_name: &'a str,
+    failover_in_progress: bool,
+    nodes: &'a [NodeView],
+}
+
+pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
+    let topology = state::load(&state_dir)?;
+    // The backend tells paused from dead; without it (Docker unreachable) the nodes still answer for themselves.
+    let backend = select::backend_of(topology.backend, &state_dir).await.ok();
+    let view = live::observe_with(&topology, backend.as_ref().map(|(b, _)| b.as_ref())).await;
+
+    if args.json {
+        let out = StatusOutput {
+            run_id: &topology.run_id,
+            backend: topology.backend.to_string(),
+            master_name: &topology.spec.master_name,
+            failover_in_progress: view.failover_in_progress,
+            nodes: &view.nodes,
+        };
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "run {} ({} backend), master name {:?}{}",
+        topology.run_id,
+        topology.backend,
+        topology.spec.master_name,
+        if view.failover_in_progress {
+            ": FAILOVER IN PROGRESS (sentinels disagree or one is failing over)"
+        } else {
+            ""
+        }
+    );
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |x| x.to_string());
+    let cells: Vec<Vec<String>> = view
+        .nodes
+        .iter()
+        .map(|n| {
+            let follows = n
+                .master_of_replica
+                .clone()
+                .or_else(|| n.sentinel_master.clone())
+                .unwrap_or_else(|| "-".into());
+            vec![
+                n.name.clone(),
+                n.kind.to_string(),
+                role_name(n.role).to_string(),
+                health_name(n.health).to_string(),
+                n.host_addr.clone(),
+                opt(n.repl_offset),
+                opt(n.lag_bytes),
+                follows,
+            ]
+        })
+        .collect();
+    print_columns(
+        &[
+            "NAME",
+            "KIND",
+            "ROLE",
+            "HEALTH",
+            "HOST ADDR",
+            "OFFSET",
+            "LAG",
+            "MASTER",
+        ],
+        &cells,
+    );
+    Ok(ExitCode::SUCCESS)
+}

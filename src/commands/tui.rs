@@ -1,0 +1,348 @@
+//! `grabstorm tui` (and `grabstorm` with no command): start the topology and
+//! the load, open the dashboard, and on `q` stop the load, audit, remove the
+//! topology (unless `--keep`), restore the terminal and print a one-paragraph
+//! summary (the full report goes to the run directory, or `--out DIR`).
+
+use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
+use crate::commands::load::WorkloadArgs;
+use crate::lab::{Control, Lab, LabTarget};
+use crate::report::model::Report;
+use crate::tui::app::App;
+use crate::tui::event::TerminalInput;
+use crate::tui::run::{self, Controls, Feeds, Outcome};
+use crate::tui::terminal::TerminalSession;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::count;
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a dashboard run lasts unless `--hard-cap` says otherwise: a
+/// class can talk for a while, a forgotten terminal does not run forever.
+const DASHBOARD_HARD_CAP: Duration = Duration::from_secs(3600);
+
+#[derive(Args, Debug, Clone)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[command(flatten)]
+    pub load: WorkloadArgs,
+    /// Play this scenario file in the dashboard (the same as `grabstorm run FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Leave the topology running after quitting (`grabstorm down` removes it).
+    #[arg(long)]
+    pub keep: bool,
+    /// Write report.json (and the journal) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Frames per second the dashboard draws at most.
+    #[arg(long, default_value_t = run::DEFAULT_FPS, value_name = "N")]
+    pub fps: u32,
+}
+
+impl Default for TuiArgs {
+    fn default() -> Self {
+        TuiArgs {
+            backend: BackendArgs::default(),
+            spec: SpecArgs::default(),
+            load: WorkloadArgs::default(),
+            scenario: None,
+            keep: false,
+            out: None,
+            fps: run::DEFAULT_FPS,
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs, mut args: TuiArgs) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &args.scenario {
+        // The scenario runner plays files; `tui --scenario` is `run FILE`
+        // in the dashboard, with the flags that mean the same there.
+        let backend = match args.backend.backend {
+            crate::cli::BackendChoice::Auto => None,
+            other => Some(other),
+        };
+        let run_args = crate::commands::run::RunArgs {
+            file: file.clone(),
+            headless: false,
+            out: args.out.clone(),
+            seed: args.load.seed,
+            backend,
+            image: args.backend.image.clone(),
+        };
+        return crate::commands::run::run(global, run_args).await;
+    }
+    if args.load.hard_cap == WorkloadArgs::default().hard_cap {
+        args.load.hard_cap = DASHBOARD_HARD_CAP;
+    }
+    let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
+    let target = LabTarget::Start {
+        backend: args.backend.clone(),
+        spec: args.spec.to_spec(),
+        keep: args.keep,
+        // `grabstorm status` and `grabstorm fault` see the dashboard's run.
+        save_state: true,
+    };
+    let config = args
+        .load
+        .lab_config(target, state_dir, args.out.clone(), None);
+    eprintln!(
+        "grabstorm: starting the topology ({} replicas, {} sentinels) and {} grabbers ({}), seed {} ...",
+        args.spec.replicas, args.spec.sentinels, config.grabbers, config.workload, config.seed
+    );
+    let lab = Arc::new(Lab::start(config).await?);
+    let mut app = App::new(Theme::from_env());
+    if let Some(t) = lab.topology().await {
+        app.learn_topology(&t);
+    }
+
+    let outcome = dashboard(lab.clone(), app, args.fps).await;
+
+    // The terminal is back; everything below prints normally.
+    eprintln!(
+        "grabstorm: stopping the load, letting the topology settle, auditing ... (Ctrl-C skips the audit)"
+    );
+    let lab = unwrap_lab(lab).await?;
+    let run_dir = lab.run_dir().to_path_buf();
+    // The dashboard's signal handlers replaced the default Ctrl-C, so it
+    // is watched here: dropping the lab mid-audit tears the topology down.
+    let finished = tokio::select! {
+        f = lab.finish() => f,
+        _ = quit_signal() => {
+            eprintln!("grabstorm: interrupted: no audit, no report; the topology is removed");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    let outcome = outcome?;
+    let report = finished.context("finishing the run")?;
+    println!("{}", summary(&report, &outcome, args.keep));
+    println!("report: {}", run_dir.join("report.json").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows a running lab in the dashboard until the user quits (q, Ctrl-C,
+/// or a SIGINT/SIGTERM from outside). The terminal is restored before this
+/// returns, on every path. The scenario runner calls this too.
+pub async fn dashboard(lab: Arc<Lab>, app: App, fps: u32) -> anyhow::Result<Outcome> {
+    let controls = {
+        let lab = lab.clone();
+        Controls::from_fn(move |c: Control| {
+            let lab = lab.clone();
+            async move { lab.control(c).await }
+        })
+    };
+    let feeds = Feeds {
+        snapshots: lab.snapshots(),
+        timeline: Some(lab.bus().subscribe()),
+        controls,
+    };
+    // The run's own end (duration, hard cap) pauses the load and says so;
+    // the user still leaves with q.
+    let end_watch = {
+        let lab = lab.clone();
+        tokio::spawn(async move {
+            let reason = lab.wait_end().await;
+            let _ = lab.control(Control::PauseLoad(true)).await;
+            lab.bus().emit(
+                "lab",
+                crate::metrics::EventKind::Note {
+                    text: format!(
+                        "the run reached its end ({reason:?}): press q to audit and leave"
+                    ),
+                },
+            );
+        })
+    };
+    let mut session =
+        TerminalSession::enter().context("cannot open the dashboard on this terminal")?;
+    let (input, input_rx) = TerminalInput::start();
+    let result = tokio::select! {
+        r = run::run(session.terminal(), app, feeds, input_rx, fps) => r,
+        _ = quit_signal() => Err(anyhow::anyhow!("interrupted by a signal")),
+    };
+    drop(input);
+    drop(session);
+    end_watch.abort();
+    let _ = end_watch.await;
+    result
+}
+
+/// SIGINT or SIGTERM from outside (raw mode turns the terminal's own
+/// Ctrl-C into a key, handled by the app).
+async fn quit_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Takes the lab back from the control tasks that shared it (they finish
+/// within the dashboard's grace period).
+async fn unwrap_lab(mut lab: Arc<Lab>) -> anyhow::Result<Lab> {
+    let deadline = tokio::time::Instant::now() + run::CONTROL_TIMEOUT;
+    loop {
+        match Arc::try_unwrap(lab) {
+            Ok(lab) => return Ok(lab),
+            Err(shared) => {
+                if tokio::time::Instant::now() >= deadline {
+                    anyhow::bail!("a fault was still running a minute after quitting; the topology may need `grabstorm down`");
+                }
+                lab = shared;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// `1 fault`, `2 faults`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One paragraph: what ran, what broke, what the audit found, where things are.
+pub fn summary(report: &Report, outcome: &Outcome, kept: bool) -> String {
+    let ok: u64 = report.ops.values().map(|o| o.ok).sum();
+    let errors: u64 = report.errors.values().sum();
+    let rate = ok as f64 / report.duration_s.max(0.001);
+    let mut parts = vec![format!(
+        "Run {} ({}, seed {}): {:.0}s of {} load with {} grabbers, {} operations ok ({}/s) and {} errors.",
+        report.run_id,
+        report.backend,
+        report.seed,
+        report.duration_s,
+        report.workload,
+        count(report.grabbers as u64),
+        count(ok),
+        count(rate.round() as u64),
+        count(errors)
+    )];
+    let switched = report.failovers.iter().filter(|f| f.failed_over).count();
+    let outage = report
+        .failovers
+        .iter()
+        .filter_map(|f| f.write_outage_ms)
+        .max();
+    if !report.failovers.is_empty() {
+        let faults = plural(report.failovers.len(), "fault", "faults");
+        let failovers = plural(switched, "failover", "failovers");
+        parts.push(match outage {
+            Some(ms) => format!(
+                "{faults} on the master, {failovers}; the longest write outage was {:.1}s.",
+                ms as f64 / 1000.0
+            ),
+            None => format!("{faults} on the master, {failovers}."),
+        });
+    }
+    if report.verdict.ok {
+        parts.push(
+            "The audit found every acknowledged write in place and every check held.".to_string(),
+        );
+    } else {
+        parts.push(format!(
+            "The audit found: {} acknowledged writes lost, {} lock violations{}.",
+            count(report.lost_acked_writes()),
+            count(report.lock_violations()),
+            if report.verdict.findings.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", report.verdict.findings.join("; "))
+            }
+        ));
+    }
+    parts.push(if kept {
+        "The topology is still running (`grabstorm status`, `grabstorm down`).".to_string()
+    } else {
+        "The topology was removed.".to_string()
+    });
+    parts.push(format!(
+        "The dashboard drew {} frames ({:.0}/s).",
+        count(outcome.frames),
+        outcome.frames_per_s()
+    ));
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{OpReport, Verdict};
+
+    fn outcome() -> Outcome {
+        Outcome {
+            app: App::default(),
+            frames: 1500,
+            draw_time: Duration::from_millis(900),
+            ran_for: Duration::from_secs(60),
+            quit_by_user: true,
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_ran_what_broke_and_what_the_audit_found() {
+        let mut report = Report {
+            run_id: "r1".into(),
+            seed: 42,
+            backend: "local".into(),
+            duration_s: 60.0,
+            grabbers: 1000,
+            ..Default::default()
+        };
+        report.ops.insert(
+            "redpacket.grab".into(),
+            OpReport {
+                ok: 600_000,
+                ..Default::default()
+            },
+        );
+        report
+            .errors
+            .insert(crate::metrics::ErrorClass::ConnectionRefused, 1234);
+        report.failovers = vec![crate::metrics::timeline::Failover {
+            failed_over: true,
+            write_outage_ms: Some(5512),
+            ..Default::default()
+        }];
+        report.audit.lost_acked_writes = 37;
+        report.verdict = Verdict {
+            ok: false,
+            findings: vec!["37 acknowledged grabs lost".into()],
+        };
+        let s = summary(&report, &outcome(), false);
+        assert_eq!(
+            s,
+            "Run r1 (local, seed 42): 60s of mixed load with 1,000 grabbers, 600,000 operations ok \
+             (10,000/s) and 1,234 errors. 1 fault on the master, 1 failover; the longest write \
+             outage was 5.5s. The audit found: 37 acknowledged writes lost, 0 lock violations \
+             (37 acknowledged grabs lost). The topology was removed. The dashboard drew 1,500 \
+             frames (25/s)."
+        );
+        report.failovers.clear();
+        report.verdict = Verdict {
+            ok: true,
+            findings: vec![],
+        };
+        let s = summary(&report, &outcome(), true);
+        assert!(s.contains("every check held"), "{s}");
+        assert!(s.contains("still running"), "{s}");
+        assert!(!s.contains("failover"), "{s}");
+    }
+}

@@ -1,0 +1,238 @@
+//! `grabstorm up`: start a topology, wait until it is really ready, print
+//! its nodes (a table, or one JSON object with `--json`), remember it in the
+//! state file and leave it running.
+
+use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
+use crate::commands::EXIT_USAGE;
+use crate::metrics::snapshot::{Health, NodeView, Role};
+use crate::topology::guard::{self, StartError, StartOptions};
+use crate::topology::{live, select, state, Backend, ProcessState, Topology};
+use clap::Args;
+use serde::Serialize;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit status after SIGINT (128 + 2), as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// One row of `up`'s output.
+#[derive(Serialize)]
+struct NodeRow {
+    name: String,
+    kind: String,
+    role: String,
+    host_addr: String,
+    internal_addr: String,
+    state: String,
+}
+
+#[derive(Serialize)]
+struct UpOutput<'a> {
+    run_id: &'a str,
+    backend: String,
+    backend_why: &'a str,
+    ready_ms: u128,
+    state_file: String,
+    run_dir: String,
+    spec: &'a crate::topology::TopologySpec,
+    nodes: Vec<NodeRow>,
+}
+
+pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<ExitCode> {
+    let spec = args.spec.to_spec();
+    // A bad spec is refused before anything (even a Docker probe) happens.
+    if let Err(e) = spec.validate() {
+        eprintln!("grabstorm: impossible topology: {e}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
+    refuse_if_running(&state_dir).await?;
+
+    let opts = StartOptions {
+        save_state: true,
+        ..StartOptions::new(&state_dir)
+    };
+    let (guard, why) = match guard::start_from_args(&args.backend, &spec, &opts).await {
+        Ok(started) => started,
+        Err(e) => {
+            if let Some(StartError::Interrupted(_)) = e.downcast_ref::<StartError>() {
+                eprintln!("grabstorm: {e}");
+                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            }
+            return Err(e);
+        }
+    };
+    let ready_in = guard.ready_in();
+    let backend = guard.backend();
+    let topology = guard.keep();
+    let view = live::observe_with(&topology, Some(backend.as_ref())).await;
+    let rows = rows(&topology, &view.nodes);
+
+    if args.json {
+        let out = UpOutput {
+            run_id: &topology.run_id,
+            backend: topology.backend.to_string(),
+            backend_why: &why,
+            ready_ms: ready_in.as_millis(),
+            state_file: state::path(&state_dir).display().to_string(),
+            run_dir: topology.run_dir.display().to_string(),
+            spec: &topology.spec,
+            nodes: rows,
+        };
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        eprintln!("backend: {} ({why})", topology.backend);
+        print_table(&rows);
+        println!(
+            "\nrun {} ready in {:.2} s; master name {:?}. `grabstorm status` shows live roles, `grabstorm down` removes it.",
+            topology.run_id,
+            ready_in.as_secs_f64(),
+            topology.spec.master_name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to start a second run over a live one; removes the remains of a
+/// dead one (its state file outlived its nodes).
+async fn refuse_if_running(state_dir: &Path) -> anyhow::Result<()> {
+    let Ok(old) = state::load(state_dir) else {
+        return Ok(());
+    };
+    let backend = select::backend_of(old.backend, state_dir).await.ok();
+    if is_alive(&old, backend.as_ref().map(|(b, _)| b.as_ref())).await {
+        anyhow::bail!(
+            "a topology is already running (run {}, {} backend): use it, or `grabstorm down`",
+            old.run_id,
+            old.backend
+        );
+    }
+    tracing::info!(run = %old.run_id, "the previous run is gone: removing its remains");
+    if let Some((b, _)) = &backend {
+        if let Err(e) = b.down(&old).await {
+            tracing::warn!("removing the remains of run {}: {e:#}", old.run_id);
+        }
+    }
+    state::clear(state_dir)
+}
+
+/// True when any node of `t` still runs (or answers, when the backend is unreachable).
+async fn is_alive(t: &Topology, backend: Option<&dyn Backend>) -> bool {
+    if let Some(b) = backend {
+        for n in &t.nodes {
+            if let Ok(s) = b.state(t, &n.name).await {
+                if s != ProcessState::Exited {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    for n in &t.nodes {
+        if live::connect(n.host_addr, Duration::from_millis(300))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+fn rows(t: &Topology, views: &[NodeView]) -> Vec<NodeRow> {
+    t.nodes
+        .iter()
+        .map(|n| {
+            let v = views.iter().find(|v| v.name == n.name);
+            NodeRow {
+                name: n.name.clone(),
+                kind: n.kind.to_string(),
+                role: v.map_or("unknown", |v| role_name(v.role)).to_string(),
+                host_addr: n.host_addr.to_string(),
+                internal_addr: n.internal_addr.clone(),
+                state: v.map_or("unknown", |v| health_name(v.health)).to_string(),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Master => "master",
+        Role::Replica => "replica",
+        Role::Sentinel => "sentinel",
+        Role::Unknown => "unknown",
+    }
+}
+
+pub(crate) fn health_name(h: Health) -> &'static str {
+    match h {
+        Health::Up => "up",
+        Health::Sdown => "sdown",
+        Health::Odown => "odown",
+        Health::Down => "down",
+        Health::Paused => "paused",
+        Health::Partitioned => "partitioned",
+    }
+}
+
+/// Prints rows of cells as aligned columns.
+pub(crate) fn print_columns(header: &[&str], cells: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cols: Vec<&str>| {
+        let s: Vec<String> = cols
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in cells {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn print_table(rows: &[NodeRow]) {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.kind.clone(),
+                r.role.clone(),
+                r.host_addr.clone(),
+                r.internal_addr.clone(),
+                r.state.clone(),
+            ]
+        })
+        .collect();
+    print_columns(
+        &[
+            "NAME",
+            "KIND",
+            "ROLE",
+            "HOST ADDR",
+            "INTERNAL ADDR",
+            "STATE",
+        ],
+        &cells,
+    );
+}

@@ -1,0 +1,547 @@
+//! The fault injector: resolves a [`FaultRequest`]'s target from live roles,
+//! refuses what cannot be done before touching anything, performs the fault
+//! through Redis commands (`DEBUG SEGFAULT`, `SHUTDOWN`, `DEBUG SLEEP`) or the
+//! backend (kill, pause, restart, partition), and records it on the
+//! [`EventBus`]. Timed ends (thaw after a pause, heal after a partition, the
+//! end of a stall) run in tracked tasks that [`Injector::wait`] joins.
+
+use super::target::{current_master, redis_role, resolve};
+use super::{FaultError, FaultKind, FaultRequest, ScheduledFault};
+use crate::metrics::{EventBus, EventKind};
+use crate::topology::{Backend, BackendKind, NodeKind, ProcessState, Topology};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Time a crashed, shut down or killed node gets to disappear.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time a restarted Redis node gets to answer again.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stall length of `slow` when no duration is given.
+pub const DEFAULT_SLOW: Duration = Duration::from_secs(5);
+/// Where fault events come from on the timeline.
+const SOURCE: &str = "faults";
+
+/// Injects faults into one running topology. Cheap to clone.
+#[derive(Clone)]
+pub struct Injector {
+    backend: Arc<dyn Backend>,
+    topology: Arc<Mutex<Topology>>,
+    bus: EventBus,
+    tasks: TaskTracker,
+    /// Fired on shutdown: pending thaws and heals happen at once.
+    cancel: CancellationToken,
+}
+
+/// What one scheduled fault did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultOutcome {
+    pub scheduled: ScheduledFault,
+    /// When it was actually injected, ms since the run started.
+    pub at_ms: u64,
+    /// What was done, or why not.
+    pub result: Result<String, String>,
+}
+
+impl Injector {
+    pub fn new(backend: Arc<dyn Backend>, topology: Arc<Mutex<Topology>>, bus: EventBus) -> Self {
+        Injector {
+            backend,
+            topology,
+            bus,
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// The topology this injector acts on (restart may change handles).
+    pub fn topology(&self) -> Arc<Mutex<Topology>> {
+        self.topology.clone()
+    }
+
+    /// Performs `req`; returns what was done, one sentence. Refusals (unknown
+    /// target, node already down, partition on the local backend...) leave
+    /// everything as it was.
+    pub async fn inject(&self, req: &FaultRequest) -> anyhow::Result<String> {
+        let kind = req.kind;
+        if req.duration.is_some()
+            && !matches!(
+                kind,
+                FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
+            )
+        {
+            return Err(FaultError::DurationNotAllowed(kind).into());
+        }
+        if !req.from.is_empty() && kind != FaultKind::Partition {
+            return Err(FaultError::FromNotAllowed(kind).into());
+        }
+        if matches!(kind, FaultKind::Partition | FaultKind::Heal)
+            && self.backend.kind() == BackendKind::Local
+        {
+            return Err(FaultError::NeedsDocker { kind }.into());
+        }
+        let topology = self.topology.lock().await.clone();
+        let nodes = resolve(&req.target, kind, &topology, self.backend.as_ref()).await?;
+        for node in &nodes {
+            self.check(kind, node, req, &topology).await?;
+        }
+        let mut done = Vec::new();
+        for node in &nodes {
+            let what = self
+                .perform(kind, node, req, &topology)
+                .await
+                .with_context(|| format!("{kind} {node}"))?;
+            done.push(what);
+        }
+        Ok(done.join("; "))
+    }
+
+    /// Refuses a fault that cannot be done on `node` as it is now.
+    async fn check(
+        &self,
+        kind: FaultKind,
+        node: &str,
+        req: &FaultRequest,
+        topology: &Topology,
+    ) -> Result<(), FaultError> {
+        let known = || {
+            let mut names: Vec<String> = topology.nodes.iter().map(|n| n.name.clone()).collect();
+            names.sort_by(|a, b| super::target::name_order(a, b));
+            names.join(", ")
+        };
+        let n = topology.node(node).ok_or_else(|| FaultError::UnknownNode {
+            name: node.to_string(),
+            known: known(),
+        })?;
+        if matches!(kind, FaultKind::Segfault | FaultKind::Slow) && n.kind == NodeKind::Sentinel {
+            return Err(FaultError::NeedsRedis {
+                kind,
+                node: node.to_string(),
+            });
+        }
+        for peer in &req.from {
+            if peer == node {
+                return Err(FaultError::SelfPeer {
+                    node: node.to_string(),
+                    peer: peer.clone(),
+                });
+            }
+            if topology.node(peer).is_none() {
+                return Err(FaultError::UnknownNode {
+                    name: peer.clone(),
+                    known: known(),
+                });
+            }
+        }
+        let state = self
+            .backend
+            .state(topology, node)
+            .await
+            .map_err(|e| FaultError::Backend {
+                node: node.to_string(),
+                cause: format!("{e:#}"),
+            })?;
+        let down = || FaultError::AlreadyDown {
+            node: node.to_string(),
+        };
+        let paused = || FaultError::Paused {
+            node: node.to_string(),
+        };
+        match (kind, state) {
+            (FaultKind::Restart, ProcessState::Exited) => Ok(()),
+            (FaultKind::Restart, _) => Err(FaultError::StillRunning {
+                node: node.to_string(),
+            }),
+            (FaultKind::Resume, ProcessState::Paused) => Ok(()),
+            (FaultKind::Resume, _) => Err(FaultError::NotPaused {
+                node: node.to_string(),
+            }),
+            (FaultKind::Heal, _) => Ok(()),
+            (_, ProcessState::Exited) => Err(down()),
+            (FaultKind::Kill | FaultKind::Partition, ProcessState::Paused) => Ok(()),
+            (_, ProcessState::Paused) => Err(paused()),
+            (_, ProcessState::Running) => Ok(()),
+        }
+    }
+
+    async fn perform(
+        &self,
+        kind: FaultKind,
+        node: &str,
+        req: &FaultRequest,
+        topology: &Topology,
+    ) -> anyhow::Result<String> {
+        let addr = topology
+            .node(node)
+            .map(|n| n.host_addr)
+            .context("node vanished")?;
+        match kind {
+            FaultKind::Segfault => {
+                let t0 = self.bus.now_ms();
+                let reply = send_fatal(addr, &["DEBUG", "SEGFAULT"]).await;
+                self.wait_exited(topology, node, reply).await?;
+                self.record_down(t0, kind, node);
+                Ok(format!("{node} crashed (DEBUG SEGFAULT)"))
+            }
+            FaultKind::Shutdown | FaultKind::ShutdownSave => {
+                let t0 = self.bus.now_ms();
+                let mode = if kind == FaultKind::Shutdown {
+                    "NOSAVE"
+                } else {
+                    "SAVE"
+                };
+                let reply = send_fatal(addr, &["SHUTDOWN", mode]).await;
+                self.wait_exited(topology, node, reply).await?;
+                self.record_down(t0, kind, node);
+                Ok(format!("{node} shut down (SHUTDOWN {mode})"))
+            }
+            FaultKind::Kill => {
+                let t0 = self.bus.now_ms();
+                self.backend.kill(topology, node).await?;
+                self.wait_exited(topology, node, Ok(())).await?;
+                self.record_down(t0, kind, node);
+                Ok(format!("{node} killed (SIGKILL)"))
+            }
+            FaultKind::Pause => {
+                let t0 = self.bus.now_ms();
+                self.backend.pause(topology, node).await?;
+                self.record(
+                    t0,
+                    EventKind::FaultInjected {
+                        fault: kind.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                match req.duration {
+                    Some(d) => {
+                        self.after(d, kind, node.to_string());
+                        Ok(format!("{node} paused; it thaws in {}", show(d)))
+                    }
+                    None => Ok(format!("{node} paused until `resume {node}`")),
+                }
+            }
+            FaultKind::Resume => {
+                self.backend.resume(topology, node).await?;
+                self.bus.emit(
+                    SOURCE,
+                    EventKind::FaultHealed {
+                        fault: FaultKind::Pause.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                Ok(format!("{node} resumed"))
+            }
+            FaultKind::Partition => {
+                self.backend.partition(topology, node, &req.from).await?;
+                // Stamped once the routes are in place: the helper container
+                // takes a moment, and until then nothing is cut.
+                let t0 = self.bus.now_ms();
+                self.record(
+                    t0,
+                    EventKind::FaultInjected {
+                        fault: kind.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                let from = if req.from.is_empty() {
+                    "all its peers".to_string()
+                } else {
+                    req.from.join(", ")
+                };
+                match req.duration {
+                    Some(d) => {
+                        self.after(d, kind, node.to_string());
+                        Ok(format!("{node} cut off from {from}; heals in {}", show(d)))
+                    }
+                    None => Ok(format!("{node} cut off from {from} until `heal {node}`")),
+                }
+            }
+            FaultKind::Heal => {
+                self.backend.heal(topology, node).await?;
+                self.bus.emit(
+                    SOURCE,
+                    EventKind::FaultHealed {
+                        fault: FaultKind::Partition.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                Ok(format!("{node} healed: it reaches its peers again"))
+            }
+            FaultKind::Restart => self.restart(node).await,
+            FaultKind::Slow => {
+                let d = req.duration.unwrap_or(DEFAULT_SLOW);
+                let t0 = self.bus.now_ms();
+                let conn = stall_connection(addr, d).await?;
+                self.record(
+                    t0,
+                    EventKind::FaultInjected {
+                        fault: kind.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                let bus = self.bus.clone();
+                let name = node.to_string();
+                self.tasks.spawn(async move {
+                    let mut conn = conn;
+                    let secs = format!("{:.3}", d.as_secs_f64());
+                    let r = tokio::time::timeout(
+                        d + Duration::from_secs(5),
+                        redis::cmd("DEBUG")
+                            .arg("SLEEP")
+                            .arg(&secs)
+                            .query_async::<()>(&mut conn),
+                    )
+                    .await;
+                    if !matches!(r, Ok(Ok(()))) {
+                        tracing::warn!(node = %name, "DEBUG SLEEP did not return cleanly: {r:?}");
+                    }
+                    bus.emit(
+                        SOURCE,
+                        EventKind::FaultHealed {
+                            fault: FaultKind::Slow.to_string(),
+                            node: name,
+                        },
+                    );
+                });
+                Ok(format!("{node} stalls for {} (DEBUG SLEEP)", show(d)))
+            }
+        }
+    }
+
+    /// Starts a dead node again; a Redis node is then made a replica of the
+    /// current master (if that is another node), as Sentinel itself would
+    /// do some seconds later.
+    async fn restart(&self, node: &str) -> anyhow::Result<String> {
+        let t0 = self.bus.now_ms();
+        let topology = {
+            let mut t = self.topology.lock().await;
+            self.backend.restart(&mut t, node).await?;
+            t.clone()
+        };
+        self.record(
+            t0,
+            EventKind::FaultInjected {
+                fault: FaultKind::Restart.to_string(),
+                node: node.to_string(),
+            },
+        );
+        self.bus.emit(
+            SOURCE,
+            EventKind::NodeStarted {
+                node: node.to_string(),
+            },
+        );
+        let n = topology.node(node).context("node vanished")?.clone();
+        if n.kind == NodeKind::Sentinel {
+            return Ok(format!("{node} started again"));
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        let role = loop {
+            if let Some(role) = redis_role(n.host_addr).await {
+                break role;
+            }
+            if Instant::now() > deadline {
+                let log = self.backend.log_tail(&topology, node, 15).await;
+                anyhow::bail!("{node} did not answer within {START_TIMEOUT:?} after the restart; its log ends with:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let master = match current_master(&topology).await {
+            Ok(m) if m != node => m,
+            _ => return Ok(format!("{node} started again as {role}")),
+        };
+        let master_node = topology.node(&master).context("master vanished")?;
+        let (host, port) = master_node
+            .internal_addr
+            .rsplit_once(':')
+            .context("master has no internal port")?;
+        let mut conn = crate::client::connect(n.host_addr).await?;
+        let _: () = redis::cmd("REPLICAOF")
+            .arg(host)
+            .arg(port)
+            .query_async(&mut conn)
+            .await
+            .with_context(|| format!("pointing {node} at the master {master}"))?;
+        Ok(format!("{node} started again, as a replica of {master}"))
+    }
+
+    /// Waits until the backend sees `node` gone; `reply` is what the fatal
+    /// command answered, quoted when the node did not go.
+    async fn wait_exited(
+        &self,
+        topology: &Topology,
+        node: &str,
+        reply: Result<(), String>,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            if self.backend.state(topology, node).await? == ProcessState::Exited {
+                return Ok(());
+            }
+            if let Err(answer) = &reply {
+                anyhow::bail!("{node} did not go down: {answer}");
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("{node} is still running {EXIT_TIMEOUT:?} later");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn record(&self, at_ms: u64, kind: EventKind) {
+        self.bus.push(crate::metrics::Event {
+            at_ms,
+            source: SOURCE.into(),
+            kind,
+        });
+    }
+
+    fn record_down(&self, t0: u64, kind: FaultKind, node: &str) {
+        self.record(
+            t0,
+            EventKind::FaultInjected {
+                fault: kind.to_string(),
+                node: node.to_string(),
+            },
+        );
+        self.bus.emit(
+            SOURCE,
+            EventKind::NodeStopped {
+                node: node.to_string(),
+            },
+        );
+    }
+
+    /// Ends a pause or partition after `d` (at once on shutdown).
+    fn after(&self, d: Duration, kind: FaultKind, node: String) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = this.cancel.cancelled() => {}
+            }
+            let topology = this.topology.lock().await.clone();
+            let r = match kind {
+                FaultKind::Pause => match this.backend.state(&topology, &node).await {
+                    Ok(ProcessState::Paused) => this.backend.resume(&topology, &node).await,
+                    // Resumed by hand, or killed meanwhile: nothing to thaw.
+                    _ => return,
+                },
+                _ => this.backend.heal(&topology, &node).await,
+            };
+            match r {
+                Ok(()) => {
+                    this.bus.emit(
+                        SOURCE,
+                        EventKind::FaultHealed {
+                            fault: kind.to_string(),
+                            node,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(node, "ending {kind}: {e:#}");
+                    this.bus.emit(
+                        SOURCE,
+                        EventKind::Note {
+                            text: format!("could not end {kind} of {node}: {e:#}"),
+                        },
+                    );
+                }
+            }
+        });
+    }
+
+    /// Plays `faults` in the order of their times, each `at` after now;
+    /// failures are noted on the timeline and returned, they do not stop the rest.
+    pub fn schedule(&self, mut faults: Vec<ScheduledFault>) -> JoinHandle<Vec<FaultOutcome>> {
+        faults.sort_by_key(|f| f.at);
+        let this = self.clone();
+        let start = Instant::now();
+        tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for scheduled in faults {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(start + scheduled.at) => {}
+                    _ = this.cancel.cancelled() => break,
+                }
+                let at_ms = this.bus.now_ms();
+                let result = this
+                    .inject(&scheduled.fault)
+                    .await
+                    .map_err(|e| format!("{e:#}"));
+                let f = &scheduled.fault;
+                let text = match &result {
+                    Ok(what) => format!("fault {} {}: {what}", f.kind, f.target),
+                    Err(why) => format!("fault {} {} failed: {why}", f.kind, f.target),
+                };
+                this.bus.emit("lab", EventKind::Note { text });
+                outcomes.push(FaultOutcome {
+                    scheduled,
+                    at_ms,
+                    result,
+                });
+            }
+            outcomes
+        })
+    }
+
+    /// Waits for pending thaws, heals and stalls to finish.
+    pub async fn wait(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
+    }
+
+    /// Ends pending pauses and partitions now, and waits for them.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.wait().await;
+    }
+}
+
+fn show(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Sends a command that kills the node; `Ok` when the connection dropped
+/// (the node went), `Err(answer)` when the node answered instead.
+async fn send_fatal(addr: SocketAddr, args: &[&str]) -> Result<(), String> {
+    let mut conn = match crate::client::connect(addr).await {
+        Ok(c) => c,
+        Err(e) => return Err(format!("{e:#}")),
+    };
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query_async::<redis::Value>(&mut conn).await {
+        Ok(v) => Err(format!("it answered {v:?}")),
+        Err(e) if crate::client::is_connection_failure(&e) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A connection for `DEBUG SLEEP`: its reply comes only after the stall.
+async fn stall_connection(
+    addr: SocketAddr,
+    d: Duration,
+) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    crate::client::open(
+        addr,
+        crate::client::CONNECT_TIMEOUT,
+        d + Duration::from_secs(5),
+    )
+    .await
+    .with_context(|| format!("connecting to {addr}"))
+}

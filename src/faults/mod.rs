@@ -1,0 +1,336 @@
+//! Faults: the ways the lab breaks a node (crash, shutdown, kill, freeze,
+//! partition, restart, stall), how a target like `master` or `replica-2` is
+//! resolved from live roles at the moment of injection, and how each backend
+//! performs them.
+
+pub mod inject;
+pub mod partition;
+pub mod target;
+
+pub use inject::{FaultOutcome, Injector};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Why a fault was refused or failed. Refusals happen before anything is
+/// touched: the topology is left as it was.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FaultError {
+    #[error("no node named {name:?} in this run (nodes: {known})")]
+    UnknownNode { name: String, known: String },
+    #[error("{target}: there is no such replica now (current replicas: {replicas})")]
+    NoSuchReplica { target: String, replicas: String },
+    #[error("no master found: no sentinel answered and no Redis node says it is master")]
+    NoMaster,
+    #[error("target `all` is only for restart, resume and heal, not for {0}")]
+    AllNotAllowed(FaultKind),
+    #[error("{0}")]
+    NothingToDo(String),
+    #[error("{node} is already down: `grabstorm fault restart {node}` starts it again")]
+    AlreadyDown { node: String },
+    #[error("{node} is paused: resume it first (`grabstorm fault resume {node}`)")]
+    Paused { node: String },
+    #[error("{node} is not paused: nothing to resume")]
+    NotPaused { node: String },
+    #[error("{node} is running: restart only starts a node that is down")]
+    StillRunning { node: String },
+    #[error("{kind} needs the Docker backend: local processes all share the host's loopback, so a node cannot be cut off from its peers while the host still reaches it; start the topology with --backend docker")]
+    NeedsDocker { kind: FaultKind },
+    #[error("{kind} needs a Redis node, and {node} is a sentinel (sentinels have no DEBUG command): use kill or shutdown")]
+    NeedsRedis { kind: FaultKind, node: String },
+    #[error("{0} takes no duration (`for ...` / --for is for pause, partition and slow)")]
+    DurationNotAllowed(FaultKind),
+    #[error("{0} takes no peers (`from ...` / --from is for partition)")]
+    FromNotAllowed(FaultKind),
+    #[error("partition {node} from {peer}: a node cannot be cut off from itself")]
+    SelfPeer { node: String, peer: String },
+    #[error("{node}: {cause}")]
+    Backend { node: String, cause: String },
+}
+
+/// A kind of fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// `DEBUG SEGFAULT`: the process crashes.
+    Segfault,
+    /// `SHUTDOWN NOSAVE`.
+    Shutdown,
+    /// `SHUTDOWN SAVE`.
+    ShutdownSave,
+    /// SIGKILL / container kill.
+    Kill,
+    /// SIGSTOP / docker pause; thawed after the duration, if one is given.
+    Pause,
+    /// Thaw a paused node.
+    Resume,
+    /// Cut the node off from its peers (Docker only).
+    Partition,
+    /// Undo a partition.
+    Heal,
+    /// Start a dead node again with its config.
+    Restart,
+    /// Stall the node (`DEBUG SLEEP`).
+    Slow,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Segfault,
+        FaultKind::Shutdown,
+        FaultKind::ShutdownSave,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Resume,
+        FaultKind::Partition,
+        FaultKind::Heal,
+        FaultKind::Restart,
+        FaultKind::Slow,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Segfault => "segfault",
+            FaultKind::Shutdown => "shutdown",
+            FaultKind::ShutdownSave => "shutdown-save",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Resume => "resume",
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Restart => "restart",
+            FaultKind::Slow => "slow",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FaultKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown fault {s:?}: expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Which node a fault acts on, resolved from live roles at injection time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Target {
+    /// Whoever is master now (asked of Sentinel, or of the nodes).
+    Master,
+    /// Any replica (the first one found).
+    AnyReplica,
+    /// The N-th replica (1-based) in name order of the current replicas.
+    Replica(usize),
+    /// The N-th sentinel (1-based): `sentinel-N`.
+    Sentinel(usize),
+    /// Every node that is down (for `restart`) or every node.
+    All,
+    /// A node by name, e.g. `redis-2`.
+    Node(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Master => f.write_str("master"),
+            Target::AnyReplica => f.write_str("replica"),
+            Target::Replica(n) => write!(f, "replica-{n}"),
+            Target::Sentinel(n) => write!(f, "sentinel-{n}"),
+            Target::All => f.write_str("all"),
+            Target::Node(name) => f.write_str(name),
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let numbered = |prefix: &str| -> Option<Result<usize, String>> {
+            let rest = s.strip_prefix(prefix)?;
+            Some(match rest.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(format!("{s:?}: expected {prefix}N with N a number from 1")),
+            })
+        };
+        match s {
+            "master" => Ok(Target::Master),
+            "replica" => Ok(Target::AnyReplica),
+            "all" => Ok(Target::All),
+            _ => {
+                if let Some(n) = numbered("replica-") {
+                    return n.map(Target::Replica);
+                }
+                if let Some(n) = numbered("sentinel-") {
+                    return n.map(Target::Sentinel);
+                }
+                if s.starts_with("redis-") && s[6..].parse::<usize>().is_ok() {
+                    return Ok(Target::Node(s.to_string()));
+                }
+                Err(format!(
+                    "unknown target {s:?}: expected master, replica, replica-N, sentinel-N, redis-N or all"
+                ))
+            }
+        }
+    }
+}
+
+impl From<Target> for String {
+    fn from(t: Target) -> String {
+        t.to_string()
+    }
+}
+
+impl TryFrom<String> for Target {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// One fault to inject: kind, target and, for pause/partition/slow, how long.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRequest {
+    pub kind: FaultKind,
+    pub target: Target,
+    /// Pause: thaw after; partition: heal after; slow: sleep length.
+    pub duration: Option<Duration>,
+    /// Partition only: cut the target off from these nodes only (empty: from all peers).
+    #[serde(default)]
+    pub from: Vec<String>,
+}
+
+/// A fault scheduled into a run: `--fault "5s segfault master for 3s"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledFault {
+    pub at: Duration,
+    pub fault: FaultRequest,
+}
+
+/// Parses a duration such as `250ms`, `5s`, `1.5s`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|i| s.split_at(i))
+        .ok_or_else(|| format!("{s:?}: expected a duration with a unit, e.g. 500ms, 5s, 2m"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number before the unit, e.g. 5s"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?}, expected ms, s, m or h"
+            ))
+        }
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{s:?}: expected a duration from 0 to 24h"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl FromStr for ScheduledFault {
+    type Err = String;
+    /// `AT KIND TARGET [for DURATION] [from NODE,NODE]`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        if words.len() < 3 {
+            return Err(format!(
+                "{s:?}: expected \"AT KIND TARGET [for DURATION] [from NODES]\", e.g. \"5s segfault master\""
+            ));
+        }
+        let at = parse_duration(words[0])?;
+        let kind: FaultKind = words[1].parse()?;
+        let target: Target = words[2].parse()?;
+        let mut duration = None;
+        let mut from = Vec::new();
+        let mut rest = words[3..].iter();
+        while let Some(w) = rest.next() {
+            match *w {
+                "for" => {
+                    let d = rest
+                        .next()
+                        .ok_or_else(|| format!("{s:?}: expected a duration after \"for\""))?;
+                    duration = Some(parse_duration(d)?);
+                }
+                "from" => {
+                    let nodes = rest
+                        .next()
+                        .ok_or_else(|| format!("{s:?}: expected node names after \"from\""))?;
+                    from = nodes.split(',').map(str::to_string).collect();
+                }
+                other => {
+                    return Err(format!(
+                        "{s:?}: unexpected {other:?}, expected \"for DURATION\" or \"from NODES\""
+                    ))
+                }
+            }
+        }
+        Ok(ScheduledFault {
+            at,
+            fault: FaultRequest {
+                kind,
+                target,
+                duration,
+                from,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_faults_parse_with_duration_and_peers() {
+        let f: ScheduledFault = "5s pause master for 3s".parse().unwrap();
+        assert_eq!(f.at, Duration::from_secs(5));
+        assert_eq!(f.fault.kind, FaultKind::Pause);
+        assert_eq!(f.fault.target, Target::Master);
+        assert_eq!(f.fault.duration, Some(Duration::from_secs(3)));
+        let p: ScheduledFault = "1.5s partition redis-1 from redis-2,sentinel-1"
+            .parse()
+            .unwrap();
+        assert_eq!(p.at, Duration::from_millis(1500));
+        assert_eq!(
+            p.fault.from,
+            vec!["redis-2".to_string(), "sentinel-1".to_string()]
+        );
+    }
+
+    #[test]
+    fn bad_faults_say_what_was_expected() {
+        assert!("5s segfalt master"
+            .parse::<ScheduledFault>()
+            .unwrap_err()
+            .contains("expected one of"));
+        assert!("5s kill leader"
+            .parse::<ScheduledFault>()
+            .unwrap_err()
+            .contains("unknown target"));
+        assert!("5x kill master"
+            .parse::<ScheduledFault>()
+            .unwrap_err()
+            .contains("unknown unit"));
+    }
+}

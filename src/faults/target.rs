@@ -1,0 +1,174 @@
+//! Turning a [`Target`] into node names at the moment of injection, from
+//! live roles: `master` is whoever the sentinels name now (or, with no
+//! sentinel answering, the node whose `INFO replication` says master),
+//! `replica-N` the N-th of the nodes that are replicas now, in name order.
+
+use super::{FaultError, FaultKind, Target};
+use crate::client::SentinelSet;
+use crate::topology::{Backend, NodeKind, ProcessState, Topology};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Time a node gets to answer `INFO replication` while roles are read.
+const ROLE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Node names sorted as people count them: `redis-2` before `redis-10`.
+pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| -> (String, u64) {
+        match s.rsplit_once('-') {
+            Some((p, n)) => (p.to_string(), n.parse().unwrap_or(u64::MAX)),
+            None => (s.to_string(), u64::MAX),
+        }
+    };
+    split(a).cmp(&split(b)).then_with(|| a.cmp(b))
+}
+
+/// The role a Redis node reports (`master` / `slave`), or `None` when it
+/// does not answer in time.
+pub async fn redis_role(addr: SocketAddr) -> Option<String> {
+    let work = async {
+        let mut conn = crate::client::connect_within(addr, ROLE_TIMEOUT)
+            .await
+            .ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("role:"))
+            .map(|r| r.trim().to_string())
+    };
+    tokio::time::timeout(ROLE_TIMEOUT * 2, work)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The current master's node name: asked of the sentinels, else of the nodes.
+pub async fn current_master(topology: &Topology) -> Result<String, FaultError> {
+    let set = SentinelSet::from_topology(topology);
+    if let Ok(addr) = set.master_addr().await {
+        if let Some(node) = topology.node_by_addr(&addr.to_string()) {
+            return Ok(node.name.clone());
+        }
+    }
+    let redis: Vec<_> = topology.redis_nodes().collect();
+    let roles = futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr))).await;
+    redis
+        .iter()
+        .zip(roles)
+        .find(|(_, r)| r.as_deref() == Some("master"))
+        .map(|(n, _)| n.name.clone())
+        .ok_or(FaultError::NoMaster)
+}
+
+/// The Redis nodes that are replicas right now, in name order.
+pub async fn current_replicas(topology: &Topology) -> Vec<String> {
+    let redis: Vec<_> = topology.redis_nodes().collect();
+    let roles = futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr))).await;
+    let mut names: Vec<String> = redis
+        .iter()
+        .zip(roles)
+        .filter(|(_, r)| r.as_deref() == Some("slave"))
+        .map(|(n, _)| n.name.clone())
+        .collect();
+    names.sort_by(|a, b| name_order(a, b));
+    names
+}
+
+/// The nodes `target` means now, for a fault of `kind`.
+pub async fn resolve(
+    target: &Target,
+    kind: FaultKind,
+    topology: &Topology,
+    backend: &dyn Backend,
+) -> Result<Vec<String>, FaultError> {
+    let named = |name: String| -> Result<Vec<String>, FaultError> {
+        if topology.node(&name).is_some() {
+            Ok(vec![name])
+        } else {
+            let mut known: Vec<String> = topology.nodes.iter().map(|n| n.name.clone()).collect();
+            known.sort_by(|a, b| name_order(a, b));
+            Err(FaultError::UnknownNode {
+                name,
+                known: known.join(", "),
+            })
+        }
+    };
+    match target {
+        Target::Node(name) => named(name.clone()),
+        Target::Sentinel(n) => named(format!("sentinel-{n}")),
+        Target::Master => Ok(vec![current_master(topology).await?]),
+        Target::AnyReplica | Target::Replica(_) => {
+            let replicas = current_replicas(topology).await;
+            let n = match target {
+                Target::Replica(n) => *n,
+                _ => 1,
+            };
+            replicas
+                .get(n - 1)
+                .cloned()
+                .map(|r| vec![r])
+                .ok_or_else(|| FaultError::NoSuchReplica {
+                    target: target.to_string(),
+                    replicas: if replicas.is_empty() {
+                        "none".into()
+                    } else {
+                        replicas.join(", ")
+                    },
+                })
+        }
+        Target::All => {
+            let wanted = match kind {
+                FaultKind::Restart => ProcessState::Exited,
+                FaultKind::Resume => ProcessState::Paused,
+                FaultKind::Heal => {
+                    let mut all: Vec<String> = topology
+                        .nodes
+                        .iter()
+                        .filter(|n| n.kind == NodeKind::Redis)
+                        .map(|n| n.name.clone())
+                        .collect();
+                    all.sort_by(|a, b| name_order(a, b));
+                    return Ok(all);
+                }
+                _ => return Err(FaultError::AllNotAllowed(kind)),
+            };
+            let mut picked = Vec::new();
+            for n in &topology.nodes {
+                let state =
+                    backend
+                        .state(topology, &n.name)
+                        .await
+                        .map_err(|e| FaultError::Backend {
+                            node: n.name.clone(),
+                            cause: format!("{e:#}"),
+                        })?;
+                if state == wanted {
+                    picked.push(n.name.clone());
+                }
+            }
+            if picked.is_empty() {
+                return Err(FaultError::NothingToDo(match kind {
+                    FaultKind::Restart => "every node is running: nothing to restart".into(),
+                    _ => "no node is paused: nothing to resume".into(),
+                }));
+            }
+            picked.sort_by(|a, b| name_order(a, b));
+            Ok(picked)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_by_number() {
+        let mut v = vec!["redis-10", "sentinel-1", "redis-2", "redis-1"];
+        v.sort_by(|a, b| name_order(a, b));
+        assert_eq!(v, ["redis-1", "redis-2", "redis-10", "sentinel-1"]);
+    }
+}

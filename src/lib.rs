@@ -1,0 +1,41 @@
+//! grabstorm: a terminal chaos lab for Redis high availability.
+//!
+//! # Layout
+//!
+//! The modules in the order data flows through a run:
+//!
+//! - [`cli`]: the command line and its help; [`commands`]: one file per
+//!   subcommand, gluing the modules below together; [`logging`]: tracing to
+//!   a file while the dashboard owns the terminal.
+//! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
+//!   backends that start it: Docker containers on a bridge network or local
+//!   processes on loopback. Every node is reached from the host through a
+//!   loopback address; [`topology::AddrMap`] maps what Sentinel reports.
+//! - [`client`]: connections to the current master, following Sentinel.
+//! - [`workload`]: the grabbers and what they do: red packets, seckill, locks.
+//! - [`metrics`]: latency samples each grabber buffers without a lock,
+//!   merged into hdrhistograms and a [`metrics::Snapshot`] every ~250 ms;
+//!   the event timeline and the failover phases measured from it.
+//! - [`audit`]: the journal of acknowledged operations and the checks of it
+//!   against what Redis holds once the run settles.
+//! - [`faults`]: crash, shutdown, kill, pause, partition, restart, slow.
+//! - [`lab`]: one running experiment (topology + load + faults + events),
+//!   driven by [`lab::Control`] commands and publishing snapshots.
+//! - [`scenario`]: scenario files, their parser with precise errors, the
+//!   runner of their timelines and the expectations.
+//! - [`report`]: report.json, report.md and charts from the same data.
+//! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
+
+pub mod audit;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod faults;
+pub mod lab;
+pub mod logging;
+pub mod metrics;
+pub mod report;
+pub mod scenario;
+pub mod topology;
+pub mod tui;
+pub mod workload;

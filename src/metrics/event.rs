@@ -1,0 +1,143 @@
+//! Events of the timeline: faults, Sentinel's own announcements, node and
+//! client changes, each stamped with the time since the run started.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A fault was injected (`fault` is e.g. "segfault", target the node name).
+    FaultInjected {
+        fault: String,
+        node: String,
+    },
+    /// A fault ended (thaw, heal).
+    FaultHealed {
+        fault: String,
+        node: String,
+    },
+    /// A Sentinel event as published on its `+...`/`-...` channels, e.g. `+switch-master`.
+    Sentinel {
+        name: String,
+        payload: String,
+    },
+    NodeStarted {
+        node: String,
+    },
+    NodeStopped {
+        node: String,
+    },
+    /// The client moved its connections to a new master.
+    ClientRerouted {
+        from: String,
+        to: String,
+    },
+    /// The first successful write after a stretch of failures.
+    WritesRecovered {
+        outage_ms: u64,
+    },
+    /// The load changed: grabbers, workload, paused/resumed.
+    LoadChanged {
+        what: String,
+    },
+    /// A lock safety violation: two holders at once.
+    LockViolation {
+        lock: String,
+        holders: Vec<String>,
+    },
+    /// Free text from the lab (scenario steps, warnings).
+    Note {
+        text: String,
+    },
+}
+
+/// One entry of the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+    /// Who reported it: a node name (`sentinel-2`), `client`, `lab`.
+    pub source: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Where events go: a broadcast for live readers (dashboard, scenario
+/// `wait_for`) and the full timeline kept for the report. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    start: std::time::Instant,
+    tx: tokio::sync::broadcast::Sender<Event>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Event>>>,
+}
+
+impl EventBus {
+    /// A bus whose clock starts now.
+    pub fn new() -> EventBus {
+        Self::starting_at(std::time::Instant::now())
+    }
+
+    /// A bus whose clock started at `start` (the run's start).
+    pub fn starting_at(start: std::time::Instant) -> EventBus {
+        let (tx, _) = tokio::sync::broadcast::channel(4096);
+        EventBus {
+            start,
+            tx,
+            log: Default::default(),
+        }
+    }
+
+    /// When the run started.
+    pub fn start(&self) -> std::time::Instant {
+        self.start
+    }
+
+    /// Milliseconds since the run started.
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Records an event stamped now; returns it.
+    pub fn emit(&self, source: impl Into<String>, kind: EventKind) -> Event {
+        let event = Event {
+            at_ms: self.now_ms(),
+            source: source.into(),
+            kind,
+        };
+        self.push(event.clone());
+        event
+    }
+
+    /// Records an event with its own time stamp.
+    pub fn push(&self, event: Event) {
+        tracing::info!(at_ms = event.at_ms, source = %event.source, kind = ?event.kind, "event");
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event.clone());
+        // No live reader is fine: the log keeps it.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    /// Every event so far, in the order recorded.
+    pub fn all(&self) -> Vec<Event> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The last `n` events.
+    pub fn recent(&self, n: usize) -> Vec<Event> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log[log.len().saturating_sub(n)..].to_vec()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}

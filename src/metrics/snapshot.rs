@@ -1,0 +1,241 @@
+//! The [`Snapshot`]: everything the dashboard, the headless progress line and
+//! the report need to know about a run at one moment. The engine publishes a
+//! fresh one about every 250 ms through a `tokio::sync::watch` channel as an
+//! `Arc<Snapshot>`, so readers clone a pointer, never the data.
+
+use super::event::Event;
+use crate::topology::NodeKind;
+use crate::workload::{LockKind, WorkloadKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Classes of errors the client sees, counted separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Timeout,
+    ConnectionRefused,
+    ConnectionReset,
+    Readonly,
+    Loading,
+    Masterdown,
+    Noreplicas,
+    Noscript,
+    Other,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 9] = [
+        ErrorClass::Timeout,
+        ErrorClass::ConnectionRefused,
+        ErrorClass::ConnectionReset,
+        ErrorClass::Readonly,
+        ErrorClass::Loading,
+        ErrorClass::Masterdown,
+        ErrorClass::Noreplicas,
+        ErrorClass::Noscript,
+        ErrorClass::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::ConnectionRefused => "connection_refused",
+            ErrorClass::ConnectionReset => "connection_reset",
+            ErrorClass::Readonly => "readonly",
+            ErrorClass::Loading => "loading",
+            ErrorClass::Masterdown => "masterdown",
+            ErrorClass::Noreplicas => "noreplicas",
+            ErrorClass::Noscript => "noscript",
+            ErrorClass::Other => "other",
+        }
+    }
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+/// One bar of a latency histogram: operations with latency up to `upper_us`
+/// (and above the previous bar's bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyBucket {
+    pub upper_us: u64,
+    pub count: u64,
+}
+
+/// Latency of all operations: the last interval and the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyView {
+    pub interval: LatencySummary,
+    pub total: LatencySummary,
+    /// Whole-run histogram on log-spaced buckets.
+    pub buckets: Vec<LatencyBucket>,
+}
+
+/// Counters and latency of one operation kind (e.g. `redpacket.grab`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpView {
+    pub name: String,
+    pub ok: u64,
+    pub errors: BTreeMap<ErrorClass, u64>,
+    pub latency: LatencySummary,
+    pub ops_per_s: f64,
+}
+
+/// One second of the throughput series.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputPoint {
+    /// Seconds since the run started (the second this point covers).
+    pub t_s: u64,
+    pub ok: u64,
+    pub errors: u64,
+    /// Successful writes in this second (for write-outage measurement).
+    pub writes_ok: u64,
+}
+
+/// Health of a node as the lab sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Up,
+    /// At least one sentinel flags it subjectively down.
+    Sdown,
+    /// The sentinels agreed it is down.
+    Odown,
+    Down,
+    Paused,
+    Partitioned,
+}
+
+/// Role of a node, read live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Replica,
+    Sentinel,
+    Unknown,
+}
+
+/// One node in the topology panel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub name: String,
+    pub kind: NodeKind,
+    pub role: Role,
+    pub health: Health,
+    pub host_addr: String,
+    /// Replication offset (Redis nodes).
+    pub repl_offset: Option<u64>,
+    /// Bytes behind the master's offset (replicas).
+    pub lag_bytes: Option<u64>,
+    /// For a replica: the node it replicates from (node name).
+    pub master_of_replica: Option<String>,
+    /// For a sentinel: the node it names as master right now.
+    pub sentinel_master: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyView {
+    pub nodes: Vec<NodeView>,
+    /// True while sentinels disagree on the master or a failover is running.
+    pub failover_in_progress: bool,
+}
+
+/// Fairness of one grab position (1st grabber of a packet, 2nd, ...).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PositionStats {
+    pub position: usize,
+    pub grabs: u64,
+    pub mean_cents: f64,
+    pub stdev_cents: f64,
+    pub luck_king_share: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedPacketView {
+    pub packets: u64,
+    pub packets_done: u64,
+    pub grabs_ok: u64,
+    pub amount_sent_cents: u64,
+    pub amount_granted_cents: u64,
+    /// Live check: granted + remaining == sent, for every packet seen so far.
+    pub conservation_ok: bool,
+    pub duplicate_grabs: u64,
+    /// Equal-mean line: the mean amount every position should get.
+    pub expected_mean_cents: f64,
+    pub by_position: Vec<PositionStats>,
+    pub gini_mean: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeckillView {
+    pub stock: u64,
+    pub sold: u64,
+    pub stock_left: i64,
+    pub oversold: u64,
+}
+
+/// Two holders of one lock at once, as observed in-process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockViolation {
+    pub at_ms: u64,
+    pub lock: String,
+    pub holders: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockView {
+    pub kind: LockKind,
+    pub holders: u64,
+    pub waiters: u64,
+    pub acquired: u64,
+    pub failed: u64,
+    pub acquisitions_per_s: f64,
+    pub violations: u64,
+    pub lost_updates: u64,
+    pub stale_tokens_refused: u64,
+    pub wait: LatencySummary,
+    pub hold: LatencySummary,
+    pub last_violations: Vec<LockViolation>,
+}
+
+/// Where the load stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadView {
+    pub workload: WorkloadKind,
+    pub grabbers: usize,
+    pub paused: bool,
+    pub done: bool,
+}
+
+/// Everything a reader needs at one moment. Published as `Arc<Snapshot>`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub run_id: String,
+    pub seed: u64,
+    pub backend: String,
+    pub elapsed_ms: u64,
+    pub load: LoadView,
+    pub ops: Vec<OpView>,
+    pub errors: BTreeMap<ErrorClass, u64>,
+    /// Errors per class in the last interval, per second.
+    pub errors_per_s: BTreeMap<ErrorClass, f64>,
+    pub ops_per_s: f64,
+    pub throughput: Vec<ThroughputPoint>,
+    pub latency: LatencyView,
+    pub topology: TopologyView,
+    pub redpacket: Option<RedPacketView>,
+    pub seckill: Option<SeckillView>,
+    pub locks: Vec<LockView>,
+    /// The most recent events (the full timeline is in the report).
+    pub events: Vec<Event>,
+}

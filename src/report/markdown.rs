@@ -1,0 +1,657 @@
+//! `report.md`: the story of a run for people. The setup, the timeline in
+//! plain language, the phases of every failover, tables of throughput,
+//! latency, red-packet fairness, seckill and locks, what the audit found,
+//! the scenario's expectations and the verdict. Built from the same
+//! [`Report`] as report.json and the charts, which it embeds.
+
+use crate::metrics::event::{Event, EventKind};
+use crate::metrics::timeline::explain;
+use crate::metrics::ErrorClass;
+use crate::report::model::Report;
+use crate::scenario::model::{duration_text, Action, Scenario};
+use crate::topology::Topology;
+use std::fmt::Write as _;
+
+/// Most timeline lines shown; the full timeline is in report.json.
+const TIMELINE_LINES: usize = 250;
+
+fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn opt_ms(v: Option<u64>) -> String {
+    v.map(|v| format!("{v} ms"))
+        .unwrap_or_else(|| "never".into())
+}
+
+fn us(v: u64) -> String {
+    crate::report::charts::format_us(v as f64)
+}
+
+fn yuan(cents: f64) -> String {
+    format!("{:.2}", cents / 100.0)
+}
+
+/// One event in words: the timeline's explanation when the topology is
+/// known, else a plain rendering.
+fn describe(e: &Event, topology: Option<&Topology>) -> String {
+    if let Some(t) = topology {
+        return explain(e, t);
+    }
+    match &e.kind {
+        EventKind::Sentinel { name, payload } => format!("{name} {payload}"),
+        EventKind::FaultInjected { fault, node } => format!("fault injected: {fault} on {node}"),
+        EventKind::FaultHealed { fault, node } => format!("fault ended: {fault} on {node}"),
+        EventKind::NodeStarted { node } => format!("{node} started"),
+        EventKind::NodeStopped { node } => format!("{node} stopped"),
+        EventKind::ClientRerouted { from, to } => format!("the client moved from {from} to {to}"),
+        EventKind::WritesRecovered { outage_ms } => {
+            format!("writes succeed again after {outage_ms} ms")
+        }
+        EventKind::LoadChanged { what } => format!("load changed: {what}"),
+        EventKind::LockViolation { lock, holders } => {
+            format!("lock violation on {lock}: {}", holders.join(" and "))
+        }
+        EventKind::Note { text } => text.clone(),
+    }
+}
+
+/// Sentinel repeats most announcements once per sentinel; the story keeps
+/// the first of each within a second, and drops chatter nobody reads.
+fn worth_telling(e: &Event, told: &mut Vec<(String, u64)>) -> bool {
+    let EventKind::Sentinel { name, payload } = &e.kind else {
+        return !matches!(&e.kind, EventKind::LockViolation { .. });
+    };
+    if matches!(
+        name.as_str(),
+        "+slave" | "+sentinel" | "+reboot" | "+fix-slave-config" | "+slave-reconf-inprog"
+    ) {
+        return false;
+    }
+    let key = format!(
+        "{name} {}",
+        payload
+            .split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if told
+        .iter()
+        .any(|(k, at)| *k == key && e.at_ms.saturating_sub(*at) < 1000)
+    {
+        return false;
+    }
+    told.push((key, e.at_ms));
+    true
+}
+
+fn step_words(a: &Action) -> String {
+    match a {
+        Action::Fault(f) => {
+            let mut s = format!("{} {}", f.kind, f.target);
+            if let Some(d) = f.duration {
+                let _ = write!(s, " for {}", duration_text(d));
+            }
+            if !f.from.is_empty() {
+                let _ = write!(s, " from {}", f.from.join(", "));
+            }
+            s
+        }
+        Action::SetGrabbers { grabbers } => format!("set grabbers to {grabbers}"),
+        Action::SetWorkload { workload } => format!("switch the workload to {workload}"),
+        Action::PauseLoad { paused: true } => "pause the load".into(),
+        Action::PauseLoad { paused: false } => "resume the load".into(),
+        Action::WaitFor { event, timeout, .. } => {
+            format!("wait for {event} (at most {})", duration_text(*timeout))
+        }
+        Action::Sleep { duration } => format!("hold for {}", duration_text(*duration)),
+        Action::Note => "note".into(),
+        Action::Stop => "stop the load".into(),
+    }
+}
+
+/// The whole report as Markdown. Charts are referenced by file name
+/// (`throughput.png`, ...), written beside it.
+pub fn render(report: &Report, scenario: Option<&Scenario>, topology: Option<&Topology>) -> String {
+    let mut md = String::new();
+    let scenario_ok = report.expectations.iter().all(|e| e.ok);
+    match scenario {
+        Some(s) => {
+            let _ = writeln!(md, "# {}\n", s.title);
+            let _ = writeln!(md, "> {}\n", s.teaches);
+        }
+        None => {
+            let _ = writeln!(md, "# grabstorm run {}\n", report.run_id);
+        }
+    }
+    let verdict = if scenario.is_some() {
+        if scenario_ok {
+            format!(
+                "**Verdict: PASS**: all {} expectation(s) hold.",
+                report.expectations.len()
+            )
+        } else {
+            let failed = report.expectations.iter().filter(|e| !e.ok).count();
+            format!(
+                "**Verdict: FAIL**: {failed} of {} expectation(s) failed.",
+                report.expectations.len()
+            )
+        }
+    } else if report.verdict.ok {
+        "**Verdict: PASS**: every audit check held.".to_string()
+    } else {
+        "**Verdict: FAIL**: see the findings below.".to_string()
+    };
+    let _ = writeln!(md, "{verdict}\n");
+
+    setup(&mut md, report, scenario, topology);
+    if let Some(s) = scenario.filter(|s| !s.steps.is_empty()) {
+        let _ = writeln!(md, "## The script\n");
+        let _ = writeln!(md, "| at | step | note |\n|---:|---|---|");
+        for step in &s.steps {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                duration_text(step.at),
+                step_words(&step.action),
+                step.note.as_deref().unwrap_or("").replace('|', "\\|")
+            );
+        }
+        md.push('\n');
+    }
+    timeline(&mut md, report, topology);
+    failovers(&mut md, report);
+    throughput(&mut md, report);
+    latency(&mut md, report);
+    redpackets(&mut md, report);
+    seckill(&mut md, report);
+    locks(&mut md, report);
+    audit(&mut md, report);
+    if !report.expectations.is_empty() {
+        let _ = writeln!(md, "## Expectations\n");
+        let _ = writeln!(
+            md,
+            "| expectation | expected | measured | result |\n|---|---|---|---|"
+        );
+        for e in &report.expectations {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} |",
+                e.name,
+                e.expected,
+                e.measured,
+                if e.ok { "PASS" } else { "**FAIL**" }
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "## Verdict\n\n{verdict}\n");
+    if report.verdict.findings.is_empty() {
+        let _ = writeln!(md, "The audit found nothing wrong.");
+    } else {
+        let _ = writeln!(
+            md,
+            "What the audit and the expectations found (for a scenario that sets out to break things, some of these are the point):\n"
+        );
+        for f in &report.verdict.findings {
+            let _ = writeln!(md, "- {f}");
+        }
+    }
+    md
+}
+
+fn setup(md: &mut String, r: &Report, s: Option<&Scenario>, topology: Option<&Topology>) {
+    let _ = writeln!(md, "## Setup\n");
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| run | `{}` |", r.run_id);
+    let _ = writeln!(md, "| backend | {} |", r.backend);
+    let spec = topology.map(|t| &t.spec).or(s.map(|s| &s.topology));
+    if let Some(spec) = spec {
+        let _ = writeln!(
+            md,
+            "| topology | 1 master, {} replica(s), {} sentinel(s), quorum {} |",
+            spec.replicas, spec.sentinels, spec.quorum
+        );
+        let _ = writeln!(
+            md,
+            "| Sentinel timing | down-after {} ms, failover-timeout {} ms |",
+            spec.down_after_ms, spec.failover_timeout_ms
+        );
+        let _ = writeln!(
+            md,
+            "| persistence | {}; min-replicas-to-write {} (max lag {} s) |",
+            spec.persistence, spec.min_replicas_to_write, spec.min_replicas_max_lag_s
+        );
+    }
+    let _ = writeln!(md, "| workload | {} |", r.workload);
+    let _ = writeln!(
+        md,
+        "| grabbers | {} on {} connection(s) |",
+        r.grabbers, r.connections
+    );
+    let _ = writeln!(md, "| client | {} |", r.client);
+    let _ = writeln!(md, "| seed | {} |", r.seed);
+    let _ = writeln!(md, "| load ran for | {:.1} s |", r.duration_s);
+    if let Some(s) = s {
+        let _ = writeln!(md, "| scenario file | `{}` |", s.file);
+    }
+    md.push('\n');
+}
+
+fn timeline(md: &mut String, r: &Report, topology: Option<&Topology>) {
+    if r.events.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Timeline\n");
+    let mut told = Vec::new();
+    let shown: Vec<&Event> = r
+        .events
+        .iter()
+        .filter(|e| worth_telling(e, &mut told))
+        .collect();
+    let violations = r
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::LockViolation { .. }))
+        .count();
+    let _ = writeln!(md, "| time | from | what happened |\n|---:|---|---|");
+    for e in shown.iter().take(TIMELINE_LINES) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            secs(e.at_ms),
+            e.source,
+            describe(e, topology).replace('|', "\\|")
+        );
+    }
+    if shown.len() > TIMELINE_LINES {
+        let _ = writeln!(
+            md,
+            "\n{} more events are in report.json.",
+            shown.len() - TIMELINE_LINES
+        );
+    }
+    if violations > 0 {
+        let _ = writeln!(
+            md,
+            "\n{violations} lock violation event(s) are listed in the locks section, not here."
+        );
+    }
+    md.push('\n');
+}
+
+fn failovers(md: &mut String, r: &Report) {
+    let list = &r.failovers;
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Failovers\n");
+    for (i, f) in list.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "### {}. {} of {} at {}\n",
+            i + 1,
+            f.fault,
+            f.old_master,
+            secs(f.at_ms)
+        );
+        if !f.failed_over {
+            let _ = writeln!(
+                md,
+                "No failover: {}.\n",
+                f.reason
+                    .as_deref()
+                    .unwrap_or("no sentinel switched the master")
+            );
+        }
+        let _ = writeln!(md, "| phase | after the fault |\n|---|---:|");
+        let rows = [
+            ("fault injected", Some(f.fault_ms)),
+            ("first sentinel flags the master down (+sdown)", f.sdown_ms),
+            ("quorum agrees (+odown)", f.odown_ms),
+            ("a leader is elected (+elected-leader)", f.elected_ms),
+            ("master switched (+switch-master)", f.switch_ms),
+            ("client re-routed", f.client_rerouted_ms),
+            ("first successful write", f.client_recovered_ms),
+        ];
+        for (phase, v) in rows {
+            let _ = writeln!(md, "| {phase} | {} |", opt_ms(v));
+        }
+        md.push('\n');
+        let _ = writeln!(
+            md,
+            "- longest stretch without a successful write: {}",
+            opt_ms(f.write_outage_ms)
+        );
+        if let Some(n) = f.new_master.as_deref() {
+            let _ = writeln!(md, "- new master: {n}");
+        }
+        if !f.sentinels_switched.is_empty() {
+            let _ = writeln!(
+                md,
+                "- sentinels that announced the switch: {}",
+                f.sentinels_switched.join(", ")
+            );
+        }
+        if let Some(lost) = f.lost_acked_writes {
+            let _ = writeln!(md, "- acknowledged writes lost with it: {lost}");
+        }
+        let _ = writeln!(
+            md,
+            "- the old master {}\n",
+            if f.old_master_rejoined_as_replica {
+                format!(
+                    "rejoined as a replica{}",
+                    f.old_master_rejoined_ms
+                        .map(|m| format!(" {m} ms after the fault"))
+                        .unwrap_or_default()
+                )
+            } else {
+                "did not rejoin as a replica during the run".to_string()
+            }
+        );
+    }
+}
+
+fn throughput(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Throughput and errors\n");
+    let _ = writeln!(md, "![throughput and errors over time](throughput.png)\n");
+    let total_ok: u64 = r.ops.values().map(|o| o.ok).sum();
+    let total_err: u64 = r.errors.values().sum();
+    let peak = r.throughput.iter().map(|p| p.ok).max().unwrap_or(0);
+    let _ = writeln!(
+        md,
+        "{total_ok} successful operations, {total_err} errors; peak {peak} ops/s.\n"
+    );
+    if total_err > 0 {
+        let _ = writeln!(md, "| error class | count |\n|---|---:|");
+        for class in ErrorClass::ALL {
+            if let Some(n) = r.errors.get(&class).filter(|n| **n > 0) {
+                let _ = writeln!(md, "| {} | {n} |", class.name());
+            }
+        }
+        md.push('\n');
+    }
+}
+
+fn latency(md: &mut String, r: &Report) {
+    let _ = writeln!(md, "## Latency\n");
+    let _ = writeln!(md, "![latency histogram](latency.png)\n");
+    let _ = writeln!(
+        md,
+        "| operation | ok | errors | p50 | p90 | p99 | p99.9 | max | ops/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (name, o) in &r.ops {
+        let errors: u64 = o.errors.values().sum();
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {errors} | {} | {} | {} | {} | {} | {:.0} |",
+            o.ok,
+            us(o.p50_us),
+            us(o.p90_us),
+            us(o.p99_us),
+            us(o.p999_us),
+            us(o.max_us),
+            o.ops_per_s
+        );
+    }
+    let l = &r.latency;
+    let _ = writeln!(
+        md,
+        "| **all** | {} | | {} | {} | {} | {} | {} | |\n",
+        l.count,
+        us(l.p50_us),
+        us(l.p90_us),
+        us(l.p99_us),
+        us(l.p999_us),
+        us(l.max_us)
+    );
+}
+
+fn redpackets(md: &mut String, r: &Report) {
+    let Some(rp) = &r.redpacket else { return };
+    let _ = writeln!(
+        md,
+        "## Red packets ({} mode)\n",
+        format!("{:?}", rp.mode).to_lowercase()
+    );
+    let _ = writeln!(md, "| | |\n|---|---:|");
+    let _ = writeln!(
+        md,
+        "| packets | {} of {} grabs each |",
+        rp.packets, rp.count_per_packet
+    );
+    let _ = writeln!(
+        md,
+        "| grabs acknowledged / in Redis | {} / {} |",
+        rp.grabs_ok, rp.grabs_in_redis
+    );
+    let _ = writeln!(
+        md,
+        "| amount sent | {} |",
+        yuan(rp.amount_sent_cents as f64)
+    );
+    let _ = writeln!(
+        md,
+        "| amount granted | {} |",
+        yuan(rp.amount_granted_cents as f64)
+    );
+    let _ = writeln!(
+        md,
+        "| amount left in packets | {} |",
+        yuan(rp.amount_remaining_cents as f64)
+    );
+    let _ = writeln!(
+        md,
+        "| money conserved | {} |",
+        if rp.conservation_ok {
+            "yes".to_string()
+        } else {
+            format!(
+                "**no**: {} packet(s), {:+.2} created",
+                rp.conservation_violations,
+                rp.money_created_cents as f64 / 100.0
+            )
+        }
+    );
+    let _ = writeln!(md, "| duplicate grabs | {} |", rp.duplicate_grabs);
+    let _ = writeln!(md, "| grants below 1 cent | {} |", rp.below_one_cent);
+    let _ = writeln!(md, "| acknowledged grabs lost | {} |", rp.lost_acked_grabs);
+    let _ = writeln!(md, "| mean Gini per packet | {:.3} |\n", rp.gini_mean);
+    if rp.by_position.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "### Fairness by grab position\n");
+    let _ = writeln!(md, "![fairness by grab position](fairness.png)\n");
+    let _ = writeln!(
+        md,
+        "The double-average rule promises every position the same mean, {} yuan.\n",
+        yuan(rp.expected_mean_cents)
+    );
+    let _ = writeln!(
+        md,
+        "| position | grabs | mean | vs equal mean | stdev | luck king |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in &rp.by_position {
+        let gap = if rp.expected_mean_cents > 0.0 {
+            (p.mean_cents - rp.expected_mean_cents) / rp.expected_mean_cents * 100.0
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {gap:+.1}% | {} | {:.1}% |",
+            p.position,
+            p.grabs,
+            yuan(p.mean_cents),
+            yuan(p.stdev_cents),
+            p.luck_king_share * 100.0
+        );
+    }
+    md.push('\n');
+}
+
+fn seckill(md: &mut String, r: &Report) {
+    let Some(s) = &r.seckill else { return };
+    let _ = writeln!(
+        md,
+        "## Seckill ({} mode)\n",
+        format!("{:?}", s.mode).to_lowercase()
+    );
+    let _ = writeln!(md, "| | |\n|---|---:|");
+    let _ = writeln!(md, "| items x stock | {} x {} |", s.items, s.stock);
+    let _ = writeln!(md, "| sales acknowledged | {} |", s.sold);
+    let _ = writeln!(md, "| orders in Redis | {} |", s.orders_in_redis);
+    let _ = writeln!(md, "| stock left | {} |", s.stock_left);
+    let _ = writeln!(md, "| oversold | {} |", s.oversold);
+    let _ = writeln!(md, "| acknowledged sales lost | {} |\n", s.lost_acked_sales);
+}
+
+fn locks(md: &mut String, r: &Report) {
+    if r.locks.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Locks\n");
+    let _ = writeln!(
+        md,
+        "| kind | acquired | failed | violations | lost updates | stale tokens refused | without TTL | wait p99 | hold p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (k, l) in &r.locks {
+        let _ = writeln!(
+            md,
+            "| {k} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l.acquired,
+            l.failed,
+            l.violations,
+            l.lost_updates,
+            l.stale_tokens_refused,
+            l.locks_without_ttl,
+            us(l.wait.p99_us),
+            us(l.hold.p99_us)
+        );
+    }
+    md.push('\n');
+    for (k, l) in &r.locks {
+        if l.violation_list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "Violations of the {k} lock (up to 10 shown):\n");
+        for v in l.violation_list.iter().take(10) {
+            let _ = writeln!(
+                md,
+                "- at {}: `{}` held by {} at once",
+                secs(v.at_ms),
+                v.lock,
+                v.holders.join(" and ")
+            );
+        }
+        md.push('\n');
+    }
+}
+
+fn audit(md: &mut String, r: &Report) {
+    let a = &r.audit;
+    let _ = writeln!(md, "## Audit\n");
+    let _ = writeln!(
+        md,
+        "{} acknowledged write(s) journaled, checked against {} once the topology settled: **{} lost**.\n",
+        a.journal_lines,
+        if a.checked_node.is_empty() {
+            "the master"
+        } else {
+            &a.checked_node
+        },
+        a.lost_acked_writes
+    );
+    if !a.lost.is_empty() {
+        let _ = writeln!(
+            md,
+            "| acknowledged at | by | operation | key |\n|---:|---|---|---|"
+        );
+        for rec in a.lost.iter().take(10) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:?} | `{}` |",
+                secs(rec.at_ms),
+                rec.node,
+                rec.op,
+                rec.key
+            );
+        }
+        if a.lost.len() > 10 {
+            let _ = writeln!(
+                md,
+                "\n(first 10 of {} listed; all in report.json)",
+                a.lost.len()
+            );
+        }
+        md.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::timeline::Failover;
+    use crate::report::model::{ExpectationVerdict, RedPacketReport};
+
+    #[test]
+    fn the_story_has_every_section_the_run_produced() {
+        let mut r = Report {
+            run_id: "r1".into(),
+            redpacket: Some(RedPacketReport {
+                packets: 3,
+                conservation_ok: true,
+                expected_mean_cents: 1000.0,
+                by_position: vec![crate::metrics::PositionStats {
+                    position: 1,
+                    grabs: 3,
+                    mean_cents: 1100.0,
+                    stdev_cents: 10.0,
+                    luck_king_share: 0.5,
+                }],
+                ..Default::default()
+            }),
+            events: vec![Event {
+                at_ms: 5000,
+                source: "lab".into(),
+                kind: EventKind::FaultInjected {
+                    fault: "segfault".into(),
+                    node: "redis-1".into(),
+                },
+            }],
+            failovers: vec![Failover {
+                fault: "segfault".into(),
+                at_ms: 5000,
+                old_master: "redis-1".into(),
+                failed_over: true,
+                sdown_ms: Some(1100),
+                switch_ms: Some(2450),
+                ..Default::default()
+            }],
+            expectations: vec![ExpectationVerdict {
+                name: "failover_within".into(),
+                expected: "<= 6s".into(),
+                measured: "2.45s".into(),
+                ok: true,
+            }],
+            ..Default::default()
+        };
+        r.judge();
+        let md = render(&r, None, None);
+        for part in [
+            "## Setup",
+            "| 5.0s | lab | fault injected: segfault on redis-1 |",
+            "### 1. segfault of redis-1 at 5.0s",
+            "| master switched (+switch-master) | 2450 ms |",
+            "| quorum agrees (+odown) | never |",
+            "![fairness by grab position](fairness.png)",
+            "| 1 | 3 | 11.00 | +10.0% | 0.10 | 50.0% |",
+            "| `failover_within` | <= 6s | 2.45s | PASS |",
+            "## Verdict",
+        ] {
+            assert!(md.contains(part), "report.md lacks {part:?}:\n{md}");
+        }
+    }
+}

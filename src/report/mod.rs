@@ -1,0 +1,4 @@
+//! Reports: report.json (the data), report.md (the story) and charts (PNG and SVG), all built from the same report value.
+pub mod charts;
+pub mod markdown;
+pub mod model;

@@ -1,0 +1,463 @@
+//! The report of one run: the schema of `report.json` (issues 4, 5 and 7).
+//! Built once by the lab when the run settles and audits, then written as
+//! JSON, rendered as tables on stdout, as report.md and as charts, and read
+//! by scenario expectations. Every field has a default so older or partial
+//! reports still load.
+
+use crate::audit::journal::JournalRecord;
+use crate::metrics::{ErrorClass, Event, LatencyBucket, LatencySummary, LockViolation};
+use crate::metrics::{PositionStats, ThroughputPoint};
+use crate::workload::{LockKind, Mode, WorkloadKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One operation kind (e.g. `redpacket.grab`) over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpReport {
+    pub ok: u64,
+    pub errors: BTreeMap<ErrorClass, u64>,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// Successful operations per second over the run.
+    pub ops_per_s: f64,
+}
+
+/// Red packets after the audit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedPacketReport {
+    pub mode: Mode,
+    /// Packets created.
+    pub packets: u64,
+    /// Grabs per packet (the packet's count).
+    pub count_per_packet: u64,
+    /// Grabs acknowledged to the client.
+    pub grabs_ok: u64,
+    /// Grabs Redis holds.
+    pub grabs_in_redis: u64,
+    pub amount_sent_cents: u64,
+    /// Sum of the amounts Redis recorded as granted.
+    pub amount_granted_cents: u64,
+    /// Sum of what Redis says is left in the packets.
+    pub amount_remaining_cents: i64,
+    /// Sum of the amounts acknowledged to clients.
+    pub amount_acked_cents: u64,
+    /// Every packet: granted + remaining == total.
+    pub conservation_ok: bool,
+    /// Packets where granted + remaining != total.
+    pub conservation_violations: u64,
+    /// Money created (+) or lost (-) over all packets, in cents.
+    pub money_created_cents: i64,
+    /// Users holding more than one grant in one packet (extra grants counted).
+    pub duplicate_grabs: u64,
+    /// Grants below 1 cent.
+    pub below_one_cent: u64,
+    /// Acknowledged grabs that Redis does not hold.
+    pub lost_acked_grabs: u64,
+    /// The mean every position should get: total / count.
+    pub expected_mean_cents: f64,
+    pub by_position: Vec<PositionStats>,
+    pub gini_mean: f64,
+    /// Amounts in grab order, per packet (the first 1,000 packets), from Redis.
+    pub amounts: BTreeMap<u64, Vec<i64>>,
+}
+
+/// Seckill after the audit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeckillReport {
+    pub mode: Mode,
+    /// Items put on sale (one stock counter each).
+    pub items: u64,
+    /// Stock per item.
+    pub stock: u64,
+    /// Sales acknowledged to buyers.
+    pub sold: u64,
+    /// Orders Redis holds.
+    pub orders_in_redis: u64,
+    /// Sum of the stock counters left in Redis.
+    pub stock_left: i64,
+    /// Acknowledged sales beyond the stock.
+    pub oversold: u64,
+    /// Acknowledged sales that Redis does not hold.
+    pub lost_acked_sales: u64,
+}
+
+/// One lock kind after the run (filled by the lock workload).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LockReport {
+    pub acquired: u64,
+    pub failed: u64,
+    pub violations: u64,
+    pub lost_updates: u64,
+    pub stale_tokens_refused: u64,
+    /// Locks left in Redis with no TTL (the naive lock's crash window).
+    pub locks_without_ttl: u64,
+    pub wait: LatencySummary,
+    pub hold: LatencySummary,
+    pub violation_list: Vec<LockViolation>,
+    /// Acknowledged lock writes that Redis does not hold.
+    pub lost_acked_writes: u64,
+    // Details added by the lock workload (src/workload/lock.rs).
+    /// Attempts refused because someone held the lock (contention).
+    pub refused_attempts: u64,
+    /// Critical sections whose write of the resource was acknowledged.
+    pub increments_acked: u64,
+    /// Sum of the protected counters in Redis after the run.
+    pub counter_total: u64,
+    /// Releases that found the lock gone or someone else's (it had expired).
+    pub expired_before_release: u64,
+    /// Reentrant lock: successful re-entries (hold count 2).
+    pub reentries: u64,
+    /// Naive lock: grabbers that died between SETNX and EXPIRE.
+    pub died_between_setnx_and_expire: u64,
+    /// The lock keys found without TTL.
+    pub locks_without_ttl_keys: Vec<String>,
+    /// Redis errors seen by this kind's grabbers.
+    pub errors: u64,
+    /// Acknowledged grants that vanished from Redis (e.g. in a failover):
+    /// the lock was granted again while it should still have been held.
+    pub locks_lost: u64,
+}
+
+/// What the audit did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditSummary {
+    /// Acknowledged writes in the journal.
+    pub journal_lines: u64,
+    /// The node whose data was checked (the master once the run settled).
+    pub checked_node: String,
+    /// Acknowledged writes missing from Redis, all workloads.
+    pub lost_acked_writes: u64,
+    /// The first missing writes (up to 1,000), for the timeline.
+    pub lost: Vec<JournalRecord>,
+}
+
+/// One expectation of a scenario with its verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExpectationVerdict {
+    pub name: String,
+    pub expected: String,
+    pub measured: String,
+    pub ok: bool,
+}
+
+/// The overall verdict: every check of the audit, and whether all held.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Verdict {
+    /// True when every audit check held (conservation, no duplicate, no
+    /// oversell, no lost acknowledged write, no lock violation) and every
+    /// scenario expectation held.
+    pub ok: bool,
+    /// One line per failed check, in plain words.
+    pub findings: Vec<String>,
+}
+
+/// `report.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Report {
+    pub run_id: String,
+    pub seed: u64,
+    /// `local` or `docker` (or `standalone` for a fixed address).
+    pub backend: String,
+    pub workload: WorkloadKind,
+    /// `sentinel` or `naive`.
+    pub client: String,
+    pub duration_s: f64,
+    pub grabbers: usize,
+    pub connections: usize,
+    /// Per operation kind, by name (e.g. `redpacket.grab`).
+    pub ops: BTreeMap<String, OpReport>,
+    /// All errors by class.
+    pub errors: BTreeMap<ErrorClass, u64>,
+    /// Per-second series.
+    pub throughput: Vec<ThroughputPoint>,
+    /// Whole-run latency of all Redis operations.
+    pub latency: LatencySummary,
+    /// Whole-run histogram on log-spaced buckets.
+    pub latency_buckets: Vec<LatencyBucket>,
+    pub redpacket: Option<RedPacketReport>,
+    pub seckill: Option<SeckillReport>,
+    pub locks: BTreeMap<LockKind, LockReport>,
+    pub audit: AuditSummary,
+    /// The timeline (issue 5).
+    pub events: Vec<Event>,
+    /// One entry per fault that led to a failover (issue 5), filled from
+    /// the timeline by `metrics::timeline`.
+    pub failovers: Vec<crate::metrics::timeline::Failover>,
+    /// The scenario that was played (issue 7), as given.
+    pub scenario: Option<serde_json::Value>,
+    /// Its expectations with their verdicts (issue 7).
+    pub expectations: Vec<ExpectationVerdict>,
+    pub verdict: Verdict,
+}
+
+impl Report {
+    /// Acknowledged writes that Redis lost, all workloads.
+    pub fn lost_acked_writes(&self) -> u64 {
+        self.audit.lost_acked_writes
+    }
+
+    /// Lock violations over all kinds.
+    pub fn lock_violations(&self) -> u64 {
+        self.locks.values().map(|l| l.violations).sum()
+    }
+
+    /// Re-derives `verdict` from the audit sections and the expectations.
+    pub fn judge(&mut self) {
+        let mut f = Vec::new();
+        if let Some(rp) = &self.redpacket {
+            if !rp.conservation_ok {
+                f.push(format!(
+                    "red packets: money not conserved in {} packet(s) ({:+} cents)",
+                    rp.conservation_violations, rp.money_created_cents
+                ));
+            }
+            if rp.duplicate_grabs > 0 {
+                f.push(format!(
+                    "red packets: {} duplicate grab(s)",
+                    rp.duplicate_grabs
+                ));
+            }
+            if rp.below_one_cent > 0 {
+                f.push(format!(
+                    "red packets: {} grant(s) below 1 cent",
+                    rp.below_one_cent
+                ));
+            }
+            if rp.lost_acked_grabs > 0 {
+                f.push(format!(
+                    "red packets: {} acknowledged grab(s) lost",
+                    rp.lost_acked_grabs
+                ));
+            }
+        }
+        if let Some(sk) = &self.seckill {
+            if sk.oversold > 0 {
+                f.push(format!("seckill: oversold by {}", sk.oversold));
+            }
+            if sk.lost_acked_sales > 0 {
+                f.push(format!(
+                    "seckill: {} acknowledged sale(s) lost",
+                    sk.lost_acked_sales
+                ));
+            }
+        }
+        for (k, l) in &self.locks {
+            if l.violations > 0 {
+                f.push(format!("lock {k}: {} violation(s)", l.violations));
+            }
+            if l.lost_updates > 0 {
+                f.push(format!("lock {k}: {} lost update(s)", l.lost_updates));
+            }
+            if l.locks_without_ttl > 0 {
+                f.push(format!(
+                    "lock {k}: {} lock(s) left without TTL",
+                    l.locks_without_ttl
+                ));
+            }
+        }
+        let other_lost = self
+            .audit
+            .lost_acked_writes
+            .saturating_sub(self.redpacket.as_ref().map_or(0, |r| r.lost_acked_grabs))
+            .saturating_sub(self.seckill.as_ref().map_or(0, |s| s.lost_acked_sales));
+        if other_lost > 0 {
+            f.push(format!("{other_lost} other acknowledged write(s) lost"));
+        }
+        for e in &self.expectations {
+            if !e.ok {
+                f.push(format!(
+                    "expectation {}: expected {}, measured {}",
+                    e.name, e.expected, e.measured
+                ));
+            }
+        }
+        self.verdict = Verdict {
+            ok: f.is_empty(),
+            findings: f,
+        };
+    }
+}
+
+fn cents(c: f64) -> String {
+    format!("{:.2}", c / 100.0)
+}
+
+impl Report {
+    /// The human summary printed by headless commands: tables of
+    /// operations, checks and the verdict.
+    pub fn summary_tables(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "\nrun {}  seed {}  backend {}  client {}  workload {}  grabbers {}  connections {}  {:.1}s",
+            self.run_id,
+            self.seed,
+            self.backend,
+            self.client,
+            self.workload,
+            self.grabbers,
+            self.connections,
+            self.duration_s
+        );
+        let _ = writeln!(
+            o,
+            "\n{:<26} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9}",
+            "operation", "ok", "errors", "ops/s", "p50 us", "p90 us", "p99 us", "p99.9", "max us"
+        );
+        for (name, op) in &self.ops {
+            let errors: u64 = op.errors.values().sum();
+            let _ = writeln!(
+                o,
+                "{:<26} {:>10} {:>8} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>9}",
+                name,
+                op.ok,
+                errors,
+                op.ops_per_s,
+                op.p50_us,
+                op.p90_us,
+                op.p99_us,
+                op.p999_us,
+                op.max_us
+            );
+        }
+        if !self.errors.is_empty() {
+            let list: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(c, n)| format!("{} {n}", c.name()))
+                .collect();
+            let _ = writeln!(o, "errors by class: {}", list.join(", "));
+        }
+        if let Some(rp) = &self.redpacket {
+            let _ = writeln!(
+                o,
+                "\nred packets ({:?}): {} packets of {} yuan in {} grabs; {} grabs acknowledged, {} in Redis",
+                rp.mode,
+                rp.packets,
+                cents(rp.amount_sent_cents as f64 / rp.packets.max(1) as f64),
+                rp.count_per_packet,
+                rp.grabs_ok,
+                rp.grabs_in_redis
+            );
+            let _ = writeln!(
+                o,
+                "  conservation {}  ({} packets off, {:+} cents)  duplicates {}  below 1 cent {}  lost acknowledged {}",
+                if rp.conservation_ok { "ok" } else { "BROKEN" },
+                rp.conservation_violations,
+                rp.money_created_cents,
+                rp.duplicate_grabs,
+                rp.below_one_cent,
+                rp.lost_acked_grabs
+            );
+            if !rp.by_position.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "  {:<9} {:>8} {:>10} {:>10} {:>10}   (expected mean {})",
+                    "position",
+                    "packets",
+                    "mean",
+                    "stdev",
+                    "luck king",
+                    cents(rp.expected_mean_cents)
+                );
+                for p in &rp.by_position {
+                    let _ = writeln!(
+                        o,
+                        "  {:<9} {:>8} {:>10} {:>10} {:>9.1}%",
+                        p.position,
+                        p.grabs,
+                        cents(p.mean_cents),
+                        cents(p.stdev_cents),
+                        p.luck_king_share * 100.0
+                    );
+                }
+                let _ = writeln!(o, "  mean Gini per packet {:.3}", rp.gini_mean);
+            }
+        }
+        if let Some(sk) = &self.seckill {
+            let _ = writeln!(
+                o,
+                "\nseckill ({:?}): {} item(s) x stock {}; sold {} (acknowledged), orders in Redis {}, stock left {}, oversold {}, lost acknowledged {}",
+                sk.mode,
+                sk.items,
+                sk.stock,
+                sk.sold,
+                sk.orders_in_redis,
+                sk.stock_left,
+                sk.oversold,
+                sk.lost_acked_sales
+            );
+        }
+        if !self.locks.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n{:<10} {:>9} {:>8} {:>10} {:>12} {:>12} {:>11} {:>10} {:>10}",
+                "lock",
+                "acquired",
+                "failed",
+                "violations",
+                "lost updates",
+                "stale tokens",
+                "no TTL left",
+                "wait p99",
+                "hold p99"
+            );
+            for (k, l) in &self.locks {
+                let _ = writeln!(
+                    o,
+                    "{:<10} {:>9} {:>8} {:>10} {:>12} {:>12} {:>11} {:>8}us {:>8}us",
+                    k.to_string(),
+                    l.acquired,
+                    l.failed,
+                    l.violations,
+                    l.lost_updates,
+                    l.stale_tokens_refused,
+                    l.locks_without_ttl,
+                    l.wait.p99_us,
+                    l.hold.p99_us
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "\naudit: {} acknowledged writes journaled, checked on {}: {} lost",
+            self.audit.journal_lines, self.audit.checked_node, self.audit.lost_acked_writes
+        );
+        for f in &self.failovers {
+            let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
+            let _ = writeln!(
+                o,
+                "failover after {} of {}: sdown {}, odown {}, switch {}, client recovered {}, write outage {}, lost {}",
+                f.fault,
+                f.old_master,
+                show(f.sdown_ms),
+                show(f.odown_ms),
+                show(f.switch_ms),
+                show(f.client_recovered_ms),
+                show(f.write_outage_ms),
+                f.lost_acked_writes.map_or("-".into(), |v| v.to_string())
+            );
+        }
+        if self.verdict.ok {
+            let _ = writeln!(o, "verdict: OK, every check held");
+        } else {
+            let _ = writeln!(o, "verdict: FAILED");
+            for f in &self.verdict.findings {
+                let _ = writeln!(o, "  - {f}");
+            }
+        }
+        o
+    }
+}

@@ -1,0 +1,13 @@
+//! Scenario files: the TOML model, its parser with file:line:col errors and
+//! suggestions, the runner of a timeline of steps, and the expectations
+//! checked at the end.
+
+pub mod expect;
+pub mod measure;
+pub mod model;
+pub mod names;
+pub mod parse;
+pub mod runner;
+
+pub use model::Scenario;
+pub use parse::{parse_file, parse_str, Diagnostic, ParseErrors};

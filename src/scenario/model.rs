@@ -1,0 +1,306 @@
+//! The scenario model: what a scenario file says once parsed and checked. A
+//! title and what it teaches, the topology to start, the workload to run, a
+//! timeline of steps and the expectations checked against the report. The
+//! parser ([`super::parse`]) is the only way to build one from a file, so a
+//! `Scenario` value is always valid; it serialises into report.json.
+
+use crate::cli::BackendChoice;
+use crate::faults::FaultRequest;
+use crate::topology::TopologySpec;
+use crate::workload::{LockKind, Mode, WorkloadKind};
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// A parsed, checked scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    /// The file it came from, as given on the command line.
+    pub file: String,
+    pub title: String,
+    /// One paragraph: what the scenario shows a reader.
+    pub teaches: String,
+    /// The run's seed: every random choice of the workload derives from it.
+    pub seed: u64,
+    /// How long the load runs (the timeline plays inside it).
+    #[serde(serialize_with = "as_duration_text")]
+    pub duration: Duration,
+    /// After the load stops, the longest wait for the topology to agree on
+    /// one master before the audit (e.g. for Sentinel to turn a healed old
+    /// master into a replica).
+    #[serde(serialize_with = "as_duration_text")]
+    pub settle: Duration,
+    /// Which backend the scenario needs (`auto` unless it partitions).
+    #[serde(serialize_with = "as_backend_text")]
+    pub backend: BackendChoice,
+    pub topology: TopologySpec,
+    pub workload: WorkloadSpec,
+    pub steps: Vec<Step>,
+    pub expect: Vec<Expectation>,
+}
+
+/// Whether the client follows Sentinel or keeps its first master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientMode {
+    /// Ask Sentinel, follow `+switch-master`, re-resolve on errors.
+    #[default]
+    Sentinel,
+    /// Keep writing to the address it started with (feeds a split brain).
+    Naive,
+}
+
+impl ClientMode {
+    pub const NAMES: [&'static str; 2] = ["sentinel", "naive"];
+}
+
+/// The workload of a scenario. `None` fields take the engine's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkloadSpec {
+    pub kind: WorkloadKind,
+    pub grabbers: usize,
+    /// Users the grabbers act for (None: one per grabber). Fewer users than
+    /// grabbers lets one user grab from two tasks at once.
+    pub users: Option<u64>,
+    /// Multiplexed connections shared by the grabbers.
+    pub connections: Option<usize>,
+    /// Atomic (Lua) or naive (separate commands) red packets and seckill.
+    pub mode: Mode,
+    pub client: ClientMode,
+    /// Stop the load when every packet is grabbed / the stock is sold.
+    pub until_done: bool,
+    /// Red packets: how many packets, the amount in each, the grabs per packet.
+    pub packets: Option<u64>,
+    pub packet_amount_cents: Option<u64>,
+    pub packet_count: Option<u64>,
+    /// Seckill: the stock of each item, and how many items are on sale.
+    pub stock: Option<u64>,
+    pub items: Option<u64>,
+    /// Naive modes: a pause between the read and the write, to force
+    /// interleaving (shows the damage with fewer grabbers).
+    #[serde(serialize_with = "as_opt_duration_text")]
+    pub naive_delay: Option<Duration>,
+    /// A pause between two operations of one grabber.
+    #[serde(serialize_with = "as_opt_duration_text")]
+    pub think: Option<Duration>,
+    /// Locks: which kinds run, over how many keys, with what TTL and hold time.
+    pub locks: Vec<LockKind>,
+    pub lock_keys: Option<u64>,
+    #[serde(serialize_with = "as_opt_duration_text")]
+    pub lock_ttl: Option<Duration>,
+    #[serde(serialize_with = "as_opt_duration_text")]
+    pub lock_hold: Option<Duration>,
+    /// Naive lock: how many grabbers die between SETNX and EXPIRE, each
+    /// leaving a lock without TTL.
+    pub lock_die_between: Option<u64>,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            kind: WorkloadKind::Mixed,
+            grabbers: 1000,
+            users: None,
+            connections: None,
+            mode: Mode::Atomic,
+            client: ClientMode::Sentinel,
+            until_done: false,
+            packets: None,
+            packet_amount_cents: None,
+            packet_count: None,
+            stock: None,
+            items: None,
+            naive_delay: None,
+            think: None,
+            locks: Vec::new(),
+            lock_keys: None,
+            lock_ttl: None,
+            lock_hold: None,
+            lock_die_between: None,
+        }
+    }
+}
+
+/// One step of the timeline: at `at` after the start, do `action`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    #[serde(serialize_with = "as_duration_text")]
+    pub at: Duration,
+    pub action: Action,
+    /// Narration shown with the step (dashboard timeline, report.md).
+    pub note: Option<String>,
+    /// Line of the step's `[[step]]` header in the file, for messages.
+    pub line: usize,
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Inject a fault (also heal, resume and restart, which are fault kinds).
+    Fault(FaultRequest),
+    SetGrabbers {
+        grabbers: usize,
+    },
+    SetWorkload {
+        workload: WorkloadKind,
+    },
+    /// Pause (true) or resume (false) the load.
+    PauseLoad {
+        paused: bool,
+    },
+    /// Wait until an event matching `event` arrives, at most `timeout`.
+    /// A `required` wait that times out fails the run's verdict.
+    WaitFor {
+        event: String,
+        #[serde(serialize_with = "as_duration_text")]
+        timeout: Duration,
+        required: bool,
+    },
+    /// Hold the timeline: later steps start no earlier than this ends.
+    Sleep {
+        #[serde(serialize_with = "as_duration_text")]
+        duration: Duration,
+    },
+    /// Narration only.
+    Note,
+    /// Stop the load now (before `duration`).
+    Stop,
+}
+
+/// How an expectation compares the measured value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Comparator {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl Comparator {
+    /// Longest first, so `<=` is not read as `<`.
+    pub const ALL: [(&'static str, Comparator); 6] = [
+        ("<=", Comparator::Le),
+        (">=", Comparator::Ge),
+        ("==", Comparator::Eq),
+        ("!=", Comparator::Ne),
+        ("<", Comparator::Lt),
+        (">", Comparator::Gt),
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparator::Lt => "<",
+            Comparator::Le => "<=",
+            Comparator::Gt => ">",
+            Comparator::Ge => ">=",
+            Comparator::Eq => "==",
+            Comparator::Ne => "!=",
+        }
+    }
+
+    pub fn holds(self, measured: f64, expected: f64) -> bool {
+        match self {
+            Comparator::Lt => measured < expected,
+            Comparator::Le => measured <= expected,
+            Comparator::Gt => measured > expected,
+            Comparator::Ge => measured >= expected,
+            Comparator::Eq => measured == expected,
+            Comparator::Ne => measured != expected,
+        }
+    }
+}
+
+impl fmt::Display for Comparator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+/// The value an expectation compares against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Expected {
+    /// A count, a number of milliseconds, a ratio.
+    Number {
+        cmp: Comparator,
+        value: f64,
+    },
+    Bool(bool),
+}
+
+/// One line of `[expect]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Expectation {
+    pub name: String,
+    pub expected: Expected,
+    /// The text as written in the file, e.g. `"> 0"` or `6s`.
+    pub written: String,
+    pub line: usize,
+}
+
+/// Renders a duration the way scenario files write them: `250ms`, `5s`, `1.5s`.
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        if ms < 1000 {
+            format!("{ms}ms")
+        } else {
+            let frac = format!("{:03}", ms % 1000);
+            format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
+        }
+    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+fn as_duration_text<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&duration_text(*d))
+}
+
+fn as_opt_duration_text<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&duration_text(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+fn as_backend_text<S: Serializer>(b: &BackendChoice, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match b {
+        BackendChoice::Auto => "auto",
+        BackendChoice::Docker => "docker",
+        BackendChoice::Local => "local",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_render_as_written_in_files() {
+        assert_eq!(duration_text(Duration::from_millis(250)), "250ms");
+        assert_eq!(duration_text(Duration::from_secs(5)), "5s");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(duration_text(Duration::from_secs(120)), "2m");
+        assert_eq!(duration_text(Duration::from_millis(2405)), "2.405s");
+    }
+
+    #[test]
+    fn comparators_hold_as_their_symbols_say() {
+        assert!(Comparator::Gt.holds(1.0, 0.0));
+        assert!(!Comparator::Lt.holds(50.0, 50.0));
+        assert!(Comparator::Le.holds(50.0, 50.0));
+        assert!(Comparator::Ne.holds(1.0, 0.0));
+    }
+}

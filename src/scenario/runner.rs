@@ -1,0 +1,723 @@
+//! The scenario runner: plays a [`Scenario`]'s timeline against a running
+//! [`Lab`] and turns the finished run into a verdict and reports.
+//!
+//! At each step's `at` (time since the lab started) it narrates the step on
+//! the event bus (the dashboard's timeline and report.md show it), then
+//! sends the step's [`Control`] or waits for an event from
+//! `lab.bus().subscribe()`. The load ends at the scenario's `duration` (or
+//! a `stop` step); then `lab.finish()` audits and builds the [`Report`], the
+//! expectations are evaluated against it, and report.json, report.md and
+//! the charts are written to the output directory. Headless runs print the
+//! story on stdout; with the dashboard, H5's TUI renders the same lab.
+
+use super::expect::{self, ExpectationVerdict};
+use super::measure;
+use super::model::{duration_text, Action, ClientMode, Scenario, Step};
+use crate::cli::{BackendArgs, BackendChoice};
+use crate::client::ClientMode as LabClientMode;
+use crate::faults::FaultKind;
+use crate::lab::{Control, Lab, LabConfig, LabTarget};
+use crate::metrics::event::{Event, EventBus, EventKind};
+use crate::metrics::timeline::explain;
+use crate::report::model::Report;
+use crate::report::{charts, markdown};
+use crate::topology::Topology;
+use crate::workload::lock::LockConfig;
+use crate::workload::redpacket::RedPacketArgs;
+use crate::workload::seckill::SeckillArgs;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// How to run a scenario: overrides from the command line and where to write.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub state_dir: PathBuf,
+    /// Where the reports go (None: the run directory in the state dir).
+    pub out_dir: Option<PathBuf>,
+    /// Replaces the scenario's seed.
+    pub seed: Option<u64>,
+    /// Replaces the scenario's backend.
+    pub backend: Option<BackendChoice>,
+    pub image: Option<String>,
+    /// Print the story on stdout while it plays (headless runs).
+    pub narrate: bool,
+}
+
+/// Why a scenario could not be played (exit status 2), as opposed to a
+/// run whose expectations failed (exit status 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Environment(String),
+}
+
+/// A finished scenario run.
+pub struct Finished {
+    pub report: Report,
+    pub out_dir: PathBuf,
+    /// Files written: report.json, report.md, the charts.
+    pub files: Vec<PathBuf>,
+}
+
+impl Finished {
+    /// True when every expectation held.
+    pub fn passed(&self) -> bool {
+        self.report.expectations.iter().all(|e| e.ok)
+    }
+}
+
+/// The backend a scenario runs on: the command line's, else the file's;
+/// a scenario that partitions needs Docker.
+pub fn resolve_backend(
+    s: &Scenario,
+    cli: Option<BackendChoice>,
+) -> Result<BackendChoice, RunError> {
+    let partitions = s
+        .steps
+        .iter()
+        .any(|st| matches!(&st.action, Action::Fault(f) if f.kind == FaultKind::Partition));
+    let choice = cli.unwrap_or(s.backend);
+    match (partitions, choice) {
+        (true, BackendChoice::Local) => Err(RunError::Environment(format!(
+            "{} partitions nodes, which needs the Docker backend; it cannot run with --backend local",
+            s.file
+        ))),
+        (true, BackendChoice::Auto) => Ok(BackendChoice::Docker),
+        (_, c) => Ok(c),
+    }
+}
+
+/// The lab configuration a scenario asks for.
+pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> LabConfig {
+    let w = &s.workload;
+    let defaults = LabConfig::default();
+    let mut redpacket = RedPacketArgs {
+        mode: w.mode,
+        ..RedPacketArgs::default()
+    };
+    if let Some(n) = w.packets {
+        redpacket.packets = n;
+    }
+    if let Some(c) = w.packet_amount_cents {
+        redpacket.total_cents = c;
+    }
+    if let Some(n) = w.packet_count {
+        redpacket.count = n;
+    }
+    let mut seckill = SeckillArgs {
+        mode: w.mode,
+        ..SeckillArgs::default()
+    };
+    if let Some(n) = w.stock {
+        seckill.stock = n;
+    }
+    if let Some(n) = w.items {
+        seckill.items = n;
+    }
+    if let Some(d) = w.naive_delay {
+        redpacket.naive_delay_ms = d.as_millis() as u64;
+        seckill.naive_delay_ms = d.as_millis() as u64;
+    }
+    let mut locks = LockConfig::default();
+    if !w.locks.is_empty() {
+        locks.kinds = w.locks.clone();
+    }
+    if let Some(k) = w.lock_keys {
+        locks.keys = k as usize;
+    }
+    if let Some(t) = w.lock_ttl {
+        locks.ttl_ms = (t.as_millis() as u64).max(1);
+    }
+    if let Some(h) = w.lock_hold {
+        locks.hold_ms = h.as_millis() as u64;
+    }
+    if let Some(n) = w.lock_die_between {
+        locks.die_between = n;
+    }
+    // Field by field on the defaults, so a field the lab gains later keeps
+    // its default here.
+    let mut c = defaults;
+    c.target = LabTarget::Start {
+        backend: BackendArgs {
+            backend,
+            image: opts.image.clone(),
+        },
+        spec: s.topology.clone(),
+        keep: false,
+        save_state: true,
+    };
+    c.state_dir = opts.state_dir.clone();
+    c.out_dir = opts.out_dir.clone();
+    c.workload = w.kind;
+    c.grabbers = w.grabbers;
+    c.users = w.users.unwrap_or(0);
+    if let Some(n) = w.connections {
+        c.connections = n;
+    }
+    c.seed = opts.seed.unwrap_or(s.seed);
+    c.duration = Some(s.duration);
+    c.until_done = w.until_done;
+    // A scenario never outlives its duration by much: the settle and the
+    // audit come after the load.
+    c.hard_cap = s.duration + Duration::from_secs(5);
+    c.think = w.think.unwrap_or(Duration::ZERO);
+    c.redpacket = redpacket;
+    c.seckill = seckill;
+    c.locks = locks;
+    c.client = match w.client {
+        ClientMode::Sentinel => LabClientMode::Sentinel,
+        ClientMode::Naive => LabClientMode::Naive,
+    };
+    c.faults = Vec::new();
+    c.settle_timeout = s.settle;
+    c
+}
+
+/// A step in words, for narration.
+pub fn describe_step(step: &Step) -> String {
+    match &step.action {
+        Action::Fault(f) => {
+            let mut s = format!("{} {}", f.kind, f.target);
+            if let Some(d) = f.duration {
+                s.push_str(&format!(" for {}", duration_text(d)));
+            }
+            if !f.from.is_empty() {
+                s.push_str(&format!(" from {}", f.from.join(",")));
+            }
+            s
+        }
+        Action::SetGrabbers { grabbers } => format!("{grabbers} grabbers"),
+        Action::SetWorkload { workload } => format!("workload {workload}"),
+        Action::PauseLoad { paused: true } => "pause the load".into(),
+        Action::PauseLoad { paused: false } => "resume the load".into(),
+        Action::WaitFor { event, timeout, .. } => {
+            format!("wait for {event} (at most {})", duration_text(*timeout))
+        }
+        Action::Sleep { duration } => format!("hold the timeline for {}", duration_text(*duration)),
+        Action::Note => "note".into(),
+        Action::Stop => "stop the load".into(),
+    }
+}
+
+/// The `type` name of a lab event, as `wait_for` spells it.
+fn event_type(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::FaultInjected { .. } => "fault_injected",
+        EventKind::FaultHealed { .. } => "fault_healed",
+        EventKind::Sentinel { .. } => "sentinel",
+        EventKind::NodeStarted { .. } => "node_started",
+        EventKind::NodeStopped { .. } => "node_stopped",
+        EventKind::ClientRerouted { .. } => "client_rerouted",
+        EventKind::WritesRecovered { .. } => "writes_recovered",
+        EventKind::LoadChanged { .. } => "load_changed",
+        EventKind::LockViolation { .. } => "lock_violation",
+        EventKind::Note { .. } => "note",
+    }
+}
+
+/// Whether `e` is the event a `wait_for` names.
+pub fn matches_event(e: &Event, wanted: &str) -> bool {
+    match &e.kind {
+        EventKind::Sentinel { name, .. } => name == wanted,
+        kind => event_type(kind) == wanted,
+    }
+}
+
+/// Waits for an event named `wanted` stamped at or after `since_ms`, at
+/// most until `deadline`. Looks at the log first, so an event that came
+/// before the wait started (but after the step's time) counts.
+async fn wait_event(
+    bus: &EventBus,
+    rx: &mut broadcast::Receiver<Event>,
+    wanted: &str,
+    since_ms: u64,
+    deadline: Instant,
+) -> Option<Event> {
+    let in_log = |bus: &EventBus| {
+        bus.all()
+            .into_iter()
+            .find(|e| e.at_ms >= since_ms && matches_event(e, wanted))
+    };
+    if let Some(e) = in_log(bus) {
+        return Some(e);
+    }
+    loop {
+        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+            Err(_) => return None,
+            Ok(Ok(e)) => {
+                if e.at_ms >= since_ms && matches_event(&e, wanted) {
+                    return Some(e);
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                if let Some(e) = in_log(bus) {
+                    return Some(e);
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+        }
+    }
+}
+
+/// Prints the story of a headless run: steps, faults, the Sentinel events
+/// that matter (once, not once per sentinel) and the client's recoveries.
+struct Narrator {
+    enabled: bool,
+    topology: Option<Topology>,
+    told: Vec<(String, u64)>,
+    violations: u64,
+}
+
+impl Narrator {
+    fn line(&self, at_ms: u64, text: &str) {
+        if self.enabled {
+            println!("{:>7.1}s  {text}", at_ms as f64 / 1000.0);
+        }
+    }
+
+    fn event(&mut self, e: &Event) {
+        if !self.enabled {
+            return;
+        }
+        let tell = match &e.kind {
+            EventKind::Sentinel { name, .. } => {
+                matches!(
+                    name.as_str(),
+                    "+sdown"
+                        | "+odown"
+                        | "+elected-leader"
+                        | "+switch-master"
+                        | "+convert-to-slave"
+                        | "+tilt"
+                ) && {
+                    let key = format!("{name} {}", e.source.is_empty());
+                    let fresh = !self
+                        .told
+                        .iter()
+                        .any(|(k, at)| *k == key && e.at_ms.saturating_sub(*at) < 2000);
+                    if fresh {
+                        self.told.push((key, e.at_ms));
+                    }
+                    fresh
+                }
+            }
+            EventKind::LockViolation { .. } => {
+                self.violations += 1;
+                self.violations <= 3
+            }
+            // Step notes are printed by the player itself.
+            EventKind::Note { .. } => e.source != "scenario",
+            EventKind::LoadChanged { .. } => false,
+            _ => true,
+        };
+        if tell {
+            let text = match &self.topology {
+                Some(t) => explain(e, t),
+                None => format!("{:?}", e.kind),
+            };
+            self.line(e.at_ms, &text);
+        }
+    }
+}
+
+/// Plays the steps; failures (a control refused, a required event that
+/// never came) are pushed to `failures` as failed expectations.
+/// `waiting` holds the verdict of a required `wait_for` in progress, for
+/// when the load ends before the event comes.
+async fn play(
+    lab: &Lab,
+    s: &Scenario,
+    failures: &Mutex<Vec<ExpectationVerdict>>,
+    waiting: &Mutex<Option<ExpectationVerdict>>,
+    narrate: bool,
+) {
+    let bus = lab.bus();
+    let start = bus.start();
+    let mut rx = bus.subscribe();
+    let mut not_before = start;
+    for step in &s.steps {
+        let due = (start + step.at).max(not_before);
+        tokio::time::sleep_until(due.into()).await;
+        let at = duration_text(step.at);
+        let what = describe_step(step);
+        // A wait's note tells what its event means: said when it comes.
+        let waits = matches!(step.action, Action::WaitFor { .. });
+        let text = match &step.note {
+            Some(n) if matches!(step.action, Action::Note) => n.clone(),
+            Some(n) if !waits => format!("{what}: {n}"),
+            _ => what.clone(),
+        };
+        bus.emit("scenario", EventKind::Note { text: text.clone() });
+        if narrate {
+            println!("{:>7.1}s  [step {at}] {text}", bus.now_ms() as f64 / 1000.0);
+        }
+        let control = match &step.action {
+            Action::Fault(f) => Some(Control::Fault(f.clone())),
+            Action::SetGrabbers { grabbers } => Some(Control::SetGrabbers(*grabbers)),
+            Action::SetWorkload { workload } => Some(Control::SetWorkload(*workload)),
+            Action::PauseLoad { paused } => Some(Control::PauseLoad(*paused)),
+            Action::Stop => Some(Control::Stop),
+            Action::WaitFor {
+                event,
+                timeout,
+                required,
+            } => {
+                let since = step.at.as_millis() as u64;
+                let deadline = Instant::now() + *timeout;
+                if *required {
+                    *lock(waiting) = Some(expect::missed_wait(
+                        event,
+                        &at,
+                        &duration_text(*timeout),
+                        "the run ended first",
+                    ));
+                }
+                let found = wait_event(&bus, &mut rx, event, since, deadline).await;
+                *lock(waiting) = None;
+                match found {
+                    Some(e) => {
+                        if let Some(n) = &step.note {
+                            bus.emit("scenario", EventKind::Note { text: n.clone() });
+                        }
+                        if narrate {
+                            println!(
+                                "{:>7.1}s  [step {at}] {event} came at {:.1}s{}",
+                                bus.now_ms() as f64 / 1000.0,
+                                e.at_ms as f64 / 1000.0,
+                                step.note
+                                    .as_deref()
+                                    .map(|n| format!(": {n}"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                    }
+                    None => {
+                        let t = duration_text(*timeout);
+                        bus.emit(
+                            "scenario",
+                            EventKind::Note {
+                                text: format!("waited {t} for {event}: it never came"),
+                            },
+                        );
+                        if narrate {
+                            println!(
+                                "{:>7.1}s  [step {at}] {event} never came within {t}",
+                                bus.now_ms() as f64 / 1000.0
+                            );
+                        }
+                        if *required {
+                            lock(failures).push(expect::missed_wait(event, &at, &t, "never came"));
+                        }
+                    }
+                }
+                None
+            }
+            Action::Sleep { duration } => {
+                not_before = Instant::now() + *duration;
+                None
+            }
+            Action::Note => None,
+        };
+        if let Some(c) = control {
+            let stop = c == Control::Stop;
+            match lab.control(c).await {
+                Ok(done) => {
+                    if narrate && !stop {
+                        println!(
+                            "{:>7.1}s  [step {at}] done: {done}",
+                            bus.now_ms() as f64 / 1000.0
+                        );
+                    }
+                }
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    bus.emit(
+                        "scenario",
+                        EventKind::Note {
+                            text: format!("step at {at} failed: {why}"),
+                        },
+                    );
+                    if narrate {
+                        println!(
+                            "{:>7.1}s  [step {at}] FAILED: {why}",
+                            bus.now_ms() as f64 / 1000.0
+                        );
+                    }
+                    lock(failures).push(ExpectationVerdict {
+                        name: format!("step at {at}: {what}"),
+                        expected: "done".into(),
+                        measured: why,
+                        ok: false,
+                    });
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Drives a started lab through the scenario until its load ends.
+/// `controls` carries the dashboard's key presses, if a dashboard runs.
+pub async fn drive(
+    lab: &Lab,
+    s: &Scenario,
+    narrate: bool,
+    mut controls: Option<tokio::sync::mpsc::Receiver<Control>>,
+) -> Vec<ExpectationVerdict> {
+    let failures = Mutex::new(Vec::new());
+    let waiting = Mutex::new(None);
+    let topology = lab.topology().await;
+    let mut narrator = Narrator {
+        enabled: narrate,
+        topology,
+        told: Vec::new(),
+        violations: 0,
+    };
+    let mut events = lab.bus().subscribe();
+    let tell = async {
+        loop {
+            match events.recv().await {
+                Ok(e) => narrator.event(&e),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let dashboard = async {
+        match controls.as_mut() {
+            Some(rx) => {
+                while let Some(c) = rx.recv().await {
+                    if let Err(e) = lab.control(c).await {
+                        tracing::warn!("dashboard control failed: {e:#}");
+                    }
+                }
+                std::future::pending::<()>().await
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let progress = async {
+        if !narrate {
+            return std::future::pending::<()>().await;
+        }
+        let mut snaps = lab.snapshots();
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let snap = snaps.borrow_and_update().clone();
+            let errors: u64 = snap.errors.values().sum();
+            println!(
+                "{:>7.1}s  {:.0} ops/s, {} errors so far, {} grabbers",
+                snap.elapsed_ms as f64 / 1000.0,
+                snap.ops_per_s,
+                errors,
+                snap.load.grabbers
+            );
+        }
+    };
+    let timeline = async {
+        play(lab, s, &failures, &waiting, narrate).await;
+        // The load runs on to its duration after the last step.
+        lab.wait_end().await
+    };
+    let reason = tokio::select! {
+        r = timeline => r,
+        r = lab.wait_end() => r,
+        _ = tell => unreachable!("the narrator never ends"),
+        _ = dashboard => unreachable!("the control relay never ends"),
+        _ = progress => unreachable!("the progress line never ends"),
+    };
+    tracing::info!(?reason, "scenario load ended");
+    let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    // A required event still awaited when the load ended never came.
+    if let Some(missed) = waiting.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        failures.push(missed);
+    }
+    failures
+}
+
+/// After the lab finished: evaluates the expectations, then writes
+/// report.json (the lab's report plus `scenario` and `expectations`),
+/// report.md and the charts into `out_dir`.
+pub fn conclude(
+    mut report: Report,
+    s: &Scenario,
+    step_failures: Vec<ExpectationVerdict>,
+    topology: Option<&Topology>,
+    out_dir: &Path,
+) -> anyhow::Result<Finished> {
+    let mut verdicts = expect::evaluate(&s.expect, |name| measure::measure(name, &report));
+    verdicts.extend(step_failures);
+    report.scenario = Some(serde_json::to_value(s).context("serialising the scenario")?);
+    report.expectations = verdicts;
+    report.judge();
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
+    let mut files = Vec::new();
+    let json = out_dir.join("report.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    files.push(json);
+    let md = out_dir.join("report.md");
+    std::fs::write(&md, markdown::render(&report, Some(s), topology))
+        .with_context(|| format!("writing {}", md.display()))?;
+    files.push(md);
+    files.extend(charts::write_report_charts(&report, out_dir)?);
+    Ok(Finished {
+        report,
+        out_dir: out_dir.to_path_buf(),
+        files,
+    })
+}
+
+/// Plays a scenario headless: start the lab, play the timeline, finish,
+/// judge, write the reports.
+pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, RunFailure> {
+    let backend = resolve_backend(s, opts.backend).map_err(RunFailure::Environment)?;
+    let config = lab_config(s, opts, backend);
+    if opts.narrate {
+        println!("{}\n  {}\n", s.title, s.teaches);
+    }
+    let lab = Lab::start(config)
+        .await
+        .map_err(|e| RunFailure::Environment(RunError::Environment(format!("{e:#}"))))?;
+    if opts.narrate {
+        println!(
+            "run {} on the {} backend, seed {}, {} of load\n",
+            lab.run_id(),
+            lab.topology()
+                .await
+                .map(|t| t.backend.to_string())
+                .unwrap_or_default(),
+            opts.seed.unwrap_or(s.seed),
+            duration_text(s.duration)
+        );
+    }
+    let failures = drive(&lab, s, opts.narrate, None).await;
+    finish(lab, s, failures, opts.narrate).await
+}
+
+/// Finishes the lab (settle, audit, teardown) and concludes.
+pub async fn finish(
+    lab: Lab,
+    s: &Scenario,
+    failures: Vec<ExpectationVerdict>,
+    narrate: bool,
+) -> Result<Finished, RunFailure> {
+    let topology = lab.topology().await;
+    let out_dir = lab.run_dir().to_path_buf();
+    if narrate {
+        println!("\nload ended; waiting for the topology to settle, then auditing...");
+    }
+    let report = lab.finish().await.map_err(|e| {
+        RunFailure::Environment(RunError::Environment(format!("finishing the run: {e:#}")))
+    })?;
+    conclude(report, s, failures, topology.as_ref(), &out_dir).map_err(RunFailure::Reports)
+}
+
+/// What went wrong, by exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    /// Bad environment (no Docker for a partition, the topology would not
+    /// start): exit 2.
+    #[error(transparent)]
+    Environment(RunError),
+    /// The reports could not be written: exit 2.
+    #[error("writing the reports: {0:#}")]
+    Reports(anyhow::Error),
+}
+
+/// Cancels `token` when dropped: ends the dashboard's input when the
+/// scenario is over, on every path.
+pub struct CancelOnDrop(pub CancellationToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse_str;
+
+    #[test]
+    fn a_partition_scenario_needs_docker() {
+        let s = parse_str(
+            "title = \"t\"\nteaches = \"x\"\n[[step]]\nat = \"1s\"\nfault = \"partition\"\n",
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(resolve_backend(&s, None).unwrap(), BackendChoice::Docker);
+        assert!(resolve_backend(&s, Some(BackendChoice::Local)).is_err());
+    }
+
+    #[test]
+    fn the_lab_config_follows_the_file() {
+        let s = parse_str(
+            "title = \"t\"\nteaches = \"x\"\nseed = 9\nduration = \"12s\"\n[workload]\nkind = \"lock\"\ngrabbers = 50\nlocks = [\"fenced\"]\nlock_ttl = \"100ms\"\nlock_hold = \"250ms\"\nclient = \"naive\"\n",
+            "l.toml",
+        )
+        .unwrap();
+        let opts = RunOptions {
+            state_dir: "/tmp/x".into(),
+            out_dir: None,
+            seed: Some(4),
+            backend: None,
+            image: None,
+            narrate: false,
+        };
+        let c = lab_config(&s, &opts, BackendChoice::Local);
+        assert_eq!(c.seed, 4);
+        assert_eq!(c.grabbers, 50);
+        assert_eq!(c.duration, Some(Duration::from_secs(12)));
+        assert_eq!(c.locks.kinds, vec![crate::workload::LockKind::Fenced]);
+        assert_eq!((c.locks.ttl_ms, c.locks.hold_ms), (100, 250));
+        assert_eq!(c.client, LabClientMode::Naive);
+    }
+
+    #[tokio::test]
+    async fn wait_for_finds_events_logged_before_it_and_times_out_honestly() {
+        let bus = EventBus::new();
+        let mut rx = bus.subscribe();
+        bus.emit(
+            "sentinel-1",
+            EventKind::Sentinel {
+                name: "+switch-master".into(),
+                payload: "mymaster a 1 b 2".into(),
+            },
+        );
+        let soon = Instant::now() + Duration::from_millis(200);
+        let e = wait_event(&bus, &mut rx, "+switch-master", 0, soon).await;
+        assert_eq!(e.map(|e| e.source), Some("sentinel-1".to_string()));
+        // Stamped before the step's time: does not count.
+        let later = bus.now_ms() + 60_000;
+        let soon = Instant::now() + Duration::from_millis(100);
+        assert!(wait_event(&bus, &mut rx, "+switch-master", later, soon)
+            .await
+            .is_none());
+        // A lab event by its type name, arriving while waiting.
+        let emitter = bus.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            emitter.emit("client", EventKind::WritesRecovered { outage_ms: 5 });
+        });
+        let soon = Instant::now() + Duration::from_secs(2);
+        let e = wait_event(&bus, &mut rx, "writes_recovered", 0, soon)
+            .await
+            .unwrap();
+        assert!(matches_event(&e, "writes_recovered") && !matches_event(&e, "+switch-master"));
+    }
+}

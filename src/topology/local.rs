@@ -1,0 +1,1022 @@
+//! The local backend: `redis-server` and `redis-sentinel` processes on
+//! 127.0.0.1 free ports, one directory per run.
+//!
+//! Layout of a run: `<state_dir>/runs/<run_id>/<node>/` holds the node's
+//! config (`redis.conf` or `sentinel.conf`, writable because Sentinel and
+//! `CONFIG REWRITE` rewrite it), its log (`node.log`), its pid file
+//! (`node.pid`) and its data dir (`data/`, the process's working dir).
+//!
+//! Nodes daemonize (Redis's own `daemonize yes`: a new session, stdio
+//! detached, logs to the log file), so they outlive the `grabstorm up` that
+//! started them and never receive the terminal's Ctrl-C. A process belongs
+//! to a run when its working directory lies under that run's dir (and its
+//! process title names its config there): that is how `down --all` finds
+//! leftovers of crashed runs without any state file.
+
+use super::spec::TopologySpec;
+use super::{Backend, BackendKind, Node, NodeKind, ProcessState, Topology};
+use crate::topology::live;
+use anyhow::Context;
+use futures::future::try_join_all;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rand::Rng;
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Time a node gets to write its pid file (it does so once it listens).
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts per node when its port turns out to be taken meanwhile.
+const PORT_ATTEMPTS: usize = 3;
+/// Time allowed for killed processes to disappear during `down`.
+const KILL_WAIT: Duration = Duration::from_secs(3);
+
+/// Why the local backend could not start or touch a node.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("redis-server was not found on PATH: install it (Debian/Ubuntu: `sudo apt-get install redis-server redis-sentinel`), or use --backend docker")]
+    MissingBinary,
+    #[error("{node}: port {port} on 127.0.0.1 was taken by another process {attempts} times in a row: free some ports or retry")]
+    PortClash {
+        node: String,
+        port: u16,
+        attempts: usize,
+    },
+    #[error("{node} did not start: {cause}\n--- last lines of {log} ---\n{tail}")]
+    StartFailed {
+        node: String,
+        cause: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("partition needs the Docker backend: local processes all share the host's loopback, so one cannot be cut off from its peers while the host still reaches it (start the topology with --backend docker)")]
+    PartitionUnsupported,
+    #[error("no node named {0:?} in this run")]
+    UnknownNode(String),
+    #[error("{node} is not running (its process is gone): restart it first")]
+    NotRunning { node: String },
+    #[error("{node} is still running (pid {pid}): restart only starts a dead node")]
+    StillRunning { node: String, pid: i32 },
+}
+
+impl LocalError {
+    /// `node` did not start because of `cause`; carries the tail of its log.
+    fn start_failed(node: &str, files: &NodeFiles, cause: String) -> LocalError {
+        LocalError::StartFailed {
+            node: node.to_string(),
+            cause,
+            log: files.log.clone(),
+            tail: tail_file(&files.log, 15),
+        }
+    }
+}
+
+/// Where one node's files live inside the run dir.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFiles {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub pid: PathBuf,
+    pub data: PathBuf,
+}
+
+impl NodeFiles {
+    pub fn new(run_dir: &Path, name: &str, kind: NodeKind) -> NodeFiles {
+        let dir = run_dir.join(name);
+        let config = dir.join(match kind {
+            NodeKind::Redis => "redis.conf",
+            NodeKind::Sentinel => "sentinel.conf",
+        });
+        NodeFiles {
+            log: dir.join("node.log"),
+            pid: dir.join("node.pid"),
+            data: dir.join("data"),
+            config,
+            dir,
+        }
+    }
+}
+
+/// Lines every node shares: where it listens, its files, how it runs.
+fn common_config(files: &NodeFiles, port: u16) -> String {
+    let mut c = String::new();
+    let _ = writeln!(c, "port {port}");
+    c.push_str("bind 127.0.0.1\n");
+    // The lab lives on loopback only; protected mode would refuse peers without a password.
+    c.push_str("protected-mode no\n");
+    // Detach into its own session so the node outlives `grabstorm up` and
+    // ignores the terminal's Ctrl-C; Redis writes the pid file once it listens.
+    c.push_str("daemonize yes\n");
+    let _ = writeln!(c, "pidfile \"{}\"", files.pid.display());
+    let _ = writeln!(c, "logfile \"{}\"", files.log.display());
+    let _ = writeln!(c, "dir \"{}\"", files.data.display());
+    // `ps` shows the config path, so leftovers are recognisable by eye too.
+    c.push_str("proc-title-template \"{title} {listen-addr} {server-mode} {config-file}\"\n");
+    c
+}
+
+/// The redis.conf of a data node. `replica_of` is the master's internal address for replicas.
+pub fn redis_config(
+    spec: &TopologySpec,
+    files: &NodeFiles,
+    port: u16,
+    replica_of: Option<&str>,
+) -> String {
+    let mut c = String::from("# grabstorm: a data node of the lab (local backend)\n");
+    c.push_str(&common_config(files, port));
+    // Faults need DEBUG SEGFAULT / DEBUG SLEEP.
+    c.push_str("enable-debug-command yes\n");
+    // A crash should end the process at once, not run a memory test first.
+    c.push_str("crash-memcheck-enabled no\n");
+    // Without this a replica's first sync waits 5 s for more replicas to join.
+    c.push_str("repl-diskless-sync yes\n");
+    c.push_str("repl-diskless-sync-delay 0\n");
+    for line in spec.persistence.config_lines() {
+        c.push_str(&line);
+        c.push('\n');
+    }
+    let _ = writeln!(c, "min-replicas-to-write {}", spec.min_replicas_to_write);
+    let _ = writeln!(c, "min-replicas-max-lag {}", spec.min_replicas_max_lag_s);
+    if let Some(master) = replica_of {
+        let (host, port) = master.rsplit_once(':').unwrap_or((master, "6379"));
+        let _ = writeln!(c, "replicaof {host} {port}");
+    }
+    c
+}
+
+/// A sentinel's identity, fixed in advance so peers can be told about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelPeer {
+    pub addr: String,
+    pub id: String,
+}
+
+/// A fresh 40-hex-digit Sentinel id.
+pub fn new_sentinel_id() -> String {
+    let mut rng = rand::rng();
+    (0..40)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+/// The sentinel.conf of one sentinel. `replicas` and `peers` are written as
+/// `known-replica` / `known-sentinel` lines, exactly what Sentinel itself
+/// would write after discovering them; without them it would learn the
+/// replicas only at its next 10 s INFO round and the peers after their
+/// first 2 s hello, and readiness would take that long.
+pub fn sentinel_config(
+    spec: &TopologySpec,
+    files: &NodeFiles,
+    port: u16,
+    me: &SentinelPeer,
+    master: &str,
+    replicas: &[String],
+    peers: &[SentinelPeer],
+) -> String {
+    let name = &spec.master_name;
+    let mut c = String::from(
+        "# grabstorm: a sentinel of the lab (local backend); Sentinel rewrites this file\n",
+    );
+    c.push_str(&common_config(files, port));
+    let _ = writeln!(c, "sentinel myid {}", me.id);
+    let (mhost, mport) = master.rsplit_once(':').unwrap_or((master, "6379"));
+    let _ = writeln!(c, "sentinel monitor {name} {mhost} {mport} {}", spec.quorum);
+    let _ = writeln!(
+        c,
+        "sentinel down-after-milliseconds {name} {}",
+        spec.down_after_ms
+    );
+    let _ = writeln!(
+        c,
+        "sentinel failover-timeout {name} {}",
+        spec.failover_timeout_ms
+    );
+    let _ = writeln!(c, "sentinel parallel-syncs {name} {}", spec.parallel_syncs);
+    for r in replicas {
+        let (h, p) = r.rsplit_once(':').unwrap_or((r, "6379"));
+        let _ = writeln!(c, "sentinel known-replica {name} {h} {p}");
+    }
+    for peer in peers.iter().filter(|p| p.id != me.id) {
+        let (h, p) = peer.addr.rsplit_once(':').unwrap_or((&peer.addr, "26379"));
+        let _ = writeln!(c, "sentinel known-sentinel {name} {h} {p} {}", peer.id);
+    }
+    c
+}
+
+/// Replaces any `replicaof`/`slaveof` line of a redis.conf with one naming `master`.
+pub fn with_replicaof(config: &str, master: &str) -> String {
+    let mut out: String = config
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start().to_ascii_lowercase();
+            !(l.starts_with("replicaof ") || l.starts_with("slaveof "))
+        })
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let (h, p) = master.rsplit_once(':').unwrap_or((master, "6379"));
+    let _ = writeln!(out, "replicaof {h} {p}");
+    out
+}
+
+/// Finds an executable on PATH.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Free ports on 127.0.0.1, all distinct: the listeners are held until every
+/// port is picked. Racy against other processes by nature; a clash is
+/// detected at launch and retried with a fresh port.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot bind a port on 127.0.0.1")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// The last `lines` lines of a file (empty when it cannot be read).
+pub fn tail_file(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// What `/proc` says about one process.
+struct ProcInfo {
+    /// State letter from /proc/<pid>/stat (R, S, D, T, t, Z, ...).
+    state: char,
+    comm: String,
+}
+
+fn proc_info(pid: i32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm is in parentheses and may contain spaces: split at the last ')'.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    let state = stat[close + 1..].trim_start().chars().next()?;
+    Some(ProcInfo { state, comm })
+}
+
+fn proc_cwd(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
+/// A live (not zombie) Redis process whose working dir is `data_dir`.
+fn is_node_process(pid: i32, data_dir: &Path) -> bool {
+    match proc_info(pid) {
+        Some(p) if p.state != 'Z' && p.state != 'X' && p.comm.starts_with("redis") => {
+            proc_cwd(pid).is_some_and(|cwd| cwd == data_dir)
+        }
+        _ => false,
+    }
+}
+
+/// Live Redis processes whose working dir lies under `root`, with that dir.
+fn processes_under(root: &Path) -> Vec<(i32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let info = proc_info(pid)?;
+            // Only Redis processes: never a shell that happens to sit in a run dir.
+            if info.state == 'Z' || !info.comm.starts_with("redis") {
+                return None;
+            }
+            let cwd = proc_cwd(pid)?;
+            cwd.starts_with(root).then_some((pid, cwd))
+        })
+        .collect()
+}
+
+/// The pid of a node's process, if it is alive: its recorded handle, else
+/// the pid file (a restart by another grabstorm process changes the pid).
+fn node_pid(topology: &Topology, node: &Node) -> Option<i32> {
+    let files = NodeFiles::new(&topology.run_dir, &node.name, node.kind);
+    let from_file = std::fs::read_to_string(&files.pid)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    [node.handle.parse::<i32>().ok(), from_file]
+        .into_iter()
+        .flatten()
+        .find(|&pid| is_node_process(pid, &files.data))
+}
+
+/// Process state of a local node, read from `/proc` (no backend needed).
+pub fn node_process_state(topology: &Topology, node: &Node) -> ProcessState {
+    match node_pid(topology, node).and_then(proc_info) {
+        Some(p) if p.state == 'T' || p.state == 't' => ProcessState::Paused,
+        Some(_) => ProcessState::Running,
+        None => ProcessState::Exited,
+    }
+}
+
+/// True for a run dir of this backend (node subdirs with a config or log),
+/// or an empty one; Docker runs keep other files in the same `runs/` dir.
+fn is_local_run_dir(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.is_empty()
+        || entries.iter().any(|e| {
+            ["node.log", "redis.conf", "sentinel.conf"]
+                .iter()
+                .any(|f| e.join(f).is_file())
+        })
+}
+
+/// Sends SIGKILL to every pid and waits (bounded) until they are gone.
+async fn kill_and_wait(pids: &[i32]) {
+    for &pid in pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + KILL_WAIT;
+    while Instant::now() < deadline {
+        let alive = pids
+            .iter()
+            .any(|&p| proc_info(p).is_some_and(|i| i.state != 'Z' && i.state != 'X'));
+        if !alive {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits up to a second until the process state letter satisfies `done`
+/// (signals are delivered asynchronously).
+async fn settle(pid: i32, done: impl Fn(char) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match proc_info(pid) {
+            Some(p) if !done(p.state) => tokio::time::sleep(Duration::from_millis(2)).await,
+            _ => return,
+        }
+    }
+}
+
+/// Local processes on loopback.
+pub struct LocalBackend {
+    /// `<state_dir>/runs`: every run dir of this state dir lives here.
+    runs_root: PathBuf,
+}
+
+impl LocalBackend {
+    pub fn new(state_dir: &Path) -> LocalBackend {
+        LocalBackend {
+            runs_root: state_dir.join("runs"),
+        }
+    }
+
+    /// The canonical runs root, created if absent (`/proc/<pid>/cwd` shows
+    /// resolved paths, so comparisons need the resolved form).
+    fn runs_root(&self) -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(&self.runs_root)
+            .with_context(|| format!("cannot create {}", self.runs_root.display()))?;
+        self.runs_root
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", self.runs_root.display()))
+    }
+
+    fn node<'a>(topology: &'a Topology, name: &str) -> anyhow::Result<&'a Node> {
+        Ok(topology
+            .node(name)
+            .ok_or_else(|| LocalError::UnknownNode(name.to_string()))?)
+    }
+
+    /// Sends `sig` to the node's process; returns its pid.
+    fn signal(topology: &Topology, name: &str, sig: Signal) -> anyhow::Result<i32> {
+        let node = Self::node(topology, name)?;
+        let pid = node_pid(topology, node).ok_or_else(|| LocalError::NotRunning {
+            node: name.to_string(),
+        })?;
+        kill(Pid::from_raw(pid), sig)
+            .with_context(|| format!("{name}: cannot send {sig} to pid {pid}"))?;
+        Ok(pid)
+    }
+
+    async fn start_all(
+        &self,
+        spec: &TopologySpec,
+        run_id: &str,
+        run_dir: &Path,
+    ) -> anyhow::Result<Topology> {
+        let server = find_on_path("redis-server").ok_or(LocalError::MissingBinary)?;
+        let sentinel_bin = find_on_path("redis-sentinel");
+        let launcher = Launcher {
+            server,
+            sentinel: sentinel_bin,
+        };
+        let n_redis = spec.redis_count();
+        let n_sent = spec.sentinels as usize;
+        let ports = free_ports(n_redis + n_sent)?;
+        let ports = &ports;
+
+        // The master first: replicas and sentinels need its final port.
+        let master_name = "redis-1".to_string();
+        let master_files = NodeFiles::new(run_dir, &master_name, NodeKind::Redis);
+        let (master_port, master_pid) = launcher
+            .launch_with_retries(
+                &master_name,
+                NodeKind::Redis,
+                &master_files,
+                ports[0],
+                |port| redis_config(spec, &master_files, port, None),
+            )
+            .await?;
+        let master_addr = format!("127.0.0.1:{master_port}");
+
+        let replica_names: Vec<String> = (2..=n_redis).map(|i| format!("redis-{i}")).collect();
+        let replica_addrs: Vec<String> = ports[1..n_redis]
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let peers: Vec<SentinelPeer> = ports[n_redis..]
+            .iter()
+            .map(|p| SentinelPeer {
+                addr: format!("127.0.0.1:{p}"),
+                id: new_sentinel_id(),
+            })
+            .collect();
+
+        let replicas = try_join_all(replica_names.iter().enumerate().map(|(i, name)| {
+            let files = NodeFiles::new(run_dir, name, NodeKind::Redis);
+            let launcher = &launcher;
+            let master_addr = &master_addr;
+            async move {
+                let (port, pid) = launcher
+                    .launch_with_retries(name, NodeKind::Redis, &files, ports[1 + i], |port| {
+                        redis_config(spec, &files, port, Some(master_addr))
+                    })
+                    .await?;
+                anyhow::Ok((name.clone(), port, pid))
+            }
+        }));
+        let sentinels = try_join_all(peers.iter().enumerate().map(|(i, me)| {
+            let name = format!("sentinel-{}", i + 1);
+            let files = NodeFiles::new(run_dir, &name, NodeKind::Sentinel);
+            let launcher = &launcher;
+            let (master_addr, replica_addrs, peers) = (&master_addr, &replica_addrs, &peers);
+            async move {
+                let first = ports[n_redis + i];
+                let (port, pid) = launcher
+                    .launch_with_retries(&name, NodeKind::Sentinel, &files, first, |port| {
+                        let me = SentinelPeer {
+                            addr: format!("127.0.0.1:{port}"),
+                            id: me.id.clone(),
+                        };
+                        sentinel_config(spec, &files, port, &me, master_addr, replica_addrs, peers)
+                    })
+                    .await?;
+                anyhow::Ok((name, port, pid))
+            }
+        }));
+        // Replicas before sentinels: a sentinel whose first connection to a
+        // node is refused retries only after a second (its ping period), and
+        // flags the node down meanwhile.
+        let replicas = replicas.await?;
+        let sentinels = sentinels.await?;
+
+        let mut nodes = vec![local_node(
+            &master_name,
+            NodeKind::Redis,
+            master_port,
+            master_pid,
+        )];
+        nodes.extend(
+            replicas
+                .into_iter()
+                .map(|(name, port, pid)| local_node(&name, NodeKind::Redis, port, pid)),
+        );
+        nodes.extend(
+            sentinels
+                .into_iter()
+                .map(|(name, port, pid)| local_node(&name, NodeKind::Sentinel, port, pid)),
+        );
+        Ok(Topology {
+            run_id: run_id.to_string(),
+            backend: BackendKind::Local,
+            spec: spec.clone(),
+            nodes,
+            image: None,
+            network_id: None,
+            run_dir: run_dir.to_path_buf(),
+            aliases: Default::default(),
+        })
+    }
+
+    /// Kills every process under `run_dir` and removes the dir.
+    async fn remove_run_dir(&self, run_dir: &Path, extra_pids: &[i32]) -> anyhow::Result<Vec<i32>> {
+        let mut pids: Vec<i32> = processes_under(run_dir)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        for &p in extra_pids {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
+        kill_and_wait(&pids).await;
+        if run_dir.exists() {
+            std::fs::remove_dir_all(run_dir)
+                .with_context(|| format!("cannot remove run dir {}", run_dir.display()))?;
+        }
+        Ok(pids)
+    }
+
+    /// The node the sentinels name as master now, if a majority of those
+    /// that answer agree on one that is not `except`.
+    async fn current_master_elsewhere(topology: &Topology, except: &str) -> Option<String> {
+        let name = topology.spec.master_name.clone();
+        let answers = futures::future::join_all(topology.sentinels().map(|s| {
+            let name = name.clone();
+            async move {
+                let mut conn = live::connect(s.host_addr, live::PROBE_TIMEOUT).await.ok()?;
+                live::sentinel_master_addr(&mut conn, &name, live::PROBE_TIMEOUT)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        }))
+        .await;
+        let named: Vec<&Node> = answers
+            .iter()
+            .flatten()
+            .filter_map(|a| topology.node_by_addr(a))
+            .collect();
+        let first = named.first()?;
+        let agreeing = named.iter().filter(|n| n.name == first.name).count();
+        (agreeing * 2 > named.len() && first.name != except).then(|| first.name.clone())
+    }
+}
+
+fn local_node(name: &str, kind: NodeKind, port: u16, pid: i32) -> Node {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    Node {
+        name: name.to_string(),
+        kind,
+        host_addr: addr,
+        internal_addr: addr.to_string(),
+        handle: pid.to_string(),
+    }
+}
+
+/// Starts node processes.
+struct Launcher {
+    server: PathBuf,
+    /// `redis-sentinel` if installed; else `redis-server --sentinel` is used.
+    sentinel: Option<PathBuf>,
+}
+
+/// One failed launch.
+enum LaunchError {
+    PortTaken,
+    Failed(String),
+}
+
+impl Launcher {
+    /// Writes the config for `port` and launches; on a port clash picks a
+    /// fresh port and tries again. Returns the port and pid.
+    async fn launch_with_retries(
+        &self,
+        name: &str,
+        kind: NodeKind,
+        files: &NodeFiles,
+        first_port: u16,
+        config_for: impl Fn(u16) -> String,
+    ) -> anyhow::Result<(u16, i32)> {
+        std::fs::create_dir_all(&files.data)
+            .with_context(|| format!("{name}: cannot create {}", files.data.display()))?;
+        let mut port = first_port;
+        for attempt in 1..=PORT_ATTEMPTS {
+            std::fs::write(&files.config, config_for(port))
+                .with_context(|| format!("{name}: cannot write {}", files.config.display()))?;
+            match self.launch(kind, files).await {
+                Ok(pid) => return Ok((port, pid)),
+                Err(LaunchError::PortTaken) if attempt < PORT_ATTEMPTS => {
+                    tracing::warn!(
+                        node = name,
+                        port,
+                        "port taken meanwhile, retrying with another"
+                    );
+                    port = free_ports(1)?[0];
+                }
+                Err(LaunchError::PortTaken) => {
+                    return Err(LocalError::PortClash {
+                        node: name.to_string(),
+                        port,
+                        attempts: PORT_ATTEMPTS,
+                    }
+                    .into())
+                }
+                Err(LaunchError::Failed(cause)) => {
+                    return Err(LocalError::start_failed(name, files, cause).into())
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Launches a node from its config and waits for its pid file.
+    async fn launch(&self, kind: NodeKind, files: &NodeFiles) -> Result<i32, LaunchError> {
+        let _ = std::fs::remove_file(&files.pid);
+        let log_len = std::fs::metadata(&files.log).map(|m| m.len()).unwrap_or(0);
+        let mut cmd = match (kind, &self.sentinel) {
+            (NodeKind::Sentinel, Some(bin)) => {
+                let mut c = tokio::process::Command::new(bin);
+                c.arg(&files.config);
+                c
+            }
+            (NodeKind::Sentinel, None) => {
+                let mut c = tokio::process::Command::new(&self.server);
+                c.arg(&files.config).arg("--sentinel");
+                c
+            }
+            (NodeKind::Redis, _) => {
+                let mut c = tokio::process::Command::new(&self.server);
+                c.arg(&files.config);
+                c
+            }
+        };
+        // Errors before Redis daemonizes (a bad config line) go to stderr: keep them in the log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&files.log)
+            .map_err(|e| {
+                LaunchError::Failed(format!("cannot open {}: {e}", files.log.display()))
+            })?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| LaunchError::Failed(e.to_string()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .current_dir(&files.data)
+            // Its own process group from the start: Ctrl-C in the terminal never reaches it.
+            .process_group(0);
+        let status = tokio::time::timeout(LAUNCH_TIMEOUT, async { cmd.status().await })
+            .await
+            .map_err(|_| LaunchError::Failed("the launcher did not return within 5s".into()))?
+            .map_err(|e| {
+                LaunchError::Failed(format!("cannot run {}: {e}", self.server.display()))
+            })?;
+        if !status.success() {
+            return Err(LaunchError::Failed(format!(
+                "it exited with {status} before listening"
+            )));
+        }
+        let deadline = Instant::now() + LAUNCH_TIMEOUT;
+        loop {
+            if let Some(pid) = std::fs::read_to_string(&files.pid)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                return Ok(pid);
+            }
+            let new_log = read_from(&files.log, log_len);
+            if new_log.contains("Address already in use") {
+                return Err(LaunchError::PortTaken);
+            }
+            if let Some(line) = new_log
+                .lines()
+                .find(|l| l.contains("# Fatal") || l.contains("FATAL") || l.contains("Can't"))
+            {
+                return Err(LaunchError::Failed(line.trim().to_string()));
+            }
+            if Instant::now() > deadline {
+                return Err(LaunchError::Failed(format!(
+                    "no pid file {} within {LAUNCH_TIMEOUT:?}",
+                    files.pid.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// The part of a file after `offset` bytes.
+fn read_from(path: &Path, offset: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or_default()).into_owned()
+}
+
+#[async_trait::async_trait]
+impl Backend for LocalBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Local
+    }
+
+    async fn up(&self, spec: &TopologySpec, run_id: &str) -> anyhow::Result<Topology> {
+        let run_dir = self.runs_root()?.join(run_id);
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("cannot create run dir {}", run_dir.display()))?;
+        match self.start_all(spec, run_id, &run_dir).await {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                if let Err(cleanup) = self.remove_run_dir(&run_dir, &[]).await {
+                    tracing::warn!("cleanup after a failed start: {cleanup:#}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn down(&self, topology: &Topology) -> anyhow::Result<()> {
+        let pids: Vec<i32> = topology
+            .nodes
+            .iter()
+            .filter_map(|n| node_pid(topology, n))
+            .collect();
+        self.remove_run_dir(&topology.run_dir, &pids).await?;
+        Ok(())
+    }
+
+    async fn down_all(&self) -> anyhow::Result<Vec<String>> {
+        let root = self.runs_root()?;
+        let mut removed = Vec::new();
+        let procs = processes_under(&root);
+        for (pid, cwd) in &procs {
+            let what = cwd.strip_prefix(&root).unwrap_or(cwd);
+            removed.push(format!("killed pid {pid} ({})", what.display()));
+        }
+        kill_and_wait(&procs.iter().map(|(p, _)| *p).collect::<Vec<_>>()).await;
+        for entry in std::fs::read_dir(&root)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() && is_local_run_dir(&path) {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+                removed.push(format!("removed run dir {}", path.display()));
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn state(&self, topology: &Topology, node: &str) -> anyhow::Result<ProcessState> {
+        Ok(node_process_state(topology, Self::node(topology, node)?))
+    }
+
+    /// SIGKILL, then waits (bounded) until the process is gone, so that a
+    /// `state` right after says `Exited`.
+    async fn kill(&self, topology: &Topology, node: &str) -> anyhow::Result<()> {
+        let n = Self::node(topology, node)?;
+        let pid = node_pid(topology, n).ok_or_else(|| LocalError::NotRunning {
+            node: node.to_string(),
+        })?;
+        kill(Pid::from_raw(pid), Signal::SIGKILL)
+            .with_context(|| format!("{node}: cannot send SIGKILL to pid {pid}"))?;
+        kill_and_wait(&[pid]).await;
+        Ok(())
+    }
+
+    /// SIGSTOP, then waits (bounded) until the kernel reports it stopped.
+    async fn pause(&self, topology: &Topology, node: &str) -> anyhow::Result<()> {
+        let pid = Self::signal(topology, node, Signal::SIGSTOP)?;
+        settle(pid, |s| s == 'T' || s == 't').await;
+        Ok(())
+    }
+
+    /// SIGCONT, then waits (bounded) until it runs again.
+    async fn resume(&self, topology: &Topology, node: &str) -> anyhow::Result<()> {
+        let pid = Self::signal(topology, node, Signal::SIGCONT)?;
+        settle(pid, |s| s != 'T' && s != 't').await;
+        Ok(())
+    }
+
+    /// Starts the node again from its (possibly rewritten) config. A data
+    /// node that the sentinels no longer name as master is pointed at the
+    /// current master before it starts, so it comes back as a replica at
+    /// once instead of taking writes as a stale master until Sentinel's
+    /// next 10 s check converts it.
+    async fn restart(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()> {
+        let node = Self::node(topology, name)?.clone();
+        if let Some(pid) = node_pid(topology, &node) {
+            return Err(LocalError::StillRunning {
+                node: name.to_string(),
+                pid,
+            }
+            .into());
+        }
+        let files = NodeFiles::new(&topology.run_dir, name, node.kind);
+        if node.kind == NodeKind::Redis {
+            if let Some(master) = Self::current_master_elsewhere(topology, name).await {
+                let master_addr = Self::node(topology, &master)?.internal_addr.clone();
+                let config = std::fs::read_to_string(&files.config)
+                    .with_context(|| format!("{name}: cannot read {}", files.config.display()))?;
+                std::fs::write(&files.config, with_replicaof(&config, &master_addr))
+                    .with_context(|| format!("{name}: cannot write {}", files.config.display()))?;
+                tracing::info!(
+                    node = name,
+                    master,
+                    "restarting as a replica of the current master"
+                );
+            }
+        }
+        let launcher = Launcher {
+            server: find_on_path("redis-server").ok_or(LocalError::MissingBinary)?,
+            sentinel: find_on_path("redis-sentinel"),
+        };
+        let pid = match launcher.launch(node.kind, &files).await {
+            Ok(pid) => pid,
+            Err(LaunchError::PortTaken) => {
+                return Err(LocalError::start_failed(
+                    name,
+                    &files,
+                    format!(
+                        "its port {} is now taken by another process",
+                        node.host_addr.port()
+                    ),
+                )
+                .into())
+            }
+            Err(LaunchError::Failed(cause)) => {
+                return Err(LocalError::start_failed(name, &files, cause).into())
+            }
+        };
+        if let Some(n) = topology.node_mut(name) {
+            n.handle = pid.to_string();
+        }
+        Ok(())
+    }
+
+    async fn partition(
+        &self,
+        _topology: &Topology,
+        _node: &str,
+        _from: &[String],
+    ) -> anyhow::Result<()> {
+        Err(LocalError::PartitionUnsupported.into())
+    }
+
+    async fn heal(&self, _topology: &Topology, _node: &str) -> anyhow::Result<()> {
+        Err(LocalError::PartitionUnsupported.into())
+    }
+
+    async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String {
+        match topology.node(node) {
+            Some(n) => tail_file(&NodeFiles::new(&topology.run_dir, node, n.kind).log, lines),
+            None => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Persistence;
+
+    fn files() -> NodeFiles {
+        NodeFiles::new(Path::new("/state/runs/r1"), "redis-2", NodeKind::Redis)
+    }
+
+    #[test]
+    fn node_files_live_in_the_node_dir_of_the_run() {
+        let f = files();
+        assert_eq!(f.config, Path::new("/state/runs/r1/redis-2/redis.conf"));
+        assert_eq!(f.data, Path::new("/state/runs/r1/redis-2/data"));
+        assert_eq!(f.pid, Path::new("/state/runs/r1/redis-2/node.pid"));
+        let s = NodeFiles::new(Path::new("/x"), "sentinel-1", NodeKind::Sentinel);
+        assert_eq!(s.config, Path::new("/x/sentinel-1/sentinel.conf"));
+    }
+
+    #[test]
+    fn replica_config_has_the_lab_settings_and_follows_the_master() {
+        let spec = TopologySpec {
+            persistence: Persistence::AofEverysec,
+            min_replicas_to_write: 1,
+            min_replicas_max_lag_s: 5,
+            ..Default::default()
+        };
+        let c = redis_config(&spec, &files(), 7002, Some("127.0.0.1:7001"));
+        let lines: Vec<&str> = c.lines().collect();
+        for want in [
+            "port 7002",
+            "bind 127.0.0.1",
+            "protected-mode no",
+            "enable-debug-command yes",
+            "repl-diskless-sync-delay 0",
+            "appendonly yes",
+            "appendfsync everysec",
+            "min-replicas-to-write 1",
+            "min-replicas-max-lag 5",
+            "replicaof 127.0.0.1 7001",
+            "daemonize yes",
+            "pidfile \"/state/runs/r1/redis-2/node.pid\"",
+            "dir \"/state/runs/r1/redis-2/data\"",
+        ] {
+            assert!(lines.contains(&want), "missing {want:?} in\n{c}");
+        }
+        let master = redis_config(&TopologySpec::default(), &files(), 7001, None);
+        assert!(!master.contains("replicaof"));
+        assert!(master.contains("appendonly no\n") && master.contains("save \"\"\n"));
+    }
+
+    #[test]
+    fn sentinel_config_monitors_the_master_and_knows_its_peers() {
+        let spec = TopologySpec {
+            quorum: 3,
+            sentinels: 5,
+            down_after_ms: 1500,
+            failover_timeout_ms: 20_000,
+            parallel_syncs: 2,
+            ..Default::default()
+        };
+        let peers: Vec<SentinelPeer> = (0..3)
+            .map(|i| SentinelPeer {
+                addr: format!("127.0.0.1:{}", 8001 + i),
+                id: format!("{:040x}", i + 1),
+            })
+            .collect();
+        let f = NodeFiles::new(Path::new("/r"), "sentinel-1", NodeKind::Sentinel);
+        let c = sentinel_config(
+            &spec,
+            &f,
+            8001,
+            &peers[0],
+            "127.0.0.1:7001",
+            &["127.0.0.1:7002".to_string()],
+            &peers,
+        );
+        let lines: Vec<&str> = c.lines().collect();
+        let monitor = lines.iter().position(|l| l.starts_with("sentinel monitor"));
+        let down_after = lines
+            .iter()
+            .position(|l| l.starts_with("sentinel down-after"));
+        assert!(monitor < down_after, "monitor must come first:\n{c}");
+        for want in [
+            "sentinel monitor mymaster 127.0.0.1 7001 3",
+            "sentinel down-after-milliseconds mymaster 1500",
+            "sentinel failover-timeout mymaster 20000",
+            "sentinel parallel-syncs mymaster 2",
+            "sentinel known-replica mymaster 127.0.0.1 7002",
+            "sentinel myid 0000000000000000000000000000000000000001",
+            "sentinel known-sentinel mymaster 127.0.0.1 8002 0000000000000000000000000000000000000002",
+        ] {
+            assert!(lines.contains(&want), "missing {want:?} in\n{c}");
+        }
+        // A sentinel is not its own peer.
+        assert!(!c.contains("known-sentinel mymaster 127.0.0.1 8001"));
+    }
+
+    #[test]
+    fn replicaof_is_replaced_not_duplicated() {
+        let c = "port 1\nreplicaof 127.0.0.1 7001\nslaveof 1.2.3.4 5\n";
+        let out = with_replicaof(c, "127.0.0.1:7003");
+        assert_eq!(out, "port 1\nreplicaof 127.0.0.1 7003\n");
+    }
+
+    /// A port taken between picking and binding is detected from the log and
+    /// replaced by a fresh one (needs `redis-server` on PATH).
+    #[tokio::test]
+    async fn a_port_taken_meanwhile_is_retried_with_another() {
+        let Some(server) = find_on_path("redis-server") else {
+            panic!("redis-server must be installed for this test");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().canonicalize().unwrap();
+        let squatter = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = squatter.local_addr().unwrap().port();
+        let files = NodeFiles::new(&run_dir, "redis-1", NodeKind::Redis);
+        let launcher = Launcher {
+            server,
+            sentinel: None,
+        };
+        let spec = TopologySpec::default();
+        let (port, pid) = launcher
+            .launch_with_retries("redis-1", NodeKind::Redis, &files, taken, |p| {
+                redis_config(&spec, &files, p, None)
+            })
+            .await
+            .unwrap();
+        assert_ne!(port, taken);
+        assert!(is_node_process(pid, &files.data));
+        assert!(std::fs::read_to_string(&files.log)
+            .unwrap()
+            .contains("Address already in use"));
+        kill_and_wait(&[pid]).await;
+        assert!(!is_node_process(pid, &files.data));
+    }
+
+    #[test]
+    fn sentinel_ids_are_40_hex_digits() {
+        let id = new_sentinel_id();
+        assert_eq!(id.len(), 40);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, new_sentinel_id());
+    }
+}

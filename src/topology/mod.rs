@@ -1,0 +1,207 @@
+//! Topology: the Redis master, replicas and sentinels of one run, and the
+//! backends that start, stop and break them (Docker containers through
+//! bollard, or local `redis-server` processes on loopback).
+//!
+//! A [`Topology`] is the serialisable record of a run: which nodes exist, the
+//! address the host reaches each one at, and the backend's own handles
+//! (container ids, pids). It is written to the state file by `grabstorm up`
+//! so that later commands (`status`, `fault`, `load --attach`, `down`) find
+//! the run. Roles are *not* stored: they are read live from the nodes.
+
+pub mod addr;
+pub mod docker;
+pub mod guard;
+pub mod image;
+pub mod live;
+pub mod local;
+pub mod ready;
+pub mod select;
+pub mod spec;
+pub mod state;
+
+pub use addr::AddrMap;
+pub use spec::{Persistence, SpecError, TopologySpec};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Label put on every container and network the lab creates; its value is the run id.
+pub const RUN_LABEL: &str = "grabstorm.run";
+/// Label marking a Docker object as managed by grabstorm at all.
+pub const MANAGED_LABEL: &str = "grabstorm.managed";
+
+/// Which backend runs the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Docker,
+    Local,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Docker => "docker",
+            BackendKind::Local => "local",
+        })
+    }
+}
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    Redis,
+    Sentinel,
+}
+
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeKind::Redis => "redis",
+            NodeKind::Sentinel => "sentinel",
+        })
+    }
+}
+
+/// One node of the topology, as started.
+///
+/// Names are stable for the run: `redis-1` is the first master, `redis-2..`
+/// its replicas, `sentinel-1..` the sentinels. Roles change with failovers;
+/// names do not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+    /// Where the host reaches the node: always a loopback address.
+    pub host_addr: SocketAddr,
+    /// The address other nodes (and Sentinel's replies) use for this node,
+    /// e.g. `172.18.0.3:6379` in Docker, equal to `host_addr` locally.
+    pub internal_addr: String,
+    /// Backend handle: container id (Docker) or process id (local), as text.
+    pub handle: String,
+}
+
+/// The record of one run's topology.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Topology {
+    pub run_id: String,
+    pub backend: BackendKind,
+    pub spec: TopologySpec,
+    pub nodes: Vec<Node>,
+    /// Image used (Docker only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Docker network id (Docker only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_id: Option<String>,
+    /// Per-run directory: configs, logs, pid files (local), scratch (Docker).
+    pub run_dir: PathBuf,
+    /// Extra addresses Sentinel may report for a node (e.g. its DNS name),
+    /// mapped to the node's host address. Filled by the backend.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, SocketAddr>,
+}
+
+impl Topology {
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    pub fn redis_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::Redis)
+    }
+
+    pub fn sentinels(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::Sentinel)
+    }
+
+    /// Host addresses of all sentinels.
+    pub fn sentinel_addrs(&self) -> Vec<SocketAddr> {
+        self.sentinels().map(|n| n.host_addr).collect()
+    }
+
+    /// The map from any address Sentinel may report to the host address.
+    pub fn addr_map(&self) -> AddrMap {
+        let mut map = AddrMap::default();
+        for n in &self.nodes {
+            map.insert(&n.internal_addr, n.host_addr);
+            map.insert(&n.host_addr.to_string(), n.host_addr);
+        }
+        for (alias, addr) in &self.aliases {
+            map.insert(alias, *addr);
+        }
+        map
+    }
+
+    /// The node whose internal or host address is `addr`.
+    pub fn node_by_addr(&self, addr: &str) -> Option<&Node> {
+        let host = self.addr_map().resolve(addr)?;
+        self.nodes.iter().find(|n| n.host_addr == host)
+    }
+}
+
+/// Liveness of a node's process or container, as the backend sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessState {
+    Running,
+    Paused,
+    Exited,
+}
+
+/// A backend starts and tears down a topology and performs the faults that
+/// need more than a Redis command (kill, pause, restart, partition).
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// What runs the nodes and why (e.g. which Docker image, and whether it
+    /// was found, built or pulled), once `up` has chosen it; `None` when
+    /// there is nothing to say.
+    fn image_note(&self) -> Option<String> {
+        None
+    }
+
+    /// Starts every node of `spec` for run `run_id` (not waiting for
+    /// replication or Sentinel to converge: see `ready`). On error,
+    /// everything already started is removed before returning.
+    async fn up(&self, spec: &TopologySpec, run_id: &str) -> anyhow::Result<Topology>;
+
+    /// Removes everything of this run: processes or containers, network, run dir.
+    async fn down(&self, topology: &Topology) -> anyhow::Result<()>;
+
+    /// Removes leftovers of any run of this backend; returns what was removed, one line each.
+    async fn down_all(&self) -> anyhow::Result<Vec<String>>;
+
+    async fn state(&self, topology: &Topology, node: &str) -> anyhow::Result<ProcessState>;
+
+    /// SIGKILL the node (container kill).
+    async fn kill(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
+    /// Freeze the node (SIGSTOP / docker pause).
+    async fn pause(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
+    /// Thaw a paused node.
+    async fn resume(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
+    /// Start a dead node again with its config. May change the node's
+    /// handle (new pid); the caller persists the returned topology.
+    async fn restart(&self, topology: &mut Topology, node: &str) -> anyhow::Result<()>;
+    /// Cut `node` off from `from` (all other nodes when empty); the host keeps reaching it.
+    async fn partition(
+        &self,
+        topology: &Topology,
+        node: &str,
+        from: &[String],
+    ) -> anyhow::Result<()>;
+    /// Undo every partition of `node`.
+    async fn heal(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
+
+    /// The last `lines` lines of the node's log, for error messages.
+    async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String;
+}

@@ -1,0 +1,237 @@
+//! Readiness: a started topology is ready when the master answers as
+//! master, every replica reports `master_link_status:up` towards it, and
+//! every sentinel names the master, sees every replica (linked to the
+//! master) and every other sentinel. Polled with short timeouts; on time
+//! out the error names the first node still not ready, what was awaited,
+//! the last thing it said, and the tail of its log.
+
+use super::{live, local, Backend, BackendKind, Node, NodeKind, Topology};
+use futures::future::join_all;
+use std::time::{Duration, Instant};
+
+/// Per-probe timeout while waiting.
+const PROBE: Duration = Duration::from_millis(300);
+/// Pause between polls.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// A node that did not become ready in time.
+#[derive(Debug, thiserror::Error)]
+#[error("{node} was not ready after {waited:?}: waited for {awaited}; last seen: {last_seen}{log}")]
+pub struct NotReady {
+    pub node: String,
+    pub awaited: String,
+    pub last_seen: String,
+    pub waited: Duration,
+    /// "\n--- last lines of its log ---\n..." or empty.
+    pub log: String,
+}
+
+/// The verdict on one node in one poll.
+struct Check {
+    ready: bool,
+    awaited: String,
+    seen: String,
+}
+
+impl Check {
+    fn waiting(awaited: impl Into<String>, seen: impl Into<String>) -> Check {
+        Check {
+            ready: false,
+            awaited: awaited.into(),
+            seen: seen.into(),
+        }
+    }
+    fn ready() -> Check {
+        Check {
+            ready: true,
+            awaited: String::new(),
+            seen: String::new(),
+        }
+    }
+}
+
+/// The node the topology started as master (`redis-1`).
+fn first_master(t: &Topology) -> Option<&Node> {
+    t.redis_nodes().next()
+}
+
+async fn check_master(node: &Node) -> Check {
+    let awaited = "the master to answer INFO replication with role:master";
+    let mut conn = match live::connect(node.host_addr, PROBE).await {
+        Ok(c) => c,
+        Err(e) => return Check::waiting(awaited, e),
+    };
+    match live::info_replication(&mut conn, PROBE).await {
+        Ok(info) if info.get("role").map(String::as_str) == Some("master") => Check::ready(),
+        Ok(info) => Check::waiting(
+            awaited,
+            format!("role:{}", info.get("role").map_or("?", |r| r.as_str())),
+        ),
+        Err(e) => Check::waiting(awaited, e),
+    }
+}
+
+async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
+    let awaited = format!("master_link_status:up towards {}", master.name);
+    let mut conn = match live::connect(node.host_addr, PROBE).await {
+        Ok(c) => c,
+        Err(e) => return Check::waiting(awaited, e),
+    };
+    let info = match live::info_replication(&mut conn, PROBE).await {
+        Ok(i) => i,
+        Err(e) => return Check::waiting(awaited, e),
+    };
+    let get = |k: &str| info.get(k).map_or("?", |v| v.as_str());
+    let seen = format!(
+        "role:{} master {}:{} master_link_status:{}",
+        get("role"),
+        get("master_host"),
+        get("master_port"),
+        get("master_link_status")
+    );
+    let its_master = format!("{}:{}", get("master_host"), get("master_port"));
+    let follows = t
+        .node_by_addr(&its_master)
+        .is_some_and(|n| n.name == master.name);
+    if get("role") == "slave" && follows && get("master_link_status") == "up" {
+        Check::ready()
+    } else {
+        Check::waiting(awaited, seen)
+    }
+}
+
+async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
+    let name = &t.spec.master_name;
+    let mut conn = match live::connect(node.host_addr, PROBE).await {
+        Ok(c) => c,
+        Err(e) => return Check::waiting("the sentinel to answer", e),
+    };
+    let awaited = format!("the sentinel to name {} as master of {name}", master.name);
+    match live::sentinel_master_addr(&mut conn, name, PROBE).await {
+        Ok(Some(addr)) if t.node_by_addr(&addr).is_some_and(|n| n.name == master.name) => {}
+        Ok(Some(addr)) => return Check::waiting(awaited, format!("it names {addr}")),
+        Ok(None) => return Check::waiting(awaited, format!("it does not monitor {name}")),
+        Err(e) => return Check::waiting(awaited, e),
+    }
+
+    let want = t.spec.replicas as usize;
+    let awaited = format!("the sentinel to see all {want} replicas linked to the master");
+    let replicas = match live::sentinel_instances(&mut conn, "REPLICAS", name, PROBE).await {
+        Ok(r) => r,
+        Err(e) => return Check::waiting(awaited, e),
+    };
+    let healthy = |r: &&std::collections::HashMap<String, String>| {
+        live::flags(r) == ["slave"]
+            && r.get("master-link-status").map(String::as_str) == Some("ok")
+            && live::instance_addr(r).is_some_and(|a| t.node_by_addr(&a).is_some())
+    };
+    let ok = replicas.iter().filter(healthy).count();
+    if ok != want {
+        let seen: Vec<String> = replicas
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} [{}] link {}",
+                    live::instance_addr(r).unwrap_or_default(),
+                    r.get("flags").map_or("", |f| f.as_str()),
+                    r.get("master-link-status").map_or("?", |f| f.as_str())
+                )
+            })
+            .collect();
+        return Check::waiting(awaited, format!("{ok} ready: {}", seen.join(", ")));
+    }
+
+    let want = (t.spec.sentinels as usize).saturating_sub(1);
+    let awaited = format!("the sentinel to know the {want} other sentinels");
+    match live::sentinel_instances(&mut conn, "SENTINELS", name, PROBE).await {
+        Ok(peers) => {
+            let ok = peers
+                .iter()
+                .filter(|p| live::flags(p) == ["sentinel"])
+                .count();
+            if ok == want {
+                Check::ready()
+            } else {
+                let seen: Vec<String> = peers
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} [{}]",
+                            live::instance_addr(p).unwrap_or_default(),
+                            p.get("flags").map_or("", |f| f.as_str())
+                        )
+                    })
+                    .collect();
+                Check::waiting(awaited, format!("{ok} connected: {}", seen.join(", ")))
+            }
+        }
+        Err(e) => Check::waiting(awaited, e),
+    }
+}
+
+async fn check(t: &Topology, node: &Node, master: &Node) -> Check {
+    match node.kind {
+        NodeKind::Redis if node.name == master.name => check_master(node).await,
+        NodeKind::Redis => check_replica(t, node, master).await,
+        NodeKind::Sentinel => check_sentinel(t, node, master).await,
+    }
+}
+
+/// Waits until the topology is ready (see the module doc), or `timeout`.
+/// Log tails in errors come from the run dir (local runs).
+pub async fn wait_ready(topology: &Topology, timeout: Duration) -> anyhow::Result<()> {
+    wait_ready_on(topology, None, timeout).await
+}
+
+/// [`wait_ready`], with log tails fetched through `backend` (Docker logs).
+pub async fn wait_ready_on(
+    topology: &Topology,
+    backend: Option<&dyn Backend>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let Some(master) = first_master(topology) else {
+        anyhow::bail!("the topology of run {} has no Redis node", topology.run_id);
+    };
+    let started = Instant::now();
+    let mut pending: Vec<&Node> = topology.nodes.iter().collect();
+    loop {
+        let checks = join_all(pending.iter().map(|n| check(topology, n, master))).await;
+        let mut still = Vec::new();
+        let mut first_failure = None;
+        for (node, c) in pending.iter().zip(checks) {
+            if !c.ready {
+                still.push(*node);
+                first_failure.get_or_insert((*node, c));
+            }
+        }
+        let Some((node, c)) = first_failure else {
+            tracing::debug!(run = %topology.run_id, elapsed = ?started.elapsed(), "topology ready");
+            return Ok(());
+        };
+        pending = still;
+        if started.elapsed() >= timeout {
+            let tail = match backend {
+                Some(b) => b.log_tail(topology, &node.name, 15).await,
+                None if topology.backend == BackendKind::Local => local::tail_file(
+                    &local::NodeFiles::new(&topology.run_dir, &node.name, node.kind).log,
+                    15,
+                ),
+                None => String::new(),
+            };
+            let log = if tail.trim().is_empty() {
+                String::new()
+            } else {
+                format!("\n--- last lines of {}'s log ---\n{tail}", node.name)
+            };
+            return Err(NotReady {
+                node: node.name.clone(),
+                awaited: c.awaited,
+                last_seen: c.seen,
+                waited: started.elapsed(),
+                log,
+            }
+            .into());
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}

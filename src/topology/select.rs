@@ -1,0 +1,84 @@
+//! Backend selection: `--backend auto|docker|local`. Auto picks Docker when
+//! an engine answers within a short time, else local processes, and says
+//! which and why, so the user is never surprised by where the nodes run.
+
+use super::docker::DockerError;
+use super::local::LocalBackend;
+use super::{Backend, BackendKind};
+use crate::cli::BackendChoice;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `auto` waits for a Docker engine to answer.
+const DOCKER_PROBE: Duration = Duration::from_secs(3);
+
+/// The backend for `choice`, and a sentence saying why it was chosen.
+/// Local runs keep their dirs under the default state dir
+/// ([`crate::logging::state_dir`]); commands with `--state-dir` call
+/// [`backend_in`].
+pub async fn backend(
+    choice: BackendChoice,
+    image: Option<String>,
+) -> anyhow::Result<(Arc<dyn Backend>, String)> {
+    backend_in(choice, image, &crate::logging::state_dir(None)).await
+}
+
+/// [`backend`], with local run dirs under `state_dir`.
+pub async fn backend_in(
+    choice: BackendChoice,
+    image: Option<String>,
+    state_dir: &Path,
+) -> anyhow::Result<(Arc<dyn Backend>, String)> {
+    let local = || -> Arc<dyn Backend> { Arc::new(LocalBackend::new(state_dir)) };
+    match choice {
+        BackendChoice::Local => Ok((local(), "as asked with --backend local".into())),
+        BackendChoice::Docker => connect_docker(image, state_dir).await,
+        BackendChoice::Auto => match connect_docker(image, state_dir).await {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                let cause = match e.downcast_ref::<DockerError>() {
+                    Some(DockerError::Unreachable { host, cause }) => format!("at {host}: {cause}"),
+                    _ => format!("{e:#}"),
+                };
+                Ok((
+                    local(),
+                    format!("no Docker engine answered ({cause}): using local processes"),
+                ))
+            }
+        },
+    }
+}
+
+/// The backend that runs an existing topology (for `status`, `down`, faults).
+pub async fn backend_of(
+    kind: BackendKind,
+    state_dir: &Path,
+) -> anyhow::Result<(Arc<dyn Backend>, String)> {
+    let choice = match kind {
+        BackendKind::Docker => BackendChoice::Docker,
+        BackendKind::Local => BackendChoice::Local,
+    };
+    backend_in(choice, None, state_dir).await
+}
+
+/// Connects to the Docker engine through the Docker backend, bounded in time.
+async fn connect_docker(
+    image: Option<String>,
+    state_dir: &Path,
+) -> anyhow::Result<(Arc<dyn Backend>, String)> {
+    let connect = super::docker::DockerBackend::connect(image);
+    match tokio::time::timeout(DOCKER_PROBE, connect).await {
+        Ok(Ok(docker)) => {
+            let why = format!("{} answered", docker.engine());
+            Ok((Arc::new(docker.with_state_dir(state_dir)), why))
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(DockerError::Unreachable {
+            host: std::env::var("DOCKER_HOST")
+                .unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
+            cause: format!("no answer within {DOCKER_PROBE:?}"),
+        }
+        .into()),
+    }
+}

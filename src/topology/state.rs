@@ -1,0 +1,151 @@
+//! The state file: `<state_dir>/current.json`, the [`Topology`] of the run
+//! that `grabstorm up` left running, so `status`, `fault`, `load --attach`
+//! and `down` find it. It records what was started (nodes, addresses,
+//! handles), never roles: those are read live.
+
+use super::Topology;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// File name of the state file inside the state dir.
+pub const STATE_FILE: &str = "current.json";
+
+/// Why the state file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("no running topology: start one with `grabstorm up` (no state file at {0})")]
+    NoTopology(PathBuf),
+    #[error("the state file {path} is unreadable ({cause}): remove the leftovers with `grabstorm down --all`")]
+    Corrupt { path: PathBuf, cause: String },
+}
+
+/// Path of the state file in `state_dir`.
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(STATE_FILE)
+}
+
+/// Writes the running topology, atomically (temp file + rename), so a
+/// reader never sees half a file.
+pub fn save(state_dir: &Path, topology: &Topology) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create state dir {}", state_dir.display()))?;
+    let target = path(state_dir);
+    let tmp = state_dir.join(format!(".{STATE_FILE}.{}.tmp", std::process::id()));
+    let json = serde_json::to_vec_pretty(topology).context("cannot encode the topology")?;
+    std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &target)
+        .with_context(|| format!("cannot write state file {}", target.display()))?;
+    Ok(())
+}
+
+/// Reads the running topology.
+pub fn load(state_dir: &Path) -> Result<Topology, StateError> {
+    let p = path(state_dir);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StateError::NoTopology(p))
+        }
+        Err(e) => {
+            return Err(StateError::Corrupt {
+                path: p,
+                cause: e.to_string(),
+            })
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: p,
+        cause: e.to_string(),
+    })
+}
+
+/// Removes the state file; absent is fine.
+pub fn clear(state_dir: &Path) -> anyhow::Result<()> {
+    let p = path(state_dir);
+    match std::fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove state file {}", p.display())),
+    }
+}
+
+/// A fresh run id: UTC time of day plus random digits, e.g. `20261124-231805-3f9a`.
+/// Sorts by start time; short enough for container names.
+pub fn new_run_id() -> String {
+    use rand::Rng;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    let suffix: u16 = rand::rng().random();
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{suffix:04x}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{BackendKind, TopologySpec};
+
+    #[test]
+    fn save_load_clear_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(dir.path()).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("no running topology: start one with `grabstorm up`"));
+        let t = Topology {
+            run_id: "r1".into(),
+            backend: BackendKind::Local,
+            spec: TopologySpec::default(),
+            nodes: vec![],
+            image: None,
+            network_id: None,
+            run_dir: dir.path().join("runs/r1"),
+            aliases: Default::default(),
+        };
+        save(dir.path(), &t).unwrap();
+        let back = load(dir.path()).unwrap();
+        assert_eq!(back.run_id, "r1");
+        assert_eq!(back.run_dir, t.run_dir);
+        clear(dir.path()).unwrap();
+        clear(dir.path()).unwrap();
+        assert!(matches!(load(dir.path()), Err(StateError::NoTopology(_))));
+    }
+
+    #[test]
+    fn a_corrupt_state_file_says_how_to_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(path(dir.path()), "{not json").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("grabstorm down --all"), "{err}");
+    }
+
+    #[test]
+    fn dates_are_computed_from_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+        let id = new_run_id();
+        assert_eq!(id.len(), "20261124-231805-3f9a".len(), "{id}");
+    }
+}

@@ -1,0 +1,541 @@
+//! Constructed dashboard states shaped like recorded runs of the default
+//! topology (3 Redis nodes, 3 sentinels, quorum 2, mixed load, 1,000
+//! grabbers): healthy, a failover in progress, and after a failover with
+//! lost writes and a lock violation. The snapshot tests render them, and
+//! `grabstorm bench --tui` can time frames on them without a cluster.
+
+use crate::metrics::{
+    ErrorClass, Event, EventKind, Health, LatencyBucket, LatencySummary, LatencyView, LoadView,
+    LockView, LockViolation, NodeView, PositionStats, RedPacketView, Role, SeckillView, Snapshot,
+    ThroughputPoint, TopologyView,
+};
+use crate::topology::{BackendKind, Node, NodeKind, Topology, TopologySpec};
+use crate::workload::{LockKind, WorkloadKind};
+use std::collections::BTreeMap;
+
+/// A dashboard state: the run's topology record, its latest snapshot and
+/// the timeline so far.
+pub struct State {
+    pub topology: Topology,
+    pub snapshot: Snapshot,
+    pub events: Vec<Event>,
+}
+
+const REDIS_PORTS: [u16; 3] = [7001, 7002, 7003];
+const SENTINEL_PORTS: [u16; 3] = [27001, 27002, 27003];
+
+/// The default topology on loopback ports.
+pub fn topology() -> Topology {
+    let mut nodes = Vec::new();
+    for (i, port) in REDIS_PORTS.iter().enumerate() {
+        nodes.push(Node {
+            name: format!("redis-{}", i + 1),
+            kind: NodeKind::Redis,
+            host_addr: format!("127.0.0.1:{port}").parse().expect("address"),
+            internal_addr: format!("127.0.0.1:{port}"),
+            handle: format!("{}", 40_100 + i),
+        });
+    }
+    for (i, port) in SENTINEL_PORTS.iter().enumerate() {
+        nodes.push(Node {
+            name: format!("sentinel-{}", i + 1),
+            kind: NodeKind::Sentinel,
+            host_addr: format!("127.0.0.1:{port}").parse().expect("address"),
+            internal_addr: format!("127.0.0.1:{port}"),
+            handle: format!("{}", 40_200 + i),
+        });
+    }
+    Topology {
+        run_id: "7f3a9c".to_string(),
+        backend: BackendKind::Local,
+        spec: TopologySpec::default(),
+        nodes,
+        image: None,
+        network_id: None,
+        run_dir: "/tmp/grabstorm/runs/7f3a9c".into(),
+        aliases: BTreeMap::new(),
+    }
+}
+
+fn redis(
+    name: &str,
+    role: Role,
+    health: Health,
+    offset: Option<u64>,
+    lag: Option<u64>,
+    of: Option<&str>,
+) -> NodeView {
+    let port = REDIS_PORTS[name[6..].parse::<usize>().expect("redis-N") - 1];
+    NodeView {
+        name: name.to_string(),
+        kind: NodeKind::Redis,
+        role,
+        health,
+        host_addr: format!("127.0.0.1:{port}"),
+        repl_offset: offset,
+        lag_bytes: lag,
+        master_of_replica: of.map(str::to_string),
+        sentinel_master: None,
+    }
+}
+
+fn sentinel(n: usize, says: &str) -> NodeView {
+    NodeView {
+        name: format!("sentinel-{n}"),
+        kind: NodeKind::Sentinel,
+        role: Role::Sentinel,
+        health: Health::Up,
+        host_addr: format!("127.0.0.1:{}", SENTINEL_PORTS[n - 1]),
+        repl_offset: None,
+        lag_bytes: None,
+        master_of_replica: None,
+        sentinel_master: Some(says.to_string()),
+    }
+}
+
+/// Operations per second at second `t` of a steady run: ~12k with a
+/// deterministic wobble, ramping up over the first seconds.
+fn steady(t: u64) -> u64 {
+    let wobble = [0, 310, 520, 260, -140, -380, -210, 90, 430, 170, -260, -90];
+    let base = 12_000i64 + wobble[(t % 12) as usize];
+    let ramp = (t + 1).min(4) as i64;
+    (base * ramp / 4) as u64
+}
+
+fn throughput(until_s: u64, outage: Option<(u64, u64)>) -> Vec<ThroughputPoint> {
+    (0..until_s)
+        .map(|t| {
+            let (ok, errors) = match outage {
+                Some((a, b)) if t >= a && t <= b => {
+                    // Reads of in-flight ops still land in the first second.
+                    let ok = if t == a { steady(t) / 3 } else { 0 };
+                    (ok, 3_000 + (t % 3) * 400)
+                }
+                Some((_, b)) if t == b + 1 => (steady(t) / 2, 900),
+                _ => (steady(t), if t % 17 == 5 { 3 } else { 0 }),
+            };
+            ThroughputPoint {
+                t_s: t,
+                ok,
+                errors,
+                writes_ok: ok / 2,
+            }
+        })
+        .collect()
+}
+
+fn latency(tail: bool) -> LatencyView {
+    let counts: [u64; 14] = [
+        0,
+        2_100,
+        96_000,
+        410_000,
+        388_000,
+        151_000,
+        42_000,
+        9_800,
+        2_300,
+        610,
+        140,
+        if tail { 2_900 } else { 30 },
+        if tail { 1_850 } else { 4 },
+        if tail { 420 } else { 0 },
+    ];
+    let buckets = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| LatencyBucket {
+            upper_us: 50 << i,
+            count: *c,
+        })
+        .collect();
+    let interval = LatencySummary {
+        count: 6_200,
+        p50_us: 410,
+        p90_us: 880,
+        p99_us: 2_150,
+        p999_us: 7_900,
+        max_us: 38_000,
+    };
+    let total = if tail {
+        LatencySummary {
+            count: 1_105_000,
+            p50_us: 420,
+            p90_us: 930,
+            p99_us: 3_300,
+            p999_us: 410_000,
+            max_us: 1_620_000,
+        }
+    } else {
+        LatencySummary {
+            count: 1_103_000,
+            p50_us: 405,
+            p90_us: 870,
+            p99_us: 2_080,
+            p999_us: 7_600,
+            max_us: 41_000,
+        }
+    };
+    LatencyView {
+        interval,
+        total,
+        buckets,
+    }
+}
+
+fn locks(violations: bool) -> Vec<LockView> {
+    let view = |kind, holders, waiters, acquired, failed, rate: f64| LockView {
+        kind,
+        holders,
+        waiters,
+        acquired,
+        failed,
+        acquisitions_per_s: rate,
+        violations: 0,
+        lost_updates: 0,
+        stale_tokens_refused: 0,
+        wait: LatencySummary::default(),
+        hold: LatencySummary::default(),
+        last_violations: Vec::new(),
+    };
+    let mut v = vec![
+        view(LockKind::Naive, 1, 61, 48_210, 131_400, 512.0),
+        view(LockKind::Safe, 1, 58, 47_900, 129_800, 505.0),
+        view(LockKind::Reentrant, 1, 60, 47_650, 130_200, 498.0),
+        view(LockKind::Fenced, 1, 57, 48_020, 128_900, 509.0),
+    ];
+    if violations {
+        v[0].violations = 2;
+        v[0].lost_updates = 3;
+        v[0].last_violations = vec![
+            LockViolation {
+                at_ms: 102_870,
+                lock: "lock:stock:7".to_string(),
+                holders: vec!["g-0417".to_string(), "g-0932".to_string()],
+            },
+            LockViolation {
+                at_ms: 102_940,
+                lock: "lock:stock:2".to_string(),
+                holders: vec!["g-0108".to_string(), "g-0755".to_string()],
+            },
+        ];
+        v[1].violations = 1;
+        v[1].last_violations = vec![LockViolation {
+            at_ms: 103_020,
+            lock: "lock:stock:4".to_string(),
+            holders: vec!["g-0263".to_string(), "g-0841".to_string()],
+        }];
+        v[3].stale_tokens_refused = 4;
+    }
+    v
+}
+
+fn redpacket(done: u64) -> RedPacketView {
+    // Ten grabbers per ¥100 packet; later positions see a wider spread
+    // (the double-mean method), the first rarely wins the luck king.
+    let spread = [
+        310.0, 380.0, 450.0, 520.0, 590.0, 660.0, 740.0, 820.0, 910.0, 1_010.0,
+    ];
+    let means = [
+        1_003.0, 998.0, 1_001.0, 996.0, 1_004.0, 999.0, 1_002.0, 997.0, 1_000.0, 1_000.0,
+    ];
+    let king = [0.03, 0.05, 0.07, 0.08, 0.09, 0.10, 0.12, 0.13, 0.15, 0.18];
+    RedPacketView {
+        packets: done + 14,
+        packets_done: done,
+        grabs_ok: done * 10 + 61,
+        amount_sent_cents: (done + 14) * 10_000,
+        amount_granted_cents: done * 10_000 + 61 * 1_000,
+        conservation_ok: true,
+        duplicate_grabs: 0,
+        expected_mean_cents: 1_000.0,
+        by_position: (0..10)
+            .map(|i| PositionStats {
+                position: i + 1,
+                grabs: done,
+                mean_cents: means[i],
+                stdev_cents: spread[i],
+                luck_king_share: king[i],
+            })
+            .collect(),
+        gini_mean: 0.31,
+    }
+}
+
+fn sentinel_event(at_ms: u64, n: usize, name: &str, payload: &str) -> Event {
+    Event {
+        at_ms,
+        source: format!("sentinel-{n}"),
+        kind: EventKind::Sentinel {
+            name: name.to_string(),
+            payload: payload.to_string(),
+        },
+    }
+}
+
+fn startup_events() -> Vec<Event> {
+    vec![
+        Event {
+            at_ms: 0,
+            source: "lab".to_string(),
+            kind: EventKind::Note {
+                text: "topology ready: redis-1 master, 2 replicas, 3 sentinels (local)".to_string(),
+            },
+        },
+        Event {
+            at_ms: 40,
+            source: "lab".to_string(),
+            kind: EventKind::LoadChanged {
+                what: "mixed workload, 1,000 grabbers".to_string(),
+            },
+        },
+    ]
+}
+
+const M1: &str = "master mymaster 127.0.0.1 7001";
+
+fn failover_events(until_ms: u64) -> Vec<Event> {
+    let mut e = startup_events();
+    e.push(Event {
+        at_ms: 97_003,
+        source: "lab".to_string(),
+        kind: EventKind::FaultInjected {
+            fault: "segfault".to_string(),
+            node: "redis-1".to_string(),
+        },
+    });
+    let sel = "slave 127.0.0.1:7002 127.0.0.1 7002 @ mymaster 127.0.0.1 7001";
+    let seq = [
+        sentinel_event(98_114, 2, "+sdown", M1),
+        sentinel_event(98_131, 1, "+sdown", M1),
+        sentinel_event(98_160, 3, "+sdown", M1),
+        sentinel_event(98_212, 2, "+odown", &format!("{M1} #quorum 2/2")),
+        sentinel_event(98_213, 2, "+new-epoch", "1"),
+        sentinel_event(98_214, 2, "+try-failover", M1),
+        sentinel_event(98_230, 1, "+vote-for-leader", "9c1e0d2b7a4f63e8 1"),
+        sentinel_event(98_231, 3, "+vote-for-leader", "9c1e0d2b7a4f63e8 1"),
+        sentinel_event(98_290, 2, "+elected-leader", M1),
+        sentinel_event(98_291, 2, "+failover-state-select-slave", M1),
+        sentinel_event(98_372, 2, "+selected-slave", sel),
+        sentinel_event(98_373, 2, "+failover-state-send-slaveof-noone", sel),
+        sentinel_event(98_440, 2, "+failover-state-wait-promotion", sel),
+        sentinel_event(101_610, 2, "+promoted-slave", sel),
+        sentinel_event(101_611, 2, "+failover-state-reconf-slaves", M1),
+        sentinel_event(101_700, 2, "+slave-reconf-sent", "slave 127.0.0.1:7003 127.0.0.1 7003 @ mymaster 127.0.0.1 7001"),
+        sentinel_event(102_390, 2, "+failover-end", M1),
+        sentinel_event(102_391, 2, "+switch-master", "mymaster 127.0.0.1 7001 127.0.0.1 7002"),
+        sentinel_event(102_402, 1, "+switch-master", "mymaster 127.0.0.1 7001 127.0.0.1 7002"),
+        sentinel_event(102_405, 3, "+switch-master", "mymaster 127.0.0.1 7001 127.0.0.1 7002"),
+        Event {
+            at_ms: 102_480,
+            source: "client".to_string(),
+            kind: EventKind::ClientRerouted {
+                from: "redis-1".to_string(),
+                to: "redis-2".to_string(),
+            },
+        },
+        Event {
+            at_ms: 102_515,
+            source: "client".to_string(),
+            kind: EventKind::WritesRecovered { outage_ms: 5_512 },
+        },
+        Event {
+            at_ms: 102_870,
+            source: "locks".to_string(),
+            kind: EventKind::LockViolation {
+                lock: "lock:stock:7".to_string(),
+                holders: vec!["g-0417".to_string(), "g-0932".to_string()],
+            },
+        },
+        Event {
+            at_ms: 120_004,
+            source: "lab".to_string(),
+            kind: EventKind::FaultInjected {
+                fault: "restart".to_string(),
+                node: "redis-1".to_string(),
+            },
+        },
+        sentinel_event(121_350, 1, "-sdown", "slave 127.0.0.1:7001 127.0.0.1 7001 @ mymaster 127.0.0.1 7002"),
+        sentinel_event(131_380, 2, "+convert-to-slave", "slave 127.0.0.1:7001 127.0.0.1 7001 @ mymaster 127.0.0.1 7002"),
+        Event {
+            at_ms: 131_500,
+            source: "audit".to_string(),
+            kind: EventKind::Note {
+                text: "37 acknowledged grabs are missing from the new master: lost with redis-1's unreplicated writes".to_string(),
+            },
+        },
+    ];
+    e.extend(seq.into_iter().filter(|ev| ev.at_ms <= until_ms));
+    e
+}
+
+fn base(elapsed_ms: u64) -> Snapshot {
+    Snapshot {
+        run_id: "7f3a9c".to_string(),
+        seed: 42,
+        backend: "local".to_string(),
+        elapsed_ms,
+        load: LoadView {
+            workload: WorkloadKind::Mixed,
+            grabbers: 1_000,
+            paused: false,
+            done: false,
+        },
+        ..Default::default()
+    }
+}
+
+/// Everything up, sentinels agree, ~12k ops/s.
+pub fn healthy() -> State {
+    let mut s = base(95_400);
+    s.ops_per_s = 12_480.0;
+    s.throughput = throughput(95, None);
+    s.latency = latency(false);
+    s.errors.insert(ErrorClass::Timeout, 18);
+    s.topology = TopologyView {
+        nodes: vec![
+            redis(
+                "redis-1",
+                Role::Master,
+                Health::Up,
+                Some(48_213_560),
+                None,
+                None,
+            ),
+            redis(
+                "redis-2",
+                Role::Replica,
+                Health::Up,
+                Some(48_213_560),
+                Some(0),
+                Some("redis-1"),
+            ),
+            redis(
+                "redis-3",
+                Role::Replica,
+                Health::Up,
+                Some(48_212_536),
+                Some(1_024),
+                Some("redis-1"),
+            ),
+            sentinel(1, "redis-1"),
+            sentinel(2, "redis-1"),
+            sentinel(3, "redis-1"),
+        ],
+        failover_in_progress: false,
+    };
+    s.redpacket = Some(redpacket(1_270));
+    s.seckill = Some(SeckillView {
+        stock: 10_000,
+        sold: 6_420,
+        stock_left: 3_580,
+        oversold: 0,
+    });
+    s.locks = locks(false);
+    let events = startup_events();
+    s.events = events.clone();
+    State {
+        topology: topology(),
+        snapshot: s,
+        events,
+    }
+}
+
+/// 1.6 s after Sentinel flagged the segfaulted master down: odown agreed,
+/// a leader elected, redis-2 selected, not yet switched; writes failing.
+pub fn failover_in_progress() -> State {
+    let mut st = healthy();
+    let s = &mut st.snapshot;
+    s.elapsed_ms = 100_400;
+    s.ops_per_s = 0.0;
+    s.throughput = throughput(100, Some((97, 101)));
+    s.errors_per_s
+        .insert(ErrorClass::ConnectionRefused, 3_412.0);
+    s.errors_per_s.insert(ErrorClass::Timeout, 118.0);
+    s.latency.interval = LatencySummary::default();
+    s.topology = TopologyView {
+        nodes: vec![
+            redis("redis-1", Role::Unknown, Health::Down, None, None, None),
+            redis(
+                "redis-2",
+                Role::Replica,
+                Health::Up,
+                Some(48_990_112),
+                None,
+                Some("redis-1"),
+            ),
+            redis(
+                "redis-3",
+                Role::Replica,
+                Health::Up,
+                Some(48_990_112),
+                None,
+                Some("redis-1"),
+            ),
+            sentinel(1, "redis-1"),
+            sentinel(2, "redis-1"),
+            sentinel(3, "redis-1"),
+        ],
+        failover_in_progress: true,
+    };
+    st.events = failover_events(100_400);
+    st.snapshot.events = st.events[st.events.len().saturating_sub(20)..].to_vec();
+    st
+}
+
+/// 40 s after the switch to redis-2: the old master restarted and rejoined
+/// as a replica; the audit found lost grabs; naive and safe locks were held
+/// twice across the switch.
+pub fn after_failover() -> State {
+    let mut st = healthy();
+    let s = &mut st.snapshot;
+    s.elapsed_ms = 140_200;
+    s.ops_per_s = 12_130.0;
+    s.throughput = throughput(140, Some((97, 101)));
+    s.latency = latency(true);
+    s.errors.insert(ErrorClass::ConnectionRefused, 15_204);
+    s.errors.insert(ErrorClass::Readonly, 212);
+    s.topology = TopologyView {
+        nodes: vec![
+            redis(
+                "redis-1",
+                Role::Replica,
+                Health::Up,
+                Some(71_502_880),
+                Some(0),
+                Some("redis-2"),
+            ),
+            redis(
+                "redis-2",
+                Role::Master,
+                Health::Up,
+                Some(71_502_880),
+                None,
+                None,
+            ),
+            redis(
+                "redis-3",
+                Role::Replica,
+                Health::Up,
+                Some(71_500_112),
+                Some(2_768),
+                Some("redis-2"),
+            ),
+            sentinel(1, "redis-2"),
+            sentinel(2, "redis-2"),
+            sentinel(3, "redis-2"),
+        ],
+        failover_in_progress: false,
+    };
+    s.redpacket = Some(redpacket(1_830));
+    s.locks = locks(true);
+    s.seckill = Some(SeckillView {
+        stock: 10_000,
+        sold: 9_310,
+        stock_left: 690,
+        oversold: 0,
+    });
+    st.events = failover_events(140_200);
+    st.snapshot.events = st.events[st.events.len().saturating_sub(20)..].to_vec();
+    st
+}

@@ -1,0 +1,242 @@
+//! The layout: a pure function from `&App` to a frame. Large terminals get
+//! every panel; small ones (down to 80x24) keep the topology, throughput, a
+//! one-line-per-topic "now" panel and the timeline, and drop the detail.
+
+use super::app::App;
+use super::widgets::{
+    header, help, latency, locks, redpacket, summary, throughput, timeline, topology,
+};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::Frame;
+
+/// The smallest terminal that gets every panel.
+pub const FULL_LAYOUT_MIN: (u16, u16) = (118, 34);
+
+/// Draws the whole dashboard.
+pub fn draw(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    header::render_header(app, frame, head);
+    if area.width >= FULL_LAYOUT_MIN.0 && area.height >= FULL_LAYOUT_MIN.1 {
+        full(app, frame, body);
+    } else {
+        compact(app, frame, body);
+    }
+    header::render_footer(app, frame, foot);
+    if app.show_help {
+        help::render(app, frame, area);
+    }
+}
+
+fn full(app: &App, frame: &mut Frame, body: Rect) {
+    let top_h = topology::height(app).max(11);
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Length(top_h),
+        Constraint::Length(12),
+        Constraint::Min(4),
+    ])
+    .areas(body);
+    let [topo, thru] = Layout::horizontal([Constraint::Length(64), Constraint::Min(30)]).areas(top);
+    topology::render(app, frame, topo);
+    throughput::render(app, frame, thru);
+    let [lat, lock, rp] = Layout::horizontal([
+        Constraint::Length(41),
+        Constraint::Length(39),
+        Constraint::Min(30),
+    ])
+    .areas(mid);
+    latency::render(app, frame, lat);
+    locks::render(app, frame, lock);
+    redpacket::render(app, frame, rp);
+    timeline::render(app, frame, bottom);
+}
+
+fn compact(app: &App, frame: &mut Frame, body: Rect) {
+    // The column header is the first thing a small screen gives up.
+    let top_h = if body.height >= 26 {
+        topology::height(app) - 1
+    } else {
+        topology::height(app) - 2
+    };
+    let mid_h = if body.height.saturating_sub(top_h) >= 16 {
+        8
+    } else {
+        6
+    };
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Length(top_h),
+        Constraint::Length(mid_h),
+        Constraint::Min(3),
+    ])
+    .areas(body);
+    topology::render(app, frame, top);
+    let [thru, now] = Layout::horizontal([Constraint::Min(30), Constraint::Length(28)]).areas(mid);
+    throughput::render(app, frame, thru);
+    summary::render(app, frame, now);
+    timeline::render(app, frame, bottom);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Rendered states as text snapshots: what the screen shows, reviewed
+    //! by eye (`cargo insta review`). Fed from constructed snapshots, not a
+    //! live cluster.
+
+    use super::*;
+    use crate::tui::fixtures::{self, State};
+    use crate::tui::theme::Theme;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    use std::sync::Arc;
+
+    fn app_for(state: State, theme: Theme) -> App {
+        let mut app = App::new(theme);
+        app.learn_topology(&state.topology);
+        app.on_snapshot(Arc::new(state.snapshot));
+        for e in state.events {
+            app.on_event(e);
+        }
+        app
+    }
+
+    fn terminal(app: &App, cols: u16, rows: u16) -> Terminal<TestBackend> {
+        let mut t = Terminal::new(TestBackend::new(cols, rows)).unwrap();
+        t.draw(|f| draw(app, f)).unwrap();
+        t
+    }
+
+    /// The screen as plain text, one line per row, trailing blanks trimmed.
+    fn screen(app: &App, cols: u16, rows: u16) -> String {
+        let t = terminal(app, cols, rows);
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            let mut line = String::new();
+            for x in 0..buf.area.width {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn healthy_120x40() {
+        let app = app_for(fixtures::healthy(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn failover_in_progress_120x40() {
+        let mut app = app_for(fixtures::failover_in_progress(), Theme::default());
+        app.handle_key(key('s'));
+        app.on_control_result(Ok(
+            "segfault redis-1: DEBUG SEGFAULT sent, the process crashed".into(),
+        ));
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn after_failover_with_lost_writes_and_lock_violations_120x40() {
+        let app = app_for(fixtures::after_failover(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn failover_in_progress_80x24() {
+        let app = app_for(fixtures::failover_in_progress(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn after_failover_80x24_with_a_selected_node_and_a_refused_fault() {
+        let mut app = app_for(fixtures::after_failover(), Theme::default());
+        app.handle_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+        app.handle_key(key('n'));
+        app.on_control_result(Err(
+            "partition redis-1: the local backend cannot partition; use --backend docker".into(),
+        ));
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn help_overlay_80x24() {
+        let mut app = app_for(fixtures::healthy(), Theme::default());
+        app.handle_key(key('?'));
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn no_color_sets_no_colour_anywhere() {
+        use ratatui::style::Color;
+        let app = app_for(fixtures::after_failover(), Theme { color: false });
+        let t = terminal(&app, 120, 40);
+        let buf = t.backend().buffer();
+        for cell in buf.content() {
+            assert_eq!(
+                cell.fg,
+                Color::Reset,
+                "cell {:?} has a colour",
+                cell.symbol()
+            );
+            assert_eq!(
+                cell.bg,
+                Color::Reset,
+                "cell {:?} has a colour",
+                cell.symbol()
+            );
+        }
+        // Same words with and without colour: nothing is said by colour alone.
+        let coloured = app_for(fixtures::after_failover(), Theme::default());
+        assert_eq!(screen(&app, 120, 40), screen(&coloured, 120, 40));
+    }
+
+    #[test]
+    fn a_split_brain_and_a_partition_are_spelled_out() {
+        use crate::metrics::{Health, Role};
+        let mut state = fixtures::after_failover();
+        let nodes = &mut state.snapshot.topology.nodes;
+        // The old master, cut off, still thinks it is master.
+        nodes[0].role = Role::Master;
+        nodes[0].health = Health::Partitioned;
+        nodes[2].health = Health::Paused;
+        nodes[3].sentinel_master = Some("redis-1".into());
+        let app = app_for(state, Theme::default());
+        let s = screen(&app, 120, 40);
+        assert!(s.contains("✗ 2 MASTERS: SPLIT BRAIN"), "{s}");
+        assert!(s.contains("redis-1    ▲ MASTER   ⌁ PARTITIONED"), "{s}");
+        assert!(s.contains("redis-3    · replica  ‖ PAUSED"), "{s}");
+        assert!(
+            s.contains("sentinels DISAGREE: 1 says redis-1, 2 say redis-2"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn tiny_and_odd_sizes_do_not_panic_and_keep_the_header() {
+        let app = app_for(fixtures::after_failover(), Theme::default());
+        for (c, r) in [
+            (20, 5),
+            (40, 12),
+            (80, 24),
+            (100, 30),
+            (117, 34),
+            (118, 34),
+            (200, 60),
+        ] {
+            let s = screen(&app, c, r);
+            assert!(s.starts_with(" GRABSTORM"), "{c}x{r}:\n{s}");
+        }
+    }
+}

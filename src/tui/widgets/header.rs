@@ -1,0 +1,125 @@
+//! The header line (what runs, for how long, under which load) and the
+//! footer (what the last key did, and the keys).
+
+use super::{clock, count};
+use crate::metrics::Role;
+use crate::tui::app::{App, MessageKind};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn render_header(app: &App, frame: &mut Frame, area: Rect) {
+    let theme = app.theme;
+    let s = &app.snapshot;
+    let mut spans = vec![Span::styled(" GRABSTORM ", theme.alarm()), Span::raw(" ")];
+    let mut facts = Vec::new();
+    if !s.run_id.is_empty() {
+        facts.push(format!("run {}", s.run_id));
+    }
+    if !s.backend.is_empty() {
+        facts.push(s.backend.clone());
+    }
+    facts.push(clock(s.elapsed_ms));
+    facts.push(format!(
+        "{} × {} grabbers",
+        app.workload(),
+        count(app.grabbers() as u64)
+    ));
+    if let Some(sc) = &app.scenario {
+        facts.push(format!("scenario {sc}"));
+    }
+    if area.width >= 100 {
+        facts.push(format!("seed {}", s.seed));
+    }
+    spans.push(Span::raw(facts.join(" · ")));
+    if app.failover_in_progress() {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(" ⚠ FAILOVER ", theme.alarm()));
+    }
+    if s.load.done {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(" ■ LOAD FINISHED ", theme.warn()));
+    } else if app.load_paused() {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(" ‖ LOAD PAUSED ", theme.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The keys, as many as fit in `width`.
+fn key_hints(app: &App, width: u16) -> Line<'static> {
+    let theme = app.theme;
+    let long: &[(&str, &str)] = &[
+        ("s", "segfault"),
+        ("x", "shutdown"),
+        ("k", "kill"),
+        ("p", "pause"),
+        ("n", "partition"),
+        ("r", "restart"),
+        ("Tab", "node"),
+        ("w", "workload"),
+        ("+/-", "grabbers"),
+        ("Space", "load"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
+    let short: &[(&str, &str)] = &[
+        ("s x k p n r", "faults"),
+        ("Tab", "select"),
+        ("w + - Space", "load"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
+    let long_len: usize = long.iter().map(|(k, d)| k.len() + d.len() + 2).sum();
+    // The short list has room to breathe: two spaces between groups.
+    let (keys, gap) = if long_len <= width as usize {
+        (long, " ")
+    } else {
+        (short, "  ")
+    };
+    let mut spans = Vec::new();
+    for (k, d) in keys {
+        spans.push(Span::styled(format!("{gap}{k}"), theme.key()));
+        spans.push(Span::raw(format!(" {d}")));
+    }
+    Line::from(spans)
+}
+
+pub fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
+    let theme = app.theme;
+    let target = match &app.selected {
+        Some(n) => format!("target {n}"),
+        None => match app.master() {
+            Some(m) => format!("target master ({m})"),
+            None => "target master".to_string(),
+        },
+    };
+    let mut first = vec![
+        Span::styled(format!(" {target} "), theme.selected()),
+        Span::raw(" "),
+    ];
+    if let Some(m) = &app.message {
+        let (mark, style) = match m.kind {
+            MessageKind::Pending => ("…", Style::new()),
+            MessageKind::Done => ("✓", theme.ok()),
+            MessageKind::Failed => ("✗", theme.bad()),
+            MessageKind::Info => ("·", theme.dim()),
+        };
+        first.push(Span::styled(format!("{mark} {}", m.text), style));
+    } else if app
+        .snapshot
+        .topology
+        .nodes
+        .iter()
+        .any(|n| n.role == Role::Master)
+    {
+        first.push(Span::styled(
+            "press s to crash the master, ? for every key",
+            theme.dim(),
+        ));
+    }
+    let lines = vec![Line::from(first), key_hints(app, area.width)];
+    frame.render_widget(Paragraph::new(lines), area);
+}

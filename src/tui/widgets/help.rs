@@ -1,0 +1,59 @@
+//! The help overlay: every key and what the symbols mean.
+
+use crate::tui::app::App;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+
+/// Every key the dashboard answers, with what it does.
+pub const KEYS: &[(&str, &str)] = &[
+    ("s", "segfault the target (DEBUG SEGFAULT)"),
+    ("x", "shut the target down (SHUTDOWN NOSAVE)"),
+    ("k", "kill the target (SIGKILL)"),
+    ("p", "pause the target / thaw a paused node"),
+    ("n", "partition the target / heal (Docker only)"),
+    ("r", "restart dead nodes (or the selected one)"),
+    ("Tab ↓ ↑", "select a node; faults then act on it"),
+    ("Esc", "clear the selection: target the master"),
+    ("w", "cycle the workload"),
+    ("+ / -", "double / halve the grabbers"),
+    ("Space", "pause / resume the load"),
+    ("?", "this help (any key closes it)"),
+    ("q Ctrl-C", "quit: stop the load, remove the topology"),
+];
+
+const LEGEND: &[&str] = &[
+    "▲ MASTER  · replica  ◆ sentinel   ✓ up  ? SDOWN (one sentinel)",
+    "✗ ODOWN (agreed)  ✗ DOWN  ‖ PAUSED  ⌁ PARTITIONED",
+    "!! a safety violation   F fault  ═ failover  S master switch",
+];
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let theme = app.theme;
+    let mut lines = Vec::new();
+    for (k, what) in KEYS {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {k:<9}"), theme.key()),
+            Span::raw(*what),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    for l in LEGEND {
+        lines.push(Line::from(Span::styled(format!(" {l}"), theme.dim())));
+    }
+    let width =
+        (LEGEND.iter().map(|l| l.chars().count()).max().unwrap_or(40) as u16 + 4).min(area.width);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let [row] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(row);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(super::panel("Keys (any key closes)", theme)),
+        popup,
+    );
+}

@@ -1,0 +1,277 @@
+//! Seckill (flash sale): items with a stock of S, buyers racing to buy one
+//! each. `atomic` mode checks and takes the stock in one Lua script
+//! (`lua/seckill_buy.lua`), so the stock never goes below zero; `naive` mode
+//! reads the stock with GET and writes `stock - 1` with SET, so concurrent
+//! buyers sell the same unit twice (oversell), as the tutorial shows.
+//!
+//! After the run, [`Seckill::audit`] compares the acknowledged sales of the
+//! journal with the orders and stock Redis holds: sold, stock left,
+//! oversold (acknowledged sales beyond the stock) and lost acknowledged sales.
+
+use super::grabber::{GrabberCtx, KeySpace, Step, Workload};
+use super::rounds::{AckedRounds, RoundState, Rounds};
+use super::Mode;
+use crate::audit::journal::{JournalOp, JournalRecord, Ledger};
+use crate::metrics::recorder::OpKind;
+use crate::metrics::{SeckillView, Snapshot};
+use crate::report::model::{Report, SeckillReport};
+use redis::aio::MultiplexedConnection;
+use redis::Script;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+static BUY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/seckill_buy.lua")));
+
+/// Seckill flags.
+#[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeckillArgs {
+    /// Stock of each item.
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_name = "N",
+        help_heading = "Seckill"
+    )]
+    pub stock: u64,
+    /// Items put on sale (with --until-done: the whole run; with --duration:
+    /// per batch, put on sale again as they sell out).
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Seckill")]
+    pub items: u64,
+    /// atomic: check and take the stock in one Lua script; naive: GET, then SET.
+    #[arg(id = "seckill_mode", long = "seckill-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Seckill")]
+    pub mode: Mode,
+    /// Naive mode: pause between the GET and the SET, to force interleaving.
+    #[arg(
+        id = "seckill_delay_ms",
+        long = "seckill-delay-ms",
+        default_value_t = 0,
+        value_name = "MS",
+        help_heading = "Seckill"
+    )]
+    pub naive_delay_ms: u64,
+}
+
+impl Default for SeckillArgs {
+    fn default() -> Self {
+        SeckillArgs {
+            stock: 100,
+            items: 1,
+            mode: Mode::Atomic,
+            naive_delay_ms: 0,
+        }
+    }
+}
+
+impl SeckillArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stock == 0 || self.items == 0 {
+            return Err("--stock and --items must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The seckill workload of one run.
+pub struct Seckill {
+    pub args: SeckillArgs,
+    pub rounds: Rounds,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+/// A buyer's place in the items.
+pub struct SeckillGrabber {
+    item: u64,
+}
+
+impl Seckill {
+    pub fn new(args: SeckillArgs, until_done: bool, ledger: Arc<Mutex<Ledger>>) -> Seckill {
+        let limit = until_done.then_some(args.items);
+        Seckill {
+            rounds: Rounds::new(limit, args.items),
+            args,
+            ledger,
+        }
+    }
+
+    async fn create(&self, ctx: &mut GrabberCtx, from: u64, to: u64) -> bool {
+        let mut pipe = redis::pipe();
+        for i in from..to {
+            pipe.cmd("SET")
+                .arg(ctx.keys.stock(i))
+                .arg(self.args.stock)
+                .ignore();
+        }
+        ctx.query_pipe::<()>(OpKind::Setup, true, &pipe)
+            .await
+            .is_ok()
+    }
+
+    /// Ok(true) sold, Ok(false) sold out / already bought / no such item.
+    async fn buy(&self, ctx: &mut GrabberCtx, item: u64) -> Result<bool, ()> {
+        let (stock, orders) = (ctx.keys.stock(item), ctx.keys.orders(item));
+        match self.args.mode {
+            Mode::Atomic => {
+                let mut inv = BUY.prepare_invoke();
+                inv.key(stock).key(orders).arg(ctx.user).arg(ctx.user);
+                match ctx.invoke::<i64>(OpKind::SeckillBuy, true, &inv).await {
+                    Ok(left) => Ok(left >= 0),
+                    Err(_) => Err(()),
+                }
+            }
+            Mode::Naive => {
+                let mut read = redis::pipe();
+                read.cmd("GET")
+                    .arg(&stock)
+                    .cmd("HEXISTS")
+                    .arg(&orders)
+                    .arg(ctx.user);
+                let (left, already): (Option<i64>, bool) = ctx
+                    .query_pipe(OpKind::SeckillBuy, false, &read)
+                    .await
+                    .map_err(|_| ())?;
+                let Some(left) = left else { return Ok(false) };
+                if already || left <= 0 {
+                    return Ok(false);
+                }
+                if self.args.naive_delay_ms > 0
+                    && !ctx
+                        .sleep(Duration::from_millis(self.args.naive_delay_ms))
+                        .await
+                {
+                    return Err(());
+                }
+                let mut write = redis::pipe();
+                write
+                    .cmd("SET")
+                    .arg(&stock)
+                    .arg(left - 1)
+                    .ignore()
+                    .cmd("HSET")
+                    .arg(&orders)
+                    .arg(ctx.user)
+                    .arg(ctx.user)
+                    .ignore();
+                ctx.query_pipe::<()>(OpKind::SeckillBuy, true, &write)
+                    .await
+                    .map_err(|_| ())?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+impl Workload for Seckill {
+    type Grabber = SeckillGrabber;
+
+    fn new_grabber(&self, _ctx: &GrabberCtx) -> SeckillGrabber {
+        SeckillGrabber { item: 0 }
+    }
+
+    async fn step(&self, ctx: &mut GrabberCtx, me: &mut SeckillGrabber) -> Step {
+        match self.rounds.state(me.item) {
+            RoundState::Ready => {}
+            RoundState::Exhausted => return Step::Done,
+            RoundState::Missing => {
+                let item = me.item;
+                if !self
+                    .rounds
+                    .create_with(item, |from, to| self.create(ctx, from, to))
+                    .await
+                {
+                    ctx.back_off().await;
+                }
+                return Step::Continue;
+            }
+        }
+        match self.buy(ctx, me.item).await {
+            Ok(true) => {
+                ctx.journal(
+                    JournalOp::SeckillSale,
+                    me.item,
+                    ctx.user,
+                    ctx.user as i64,
+                    0,
+                )
+                .await;
+                me.item += 1;
+            }
+            Ok(false) => me.item += 1,
+            Err(()) => {
+                ctx.back_off().await;
+            }
+        }
+        Step::Continue
+    }
+
+    fn fill_snapshot(&self, snap: &mut Snapshot) {
+        let l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let sold = l.sales;
+        let oversold: u64 = l
+            .sales_by_item
+            .values()
+            .map(|s| s.saturating_sub(self.args.stock))
+            .sum();
+        drop(l);
+        let stock = self.rounds.created() * self.args.stock;
+        snap.seckill = Some(SeckillView {
+            stock,
+            sold,
+            stock_left: stock as i64 - sold as i64,
+            oversold,
+        });
+    }
+
+    async fn audit(
+        &self,
+        conn: &mut MultiplexedConnection,
+        journal: &[JournalRecord],
+        report: &mut Report,
+        lost: &mut Vec<JournalRecord>,
+    ) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let AckedRounds {
+            acked,
+            rounds: items,
+            by_round: by_item,
+        } = self.rounds.acked(journal, JournalOp::SeckillSale);
+        let keys = KeySpace::new(&report.run_id);
+        let mut rep = SeckillReport {
+            mode: self.args.mode,
+            items,
+            stock: self.args.stock,
+            sold: acked.len() as u64,
+            ..Default::default()
+        };
+        for i in 0..items {
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET").arg(keys.stock(i));
+            pipe.cmd("HKEYS").arg(keys.orders(i));
+            let (left, buyers): (Option<i64>, Vec<u64>) =
+                tokio::time::timeout(Duration::from_secs(10), pipe.query_async(conn))
+                    .await
+                    .context("reading seckill stock from Redis timed out")?
+                    .context("reading seckill stock from Redis")?;
+            rep.stock_left += left.unwrap_or(0);
+            rep.orders_in_redis += buyers.len() as u64;
+            let held: HashSet<u64> = buyers.into_iter().collect();
+            let acks = by_item.get(&i).map(|v| v.as_slice()).unwrap_or(&[]);
+            rep.oversold += (acks.len() as u64).saturating_sub(self.args.stock);
+            let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
+            for a in acks {
+                let n = seen.entry(a.user).or_default();
+                *n += 1;
+                if !held.contains(&a.user) || *n > 1 {
+                    // Either Redis lost the order, or the same buyer was
+                    // acknowledged twice and Redis holds one order for both.
+                    rep.lost_acked_sales += 1;
+                    lost.push((*a).clone());
+                }
+            }
+        }
+        report.seckill = Some(rep);
+        Ok(())
+    }
+}

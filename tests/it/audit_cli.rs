@@ -1,0 +1,115 @@
+//! Tests: `grabstorm audit DIR` re-runs the checks of a finished run from
+//! its journal against the live Redis, and finds what went missing since.
+
+use crate::support::{grabstorm_bin, state_dir, StandaloneRedis};
+use grabstorm::lab::{Lab, LabConfig, LabTarget};
+use grabstorm::workload::redpacket::RedPacketArgs;
+use grabstorm::workload::seckill::SeckillArgs;
+use grabstorm::workload::WorkloadKind;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn audit(dir: &Path, state: &Path) -> (i32, serde_json::Value, String) {
+    let out = Command::new(grabstorm_bin())
+        .arg("audit")
+        .arg(dir)
+        .arg("--json")
+        .env("GRABSTORM_STATE_DIR", state)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_rechecks_a_finished_run_and_finds_writes_removed_since() {
+    let redis = StandaloneRedis::start();
+    let state = state_dir();
+    let run_dir = state.path().join("run");
+    let lab = Lab::start(LabConfig {
+        target: LabTarget::Fixed(redis.addr),
+        state_dir: state.path().to_path_buf(),
+        out_dir: Some(run_dir.clone()),
+        workload: WorkloadKind::Mixed,
+        grabbers: 300,
+        connections: 4,
+        seed: 11,
+        duration: None,
+        until_done: true,
+        hard_cap: Duration::from_secs(60),
+        redpacket: RedPacketArgs {
+            packets: 5,
+            ..Default::default()
+        },
+        seckill: SeckillArgs {
+            stock: 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    lab.wait_end().await;
+    let report = lab.finish().await.unwrap();
+    assert!(report.verdict.ok, "{:?}", report.verdict);
+    let run_id = report.run_id.clone();
+
+    // Nothing changed: the audit agrees with the run.
+    let (code, json, err) = audit(&run_dir, state.path());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json["redpacket"]["grabs_ok"], 50);
+    assert_eq!(json["redpacket"]["lost_acked_grabs"], 0);
+    assert_eq!(json["redpacket"]["conservation_ok"], true);
+    assert_eq!(json["seckill"]["sold"], 20);
+    assert_eq!(json["audit"]["lost_acked_writes"], 0);
+    assert!(run_dir.join("audit.json").exists());
+
+    // Remove one grant and one order behind the lab's back.
+    let mut c = redis.conn();
+    let _: String = redis::cmd("LPOP")
+        .arg(format!("gs:{run_id}:rp:0:order"))
+        .query(&mut c)
+        .unwrap();
+    let buyers: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("gs:{run_id}:sk:0:orders"))
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = redis::cmd("HDEL")
+        .arg(format!("gs:{run_id}:sk:0:orders"))
+        .arg(&buyers[0])
+        .query(&mut c)
+        .unwrap();
+
+    let (code, json, err) = audit(&run_dir, state.path());
+    assert_eq!(code, 1, "a failed check exits 1: {err}");
+    assert_eq!(json["redpacket"]["lost_acked_grabs"], 1);
+    assert_eq!(json["redpacket"]["conservation_ok"], false);
+    assert_eq!(json["seckill"]["lost_acked_sales"], 1);
+    assert_eq!(json["audit"]["lost_acked_writes"], 2);
+    let lost = json["audit"]["lost"].as_array().unwrap();
+    assert_eq!(lost.len(), 2);
+    assert!(lost.iter().any(|r| r["op"] == "seckill_sale"
+        && r["user"].as_u64().map(|u| u.to_string()).as_deref() == Some(buyers[0].as_str())));
+    assert_eq!(json["verdict"]["ok"], false);
+}
+
+#[test]
+fn audit_of_a_directory_without_a_run_says_what_it_expected() {
+    let state = state_dir();
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(grabstorm_bin())
+        .arg("audit")
+        .arg(empty.path())
+        .env("GRABSTORM_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("run.json"), "{err}");
+    assert!(err.contains("grabstorm load"), "{err}");
+}

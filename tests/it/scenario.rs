@@ -1,0 +1,488 @@
+//! Scenario files and `grabstorm check` / `grabstorm run`: every shipped
+//! scenario is valid; every file of the broken corpus fails with its
+//! expected `file:line:col` message and exit 2; headless runs give the
+//! verdicts the scenarios promise; reports and charts are written.
+
+use crate::support::{grabstorm_bin, state_dir};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn check(args: &[&Path]) -> Output {
+    let state = state_dir();
+    Command::new(grabstorm_bin())
+        .arg("check")
+        .args(args)
+        .env("GRABSTORM_STATE_DIR", state.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_shipped_scenario_passes_check() {
+    let files = toml_files(&repo().join("scenarios"));
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for wanted in [
+        "failover-segfault",
+        "failover-shutdown",
+        "pause-master",
+        "split-brain",
+        "split-brain-min-replicas",
+        "sentinel-quorum",
+        "lock-naive-vs-safe",
+        "lock-ttl-expiry",
+        "lock-lost-on-failover",
+        "redpacket-fairness",
+        "redpacket-naive-vs-atomic",
+        "seckill-oversell",
+        "persistence-aof-vs-rdb",
+        "classroom-demo",
+    ] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "scenarios/{wanted}.toml is missing"
+        );
+    }
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let out = check(&refs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(": ok: ").count(), files.len(), "{stdout}");
+    // Every shipped file opens with a comment saying what it teaches.
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.starts_with("# "),
+            "{} has no header comment",
+            f.display()
+        );
+        assert!(
+            text.contains("What it teaches"),
+            "{} does not say what it teaches",
+            f.display()
+        );
+    }
+}
+
+/// The first line of each broken file: `# expect: LINE:COL: MESSAGE [| help: HELP]`.
+fn expected_diagnostic(file: &Path) -> (String, String, Option<String>) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let first = text.lines().next().unwrap();
+    let rest = first
+        .strip_prefix("# expect: ")
+        .unwrap_or_else(|| panic!("{} has no `# expect:` line", file.display()));
+    let (main, help) = match rest.split_once(" | help: ") {
+        Some((m, h)) => (m, Some(h.to_string())),
+        None => (rest, None),
+    };
+    let mut parts = main.splitn(3, ':');
+    let line = parts.next().unwrap();
+    let col = parts.next().unwrap();
+    let message = parts.next().unwrap().trim().to_string();
+    (format!("{line}:{col}"), message, help)
+}
+
+#[test]
+fn every_broken_file_fails_with_its_position_and_message() {
+    let dir = repo().join("tests/scenarios-broken");
+    let files = toml_files(&dir);
+    assert!(files.len() >= 20, "only {} broken files", files.len());
+    for file in &files {
+        let (pos, message, help) = expected_diagnostic(file);
+        let out = check(&[file.as_path()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", file.display());
+        let headline = format!("{}:{pos}: error: ", file.display());
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&headline),
+            "{}: expected a first line starting {headline:?}, got {first:?}",
+            file.display()
+        );
+        assert!(
+            first.contains(&message),
+            "{}: expected {message:?} in {first:?}",
+            file.display()
+        );
+        // The caret line sits under the source line.
+        assert!(
+            stderr.lines().nth(3).is_some_and(|l| l.contains('^')),
+            "{stderr}"
+        );
+        if let Some(help) = help {
+            assert!(
+                stderr.contains(&format!("= help: {help}")),
+                "{}: {stderr}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn check_with_good_and_bad_files_reports_each_and_exits_2() {
+    let good = repo().join("scenarios/seckill-oversell.toml");
+    let bad = repo().join("tests/scenarios-broken/unknown-fault.toml");
+    let out = check(&[good.as_path(), bad.as_path()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("seckill-oversell.toml: ok"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `segfault`?"), "{stderr}");
+    assert!(stderr.contains("1 of 2 file(s) have errors"), "{stderr}");
+}
+
+/// Plays a scenario headless on `backend`, with reports in `out`.
+fn play(file: &Path, backend: &str, out: &Path, extra: &[&str]) -> Output {
+    let state = state_dir();
+    let out = Command::new(grabstorm_bin())
+        .arg("run")
+        .arg(file)
+        .args(["--headless", "--backend", backend, "--out"])
+        .arg(out)
+        .args(extra)
+        .env("GRABSTORM_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert_no_process_under(state.path());
+    out
+}
+
+/// No process of the run (local redis-server/redis-sentinel, started with
+/// configs under the state dir) outlives `grabstorm run`.
+fn assert_no_process_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&needle) && !cmd.contains("grabstorm") {
+                left.push(cmd);
+            }
+        }
+    }
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+fn report_json(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert!(bytes.len() > 10_000, "{} is nearly empty", path.display());
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A scenario file written into `dir` from a shipped one with `edit` applied.
+fn variant(dir: &Path, shipped: &str, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("scenarios").join(shipped)).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+#[test]
+fn seckill_oversell_headless_on_local_passes_and_writes_reports() {
+    let out = tempfile::tempdir().unwrap();
+    let o = play(
+        &repo().join("scenarios/seckill-oversell.toml"),
+        "local",
+        out.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("PASS oversold: expected > 0, measured"),
+        "{stdout}"
+    );
+    let r = report_json(out.path());
+    assert_eq!(
+        r["scenario"]["title"],
+        "Seckill: overselling without atomicity"
+    );
+    assert_eq!(r["backend"], "local");
+    let oversold = r["seckill"]["oversold"].as_u64().unwrap();
+    assert!(oversold > 0);
+    assert_eq!(
+        r["expectations"],
+        serde_json::json!([{
+            "name": "oversold", "expected": "> 0",
+            "measured": oversold.to_string(), "ok": true
+        }])
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("**Verdict: PASS**"), "{md}");
+    assert!(md.contains(&format!("| oversold | {oversold} |")), "{md}");
+    assert_png(&out.path().join("throughput.png"));
+    assert_png(&out.path().join("latency.png"));
+}
+
+#[test]
+fn a_wrong_expectation_exits_1_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = variant(dir.path(), "seckill-oversell.toml", "wrong.toml", |t| {
+        t.replace("oversold = \"> 0\"", "oversold = 0\nerrors = 0")
+    });
+    let out = dir.path().join("out");
+    let o = play(&file, "local", &out, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("FAIL oversold: expected == 0, measured "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS errors: expected == 0, measured 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verdict: FAIL (oversold)"), "{stdout}");
+    let r = report_json(&out);
+    assert_eq!(r["expectations"][0]["ok"], false);
+    assert_eq!(r["expectations"][1]["ok"], true);
+}
+
+#[test]
+fn a_bad_file_exits_2_before_starting_anything() {
+    let out = tempfile::tempdir().unwrap();
+    let file = repo().join("tests/scenarios-broken/unknown-fault.toml");
+    let o = play(&file, "local", out.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown-fault.toml:6:9: error: unknown fault")
+    );
+    assert!(!out.path().join("report.json").exists());
+}
+
+#[test]
+fn a_partition_scenario_refuses_the_local_backend_with_exit_2() {
+    let out = tempfile::tempdir().unwrap();
+    let o = play(
+        &repo().join("scenarios/split-brain.toml"),
+        "local",
+        out.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs the Docker backend"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn failover_segfault_headless_on_local_measures_the_failover() {
+    let out = tempfile::tempdir().unwrap();
+    let o = play(
+        &repo().join("scenarios/failover-segfault.toml"),
+        "local",
+        out.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("[step 5s] +switch-master came at"),
+        "{stdout}"
+    );
+    let r = report_json(out.path());
+    let failovers = r["failovers"].as_array().unwrap();
+    assert_eq!(failovers.len(), 1, "{failovers:?}");
+    let f = &failovers[0];
+    assert_eq!(f["failed_over"], true);
+    assert_eq!(f["old_master"], "redis-1");
+    let switch = f["switch_ms"].as_u64().unwrap();
+    assert!((500..8000).contains(&switch), "switch_ms {switch}");
+    // The expectation reports the same number the failover measured.
+    let within = r["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "failover_within")
+        .unwrap();
+    assert_eq!(within["ok"], true);
+    let measured_ms = (within["measured"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('s')
+        .parse::<f64>()
+        .unwrap()
+        * 1000.0)
+        .round() as u64;
+    assert_eq!(measured_ms, switch);
+    // The story and the charts mark the fault and the switch.
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("### 1. segfault of redis-1"), "{md}");
+    assert!(md.contains("| master switched (+switch-master) |"), "{md}");
+    for name in ["throughput", "latency", "fairness"] {
+        assert_png(&out.path().join(format!("{name}.png")));
+    }
+    let svg = std::fs::read_to_string(out.path().join("throughput.svg")).unwrap();
+    for label in [
+        "time since start (s)",
+        "operations per second",
+        "segfault redis-1",
+        "+switch-master",
+        "restart redis-1",
+    ] {
+        assert!(svg.contains(label), "throughput.svg lacks {label:?}");
+    }
+    let svg = std::fs::read_to_string(out.path().join("fairness.svg")).unwrap();
+    assert!(
+        svg.contains("grab position (1 = first to grab)") && svg.contains("equal mean = 10.00")
+    );
+    let svg = std::fs::read_to_string(out.path().join("latency.svg")).unwrap();
+    assert!(svg.contains("latency (log scale)") && svg.contains("p99 "));
+}
+
+#[test]
+fn the_same_seed_twice_gives_the_same_amounts_per_packet_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = variant(dir.path(), "redpacket-fairness.toml", "replay.toml", |t| {
+        // 200 packets are too few for the fairness bound; replay is the point.
+        t.replace("packets = 2000", "packets = 200")
+            .replace("grabbers = 500", "grabbers = 300")
+            .replace("fairness_spread = \"< 0.05\"\n", "")
+    });
+    let amounts = |run: &str| {
+        let out = dir.path().join(run);
+        let o = play(&file, "local", &out, &["--seed", "4242"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let r = report_json(&out);
+        assert_eq!(r["seed"], 4242);
+        r["redpacket"]["amounts"].clone()
+    };
+    let first = amounts("a");
+    let second = amounts("b");
+    let packets = first.as_object().expect("amounts per packet");
+    assert_eq!(packets.len(), 200, "every packet's amounts are reported");
+    for (id, grabs) in packets {
+        let grabs = grabs.as_array().unwrap();
+        assert_eq!(grabs.len(), 10, "packet {id}");
+        assert_eq!(
+            grabs.iter().map(|g| g.as_i64().unwrap()).sum::<i64>(),
+            10_000,
+            "packet {id}"
+        );
+    }
+    assert_eq!(first, second, "same seed, different amounts");
+}
+
+/// Docker engine, or a skip outside CI (the partition scenarios need it).
+fn docker_or_skip(test: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    match rt.block_on(grabstorm::topology::docker::DockerBackend::connect(None)) {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI=true needs a Docker engine: {e:#}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no Docker engine answers: {e:#}");
+            false
+        }
+    }
+}
+
+#[test]
+fn split_brain_on_docker_loses_acknowledged_writes() {
+    if !docker_or_skip("split_brain_on_docker_loses_acknowledged_writes") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = play(
+        &repo().join("scenarios/split-brain.toml"),
+        "docker",
+        out.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report_json(out.path());
+    assert_eq!(r["backend"], "docker");
+    let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
+    assert!(
+        lost > 0,
+        "a healed split brain must lose acknowledged writes"
+    );
+    assert!(r["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["ok"] == true));
+}
+
+/// Plays a shipped scenario headless and asserts every expectation held.
+fn assert_shipped_passes(name: &str, backend: &str) -> serde_json::Value {
+    let out = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios").join(format!("{name}.toml"));
+    let o = play(&file, backend, out.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+    let r = report_json(out.path());
+    let expectations = r["expectations"].as_array().unwrap();
+    assert!(!expectations.is_empty(), "{name} has no expectations");
+    assert!(
+        expectations.iter().all(|e| e["ok"] == true),
+        "{name}: {expectations:?}"
+    );
+    r
+}
+
+#[test]
+fn lock_ttl_expiry_shows_two_holders_and_fencing() {
+    let r = assert_shipped_passes("lock-ttl-expiry", "local");
+    let fenced = &r["locks"]["fenced"];
+    assert!(fenced["stale_tokens_refused"].as_u64().unwrap() > 0);
+    assert!(r["locks"]["safe"]["violations"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn redpacket_naive_breaks_conservation_and_grants_twice() {
+    let r = assert_shipped_passes("redpacket-naive-vs-atomic", "local");
+    assert_eq!(r["redpacket"]["conservation_ok"], false);
+    assert!(r["redpacket"]["duplicate_grabs"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn split_brain_with_min_replicas_on_docker_refuses_writes() {
+    if !docker_or_skip("split_brain_with_min_replicas_on_docker_refuses_writes") {
+        return;
+    }
+    let r = assert_shipped_passes("split-brain-min-replicas", "docker");
+    assert!(r["errors"]["noreplicas"].as_u64().unwrap() > 0);
+}

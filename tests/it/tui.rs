@@ -1,0 +1,215 @@
+//! Tests: the dashboard end to end, in a real terminal (tmux) against a
+//! real local topology: start `grabstorm tui --backend local` at 120x40,
+//! wait for the master, press `s`, watch the timeline announce the switch
+//! and the topology show a new master, press `q`, and check the exit
+//! status, the restored terminal (summary printed, no alternate screen) and
+//! that no Redis process of the run is left. The rendered states themselves
+//! are insta snapshots in `src/tui/snapshots/`.
+
+use crate::support::{grabstorm_bin, processes_under, state_dir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A private tmux server (its own socket), killed on drop with whatever it
+/// runs; the run's leftovers are removed with `grabstorm down --all`.
+struct Tmux {
+    socket: String,
+    state: PathBuf,
+}
+
+impl Tmux {
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux must be installed")
+    }
+
+    fn capture(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "gs"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        let out = self.tmux(&["send-keys", "-t", "gs", keys]);
+        assert!(out.status.success(), "send-keys {keys}: {out:?}");
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let out = self.tmux(&["display-message", "-p", "-t", "gs", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Polls the screen until `pred` holds; panics with the screen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {timeout:?} for {what}; the screen shows:\n{screen}\nlog:\n{}",
+                log_tail(&self.state)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+        let _ = Command::new(grabstorm_bin())
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(["down", "--all", "--backend", "local"])
+            .output();
+    }
+}
+
+fn log_tail(state: &Path) -> String {
+    let log = std::fs::read_to_string(state.join("grabstorm.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// The node the topology panel marks `▲ MASTER`, if exactly one.
+fn master_on_screen(screen: &str) -> Option<String> {
+    let masters: Vec<String> = screen
+        .lines()
+        .filter(|l| l.contains("▲ MASTER") && !l.contains("· replica"))
+        .filter_map(|l| {
+            let before = &l[..l.find("▲ MASTER")?];
+            before
+                .split(|c: char| c.is_whitespace() || c == '│' || c == '▶')
+                .rfind(|w| !w.is_empty())
+                .map(str::to_string)
+        })
+        .filter(|n| n.starts_with("redis-"))
+        .collect();
+    (masters.len() == 1).then(|| masters[0].clone())
+}
+
+#[test]
+fn segfault_in_the_dashboard_fails_over_and_q_leaves_a_clean_terminal() {
+    let state = state_dir();
+    let exit_file = state.path().join("exit-status");
+    let tmux = Tmux {
+        socket: format!("grabstorm-it-{}", std::process::id()),
+        state: state.path().to_path_buf(),
+    };
+    // The shell stays after grabstorm exits, so the pane still shows what
+    // it printed after restoring the terminal.
+    let script = format!(
+        "{bin} --state-dir {dir} tui --backend local --grabbers 200 --seed 7; echo $? > {exit}; sleep 120",
+        bin = grabstorm_bin().display(),
+        dir = state.path().display(),
+        exit = exit_file.display(),
+    );
+    let out = tmux.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "gs",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+
+    let screen = tmux.wait_for(
+        "the master in the topology panel",
+        Duration::from_secs(60),
+        |s| master_on_screen(s).is_some() && s.contains("ops/s"),
+    );
+    let first = master_on_screen(&screen).unwrap();
+    assert!(
+        tmux.alternate_screen(),
+        "the dashboard uses the alternate screen"
+    );
+
+    tmux.keys("s");
+    let screen = tmux.wait_for(
+        "+switch-master in the timeline and a new master in the topology",
+        Duration::from_secs(60),
+        |s| s.contains("(+switch-master)") && master_on_screen(s).is_some_and(|m| m != first),
+    );
+    let second = master_on_screen(&screen).unwrap();
+    assert_ne!(first, second);
+    assert!(
+        screen.contains(&format!("fault injected: segfault on {first}"))
+            || screen.contains("segfault"),
+        "the fault shows on screen:\n{screen}"
+    );
+
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&exit_file) {
+            break s.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grabstorm did not exit within 120s of q; screen:\n{}\nlog:\n{}",
+            tmux.capture(),
+            log_tail(state.path())
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let screen = tmux.capture();
+    assert_eq!(status, "0", "exit status; screen:\n{screen}");
+    assert!(
+        !tmux.alternate_screen(),
+        "terminal left in the alternate screen"
+    );
+    assert!(
+        screen.contains("The topology was removed."),
+        "the summary paragraph is printed on the restored terminal:\n{screen}"
+    );
+    assert!(screen.contains("report: "), "{screen}");
+    let left = processes_under(state.path());
+    assert!(left.is_empty(), "processes of the run left: {left:?}");
+}
+
+/// The quality bar's numbers: frames/s with 10,000 grabbers and the
+/// throughput the dashboard costs against the same run headless. Heavy
+/// (three 10 s runs of 10,000 grabbers), so run by hand:
+/// `cargo test --release --test it tui::dashboard_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn dashboard_cost_with_10000_grabbers() {
+    use grabstorm::lab::{LabConfig, LabTarget};
+    let redis = crate::support::StandaloneRedis::start();
+    let state = state_dir();
+    let config = LabConfig {
+        target: LabTarget::Fixed(redis.addr),
+        state_dir: state.path().to_path_buf(),
+        grabbers: 10_000,
+        duration: Some(Duration::from_secs(10)),
+        seed: 11,
+        ..LabConfig::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cost = rt
+        .block_on(grabstorm::tui::bench::dashboard_cost(config, 120, 40, 25))
+        .unwrap();
+    eprintln!(
+        "headless {:.0} ops/s, with dashboard {:.0} ops/s (cost {:.1}%), {:.1} frames/s, {:?} per frame",
+        cost.headless_ops_per_s,
+        cost.dashboard_ops_per_s,
+        cost.cost_percent(),
+        cost.frames_per_s,
+        cost.mean_frame
+    );
+    assert!(cost.headless_ops_per_s > 0.0);
+    assert!(cost.frames_per_s >= 20.0, "{cost:?}");
+}
