@@ -6,7 +6,7 @@
 //! end of a stall) run in tracked tasks that [`Injector::wait`] joins.
 
 use super::target::{current_master, redis_role, resolve};
-use super::{FaultError, FaultKind, FaultRequest, ScheduledFault};
+use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::{Backend, BackendKind, NodeKind, ProcessState, Topology};
 use anyhow::Context;
@@ -87,6 +87,9 @@ impl Injector {
             return Err(FaultError::NeedsDocker { kind }.into());
         }
         let topology = self.topology.lock().await.clone();
+        if kind == FaultKind::Heal && req.target == Target::All {
+            return self.heal_all(&topology).await;
+        }
         let nodes = resolve(&req.target, kind, &topology, self.backend.as_ref()).await?;
         for node in &nodes {
             self.check(kind, node, req, &topology).await?;
@@ -97,9 +100,38 @@ impl Injector {
                 .perform(kind, node, req, &topology)
                 .await
                 .with_context(|| format!("{kind} {node}"))?;
-            done.push(what);
+            if !what.is_empty() {
+                done.push(what);
+            }
+        }
+        if done.is_empty() && kind == FaultKind::Heal {
+            return Ok(format!(
+                "{} was not cut off: nothing to heal",
+                nodes.join(", ")
+            ));
         }
         Ok(done.join("; "))
+    }
+
+    /// `heal all`: every cut undone in one round.
+    async fn heal_all(&self, topology: &Topology) -> anyhow::Result<String> {
+        let healed = self.backend.heal_all(topology).await.context("heal all")?;
+        if healed.is_empty() {
+            return Ok("no node was cut off: nothing to heal".into());
+        }
+        for node in &healed {
+            self.bus.emit(
+                SOURCE,
+                EventKind::FaultHealed {
+                    fault: FaultKind::Partition.to_string(),
+                    node: node.clone(),
+                },
+            );
+        }
+        Ok(format!(
+            "{} healed: every node reaches its peers again",
+            healed.join(", ")
+        ))
     }
 
     /// Refuses a fault that cannot be done on `node` as it is now.
@@ -263,7 +295,10 @@ impl Injector {
                 }
             }
             FaultKind::Heal => {
-                self.backend.heal(topology, node).await?;
+                if !self.backend.heal(topology, node).await? {
+                    // Said once for the whole request by `inject`.
+                    return Ok(String::new());
+                }
                 self.bus.emit(
                     SOURCE,
                     EventKind::FaultHealed {
@@ -433,7 +468,11 @@ impl Injector {
                     // Resumed by hand, or killed meanwhile: nothing to thaw.
                     _ => return,
                 },
-                _ => this.backend.heal(&topology, &node).await,
+                // Healed by hand meanwhile: nothing left to undo, nothing to say.
+                _ => match this.backend.heal(&topology, &node).await {
+                    Ok(false) => return,
+                    r => r.map(|_| ()),
+                },
             };
             match r {
                 Ok(()) => {

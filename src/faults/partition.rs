@@ -1,12 +1,13 @@
 //! Network partitions on the Docker backend. All nodes stay on the run's
-//! one network; the cut is made inside the target node's network namespace
-//! by blackhole routes to its peers' addresses, added by a short-lived
+//! one network; a cut between two nodes is a blackhole route to each one's
+//! address inside the other's network namespace, added by a short-lived
 //! helper container that shares that namespace (`NetworkMode:
 //! container:<node>`, capability NET_ADMIN) and runs the host's own `ip`
-//! binary from a FROM-scratch image. Replies to peers are dropped, so
-//! replication and Sentinel traffic stop both ways, while the host still
-//! reaches the node through its published port (that traffic comes from the
-//! bridge gateway, which is not blackholed). Healing deletes the routes.
+//! binary from a FROM-scratch image. A route only stops what its namespace
+//! sends, so both sides get one: replication, acknowledgements and Sentinel
+//! traffic stop both ways. The host still reaches the node through its
+//! published port (that traffic comes from the bridge gateway, which is not
+//! blackholed). Healing deletes the routes.
 //!
 //! (Disconnecting a second "cluster" network does not work: peers that
 //! share the first network keep replicating over it.)
@@ -67,8 +68,20 @@ async fn node_ip(docker: &Docker, topology: &Topology, node: &str) -> Result<Str
         .with_context(|| format!("{node} has no address on network {net} (is it running?)"))
 }
 
-/// Cuts `node` off from `from` (every other node when empty): blackhole
-/// routes to their addresses inside `node`'s namespace. Returns the peers cut.
+/// `proto` of the routes in the cut node's own namespace, and of those in
+/// its peers': healing tells from them which node a partition was aimed at.
+const TARGET_SIDE_PROTO: u8 = 71;
+const PEER_SIDE_PROTO: u8 = 72;
+
+/// Cuts `node` off from `from` (every other node when empty), both ways:
+/// blackhole routes to the peers inside `node`'s namespace, and a blackhole
+/// route to `node` inside each peer's. Returns the peers cut.
+///
+/// Both sides, because a route only stops what a namespace sends: with the
+/// node's side alone, the replicas' REPLCONF ACKs and the sentinels' pings
+/// still arrive (retransmitted by TCP at growing intervals), so the isolated
+/// master goes on counting its replicas as fresh and `min-replicas-to-write`
+/// refuses nothing, or refuses late, depending on the kernel's timing.
 pub async fn partition(
     docker: &Docker,
     topology: &Topology,
@@ -85,136 +98,268 @@ pub async fn partition(
     } else {
         from.to_vec()
     };
-    let mut commands = Vec::new();
+    let helper = Helper::build(docker).await?;
+    let node_addr = node_ip(docker, topology, node).await?;
+    let mut peer_addrs = Vec::new();
     for peer in &peers {
-        let ip = node_ip(docker, topology, peer).await?;
-        commands.push(format!("route replace blackhole {ip}/32"));
+        peer_addrs.push(node_ip(docker, topology, peer).await?);
     }
-    commands.push("route show type blackhole".to_string());
-    let out = run_ip(docker, topology, node, &commands)
+    // The peers' side first: they stop talking to the node while the node
+    // still sends to them, so its writes keep replicating until its own side
+    // is cut, and nothing is lost before the caller stamps the partition.
+    let peer_side = peers.iter().map(|peer| {
+        helper.add_blackholes(
+            topology,
+            peer,
+            std::slice::from_ref(&node_addr),
+            PEER_SIDE_PROTO,
+        )
+    });
+    futures::future::try_join_all(peer_side)
+        .await
+        .with_context(|| format!("cutting {} off from {node}", peers.join(", ")))?;
+    helper
+        .add_blackholes(topology, node, &peer_addrs, TARGET_SIDE_PROTO)
         .await
         .with_context(|| format!("cutting {node} off from {}", peers.join(", ")))?;
-    let routes = out.lines().filter(|l| l.starts_with("blackhole")).count();
-    if routes < peers.len() {
-        bail!(
-            "cutting {node} off: expected {} blackhole routes, the node has {routes}:\n{out}",
-            peers.len()
-        );
-    }
     Ok(peers)
 }
 
-/// Removes every blackhole route from `node`'s namespace.
-pub async fn heal(docker: &Docker, topology: &Topology, node: &str) -> Result<()> {
-    let shown = run_ip(
-        docker,
-        topology,
-        node,
-        &["route show type blackhole".to_string()],
-    )
-    .await
-    .with_context(|| format!("reading the routes of {node}"))?;
-    let mut commands: Vec<String> = shown
-        .lines()
-        .filter_map(|l| l.strip_prefix("blackhole "))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(|dest| format!("route del blackhole {dest}"))
-        .collect();
-    if commands.is_empty() {
-        return Ok(());
-    }
-    commands.push("route show type blackhole".to_string());
-    let out = run_ip(docker, topology, node, &commands)
-        .await
-        .with_context(|| format!("healing {node}"))?;
-    if out.lines().any(|l| l.starts_with("blackhole")) {
-        bail!("healing {node}: blackhole routes remain:\n{out}");
-    }
-    Ok(())
-}
-
-/// Builds (once) the helper image from the host's `ip`.
-async fn ip_image(docker: &Docker) -> Result<(String, PathBuf)> {
-    let ip = find_ip_binary().context(
-        "the host has no `ip` binary to build the partition helper from: install iproute2 (apt-get install iproute2)",
-    )?;
-    let tag = build_scratch_image(docker, IP_IMAGE_REPO, std::slice::from_ref(&ip))
-        .await
-        .context("building the partition helper image")?;
-    Ok((tag, ip))
-}
-
-/// Runs `ip -force -batch` with `commands` inside `node`'s network
-/// namespace from a helper container; returns its output. The helper is
-/// removed whatever happens.
-async fn run_ip(
-    docker: &Docker,
-    topology: &Topology,
-    node: &str,
-    commands: &[String],
-) -> Result<String> {
-    let (image, ip) = ip_image(docker).await?;
-    let target = topology
-        .node(node)
-        .with_context(|| format!("no node named {node:?} in this run"))?;
-    let name = format!(
-        "{}-iproute-{}",
-        container_name(&topology.run_id, node),
-        rand::random::<u32>()
-    );
-    let mut labels = run_labels(&topology.run_id);
-    labels.insert("grabstorm.helper".into(), "iproute".into());
-    let body = ContainerCreateBody {
-        image: Some(image),
-        cmd: Some(vec![
-            ip.to_string_lossy().into_owned(),
-            "-force".into(),
-            "-batch".into(),
-            BATCH_FILE.into(),
-        ]),
-        labels: Some(labels),
-        host_config: Some(HostConfig {
-            network_mode: Some(format!("container:{}", target.handle)),
-            cap_add: Some(vec!["NET_ADMIN".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
+/// Undoes every cut that involves `node`: all blackhole routes in its own
+/// namespace, and the routes to it in every other running node's. Returns
+/// whether there was anything to undo.
+pub async fn heal(docker: &Docker, topology: &Topology, node: &str) -> Result<bool> {
+    let helper = Helper::build(docker).await?;
+    // A node that is not running lost its routes with its namespace, and
+    // peers that are not running cannot be entered (nor hold routes).
+    let Ok(node_addr) = node_ip(docker, topology, node).await else {
+        return Ok(false);
     };
-    let created = tokio::time::timeout(
-        HELPER_TIMEOUT,
-        docker.create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            }),
-            body,
-        ),
+    let mut sides = vec![(node.to_string(), None)];
+    for (peer, _) in running_nodes(docker, topology).await {
+        if peer != node {
+            sides.push((peer, Some(node_addr.as_str())));
+        }
+    }
+    let removed = futures::future::try_join_all(
+        sides
+            .iter()
+            .map(|(name, only)| helper.remove_blackholes(topology, name, *only)),
     )
     .await
-    .context("creating the partition helper: no answer")?
-    .context("creating the partition helper")?;
-    let result = tokio::time::timeout(HELPER_TIMEOUT, drive_helper(docker, &created.id, commands))
-        .await
-        .unwrap_or_else(|_| {
-            Err(anyhow::anyhow!(
-                "the helper did not finish within {HELPER_TIMEOUT:?}"
-            ))
-        });
-    let removed = tokio::time::timeout(
-        HELPER_TIMEOUT,
-        docker.remove_container(
-            &created.id,
-            Some(RemoveContainerOptions {
-                force: true,
+    .with_context(|| format!("healing {node}"))?;
+    Ok(removed.iter().any(|r| !r.is_empty()))
+}
+
+/// Undoes every cut in the run, in one round. Returns the nodes that were
+/// cut off (the targets of `partition`, not their peers), in name order.
+pub async fn heal_all(docker: &Docker, topology: &Topology) -> Result<Vec<String>> {
+    let helper = Helper::build(docker).await?;
+    let running = running_nodes(docker, topology).await;
+    let removed = futures::future::try_join_all(
+        running
+            .iter()
+            .map(|(name, _)| helper.remove_blackholes(topology, name, None)),
+    )
+    .await
+    .context("healing every partition")?;
+    let mut targets: Vec<String> = running
+        .into_iter()
+        .zip(removed)
+        .filter(|(_, routes)| routes.iter().any(|r| r.proto == Some(TARGET_SIDE_PROTO)))
+        .map(|((name, _), _)| name)
+        .collect();
+    targets.sort_by(|a, b| crate::faults::target::name_order(a, b));
+    Ok(targets)
+}
+
+/// The running nodes of the run and their addresses on its network.
+async fn running_nodes(docker: &Docker, topology: &Topology) -> Vec<(String, String)> {
+    let mut running = Vec::new();
+    for n in &topology.nodes {
+        if let Ok(ip) = node_ip(docker, topology, &n.name).await {
+            running.push((n.name.clone(), ip));
+        }
+    }
+    running
+}
+
+/// One blackhole route as `ip route show` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Blackhole {
+    /// Destination address (host routes print without their /32).
+    dest: String,
+    /// Which side of a cut the route is ([`TARGET_SIDE_PROTO`] or
+    /// [`PEER_SIDE_PROTO`]); `None` for routes grabstorm did not add.
+    proto: Option<u8>,
+}
+
+/// The blackhole routes in `ip route show` output.
+fn blackholes(out: &str) -> Vec<Blackhole> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("blackhole "))
+        .filter_map(|rest| {
+            let mut words = rest.split_whitespace();
+            let dest = words.next()?.trim_end_matches("/32").to_string();
+            let mut proto = None;
+            while let Some(w) = words.next() {
+                if w == "proto" {
+                    proto = words.next().and_then(|p| p.parse().ok());
+                }
+            }
+            Some(Blackhole { dest, proto })
+        })
+        .collect()
+}
+
+/// The `ip` helper image and the path of `ip` inside it.
+struct Helper<'a> {
+    docker: &'a Docker,
+    image: String,
+    ip: PathBuf,
+}
+
+impl<'a> Helper<'a> {
+    /// Builds (once per machine) the helper image from the host's `ip`.
+    async fn build(docker: &'a Docker) -> Result<Self> {
+        let ip = find_ip_binary().context(
+            "the host has no `ip` binary to build the partition helper from: install iproute2 (apt-get install iproute2)",
+        )?;
+        let image = build_scratch_image(docker, IP_IMAGE_REPO, std::slice::from_ref(&ip))
+            .await
+            .context("building the partition helper image")?;
+        Ok(Helper { docker, image, ip })
+    }
+
+    /// Adds blackhole routes to `dests` inside `node`'s namespace, marked
+    /// with `proto`, and checks they are all listed afterwards.
+    async fn add_blackholes(
+        &self,
+        topology: &Topology,
+        node: &str,
+        dests: &[String],
+        proto: u8,
+    ) -> Result<()> {
+        let mut commands: Vec<String> = dests
+            .iter()
+            .map(|ip| format!("route replace blackhole {ip}/32 proto {proto}"))
+            .collect();
+        commands.push("route show type blackhole".to_string());
+        let out = self.run(topology, node, &commands).await?;
+        let listed = blackholes(&out);
+        let missing: Vec<&String> = dests
+            .iter()
+            .filter(|d| !listed.iter().any(|b| &b.dest == *d))
+            .collect();
+        if !missing.is_empty() {
+            bail!("{node} lacks the blackhole routes to {missing:?} after adding them:\n{out}");
+        }
+        Ok(())
+    }
+
+    /// Removes the blackhole routes inside `node`'s namespace: all of them,
+    /// or only the one to `only`. Returns the routes removed.
+    async fn remove_blackholes(
+        &self,
+        topology: &Topology,
+        node: &str,
+        only: Option<&str>,
+    ) -> Result<Vec<Blackhole>> {
+        let listing = "route show type blackhole".to_string();
+        let removal = match only {
+            Some(ip) => format!("route flush type blackhole to {ip}/32"),
+            None => "route flush type blackhole".to_string(),
+        };
+        // Listed before and after the removal, in one helper run: a route
+        // listed twice survived it.
+        let out = self
+            .run(topology, node, &[listing.clone(), removal, listing])
+            .await?;
+        let mut listed: Vec<Blackhole> = blackholes(&out)
+            .into_iter()
+            .filter(|b| only.is_none_or(|ip| b.dest == ip))
+            .collect();
+        listed.sort();
+        let left: Vec<&String> = listed
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| &w[0].dest)
+            .collect();
+        if !left.is_empty() {
+            bail!("{node} still has blackhole routes to {left:?} after removing them:\n{out}");
+        }
+        Ok(listed)
+    }
+
+    /// Runs `ip -force -batch` with `commands` inside `node`'s network
+    /// namespace from a helper container; returns its output. The helper is
+    /// removed whatever happens.
+    async fn run(&self, topology: &Topology, node: &str, commands: &[String]) -> Result<String> {
+        let docker = self.docker;
+        let (image, ip) = (self.image.clone(), &self.ip);
+        let target = topology
+            .node(node)
+            .with_context(|| format!("no node named {node:?} in this run"))?;
+        let name = format!(
+            "{}-iproute-{}",
+            container_name(&topology.run_id, node),
+            rand::random::<u32>()
+        );
+        let mut labels = run_labels(&topology.run_id);
+        labels.insert("grabstorm.helper".into(), "iproute".into());
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(vec![
+                ip.to_string_lossy().into_owned(),
+                "-force".into(),
+                "-batch".into(),
+                BATCH_FILE.into(),
+            ]),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some(format!("container:{}", target.handle)),
+                cap_add: Some(vec!["NET_ADMIN".into()]),
                 ..Default::default()
             }),
-        ),
-    )
-    .await;
-    if !matches!(removed, Ok(Ok(()))) {
-        tracing::warn!(helper = %name, "could not remove the partition helper; `grabstorm down` removes it by label");
+            ..Default::default()
+        };
+        let created = tokio::time::timeout(
+            HELPER_TIMEOUT,
+            docker.create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            ),
+        )
+        .await
+        .context("creating the partition helper: no answer")?
+        .context("creating the partition helper")?;
+        let result =
+            tokio::time::timeout(HELPER_TIMEOUT, drive_helper(docker, &created.id, commands))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!(
+                        "the helper did not finish within {HELPER_TIMEOUT:?}"
+                    ))
+                });
+        let removed = tokio::time::timeout(
+            HELPER_TIMEOUT,
+            docker.remove_container(
+                &created.id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            ),
+        )
+        .await;
+        if !matches!(removed, Ok(Ok(()))) {
+            tracing::warn!(helper = %name, "could not remove the partition helper; `grabstorm down` removes it by label");
+        }
+        result
     }
-    result
 }
 
 async fn drive_helper(docker: &Docker, id: &str, commands: &[String]) -> Result<String> {
@@ -285,4 +430,31 @@ async fn drive_helper(docker: &Docker, id: &str, commands: &[String]) -> Result<
         tracing::debug!(code, out, "ip -batch reported errors");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blackhole_listing_gives_destination_and_side() {
+        let out = "blackhole 172.19.0.3 proto 71 \nblackhole 10.0.0.0/8 \nRTNETLINK answers: No such process\nblackhole 172.19.0.4 proto 72 scope link \n";
+        assert_eq!(
+            blackholes(out),
+            vec![
+                Blackhole {
+                    dest: "172.19.0.3".into(),
+                    proto: Some(TARGET_SIDE_PROTO)
+                },
+                Blackhole {
+                    dest: "10.0.0.0/8".into(),
+                    proto: None
+                },
+                Blackhole {
+                    dest: "172.19.0.4".into(),
+                    proto: Some(PEER_SIDE_PROTO)
+                },
+            ]
+        );
+    }
 }

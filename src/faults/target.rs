@@ -5,7 +5,7 @@
 
 use super::{FaultError, FaultKind, Target};
 use crate::client::SentinelSet;
-use crate::topology::{Backend, NodeKind, ProcessState, Topology};
+use crate::topology::{Backend, ProcessState, Topology};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -123,13 +123,10 @@ pub async fn resolve(
             let wanted = match kind {
                 FaultKind::Restart => ProcessState::Exited,
                 FaultKind::Resume => ProcessState::Paused,
+                // Every node, sentinels too: any of them may have been cut.
                 FaultKind::Heal => {
-                    let mut all: Vec<String> = topology
-                        .nodes
-                        .iter()
-                        .filter(|n| n.kind == NodeKind::Redis)
-                        .map(|n| n.name.clone())
-                        .collect();
+                    let mut all: Vec<String> =
+                        topology.nodes.iter().map(|n| n.name.clone()).collect();
                     all.sort_by(|a, b| name_order(a, b));
                     return Ok(all);
                 }

@@ -1048,14 +1048,18 @@ impl Backend for DockerBackend {
     }
 
     async fn partition(&self, topology: &Topology, node: &str, from: &[String]) -> Result<()> {
-        // Blackhole routes inside the node's namespace: see faults::partition.
+        // Blackhole routes on both sides of each cut: see faults::partition.
         crate::faults::partition::partition(&self.docker, topology, node, from)
             .await
             .map(|_| ())
     }
 
-    async fn heal(&self, topology: &Topology, node: &str) -> Result<()> {
+    async fn heal(&self, topology: &Topology, node: &str) -> Result<bool> {
         crate::faults::partition::heal(&self.docker, topology, node).await
+    }
+
+    async fn heal_all(&self, topology: &Topology) -> Result<Vec<String>> {
+        crate::faults::partition::heal_all(&self.docker, topology).await
     }
 
     async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String {

@@ -863,7 +863,11 @@ impl Backend for LocalBackend {
         Err(LocalError::PartitionUnsupported.into())
     }
 
-    async fn heal(&self, _topology: &Topology, _node: &str) -> anyhow::Result<()> {
+    async fn heal(&self, _topology: &Topology, _node: &str) -> anyhow::Result<bool> {
+        Err(LocalError::PartitionUnsupported.into())
+    }
+
+    async fn heal_all(&self, _topology: &Topology) -> anyhow::Result<Vec<String>> {
         Err(LocalError::PartitionUnsupported.into())
     }
 

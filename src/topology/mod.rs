@@ -199,8 +199,10 @@ pub trait Backend: Send + Sync {
         node: &str,
         from: &[String],
     ) -> anyhow::Result<()>;
-    /// Undo every partition of `node`.
-    async fn heal(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
+    /// Undo every cut that involves `node`; false when there was none.
+    async fn heal(&self, topology: &Topology, node: &str) -> anyhow::Result<bool>;
+    /// Undo every cut in the run; returns the nodes that had been cut off.
+    async fn heal_all(&self, topology: &Topology) -> anyhow::Result<Vec<String>>;
 
     /// The last `lines` lines of the node's log, for error messages.
     async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String;

@@ -1055,9 +1055,14 @@ async fn split_brain(lab: &Lab) -> SplitBrain {
         Some("master")
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    lab.inject(FaultKind::Heal, Target::Node("redis-1".into()))
+    let healed = lab
+        .inject(FaultKind::Heal, Target::Node("redis-1".into()))
         .await
         .unwrap();
+    assert!(healed.contains("redis-1 healed"), "{healed}");
+    // Both sides of every cut are gone: nothing is left for `heal all`.
+    let again = lab.inject(FaultKind::Heal, Target::All).await.unwrap();
+    assert_eq!(again, "no node was cut off: nothing to heal");
     // Sentinel converts the old master 12-17 s after the heal.
     lab.wait_event("+convert-to-slave", Duration::from_secs(30), |e| {
         sentinel_event(e, "+convert-to-slave")
