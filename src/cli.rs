@@ -44,6 +44,12 @@ pub struct GlobalArgs {
     /// Verbosity follows RUST_LOG (default: info).
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Worker threads of grabstorm's engine (default: one per core). With
+    /// the local backend on a small machine, fewer threads leave more CPU to
+    /// the Redis processes (`grabstorm bench` shows the difference).
+    #[arg(long, global = true, env = "GRABSTORM_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -15,7 +15,12 @@ fn main() -> ExitCode {
             return ExitCode::from(commands::EXIT_USAGE);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = cli.global.threads {
+        builder.worker_threads(n.into());
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("grabstorm: cannot start the async runtime: {e}");

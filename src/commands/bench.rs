@@ -7,7 +7,12 @@
 //!    grabber machinery (grabber tasks with a [`GrabberCtx`] each, a
 //!    [`MasterPool`] of 50 multiplexed connections, per-task recorders merged
 //!    by the aggregator) for the same time. Prints ops/s and p99 of both and
-//!    the ratios.
+//!    the ratios. The ratio compares equal CPU: redis-benchmark runs on one
+//!    thread, so grabstorm's side runs on a runtime of one worker thread
+//!    (`--compare-threads`). It runs once more with a worker per core, as
+//!    `grabstorm load` does by default, for the record: on a small machine
+//!    those workers compete with redis-server for the cores, which shows in
+//!    the p99.
 //! 2. grabstorm's real red-packet workload (a [`Lab`] on the same server) at
 //!    1k, 10k and 100k grabbers for a few seconds each: ops/s and the
 //!    process's peak RSS (VmHWM) after each.
@@ -40,6 +45,10 @@ pub struct BenchArgs {
     /// grabstorm grabbers in the comparison (spread over the connections).
     #[arg(long, default_value_t = 50)]
     pub grabbers: usize,
+    /// Worker threads of grabstorm's side of the comparison: 1, as
+    /// redis-benchmark runs on one thread (unless given its own --threads).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub compare_threads: u16,
     /// Requests redis-benchmark sends; grabstorm then runs for as long as that took.
     #[arg(long, default_value_t = 200_000)]
     pub requests: u64,
@@ -63,6 +72,7 @@ impl Default for BenchArgs {
         BenchArgs {
             connections: 50,
             grabbers: 50,
+            compare_threads: 1,
             requests: 200_000,
             scale: vec![1000, 10_000, 100_000],
             scale_seconds: 4,
@@ -299,6 +309,30 @@ async fn grabstorm_side(
     })
 }
 
+/// [`grabstorm_side`] on a runtime of its own with `threads` workers (all
+/// cores when `None`), so the comparison can give both sides the same CPU.
+async fn grabstorm_side_on(
+    threads: Option<usize>,
+    addr: SocketAddr,
+    args: &BenchArgs,
+    run_for: Duration,
+) -> anyhow::Result<Measured> {
+    let args = args.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all();
+        if let Some(n) = threads {
+            builder.worker_threads(n);
+        }
+        let runtime = builder.build().context("starting the bench runtime")?;
+        let measured = runtime.block_on(grabstorm_side(addr, &args, run_for));
+        runtime.shutdown_background();
+        measured
+    })
+    .await
+    .context("the bench runtime panicked")?
+}
+
 /// Peak resident set size of this process (VmHWM), in MiB.
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -321,27 +355,43 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCod
     );
     let sha = create_packets(addr).await?;
     let (rb, took) = redis_benchmark(addr, &sha, &args).await?;
-    let gs = grabstorm_side(addr, &args, took).await?;
-    println!("{:<34} {:>12} {:>10}", "", "ops/s", "p99 us");
-    println!(
-        "{:<34} {:>12.0} {:>10}",
-        format!("redis-benchmark -c {}", args.connections),
-        rb.ops_per_s,
-        rb.p99_us
+    let threads = usize::from(args.compare_threads);
+    let gs = grabstorm_side_on(Some(threads), addr, &args, took).await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gs_all = grabstorm_side_on(None, addr, &args, took).await?;
+    let row = |what: String, m: &Measured| {
+        println!("{what:<44} {:>12.0} {:>10}", m.ops_per_s, m.p99_us);
+    };
+    println!("{:<44} {:>12} {:>10}", "", "ops/s", "p99 us");
+    row(
+        format!("redis-benchmark -c {} (1 thread)", args.connections),
+        &rb,
     );
-    println!(
-        "{:<34} {:>12.0} {:>10}",
+    let side = |t: usize| {
         format!(
-            "grabstorm {} grabbers / {} conns",
-            args.grabbers, args.connections
-        ),
-        gs.ops_per_s,
-        gs.p99_us
+            "grabstorm {} grabbers / {} conns ({t} thread{})",
+            args.grabbers,
+            args.connections,
+            if t == 1 { "" } else { "s" }
+        )
+    };
+    row(side(threads), &gs);
+    row(side(cores), &gs_all);
+    let ratio = |m: &Measured| {
+        format!(
+            "throughput {:.2}x, p99 {:.2}x",
+            m.ops_per_s / rb.ops_per_s.max(1e-9),
+            m.p99_us as f64 / (rb.p99_us.max(1)) as f64
+        )
+    };
+    println!(
+        "ratio grabstorm / redis-benchmark, {threads} thread{} each: {}",
+        if threads == 1 { "" } else { "s" },
+        ratio(&gs)
     );
     println!(
-        "ratio grabstorm / redis-benchmark: throughput {:.2}x, p99 {:.2}x",
-        gs.ops_per_s / rb.ops_per_s.max(1e-9),
-        gs.p99_us as f64 / (rb.p99_us.max(1)) as f64
+        "  (grabstorm on all {cores} cores, sharing them with redis-server: {})",
+        ratio(&gs_all)
     );
     if !args.no_scale {
         println!(

@@ -355,3 +355,64 @@ fn load_on_the_local_backend_writes_a_report_with_the_fields() {
         .unwrap();
     assert!(left.stdout.is_empty(), "processes left behind");
 }
+
+/// `grabstorm bench` runs both sides against its own redis-server and prints
+/// the rows and ratios it promises. Speed itself is never asserted: only that
+/// every figure was measured (present, positive) and nothing is left running.
+#[test]
+fn bench_prints_both_sides_and_the_ratios() {
+    let out = std::process::Command::new(grabstorm_bin())
+        .args(["bench", "--no-scale", "--requests", "20000"])
+        .args(["--connections", "10", "--grabbers", "10"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures = |prefix: &str| -> Vec<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?} in:\n{text}"));
+        line[prefix.len()..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|w| w.trim_end_matches('.').parse::<f64>().ok())
+            .collect()
+    };
+    for row in [
+        "redis-benchmark -c 10 (1 thread)",
+        "grabstorm 10 grabbers / 10 conns (1 thread)",
+    ] {
+        let f = figures(row);
+        assert!(
+            f.len() == 2 && f.iter().all(|x| *x > 0.0),
+            "{row}: {f:?}\n{text}"
+        );
+    }
+    let ratio_line = text
+        .lines()
+        .find(|l| l.starts_with("ratio grabstorm / redis-benchmark, 1 thread each:"))
+        .unwrap_or_else(|| panic!("no ratio line in:\n{text}"));
+    let ratios: Vec<f64> = ratio_line
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').strip_suffix('x'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        ratios.len() == 2 && ratios.iter().all(|x| *x > 0.0),
+        "{ratios:?}\n{text}"
+    );
+    // The bench's redis-server is gone with it.
+    let port = text
+        .split("redis-server on 127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "the bench's redis-server on port {port} outlived it"
+    );
+}
