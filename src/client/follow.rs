@@ -7,7 +7,7 @@
 //! slow repair preempts it.
 
 use super::sentinel::{SentinelSet, SwitchMaster};
-use super::{connect_within, ClientMode, Generation, MasterPool, PoolShared};
+use super::{connect_within, ClientMode, Generation, MasterPool, PoolShared, Subscription};
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::Topology;
 use anyhow::Context;
@@ -179,7 +179,7 @@ async fn listen_switch_master(
     loop {
         let subscribed = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = subscribe(sentinel, "+switch-master") => r,
+            r = super::subscribe(sentinel, Subscription::Channel("+switch-master")) => r,
         };
         match subscribed {
             Ok(mut stream) => loop {
@@ -220,23 +220,6 @@ async fn listen_switch_master(
             _ = tokio::time::sleep(RESUBSCRIBE_DELAY) => {}
         }
     }
-}
-
-/// A pub/sub stream of `channel` on `addr`, subscribed within a timeout.
-pub(crate) async fn subscribe(
-    addr: SocketAddr,
-    channel: &str,
-) -> anyhow::Result<redis::aio::PubSubStream> {
-    let work = async {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok::<_, redis::RedisError>(pubsub.into_on_message())
-    };
-    tokio::time::timeout(FOLLOW_CONNECT_TIMEOUT * 2, work)
-        .await
-        .map_err(|_| anyhow::anyhow!("subscribing on {addr} timed out"))?
-        .with_context(|| format!("subscribing to {channel} on {addr}"))
 }
 
 /// What woke the follower.

@@ -134,6 +134,39 @@ pub async fn open(
     .map_err(ConnectError::Failed)
 }
 
+/// What a pub/sub connection listens to.
+#[derive(Clone, Copy, Debug)]
+pub enum Subscription<'a> {
+    /// One channel, e.g. `+switch-master`.
+    Channel(&'a str),
+    /// Every channel matching a pattern, e.g. `*`.
+    Pattern(&'a str),
+}
+
+/// How long subscribing on a sentinel may take before the caller retries.
+pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A pub/sub stream on `addr`, subscribed within [`SUBSCRIBE_TIMEOUT`]. The
+/// one place the lab subscribes (Sentinel events, `+switch-master`).
+pub async fn subscribe(
+    addr: SocketAddr,
+    to: Subscription<'_>,
+) -> anyhow::Result<redis::aio::PubSubStream> {
+    let work = async {
+        let client = redis::Client::open(format!("redis://{addr}/"))?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        match to {
+            Subscription::Channel(c) => pubsub.subscribe(c).await?,
+            Subscription::Pattern(p) => pubsub.psubscribe(p).await?,
+        }
+        Ok::<_, redis::RedisError>(pubsub.into_on_message())
+    };
+    tokio::time::timeout(SUBSCRIBE_TIMEOUT, work)
+        .await
+        .map_err(|_| anyhow::anyhow!("subscribing on {addr} timed out"))?
+        .with_context(|| format!("subscribing to {to:?} on {addr}"))
+}
+
 /// Opens a multiplexed connection, giving up after `timeout`; commands on it
 /// time out after [`RESPONSE_TIMEOUT`].
 pub async fn connect_within(

@@ -6,6 +6,7 @@
 
 use super::event::{Event, EventBus, EventKind};
 use super::snapshot::ThroughputPoint;
+use crate::client::{subscribe, Subscription};
 use crate::topology::{NodeKind, Topology};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Time allowed to connect and subscribe to one sentinel.
-const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Pause before trying a sentinel that went away again.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 
@@ -49,7 +49,7 @@ async fn watch_one(name: String, addr: SocketAddr, bus: EventBus, cancel: Cancel
     loop {
         let subscribed = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = psubscribe_all(addr) => r,
+            r = subscribe(addr, Subscription::Pattern("*")) => r,
         };
         match subscribed {
             Ok(mut stream) => {
@@ -87,18 +87,6 @@ async fn watch_one(name: String, addr: SocketAddr, bus: EventBus, cancel: Cancel
             _ = tokio::time::sleep(RESUBSCRIBE_DELAY) => {}
         }
     }
-}
-
-async fn psubscribe_all(addr: SocketAddr) -> anyhow::Result<redis::aio::PubSubStream> {
-    let work = async {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.psubscribe("*").await?;
-        Ok::<_, redis::RedisError>(pubsub.into_on_message())
-    };
-    Ok(tokio::time::timeout(SUBSCRIBE_TIMEOUT, work)
-        .await
-        .map_err(|_| anyhow::anyhow!("subscribing on {addr} timed out"))??)
 }
 
 /// A Sentinel announcement split into its parts:
