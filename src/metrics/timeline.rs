@@ -1,6 +1,8 @@
 //! The failover timeline: every sentinel's own announcements (`PSUBSCRIBE *`)
-//! fed into the [`EventBus`], a plain-language explanation of each event with
-//! internal addresses turned into node names, and the per-fault measurement
+//! fed into the [`EventBus`], a plain-language explanation of each event
+//! ([`explain`]: the one the report, the headless runner and the dashboard
+//! share) with addresses and sentinel ids turned into node names as far as a
+//! [`Naming`] knows them, and the per-fault measurement
 //! of what a failover cost ([`Failover`]: when Sentinel noticed, agreed,
 //! elected, switched; when the client wrote again; what was lost).
 
@@ -118,20 +120,45 @@ fn parse_instance(payload: &str) -> Option<Instance<'_>> {
     })
 }
 
+/// What [`explain`] knows about the run to put names in its sentences.
+/// Every piece may be unknown (the dashboard before the topology record
+/// arrives); the sentence then says less: the address instead of the name,
+/// no "2 of 3 sentinels must agree".
+pub trait Naming {
+    /// The node Sentinel means by `addr` (`ip:port`, internal or host).
+    fn node_at(&self, addr: &str) -> Option<&str>;
+    /// (quorum, number of sentinels).
+    fn quorum(&self) -> Option<(u16, u16)>;
+    /// The sentinel whose own id (`SENTINEL MYID`) is `id`.
+    fn sentinel_with_id(&self, id: &str) -> Option<&str>;
+}
+
+impl Naming for Topology {
+    fn node_at(&self, addr: &str) -> Option<&str> {
+        self.node_by_addr(addr).map(|n| n.name.as_str())
+    }
+
+    fn quorum(&self) -> Option<(u16, u16)> {
+        Some((self.spec.quorum, self.sentinels().count() as u16))
+    }
+
+    fn sentinel_with_id(&self, id: &str) -> Option<&str> {
+        self.sentinel_by_id(id).map(|n| n.name.as_str())
+    }
+}
+
 /// The node name for an address as Sentinel gives it, or the address.
-fn name_of(topology: &Topology, addr: &str) -> String {
-    topology
-        .node_by_addr(addr)
-        .map(|n| n.name.clone())
-        .unwrap_or_else(|| addr.to_string())
+fn name_of(names: &dyn Naming, addr: &str) -> String {
+    names.node_at(addr).unwrap_or(addr).to_string()
 }
 
 /// One event in plain words, e.g. "sentinel-2 thinks the master redis-1 is
-/// down (+sdown); 2 of 3 sentinels must agree". Addresses become node names.
-pub fn explain(event: &Event, topology: &Topology) -> String {
+/// down; 2 of 3 sentinels must agree (+sdown)". Addresses become node names
+/// and sentinel ids sentinel names, as far as `names` knows them.
+pub fn explain(event: &Event, names: &dyn Naming) -> String {
     let src = &event.source;
     match &event.kind {
-        EventKind::Sentinel { name, payload } => explain_sentinel(src, name, payload, topology),
+        EventKind::Sentinel { name, payload } => explain_sentinel(src, name, payload, names),
         EventKind::FaultInjected { fault, node } => format!("fault injected: {fault} on {node}"),
         EventKind::FaultHealed { fault, node } => format!("fault ended: {fault} on {node}"),
         EventKind::NodeStarted { node } => format!("{node} started"),
@@ -151,29 +178,33 @@ pub fn explain(event: &Event, topology: &Topology) -> String {
     }
 }
 
-fn explain_sentinel(src: &str, channel: &str, payload: &str, topology: &Topology) -> String {
-    let spec = &topology.spec;
-    let total = topology.sentinels().count();
+fn explain_sentinel(src: &str, channel: &str, payload: &str, names: &dyn Naming) -> String {
+    let quorum = names.quorum();
     let inst = parse_instance(payload);
-    let node = inst
-        .as_ref()
-        .map(|i| name_of(topology, &i.addr))
+    let known = inst.as_ref().and_then(|i| names.node_at(&i.addr));
+    let node = known
+        .map(str::to_string)
+        .or_else(|| inst.as_ref().map(|i| i.addr.clone()))
         .unwrap_or_default();
     let master = inst
         .as_ref()
         .and_then(|i| i.master_addr.as_deref())
-        .map(|a| name_of(topology, a))
+        .map(|a| name_of(names, a))
         .unwrap_or_default();
     let what = |i: &Instance| match i.kind {
         "master" => format!("the master {node}"),
         "slave" => format!("replica {node}"),
+        // A known sentinel's name says what it is; an address does not.
+        _ if known.is_none() => format!("the sentinel at {node}"),
         _ => node.clone(),
     };
     let text = match (channel, &inst) {
-        ("+sdown", Some(i)) if i.kind == "master" => format!(
-            "{src} thinks the master {node} is down; {} of {total} sentinels must agree",
-            spec.quorum
-        ),
+        ("+sdown", Some(i)) if i.kind == "master" => match quorum {
+            Some((q, total)) => format!(
+                "{src} thinks the master {node} is down; {q} of {total} sentinels must agree"
+            ),
+            None => format!("{src} thinks the master {node} is down"),
+        },
         ("+sdown", Some(i)) => format!("{src} thinks {} is down", what(i)),
         ("-sdown", Some(i)) => format!("{src} sees {} again", what(i)),
         ("+odown", Some(i)) => {
@@ -182,16 +213,18 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, topology: &Topology
                 .iter()
                 .find_map(|w| w.strip_prefix("#quorum "))
                 .or_else(|| i.rest.get(1).copied())
-                .unwrap_or("");
-            format!(
-                "{src}: enough sentinels agree the master {node} is down (quorum {}{})",
-                spec.quorum,
-                if votes.is_empty() {
-                    String::new()
-                } else {
-                    format!(", votes {votes}")
-                }
-            )
+                .filter(|v| !v.is_empty());
+            let detail: Vec<String> = quorum
+                .map(|(q, _)| format!("quorum {q}"))
+                .into_iter()
+                .chain(votes.map(|v| format!("votes {v}")))
+                .collect();
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", detail.join(", "))
+            };
+            format!("{src}: enough sentinels agree the master {node} is down{detail}")
         }
         ("-odown", Some(_)) => format!("{src}: the master {node} is no longer agreed to be down"),
         ("+new-epoch", _) => format!("{src} moved to configuration epoch {payload}"),
@@ -200,17 +233,22 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, topology: &Topology
         ),
         ("+vote-for-leader", _) => {
             let mut w = payload.split_whitespace();
-            let runid = w.next().unwrap_or("?");
+            let id = w.next().unwrap_or("?");
             let epoch = w.next().unwrap_or("?");
-            format!(
-                "{src} votes for the sentinel with run id {} to lead the failover (epoch {epoch})",
-                &runid[..runid.len().min(8)]
-            )
+            let leader = match names.sentinel_with_id(id) {
+                Some(name) if name == src => "itself".to_string(),
+                Some(name) => name.to_string(),
+                None => format!("the sentinel with run id {}", &id[..id.len().min(8)]),
+            };
+            format!("{src} votes for {leader} to lead the failover (epoch {epoch})")
         }
-        ("+elected-leader", Some(_)) => format!(
-            "{src} won the vote and leads the failover of {node} (a majority of {} is needed)",
-            total / 2 + 1
-        ),
+        ("+elected-leader", Some(_)) => match quorum {
+            Some((_, total)) => format!(
+                "{src} won the vote and leads the failover of {node} (a majority of {} is needed)",
+                total / 2 + 1
+            ),
+            None => format!("{src} won the vote and leads the failover of {node}"),
+        },
         ("+failover-state-select-slave", Some(_)) => {
             format!("{src} is choosing a replica of {node} to promote")
         }
@@ -239,8 +277,8 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, topology: &Topology
         ("+switch-master", _) => match crate::client::SwitchMaster::parse(payload) {
             Some(s) => format!(
                 "{src} now names {} as master instead of {}: clients should move",
-                name_of(topology, &s.new),
-                name_of(topology, &s.old)
+                name_of(names, &s.new),
+                name_of(names, &s.old)
             ),
             None => format!("{src} switched master: {payload}"),
         },
@@ -251,7 +289,10 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, topology: &Topology
             format!("{src} points {node} back at the right master {master}")
         }
         ("+slave", Some(_)) => format!("{src} knows {node} as a replica of {master}"),
-        ("+sentinel", Some(_)) => format!("{src} discovered {node}"),
+        ("+config-update-from", Some(i)) => {
+            format!("{src} takes the new configuration from {}", what(i))
+        }
+        ("+sentinel", Some(i)) => format!("{src} discovered {}", what(i)),
         ("+reboot", Some(i)) => format!("{src} saw {} restart", what(i)),
         ("+role-change", Some(i)) => format!("{src} sees {} change role", what(i)),
         ("+tilt", _) => format!(
@@ -676,6 +717,25 @@ mod tests {
             network_id: None,
             run_dir: "/tmp".into(),
             aliases: Default::default(),
+            sentinel_ids: [(LEADER_ID.to_string(), "sentinel-2".to_string())].into(),
+        }
+    }
+
+    /// sentinel-2's own id (`SENTINEL MYID`).
+    const LEADER_ID: &str = "9c1e0d2b7a4f63e8d05b1c9a7e2f48d6b3a0c1f9";
+
+    /// Knows nothing: every name is unknown.
+    struct NoNames;
+
+    impl Naming for NoNames {
+        fn node_at(&self, _: &str) -> Option<&str> {
+            None
+        }
+        fn quorum(&self) -> Option<(u16, u16)> {
+            None
+        }
+        fn sentinel_with_id(&self, _: &str) -> Option<&str> {
+            None
         }
     }
 
@@ -736,6 +796,70 @@ mod tests {
             "slave 172.18.0.1:6379 172.18.0.1 6379 @ mymaster 172.18.0.3 6379",
         );
         assert!(explain(&c, &t).starts_with("sentinel-3 turns redis-1 into a replica of redis-3"));
+    }
+
+    #[test]
+    fn a_vote_names_the_sentinel_voted_for() {
+        let t = topology();
+        let vote = |src: &str, id: &str| sent(7, src, "+vote-for-leader", &format!("{id} 4"));
+        assert_eq!(
+            explain(&vote("sentinel-1", LEADER_ID), &t),
+            "sentinel-1 votes for sentinel-2 to lead the failover (epoch 4) (+vote-for-leader)"
+        );
+        assert_eq!(
+            explain(&vote("sentinel-2", LEADER_ID), &t),
+            "sentinel-2 votes for itself to lead the failover (epoch 4) (+vote-for-leader)"
+        );
+        assert_eq!(
+            explain(&vote("sentinel-3", "0123456789abcdef"), &t),
+            "sentinel-3 votes for the sentinel with run id 01234567 to lead the failover (epoch 4) (+vote-for-leader)"
+        );
+    }
+
+    #[test]
+    fn unknown_names_degrade_to_addresses_without_the_quorum() {
+        let e = sent(5, "sentinel-2", "+sdown", M1);
+        assert_eq!(
+            explain(&e, &NoNames),
+            "sentinel-2 thinks the master 172.18.0.1:6379 is down (+sdown)"
+        );
+        let o = sent(6, "sentinel-2", "+odown", &format!("{M1} #quorum 2/2"));
+        assert_eq!(
+            explain(&o, &NoNames),
+            "sentinel-2: enough sentinels agree the master 172.18.0.1:6379 is down (votes 2/2) (+odown)"
+        );
+        let s = sent(
+            9,
+            "sentinel-1",
+            "+switch-master",
+            "mymaster 172.18.0.1 6379 172.18.0.3 6379",
+        );
+        assert_eq!(
+            explain(&s, &NoNames),
+            "sentinel-1 now names 172.18.0.3:6379 as master instead of 172.18.0.1:6379: clients should move (+switch-master)"
+        );
+        let p = sent(
+            9,
+            "sentinel-1",
+            "+sdown",
+            "sentinel 9c1e0d2b 172.18.0.12 6379 @ mymaster 172.18.0.1 6379",
+        );
+        assert_eq!(
+            explain(&p, &NoNames),
+            "sentinel-1 thinks the sentinel at 172.18.0.12:6379 is down (+sdown)"
+        );
+        // An address the topology does not know stays an address.
+        let t = topology();
+        let r = sent(
+            9,
+            "sentinel-1",
+            "+sdown",
+            "slave 10.0.0.9:6379 10.0.0.9 6379 @ mymaster 172.18.0.1 6379",
+        );
+        assert_eq!(
+            explain(&r, &t),
+            "sentinel-1 thinks replica 10.0.0.9:6379 is down (+sdown)"
+        );
     }
 
     #[test]

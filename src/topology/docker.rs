@@ -343,6 +343,7 @@ impl DockerBackend {
             network_id: Some(network_id),
             run_dir: run_dir.to_path_buf(),
             aliases,
+            sentinel_ids: Default::default(),
         })
     }
 

@@ -514,6 +514,7 @@ impl LocalBackend {
             network_id: None,
             run_dir: run_dir.to_path_buf(),
             aliases: Default::default(),
+            sentinel_ids: Default::default(),
         })
     }
 

@@ -104,6 +104,12 @@ pub struct Topology {
     /// mapped to the node's host address. Filled by the backend.
     #[serde(default)]
     pub aliases: BTreeMap<String, SocketAddr>,
+    /// Each sentinel's own id (`SENTINEL MYID`, the run id Sentinel names a
+    /// leader by in `+vote-for-leader`) to its node name. Sentinel keeps
+    /// the id in its config file, so it survives restarts. Filled once the
+    /// topology is ready; empty in state files written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sentinel_ids: BTreeMap<String, String>,
 }
 
 impl Topology {
@@ -145,6 +151,12 @@ impl Topology {
     pub fn node_by_addr(&self, addr: &str) -> Option<&Node> {
         let host = self.addr_map().resolve(addr)?;
         self.nodes.iter().find(|n| n.host_addr == host)
+    }
+
+    /// The sentinel whose own id (`SENTINEL MYID`) is `id`, when known.
+    pub fn sentinel_by_id(&self, id: &str) -> Option<&Node> {
+        let name = self.sentinel_ids.get(id)?;
+        self.node(name)
     }
 }
 

@@ -123,6 +123,7 @@ mod tests {
             network_id: None,
             run_dir: dir.path().join("runs/r1"),
             aliases: Default::default(),
+            sentinel_ids: Default::default(),
         };
         save(dir.path(), &t).unwrap();
         let back = load(dir.path()).unwrap();

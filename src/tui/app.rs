@@ -5,6 +5,7 @@
 use super::theme::Theme;
 use crate::faults::{FaultKind, FaultRequest, Target};
 use crate::lab::Control;
+use crate::metrics::timeline::Naming;
 use crate::metrics::{Event, Health, Role, Snapshot};
 use crate::topology::Topology;
 use crate::workload::WorkloadKind;
@@ -77,7 +78,8 @@ pub struct App {
     pub node_names: BTreeMap<String, String>,
     /// (quorum, sentinels) of the topology, for "2 of 3 must agree".
     pub quorum: Option<(u16, u16)>,
-    /// The run's topology record, for the timeline's plain-language lines.
+    /// The run's topology record, for the timeline's plain-language lines
+    /// (and the sentinels' ids, to name whom a sentinel votes for).
     pub topology: Option<Arc<Topology>>,
 }
 
@@ -124,23 +126,6 @@ impl App {
         }
         self.quorum = Some((topology.spec.quorum, topology.spec.sentinels));
         self.topology = Some(Arc::new(topology.clone()));
-    }
-
-    /// The node at `ip:port`, or the address itself when unknown.
-    pub fn node_name(&self, addr: &str) -> String {
-        if let Some(n) = self.node_names.get(addr) {
-            return n.clone();
-        }
-        if let Some(n) = self
-            .snapshot
-            .topology
-            .nodes
-            .iter()
-            .find(|n| n.host_addr == addr)
-        {
-            return n.name.clone();
-        }
-        addr.to_string()
     }
 
     /// Takes a fresh snapshot: its recent events join the timeline, and load
@@ -478,6 +463,30 @@ impl App {
             }
             _ => None,
         }
+    }
+}
+
+/// The timeline's names as far as the dashboard knows them: from the
+/// topology record once learnt, else from the snapshot's nodes.
+impl Naming for App {
+    fn node_at(&self, addr: &str) -> Option<&str> {
+        if let Some(n) = self.node_names.get(addr) {
+            return Some(n);
+        }
+        self.snapshot
+            .topology
+            .nodes
+            .iter()
+            .find(|n| n.host_addr == addr)
+            .map(|n| n.name.as_str())
+    }
+
+    fn quorum(&self) -> Option<(u16, u16)> {
+        self.quorum
+    }
+
+    fn sentinel_with_id(&self, id: &str) -> Option<&str> {
+        self.topology.as_deref()?.sentinel_with_id(id)
     }
 }
 

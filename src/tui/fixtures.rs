@@ -23,6 +23,12 @@ pub struct State {
 
 const REDIS_PORTS: [u16; 3] = [7001, 7002, 7003];
 const SENTINEL_PORTS: [u16; 3] = [27001, 27002, 27003];
+/// Each sentinel's own id (`SENTINEL MYID`), as `+vote-for-leader` names it.
+const SENTINEL_IDS: [&str; 3] = [
+    "4be8f1a03c6d92e7b5a1f04c8d3e6a9b2c7f1e05",
+    "9c1e0d2b7a4f63e8d05b1c9a7e2f48d6b3a0c1f9",
+    "e27a5c914d0b8f36a1c7e5d2b9f04a83c6e1d7b2",
+];
 
 /// The default topology on loopback ports.
 pub fn topology() -> Topology {
@@ -54,6 +60,11 @@ pub fn topology() -> Topology {
         network_id: None,
         run_dir: "/tmp/grabstorm/runs/7f3a9c".into(),
         aliases: BTreeMap::new(),
+        sentinel_ids: SENTINEL_IDS
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.to_string(), format!("sentinel-{}", i + 1)))
+            .collect(),
     }
 }
 
@@ -312,8 +323,8 @@ fn failover_events(until_ms: u64) -> Vec<Event> {
         sentinel_event(98_212, 2, "+odown", &format!("{M1} #quorum 2/2")),
         sentinel_event(98_213, 2, "+new-epoch", "1"),
         sentinel_event(98_214, 2, "+try-failover", M1),
-        sentinel_event(98_230, 1, "+vote-for-leader", "9c1e0d2b7a4f63e8 1"),
-        sentinel_event(98_231, 3, "+vote-for-leader", "9c1e0d2b7a4f63e8 1"),
+        sentinel_event(98_230, 1, "+vote-for-leader", &format!("{} 1", SENTINEL_IDS[1])),
+        sentinel_event(98_231, 3, "+vote-for-leader", &format!("{} 1", SENTINEL_IDS[1])),
         sentinel_event(98_290, 2, "+elected-leader", M1),
         sentinel_event(98_291, 2, "+failover-state-select-slave", M1),
         sentinel_event(98_372, 2, "+selected-slave", sel),

@@ -1,9 +1,11 @@
 //! The timeline panel: faults, Sentinel's announcements, client re-routes
 //! and safety violations as they happen, newest at the bottom, each with its
 //! time since the run started and one plain-language line a class can follow
-//! ("sentinel-2 thinks the master redis-1 is down (+sdown); 2 of 3 must agree").
+//! ("sentinel-2 thinks the master redis-1 is down; 2 of 3 sentinels must
+//! agree (+sdown)"), in the same words as the report.
 
 use super::{at, fit, panel};
+use crate::metrics::timeline::explain;
 use crate::metrics::{Event, EventKind};
 use crate::tui::app::App;
 use ratatui::layout::Rect;
@@ -44,199 +46,42 @@ fn fault_meaning(fault: &str) -> &'static str {
     }
 }
 
-/// One plain-language line for an event, and its tone. With the run's
-/// topology known, the words are the timeline's own
-/// ([`crate::metrics::timeline::explain`], the same as the report's);
-/// without it, the dashboard's fallback below.
-pub fn describe(event: &Event, app: &App) -> (String, Tone) {
-    let (fallback, tone) = describe_fallback(event, app);
-    let Some(topology) = &app.topology else {
-        return (fallback, tone);
-    };
-    let mut text = crate::metrics::timeline::explain(event, topology);
+/// One plain-language line for an event: the timeline's own words
+/// ([`explain`], the same as the report's), with node names as far as the
+/// dashboard knows them, and what an injected fault does.
+pub fn describe(event: &Event, app: &App) -> String {
+    let text = explain(event, app);
     match &event.kind {
         EventKind::FaultInjected { fault, .. } if !fault_meaning(fault).is_empty() => {
-            text = format!("{text} ({})", fault_meaning(fault));
+            format!("{text} ({})", fault_meaning(fault))
         }
-        _ => {}
-    }
-    (text, tone)
-}
-
-/// The dashboard's own words, used until the topology record is known.
-pub fn describe_fallback(event: &Event, app: &App) -> (String, Tone) {
-    let src = event.source.as_str();
-    match &event.kind {
-        EventKind::FaultInjected { fault, node } => {
-            let meaning = fault_meaning(fault);
-            let text = if meaning.is_empty() {
-                format!("fault: {fault} {node}")
-            } else {
-                format!("fault: {fault} {node} ({meaning})")
-            };
-            let tone = if matches!(fault.as_str(), "restart" | "resume" | "heal") {
-                Tone::Recovery
-            } else {
-                Tone::Fault
-            };
-            (text, tone)
-        }
-        EventKind::FaultHealed { fault, node } => {
-            (format!("{node}: {fault} undone"), Tone::Recovery)
-        }
-        EventKind::Sentinel { name, payload } => sentinel_line(src, name, payload, app),
-        EventKind::NodeStarted { node } => (format!("{node} is running"), Tone::Recovery),
-        EventKind::NodeStopped { node } => (format!("{node} stopped"), Tone::Alarm),
-        EventKind::ClientRerouted { from, to } => (
-            format!("clients moved their connections from {from} to {to}"),
-            Tone::Recovery,
-        ),
-        EventKind::WritesRecovered { outage_ms } => (
-            format!(
-                "writes succeed again after {:.1}s without a successful write",
-                *outage_ms as f64 / 1000.0
-            ),
-            Tone::Recovery,
-        ),
-        EventKind::LoadChanged { what } => (format!("load: {what}"), Tone::Plain),
-        EventKind::LockViolation { lock, holders } => (
-            format!(
-                "LOCK VIOLATION: {lock} held by {} at once",
-                holders.join(" and ")
-            ),
-            Tone::Alarm,
-        ),
-        EventKind::Note { text } => (text.clone(), Tone::Plain),
+        _ => text,
     }
 }
 
-/// Splits a Sentinel payload `<type> <name> <ip> <port> @ <master> <ip> <port>`
-/// into the instance type and its node name (or address when unknown).
-fn instance(payload: &str, app: &App) -> (String, String) {
-    let words: Vec<&str> = payload.split_whitespace().collect();
-    let kind = words.first().copied().unwrap_or("").to_string();
-    let node = match words.as_slice() {
-        [_, _, ip, port, ..] => app.node_name(&format!("{ip}:{port}")),
-        [_, name, ..] => name.to_string(),
-        _ => payload.to_string(),
-    };
-    (kind, node)
-}
-
-fn sentinel_line(src: &str, name: &str, payload: &str, app: &App) -> (String, Tone) {
-    let (kind, node) = instance(payload, app);
-    let what = match kind.as_str() {
-        "master" => format!("the master {node}"),
-        "slave" => format!("replica {node}"),
-        "sentinel" => format!("sentinel {node}"),
-        _ => node.clone(),
-    };
-    let agree = match app.quorum {
-        Some((q, n)) => format!("; {q} of {n} must agree"),
-        None => String::new(),
-    };
-    match name {
-        "+sdown" if kind == "master" => (
-            format!("{src} thinks {what} is down (+sdown){agree}"),
-            Tone::Alarm,
-        ),
-        "+sdown" => (format!("{src} thinks {what} is down (+sdown)"), Tone::Plain),
-        "-sdown" => (format!("{src} sees {what} again (-sdown)"), Tone::Recovery),
-        "+odown" => (
-            format!("enough sentinels agree {what} is down (+odown): a failover can start"),
-            Tone::Alarm,
-        ),
-        "-odown" => (
-            format!("{what} is no longer agreed down (-odown)"),
-            Tone::Recovery,
-        ),
-        "+new-epoch" => (
-            format!(
-                "{src} opens election round {} (+new-epoch)",
-                payload.split_whitespace().next().unwrap_or("?")
-            ),
-            Tone::Plain,
-        ),
-        "+try-failover" => (
-            format!("{src} tries to lead the failover (+try-failover)"),
-            Tone::Plain,
-        ),
-        "+vote-for-leader" => (
-            format!("{src} casts its vote for a failover leader (+vote-for-leader)"),
-            Tone::Plain,
-        ),
-        "+elected-leader" => (
-            format!("{src} won the vote and runs the failover (+elected-leader)"),
-            Tone::Plain,
-        ),
-        "+failover-state-select-slave" => (
-            format!("{src} is choosing a replica to promote"),
-            Tone::Plain,
-        ),
-        "-failover-abort-no-good-slave" => (
-            format!("{src} found no replica fit to promote: failover aborted"),
-            Tone::Alarm,
-        ),
-        "+selected-slave" => (
-            format!("{src} picked {node} to become the new master (+selected-slave)"),
-            Tone::Plain,
-        ),
-        "+failover-state-send-slaveof-noone" => (
-            format!("{src} tells {node} to stop replicating (REPLICAOF NO ONE)"),
-            Tone::Plain,
-        ),
-        "+failover-state-wait-promotion" => (
-            format!("{src} waits for {node} to report itself master"),
-            Tone::Plain,
-        ),
-        "+promoted-slave" => (
-            format!("{node} is promoted to master (+promoted-slave)"),
-            Tone::Switch,
-        ),
-        "+failover-state-reconf-slaves" => (
-            format!("{src} points the other replicas at the new master"),
-            Tone::Plain,
-        ),
-        "+slave-reconf-sent" | "+slave-reconf-inprog" | "+slave-reconf-done" => (
-            format!("{node} is being moved to follow the new master ({name})"),
-            Tone::Plain,
-        ),
-        "+failover-end" => (
-            format!("{src}: failover finished (+failover-end)"),
-            Tone::Recovery,
-        ),
-        "+failover-end-for-timeout" => (
-            format!("{src}: failover timed out (+failover-end-for-timeout)"),
-            Tone::Alarm,
-        ),
-        "+switch-master" => {
-            // `<master-name> <old-ip> <old-port> <new-ip> <new-port>`
-            let w: Vec<&str> = payload.split_whitespace().collect();
-            let (old, new) = match w.as_slice() {
-                [_, oi, op, ni, np, ..] => (
-                    app.node_name(&format!("{oi}:{op}")),
-                    app.node_name(&format!("{ni}:{np}")),
-                ),
-                _ => ("?".to_string(), payload.to_string()),
-            };
-            (
-                format!("{src}: the master is now {new}, was {old} (+switch-master): clients must follow"),
-                Tone::Switch,
-            )
-        }
-        "+convert-to-slave" => (
-            format!("{node} (an old master) is back and turned into a replica (+convert-to-slave)"),
-            Tone::Recovery,
-        ),
-        "+slave" => (format!("{src} discovered replica {node}"), Tone::Plain),
-        "+sentinel" => (format!("{src} discovered sentinel {node}"), Tone::Plain),
-        "+reboot" => (format!("{what} restarted (+reboot)"), Tone::Plain),
-        "+tilt" => (
-            format!("{src} entered TILT mode: its clock jumped, it stops acting for 30s"),
-            Tone::Alarm,
-        ),
-        "-tilt" => (format!("{src} left TILT mode"), Tone::Recovery),
-        _ => (format!("{src}: {name} {payload}"), Tone::Plain),
+/// How an event is marked: from its kind alone (for a Sentinel event, its
+/// channel and whether it is about the master), without building its words.
+pub fn tone(kind: &EventKind) -> Tone {
+    match kind {
+        EventKind::FaultInjected { fault, .. } => match fault.as_str() {
+            "restart" | "resume" | "heal" => Tone::Recovery,
+            _ => Tone::Fault,
+        },
+        EventKind::Sentinel { name, payload } => match name.as_str() {
+            "+sdown" if payload.starts_with("master ") => Tone::Alarm,
+            "+odown" | "-failover-abort-no-good-slave" | "+failover-end-for-timeout" | "+tilt" => {
+                Tone::Alarm
+            }
+            "+promoted-slave" | "+switch-master" => Tone::Switch,
+            "-sdown" | "-odown" | "+failover-end" | "+convert-to-slave" | "-tilt" => Tone::Recovery,
+            _ => Tone::Plain,
+        },
+        EventKind::FaultHealed { .. }
+        | EventKind::NodeStarted { .. }
+        | EventKind::ClientRerouted { .. }
+        | EventKind::WritesRecovered { .. } => Tone::Recovery,
+        EventKind::NodeStopped { .. } | EventKind::LockViolation { .. } => Tone::Alarm,
+        EventKind::LoadChanged { .. } | EventKind::Note { .. } => Tone::Plain,
     }
 }
 
@@ -275,11 +120,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             .iter()
             .skip(skip)
             .map(|e| {
-                let (text, tone) = describe(e, app);
-                let style = tone_style(tone, app);
+                let mark = tone(&e.kind);
+                let text = describe(e, app);
+                let style = tone_style(mark, app);
                 let mut spans = vec![
                     Span::styled(format!("{:<8} ", at(e.at_ms)), app.theme.dim()),
-                    Span::styled(tone_mark(tone), style),
+                    Span::styled(tone_mark(mark), style),
                     Span::raw(" "),
                 ];
                 // "sentinel-2 thinks ..." already names its source.
@@ -298,4 +144,61 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         n => format!("Timeline ({n} events)"),
     };
     frame.render_widget(Paragraph::new(lines).block(panel(&title, app.theme)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixtures;
+    use std::sync::Arc;
+
+    fn sentinel(channel: &str, payload: &str) -> Event {
+        Event {
+            at_ms: 0,
+            source: "sentinel-2".to_string(),
+            kind: EventKind::Sentinel {
+                name: channel.to_string(),
+                payload: payload.to_string(),
+            },
+        }
+    }
+
+    #[test]
+    fn before_the_topology_is_known_lines_use_the_snapshot_names() {
+        let mut app = App::default();
+        app.on_snapshot(Arc::new(fixtures::healthy().snapshot));
+        let down = sentinel("+sdown", "master mymaster 127.0.0.1 7001");
+        assert_eq!(
+            describe(&down, &app),
+            "sentinel-2 thinks the master redis-1 is down (+sdown)"
+        );
+        assert_eq!(tone(&down.kind), Tone::Alarm);
+        let vote = sentinel("+vote-for-leader", "9c1e0d2b7a4f63e8d05b 3");
+        assert_eq!(
+            describe(&vote, &app),
+            "sentinel-2 votes for the sentinel with run id 9c1e0d2b to lead the failover (epoch 3) (+vote-for-leader)"
+        );
+        app.learn_topology(&fixtures::topology());
+        assert_eq!(
+            describe(&down, &app),
+            "sentinel-2 thinks the master redis-1 is down; 2 of 3 sentinels must agree (+sdown)"
+        );
+    }
+
+    #[test]
+    fn tones_follow_the_kind_of_event() {
+        let replica_down = sentinel(
+            "+sdown",
+            "slave 127.0.0.1:7002 127.0.0.1 7002 @ mymaster 127.0.0.1 7001",
+        );
+        assert_eq!(tone(&replica_down.kind), Tone::Plain);
+        let switch = sentinel("+switch-master", "mymaster 127.0.0.1 7001 127.0.0.1 7002");
+        assert_eq!(tone(&switch.kind), Tone::Switch);
+        let fault = |f: &str| EventKind::FaultInjected {
+            fault: f.to_string(),
+            node: "redis-1".to_string(),
+        };
+        assert_eq!(tone(&fault("segfault")), Tone::Fault);
+        assert_eq!(tone(&fault("restart")), Tone::Recovery);
+    }
 }
