@@ -755,11 +755,12 @@ impl Lab {
         let deadline = Instant::now() + self.config.settle_timeout;
         let mut stable = 0;
         let mut last = None;
+        let mut observer = crate::topology::live::Observer::new();
         loop {
             let t = shared.lock().await.clone();
-            let view =
-                crate::topology::live::observe_with(&t, self.backend.as_ref().map(|b| b.as_ref()))
-                    .await;
+            let view = observer
+                .observe(&t, self.backend.as_ref().map(|b| b.as_ref()))
+                .await;
             let agreed = settled_master(&view);
             if agreed.is_some() && agreed == last {
                 stable += 1;
@@ -881,16 +882,22 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
+/// Publishes the live topology every [`TOPOLOGY_POLL`] until cancelled, over
+/// one [`Observer`](crate::topology::live::Observer) for the life of the lab:
+/// its connections to the nodes are kept between polls, so polling adds no
+/// connects to the nodes' stats while the cluster is steady.
 async fn poll_topology(
     topology: Arc<Mutex<Topology>>,
     backend: Arc<dyn Backend>,
     tx: watch::Sender<TopologyView>,
     cancel: CancellationToken,
 ) {
+    let mut observer = crate::topology::live::Observer::new();
     loop {
+        // A fresh clone each poll: a restart may have changed the nodes.
         let t = topology.lock().await.clone();
         let view = tokio::select! {
-            v = crate::topology::live::observe_with(&t, Some(backend.as_ref())) => v,
+            v = observer.observe(&t, Some(backend.as_ref())) => v,
             _ = cancel.cancelled() => return,
         };
         tx.send_replace(view);

@@ -2,6 +2,8 @@
 //! roles and offsets from `INFO replication`, each sentinel's view from
 //! `SENTINEL MASTER/REPLICAS`, liveness from the backend. Nothing here trusts
 //! the state file for roles: after a failover it shows the new ones.
+//! [`observe`] reads once; an [`Observer`] reads again and again over
+//! connections it keeps (the lab's topology poll).
 //!
 //! Also owns the small, timed Redis probes that `ready` and the local
 //! backend share. Every address that comes back from a node is mapped
@@ -39,11 +41,62 @@ pub(crate) async fn query<T: redis::FromRedisValue>(
     cmd: &redis::Cmd,
     timeout: Duration,
 ) -> Result<T, ProbeError> {
+    probe(conn, cmd, timeout).await.map_err(|f| f.message)
+}
+
+/// What a failed probe says about the connection it ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ConnVerdict {
+    /// The node answered (an error reply): the connection is fine.
+    Fine,
+    /// No reply in time: the node may be frozen or stalled, and a request
+    /// left on the connection would be answered, if ever, after the ones
+    /// sent behind it.
+    TimedOut,
+    /// The connection is gone (reset, closed, refused): a multiplexed
+    /// connection never reconnects by itself.
+    Broken,
+}
+
+/// A probe that got no answer: the short phrase for messages, and the verdict
+/// on the connection.
+struct ProbeFailure {
+    message: ProbeError,
+    verdict: ConnVerdict,
+}
+
+/// [`query`], keeping the verdict on the connection.
+async fn probe<T: redis::FromRedisValue>(
+    conn: &mut MultiplexedConnection,
+    cmd: &redis::Cmd,
+    timeout: Duration,
+) -> Result<T, ProbeFailure> {
     match tokio::time::timeout(timeout, cmd.query_async::<T>(conn)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no reply within {timeout:?}")),
+        Ok(Err(e)) => Err(ProbeFailure {
+            message: e.to_string(),
+            verdict: if e.code().is_some() {
+                ConnVerdict::Fine
+            } else if e.is_timeout() {
+                // The connection's own response timeout.
+                ConnVerdict::TimedOut
+            } else {
+                ConnVerdict::Broken
+            },
+        }),
+        Err(_) => Err(ProbeFailure {
+            message: format!("no reply within {timeout:?}"),
+            verdict: ConnVerdict::TimedOut,
+        }),
     }
+}
+
+/// The verdict on a connection after a probe's result.
+fn verdict_of<T>(result: &Result<T, ProbeFailure>) -> ConnVerdict {
+    result
+        .as_ref()
+        .err()
+        .map_or(ConnVerdict::Fine, |f| f.verdict)
 }
 
 /// `INFO replication` as a field map.
@@ -79,20 +132,6 @@ pub(crate) async fn sentinel_master_addr(
     )
     .await?;
     Ok(reply.map(|(ip, port)| format!("{ip}:{port}")))
-}
-
-/// `SENTINEL MASTER name` as a field map.
-pub(crate) async fn sentinel_master(
-    conn: &mut MultiplexedConnection,
-    master_name: &str,
-    timeout: Duration,
-) -> Result<HashMap<String, String>, ProbeError> {
-    query(
-        conn,
-        redis::cmd("SENTINEL").arg("MASTER").arg(master_name),
-        timeout,
-    )
-    .await
 }
 
 /// `SENTINEL REPLICAS name` or `SENTINEL SENTINELS name`: one field map per instance.
@@ -137,29 +176,80 @@ struct SentinelReading {
     replicas: Vec<HashMap<String, String>>,
 }
 
-async fn read_redis(addr: SocketAddr) -> RedisReading {
-    let Ok(mut conn) = connect(addr, PROBE_TIMEOUT).await else {
-        return RedisReading::default();
-    };
-    RedisReading {
-        info: info_replication(&mut conn, PROBE_TIMEOUT).await.ok(),
+/// Runs `read` on the kept connection to `addr`, or on a fresh one when
+/// none is kept or the kept one turns out broken (a node restarted on the
+/// same port: the old connection fails at once, the new process answers on
+/// a new one, in this same observation). Returns the reading and the
+/// connection to keep: none after a timeout, so that a frozen node never
+/// collects requests on a kept connection, and none when it broke.
+async fn read_on<R, F, Fut>(
+    addr: SocketAddr,
+    kept: Option<MultiplexedConnection>,
+    read: F,
+) -> (R, Option<MultiplexedConnection>)
+where
+    R: Default,
+    F: Fn(MultiplexedConnection) -> Fut,
+    Fut: std::future::Future<Output = (R, ConnVerdict)>,
+{
+    if let Some(conn) = kept {
+        match read(conn.clone()).await {
+            (reading, ConnVerdict::Fine) => return (reading, Some(conn)),
+            (reading, ConnVerdict::TimedOut) => return (reading, None),
+            (_, ConnVerdict::Broken) => {}
+        }
     }
+    let Ok(conn) = connect(addr, PROBE_TIMEOUT).await else {
+        return (R::default(), None);
+    };
+    let (reading, verdict) = read(conn.clone()).await;
+    (reading, (verdict == ConnVerdict::Fine).then_some(conn))
 }
 
-async fn read_sentinel(addr: SocketAddr, master_name: &str) -> SentinelReading {
-    let Ok(mut conn) = connect(addr, PROBE_TIMEOUT).await else {
-        return SentinelReading::default();
-    };
-    let mut conn2 = conn.clone();
-    let (master, replicas) = tokio::join!(
-        sentinel_master(&mut conn2, master_name, PROBE_TIMEOUT),
-        sentinel_instances(&mut conn, "REPLICAS", master_name, PROBE_TIMEOUT),
-    );
-    SentinelReading {
-        answered: master.is_ok() || replicas.is_ok(),
-        master: master.ok(),
-        replicas: replicas.unwrap_or_default(),
-    }
+async fn read_redis(
+    addr: SocketAddr,
+    kept: Option<MultiplexedConnection>,
+) -> (RedisReading, Option<MultiplexedConnection>) {
+    read_on(addr, kept, |mut conn| async move {
+        let info = probe::<String>(
+            &mut conn,
+            redis::cmd("INFO").arg("replication"),
+            PROBE_TIMEOUT,
+        )
+        .await;
+        let verdict = verdict_of(&info);
+        let reading = RedisReading {
+            info: info.ok().map(|text| parse_info(&text)),
+        };
+        (reading, verdict)
+    })
+    .await
+}
+
+async fn read_sentinel(
+    addr: SocketAddr,
+    kept: Option<MultiplexedConnection>,
+    master_name: &str,
+) -> (SentinelReading, Option<MultiplexedConnection>) {
+    read_on(addr, kept, |mut conn| async move {
+        let mut conn2 = conn.clone();
+        let mut master_cmd = redis::cmd("SENTINEL");
+        master_cmd.arg("MASTER").arg(master_name);
+        let mut replicas_cmd = redis::cmd("SENTINEL");
+        replicas_cmd.arg("REPLICAS").arg(master_name);
+        let (master, replicas) = tokio::join!(
+            probe::<HashMap<String, String>>(&mut conn2, &master_cmd, PROBE_TIMEOUT),
+            probe::<Vec<HashMap<String, String>>>(&mut conn, &replicas_cmd, PROBE_TIMEOUT),
+        );
+        let verdict = verdict_of(&master).max(verdict_of(&replicas));
+        let reading = SentinelReading {
+            answered: master.is_ok() || replicas.is_ok(),
+            master: master.ok(),
+            replicas: replicas.unwrap_or_default(),
+        };
+        (reading, verdict)
+    })
+    .await
 }
 
 /// The process state of every node, from the backend when one is given, else
@@ -197,18 +287,98 @@ pub async fn observe(topology: &Topology) -> TopologyView {
 
 /// [`observe`], asking `backend` for each node's process state.
 pub async fn observe_with(topology: &Topology, backend: Option<&dyn Backend>) -> TopologyView {
-    let master_name = topology.spec.master_name.as_str();
-    let redis_nodes: Vec<_> = topology.redis_nodes().collect();
-    let sentinel_nodes: Vec<_> = topology.sentinels().collect();
-    let (redis_readings, sentinel_readings, states) = tokio::join!(
-        join_all(redis_nodes.iter().map(|n| read_redis(n.host_addr))),
-        join_all(
-            sentinel_nodes
-                .iter()
-                .map(|n| read_sentinel(n.host_addr, master_name))
-        ),
-        process_states(topology, backend),
-    );
+    Observer::new().observe(topology, backend).await
+}
+
+/// Observes a topology again and again over kept connections: one
+/// multiplexed connection per node address, opened on first use and reused
+/// by every later observation, so a poll every 500 ms costs no connects (and
+/// adds nothing to the nodes' client lists and connection counts) while the
+/// cluster is steady.
+///
+/// A connection is dropped as soon as a probe on it times out (a frozen node
+/// must not collect requests) or fails (a killed node); the next observation
+/// connects again. A node restarted on the same port is read over a new
+/// connection in the same observation. Connections are keyed by address, so
+/// a topology whose nodes moved (a restart in Docker may publish a new port)
+/// is followed; addresses no longer in the topology are forgotten.
+///
+/// Gives the same [`TopologyView`] as [`observe_with`] for the same cluster
+/// state.
+#[derive(Default)]
+pub struct Observer {
+    conns: HashMap<SocketAddr, MultiplexedConnection>,
+}
+
+impl Observer {
+    /// An observer with no connections yet.
+    pub fn new() -> Observer {
+        Observer::default()
+    }
+
+    /// Reads the live state of every node, like [`observe_with`], over the
+    /// kept connections. Never fails. Cancel-safe: the kept connections
+    /// change only once every probe is done.
+    pub async fn observe(
+        &mut self,
+        topology: &Topology,
+        backend: Option<&dyn Backend>,
+    ) -> TopologyView {
+        let current: HashSet<SocketAddr> = topology.nodes.iter().map(|n| n.host_addr).collect();
+        self.conns.retain(|addr, _| current.contains(addr));
+        let master_name = topology.spec.master_name.as_str();
+        let redis_nodes: Vec<_> = topology.redis_nodes().collect();
+        let sentinel_nodes: Vec<_> = topology.sentinels().collect();
+        let kept = |addr: SocketAddr| self.conns.get(&addr).cloned();
+        let (redis_results, sentinel_results, states) = tokio::join!(
+            join_all(
+                redis_nodes
+                    .iter()
+                    .map(|n| read_redis(n.host_addr, kept(n.host_addr)))
+            ),
+            join_all(sentinel_nodes.iter().map(|n| read_sentinel(
+                n.host_addr,
+                kept(n.host_addr),
+                master_name
+            ))),
+            process_states(topology, backend),
+        );
+        let addrs = redis_nodes
+            .iter()
+            .chain(&sentinel_nodes)
+            .map(|n| n.host_addr);
+        let conns = redis_results
+            .iter()
+            .map(|(_, c)| c)
+            .chain(sentinel_results.iter().map(|(_, c)| c));
+        for (addr, conn) in addrs.zip(conns) {
+            match conn {
+                Some(conn) => self.conns.insert(addr, conn.clone()),
+                None => self.conns.remove(&addr),
+            };
+        }
+        let redis_readings: Vec<_> = redis_results.into_iter().map(|(r, _)| r).collect();
+        let sentinel_readings: Vec<_> = sentinel_results.into_iter().map(|(r, _)| r).collect();
+        view_of(
+            topology,
+            &redis_nodes,
+            &redis_readings,
+            &sentinel_nodes,
+            &sentinel_readings,
+            states,
+        )
+    }
+}
+
+/// The view of the topology from what its nodes said and its process states.
+fn view_of(
+    topology: &Topology,
+    redis_nodes: &[&super::Node],
+    redis_readings: &[RedisReading],
+    sentinel_nodes: &[&super::Node],
+    sentinel_readings: &[SentinelReading],
+    states: Vec<Option<ProcessState>>,
+) -> TopologyView {
     let state_of: HashMap<&str, Option<ProcessState>> = topology
         .nodes
         .iter()
@@ -229,7 +399,7 @@ pub async fn observe_with(topology: &Topology, backend: Option<&dyn Backend>) ->
     let mut odown: HashSet<String> = HashSet::new();
     let mut failover_flag = false;
     let mut named_masters: Vec<Option<String>> = Vec::new();
-    for reading in &sentinel_readings {
+    for reading in sentinel_readings {
         let named = reading.master.as_ref().and_then(|m| {
             let addr = instance_addr(m)?;
             addr_map.resolve(&addr).map(|_| name_of(&addr))
@@ -261,7 +431,7 @@ pub async fn observe_with(topology: &Topology, backend: Option<&dyn Backend>) ->
 
     let offsets: HashMap<&str, u64> = redis_nodes
         .iter()
-        .zip(&redis_readings)
+        .zip(redis_readings)
         .filter_map(|(n, r)| Some((n.name.as_str(), own_offset(r.info.as_ref()?)?)))
         .collect();
 

@@ -3,6 +3,7 @@
 //! own state dir.
 
 use crate::support::{grabstorm_bin, processes_under, state_dir};
+use grabstorm::metrics::snapshot::{Health, Role, TopologyView};
 use grabstorm::topology::guard::{self, StartOptions};
 use grabstorm::topology::local::LocalBackend;
 use grabstorm::topology::{live, Backend, ProcessState, TopologySpec};
@@ -480,5 +481,271 @@ async fn not_ready_names_the_node_and_a_dropped_guard_removes_the_run() {
     let run_dir = t.run_dir.clone();
     drop(started);
     assert!(!run_dir.exists());
+    assert_eq!(processes_under(state.path()), Vec::<i32>::new());
+}
+
+/// A field of `INFO section` from `addr`, over the caller's own connection
+/// (opened once, so reading the stats adds no connects between readings).
+async fn info_field(
+    conn: &mut redis::aio::MultiplexedConnection,
+    section: &str,
+    field: &str,
+) -> u64 {
+    let text: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(conn)
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.trim_end().strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}: {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Ids of the clients of a Redis node other than `conn` itself, Sentinel's
+/// links (named `sentinel-*`) and replication links (flags `S`, `M`): the
+/// probes of whoever observes it.
+async fn probe_clients(conn: &mut redis::aio::MultiplexedConnection) -> Vec<u64> {
+    let me: u64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(conn)
+        .await
+        .unwrap();
+    list.lines()
+        .filter_map(|line| {
+            let field = |k: &str| {
+                line.split(' ')
+                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                    .unwrap_or("")
+            };
+            let id: u64 = field("id").parse().ok()?;
+            let link =
+                field("name").starts_with("sentinel-") || field("flags").contains(['S', 'M']);
+            (id != me && !link).then_some(id)
+        })
+        .collect()
+}
+
+/// [`probe_clients`] once it names exactly one (a Sentinel link is unnamed
+/// for the moment between its connect and its `CLIENT SETNAME`).
+async fn one_probe_client(conn: &mut redis::aio::MultiplexedConnection) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let ids = probe_clients(conn).await;
+        if ids.len() == 1 {
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not one observer connection: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stats_conn(addr: std::net::SocketAddr) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://{addr}/"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// What must not differ between two observations of a steady cluster:
+/// everything but offsets and lags (they move with Sentinel's hellos).
+fn shape(v: &TopologyView) -> TopologyView {
+    let mut v = v.clone();
+    for n in &mut v.nodes {
+        n.repl_offset = None;
+        n.lag_bytes = None;
+    }
+    v
+}
+
+fn health_of(v: &TopologyView, name: &str) -> Health {
+    v.nodes.iter().find(|n| n.name == name).unwrap().health
+}
+
+/// One `live::Observer` polls over kept connections: five observations add
+/// no connects to the master or a sentinel (five one-shot `observe_with`
+/// calls add at least five), a killed replica is Down at the next
+/// observation and Up again after a restart, a replica restarted behind a
+/// kept connection is read at once, and a frozen replica neither slows the
+/// polls nor leaves requests or connections behind once it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_keeps_its_connections_and_follows_kills_restarts_and_pauses() {
+    let state = state_dir();
+    let backend: Arc<dyn Backend> = Arc::new(LocalBackend::new(state.path()));
+    // Sentinel's verdicts stay out of the way: no s_down within the test's outages.
+    let spec = TopologySpec {
+        down_after_ms: 10_000,
+        ..Default::default()
+    };
+    let started = guard::start(backend.clone(), &spec, &StartOptions::new(state.path()))
+        .await
+        .unwrap();
+    let mut t = started.topology().clone();
+    let b = Some(backend.as_ref());
+    let addr = |t: &grabstorm::topology::Topology, n: &str| t.node(n).unwrap().host_addr;
+    let mut master_stats = stats_conn(addr(&t, "redis-1")).await;
+    let mut sentinel_stats = stats_conn(addr(&t, "sentinel-1")).await;
+    let received = "total_connections_received";
+
+    let mut observer = live::Observer::new();
+    let first = observer.observe(&t, b).await;
+    assert!(
+        first.nodes.iter().all(|n| n.health == Health::Up),
+        "{first:?}"
+    );
+    assert_eq!(shape(&first), shape(&live::observe_with(&t, b).await));
+
+    // Kept connections: five polls, no connects.
+    let m0 = info_field(&mut master_stats, "stats", received).await;
+    let s0 = info_field(&mut sentinel_stats, "stats", received).await;
+    let clients0 = info_field(&mut master_stats, "clients", "connected_clients").await;
+    for _ in 0..5 {
+        let v = observer.observe(&t, b).await;
+        assert_eq!(shape(&v), shape(&first));
+    }
+    let m1 = info_field(&mut master_stats, "stats", received).await;
+    let s1 = info_field(&mut sentinel_stats, "stats", received).await;
+    let clients1 = info_field(&mut master_stats, "clients", "connected_clients").await;
+    eprintln!(
+        "observer, 5 polls: master received {m0} -> {m1}, sentinel-1 {s0} -> {s1}, \
+         master clients {clients0} -> {clients1}"
+    );
+    assert_eq!((m1 - m0, s1 - s0), (0, 0), "the observer connected again");
+    assert_eq!(clients1, clients0);
+    // One-shot observations connect every time: the counters do see them.
+    for _ in 0..5 {
+        live::observe_with(&t, b).await;
+    }
+    let m2 = info_field(&mut master_stats, "stats", received).await;
+    let s2 = info_field(&mut sentinel_stats, "stats", received).await;
+    eprintln!("one-shot, 5 polls: master received {m1} -> {m2}, sentinel-1 {s1} -> {s2}");
+    assert!(m2 - m1 >= 5 && s2 - s1 >= 5, "{m1} -> {m2}, {s1} -> {s2}");
+
+    // Killed: Down at the next observation; restarted: Up again.
+    backend.kill(&t, "redis-3").await.unwrap();
+    let v = observer.observe(&t, b).await;
+    assert_eq!(health_of(&v, "redis-3"), Health::Down, "{v:?}");
+    assert_eq!(health_of(&v, "redis-1"), Health::Up, "{v:?}");
+    backend.restart(&mut t, "redis-3").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = observer.observe(&t, b).await;
+        let n = v.nodes.iter().find(|n| n.name == "redis-3").unwrap();
+        if n.health == Health::Up
+            && n.role == Role::Replica
+            && n.master_of_replica.as_deref() == Some("redis-1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-3 did not come back: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Killed and restarted on the same port between two polls: the kept
+    // connection is dead, and the same observation reads the new process.
+    let port = addr(&t, "redis-3");
+    backend.kill(&t, "redis-3").await.unwrap();
+    backend.restart(&mut t, "redis-3").await.unwrap();
+    assert_eq!(addr(&t, "redis-3"), port);
+    let mut r3 = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(c) = redis::Client::open(format!("redis://{port}/"))
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+            {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "redis-3 does not listen again");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let v = observer.observe(&t, b).await;
+    assert_eq!(health_of(&v, "redis-3"), Health::Up, "{v:?}");
+    // Its client list settles as the sentinels reconnect; the observer's
+    // connection is the one client neither ours nor a Sentinel or
+    // replication link, and it stays the same one.
+    let ids0 = one_probe_client(&mut r3).await;
+    for _ in 0..3 {
+        observer.observe(&t, b).await;
+    }
+    let ids1 = one_probe_client(&mut r3).await;
+    eprintln!("restarted redis-3, 3 polls: observer's client ids {ids0:?} -> {ids1:?}");
+    assert_eq!(ids1, ids0, "the observer did not keep its new connection");
+
+    // A node no longer in the topology is forgotten: its connection closes.
+    let mut without = t.clone();
+    without.nodes.retain(|n| n.name != "redis-3");
+    let v = observer.observe(&without, b).await;
+    assert_eq!(v.nodes.len(), 5);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ids = probe_clients(&mut r3).await;
+        if ids.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-3 still has the observer's connection {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Frozen: each poll still ends within its probe timeouts and says Paused,
+    // and gives up the connection it timed out on instead of queueing the
+    // next poll's request behind the unanswered one.
+    let mut r2 = stats_conn(addr(&t, "redis-2")).await;
+    let clients_before = info_field(&mut r2, "clients", "connected_clients").await;
+    let received_before = info_field(&mut r2, "stats", received).await;
+    backend.pause(&t, "redis-2").await.unwrap();
+    for _ in 0..4 {
+        let began = Instant::now();
+        let v = observer.observe(&t, b).await;
+        let took = began.elapsed();
+        assert_eq!(health_of(&v, "redis-2"), Health::Paused, "{v:?}");
+        assert!(took < Duration::from_millis(1500), "a poll took {took:?}");
+    }
+    backend.resume(&t, "redis-2").await.unwrap();
+    let v = observer.observe(&t, b).await;
+    assert_eq!(health_of(&v, "redis-2"), Health::Up, "{v:?}");
+    // What was opened while it was frozen was closed: the count comes back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        observer.observe(&t, b).await;
+        let clients = info_field(&mut r2, "clients", "connected_clients").await;
+        if clients == clients_before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-2 has {clients} clients, {clients_before} before the pause"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received_after = info_field(&mut r2, "stats", received).await;
+    eprintln!(
+        "paused redis-2, 4 polls: received {received_before} -> {received_after}, \
+         clients back to {clients_before}"
+    );
+    assert!(
+        received_after > received_before,
+        "the observer kept the connection it timed out on"
+    );
+
+    started.teardown().await.unwrap();
     assert_eq!(processes_under(state.path()), Vec::<i32>::new());
 }
