@@ -72,6 +72,17 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
             (addr, name)
         }
     };
+    if args.addr.is_none() && record.fixed_addr.is_none() {
+        // Sentinel names the master it last agreed on: in the seconds of a
+        // failover that is the node that just died.
+        if let Err(e) = crate::client::connect(master).await {
+            anyhow::bail!(
+                "Sentinel names {node} ({master}) as the master, but it does not answer ({e:#}). \
+                 A failover may be under way: retry once `grabstorm status` shows the sentinels \
+                 agree on a live master, or pass --addr"
+            );
+        }
+    }
     // Keep what only the live run measured (latency, timeline), redo the checks.
     let mut report: Report = std::fs::read_to_string(args.dir.join("report.json"))
         .ok()

@@ -113,3 +113,132 @@ fn audit_of_a_directory_without_a_run_says_what_it_expected() {
     assert!(err.contains("run.json"), "{err}");
     assert!(err.contains("grabstorm load"), "{err}");
 }
+
+/// `grabstorm` with the test's state dir; stdout parsed as JSON when it is.
+fn cli(state: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(grabstorm_bin())
+        .args(args)
+        .env("GRABSTORM_STATE_DIR", state)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs `grabstorm down` when the test ends, passed or not.
+struct Down<'a>(&'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = cli(self.0, &["down"]);
+    }
+}
+
+/// The master every sentinel names, with its host address, once they agree
+/// and it answers as master (`status --json`, read from the nodes).
+fn live_master(state: &Path) -> Option<(String, String)> {
+    let (_, status, _) = cli(state, &["status", "--json"]);
+    let nodes = status["nodes"].as_array()?;
+    let named: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n["kind"] == "sentinel")
+        .map(|n| n["sentinel_master"].as_str().unwrap_or(""))
+        .collect();
+    let first = *named.first()?;
+    if named.iter().any(|m| *m != first) {
+        return None;
+    }
+    nodes.iter().find_map(|n| {
+        (n["name"] == first && n["role"] == "master" && n["health"] == "up").then(|| {
+            (
+                first.to_string(),
+                n["host_addr"].as_str().unwrap_or("").to_string(),
+            )
+        })
+    })
+}
+
+/// Against a Sentinel topology, `audit DIR` finds the master through
+/// Sentinel: after a failover it checks the promoted replica, which holds
+/// every sale of the finished run, and still catches one removed from it.
+#[test]
+fn audit_after_a_failover_checks_the_master_sentinel_names() {
+    let state = state_dir();
+    let s = state.path();
+    let run_dir = s.join("run");
+    let (code, _, out) = cli(s, &["up", "--backend", "local", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let _down = Down(s);
+    let (code, report, out) = cli(
+        s,
+        &[
+            "load",
+            "--attach",
+            "--workload",
+            "seckill",
+            "--grabbers",
+            "200",
+            "--stock",
+            "50",
+            "--until-done",
+            "--json",
+            "--out",
+        ]
+        .iter()
+        .copied()
+        .chain([run_dir.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["seckill"]["sold"], 50, "{out}");
+    let run_id = report["run_id"].as_str().unwrap().to_string();
+
+    let (old, _) = live_master(s).expect("a master before the fault");
+    let (code, _, out) = cli(s, &["fault", "segfault", "master"]);
+    assert_eq!(code, 0, "{out}");
+    // Before Sentinel has switched, it still names the dead master: the
+    // audit says so instead of auditing nothing.
+    let (code, _, err) = audit(&run_dir, s);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("A failover may be under way"), "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (new, new_addr) = loop {
+        match live_master(s) {
+            Some((name, addr)) if name != old => break (name, addr),
+            _ if std::time::Instant::now() > deadline => {
+                panic!("no failover from {old} within 30s")
+            }
+            _ => std::thread::sleep(Duration::from_millis(250)),
+        }
+    };
+
+    let (code, json, err) = audit(&run_dir, s);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json["audit"]["checked_node"], new.as_str(), "{json}");
+    assert_eq!(json["seckill"]["sold"], 50);
+    assert_eq!(json["seckill"]["lost_acked_sales"], 0);
+
+    // One sale removed from the new master is caught there.
+    let mut c = redis::Client::open(format!("redis://{new_addr}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let orders = format!("gs:{run_id}:sk:0:orders");
+    let buyers: Vec<String> = redis::cmd("HKEYS").arg(&orders).query(&mut c).unwrap();
+    let _: i64 = redis::cmd("HDEL")
+        .arg(&orders)
+        .arg(&buyers[0])
+        .query(&mut c)
+        .unwrap();
+    let (code, json, err) = audit(&run_dir, s);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(json["seckill"]["lost_acked_sales"], 1, "{json}");
+    assert_eq!(json["audit"]["checked_node"], new.as_str());
+}
