@@ -28,6 +28,8 @@ pub struct FaultArgs {
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Partition only: cut the node off from these nodes only (comma-separated).
+    /// Without it, from every other node. A cut holds both ways; `heal NODE`
+    /// undoes every cut NODE is part of, `heal all` every cut.
     #[arg(long, value_name = "NODES", value_delimiter = ',')]
     pub from: Vec<String>,
 }
