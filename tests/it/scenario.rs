@@ -479,6 +479,20 @@ fn redpacket_naive_breaks_conservation_and_grants_twice() {
 }
 
 #[test]
+fn lock_lost_on_failover_on_docker_grants_a_lock_twice() {
+    if !docker_or_skip("lock_lost_on_failover_on_docker_grants_a_lock_twice") {
+        return;
+    }
+    let r = assert_shipped_passes("lock-lost-on-failover", "docker");
+    let violations: u64 = ["safe", "fenced"]
+        .iter()
+        .map(|k| r["locks"][k]["violations"].as_u64().unwrap())
+        .sum();
+    assert!(violations > 0, "{}", r["locks"]);
+    assert!(r["audit"]["lost_acked_writes"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn split_brain_with_min_replicas_on_docker_refuses_writes() {
     if !docker_or_skip("split_brain_with_min_replicas_on_docker_refuses_writes") {
         return;
