@@ -270,10 +270,11 @@ impl Injector {
                 Ok(format!("{node} resumed"))
             }
             FaultKind::Partition => {
-                self.backend.partition(topology, node, &req.from).await?;
-                // Stamped once the routes are in place: the helper container
-                // takes a moment, and until then nothing is cut.
-                let t0 = self.bus.now_ms();
+                let cut = self.backend.partition(topology, node, &req.from).await?;
+                // Stamped when the cut began, not when the last route landed:
+                // on a loaded machine the helpers take seconds, and Sentinel
+                // may fail over before they are all done.
+                let t0 = cut.saturating_duration_since(self.bus.start()).as_millis() as u64;
                 self.record(
                     t0,
                     EventKind::FaultInjected {

@@ -87,7 +87,7 @@ pub async fn partition(
     topology: &Topology,
     node: &str,
     from: &[String],
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, std::time::Instant)> {
     let peers: Vec<String> = if from.is_empty() {
         topology
             .nodes
@@ -98,31 +98,84 @@ pub async fn partition(
     } else {
         from.to_vec()
     };
-    let helper = Helper::build(docker).await?;
+    let helper = &Helper::build(docker).await?;
     let node_addr = node_ip(docker, topology, node).await?;
     let mut peer_addrs = Vec::new();
     for peer in &peers {
         peer_addrs.push(node_ip(docker, topology, peer).await?);
     }
-    // The peers' side first: they stop talking to the node while the node
-    // still sends to them, so its writes keep replicating until its own side
-    // is cut, and nothing is lost before the caller stamps the partition.
-    let peer_side = peers.iter().map(|peer| {
-        helper.add_blackholes(
-            topology,
-            peer,
-            std::slice::from_ref(&node_addr),
-            PEER_SIDE_PROTO,
-        )
-    });
-    futures::future::try_join_all(peer_side)
-        .await
-        .with_context(|| format!("cutting {} off from {node}", peers.join(", ")))?;
-    helper
-        .add_blackholes(topology, node, &peer_addrs, TARGET_SIDE_PROTO)
-        .await
-        .with_context(|| format!("cutting {node} off from {}", peers.join(", ")))?;
-    Ok(peers)
+    // Every helper is created, its commands in place, before anything is
+    // cut: creating containers is the slow part (seconds on a loaded
+    // machine), and the cut should start at a known moment and land at once.
+    let mut sides = Vec::new();
+    for peer in &peers {
+        let dests = vec![node_addr.clone()];
+        sides.push((peer.clone(), dests, PEER_SIDE_PROTO));
+    }
+    sides.push((node.to_string(), peer_addrs, TARGET_SIDE_PROTO));
+    let commands: Vec<Vec<String>> = sides
+        .iter()
+        .map(|(_, dests, proto)| add_commands(dests, *proto))
+        .collect();
+    let prepared = futures::future::join_all(
+        sides
+            .iter()
+            .zip(&commands)
+            .map(|((name, _, _), c)| helper.prepare(topology, name, c)),
+    )
+    .await;
+    let cut =
+        async {
+            let prepared: Vec<&Prepared> = prepared
+                .iter()
+                .map(|p| p.as_ref().map_err(|e| anyhow::anyhow!("{e:#}")))
+                .collect::<Result<_>>()?;
+            let (node_side, peer_side) = prepared.split_last().expect("the node's own side");
+            let started = std::time::Instant::now();
+            // The peers' side first: they stop talking to the node while the
+            // node still sends to them, so its writes keep replicating until its
+            // own side is cut, and nothing is lost before the cut began.
+            futures::future::try_join_all(peer_side.iter().zip(&sides).map(
+                |(p, (name, dests, _))| async move {
+                    check_added(name, dests, &helper.finish(p).await?)
+                },
+            ))
+            .await
+            .with_context(|| format!("cutting {} off from {node}", peers.join(", ")))?;
+            let (name, dests, _) = sides.last().expect("the node's own side");
+            check_added(name, dests, &helper.finish(node_side).await?)
+                .with_context(|| format!("cutting {node} off from {}", peers.join(", ")))?;
+            Ok::<_, anyhow::Error>(started)
+        }
+        .await;
+    for p in prepared.into_iter().flatten() {
+        helper.remove(p).await;
+    }
+    Ok((peers, cut?))
+}
+
+/// `ip -batch` commands that add blackhole routes to `dests`, marked with
+/// `proto`, then list the routes for [`check_added`].
+fn add_commands(dests: &[String], proto: u8) -> Vec<String> {
+    let mut commands: Vec<String> = dests
+        .iter()
+        .map(|ip| format!("route replace blackhole {ip}/32 proto {proto}"))
+        .collect();
+    commands.push("route show type blackhole".to_string());
+    commands
+}
+
+/// Checks that the listing after [`add_commands`] shows every route.
+fn check_added(node: &str, dests: &[String], out: &str) -> Result<()> {
+    let listed = blackholes(out);
+    let missing: Vec<&String> = dests
+        .iter()
+        .filter(|d| !listed.iter().any(|b| &b.dest == *d))
+        .collect();
+    if !missing.is_empty() {
+        bail!("{node} lacks the blackhole routes to {missing:?} after adding them:\n{out}");
+    }
+    Ok(())
 }
 
 /// Undoes every cut that involves `node`: all blackhole routes in its own
@@ -231,32 +284,6 @@ impl<'a> Helper<'a> {
         Ok(Helper { docker, image, ip })
     }
 
-    /// Adds blackhole routes to `dests` inside `node`'s namespace, marked
-    /// with `proto`, and checks they are all listed afterwards.
-    async fn add_blackholes(
-        &self,
-        topology: &Topology,
-        node: &str,
-        dests: &[String],
-        proto: u8,
-    ) -> Result<()> {
-        let mut commands: Vec<String> = dests
-            .iter()
-            .map(|ip| format!("route replace blackhole {ip}/32 proto {proto}"))
-            .collect();
-        commands.push("route show type blackhole".to_string());
-        let out = self.run(topology, node, &commands).await?;
-        let listed = blackholes(&out);
-        let missing: Vec<&String> = dests
-            .iter()
-            .filter(|d| !listed.iter().any(|b| &b.dest == *d))
-            .collect();
-        if !missing.is_empty() {
-            bail!("{node} lacks the blackhole routes to {missing:?} after adding them:\n{out}");
-        }
-        Ok(())
-    }
-
     /// Removes the blackhole routes inside `node`'s namespace: all of them,
     /// or only the one to `only`. Returns the routes removed.
     async fn remove_blackholes(
@@ -295,8 +322,21 @@ impl<'a> Helper<'a> {
     /// namespace from a helper container; returns its output. The helper is
     /// removed whatever happens.
     async fn run(&self, topology: &Topology, node: &str, commands: &[String]) -> Result<String> {
+        let prepared = self.prepare(topology, node, commands).await?;
+        let result = self.finish(&prepared).await;
+        self.remove(prepared).await;
+        result
+    }
+
+    /// Creates a helper in `node`'s network namespace with `commands` in
+    /// place, not yet started. The caller removes it ([`Helper::remove`]).
+    async fn prepare(
+        &self,
+        topology: &Topology,
+        node: &str,
+        commands: &[String],
+    ) -> Result<Prepared> {
         let docker = self.docker;
-        let (image, ip) = (self.image.clone(), &self.ip);
         let target = topology
             .node(node)
             .with_context(|| format!("no node named {node:?} in this run"))?;
@@ -308,9 +348,9 @@ impl<'a> Helper<'a> {
         let mut labels = run_labels(&topology.run_id);
         labels.insert("grabstorm.helper".into(), "iproute".into());
         let body = ContainerCreateBody {
-            image: Some(image),
+            image: Some(self.image.clone()),
             cmd: Some(vec![
-                ip.to_string_lossy().into_owned(),
+                self.ip.to_string_lossy().into_owned(),
                 "-force".into(),
                 "-batch".into(),
                 BATCH_FILE.into(),
@@ -336,18 +376,44 @@ impl<'a> Helper<'a> {
         .await
         .context("creating the partition helper: no answer")?
         .context("creating the partition helper")?;
-        let result =
-            tokio::time::timeout(HELPER_TIMEOUT, drive_helper(docker, &created.id, commands))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!(
-                        "the helper did not finish within {HELPER_TIMEOUT:?}"
-                    ))
-                });
+        let prepared = Prepared {
+            id: created.id,
+            name,
+        };
+        let placed = tokio::time::timeout(
+            HELPER_TIMEOUT,
+            place_commands(docker, &prepared.id, commands),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "placing the route commands: no answer within {HELPER_TIMEOUT:?}"
+            ))
+        });
+        if let Err(e) = placed {
+            self.remove(prepared).await;
+            return Err(e);
+        }
+        Ok(prepared)
+    }
+
+    /// Starts a prepared helper and returns its output once it exited.
+    async fn finish(&self, prepared: &Prepared) -> Result<String> {
+        tokio::time::timeout(HELPER_TIMEOUT, drive_helper(self.docker, &prepared.id))
+            .await
+            .unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the helper did not finish within {HELPER_TIMEOUT:?}"
+                ))
+            })
+    }
+
+    /// Removes a helper container, started or not.
+    async fn remove(&self, prepared: Prepared) {
         let removed = tokio::time::timeout(
             HELPER_TIMEOUT,
-            docker.remove_container(
-                &created.id,
+            self.docker.remove_container(
+                &prepared.id,
                 Some(RemoveContainerOptions {
                     force: true,
                     ..Default::default()
@@ -356,13 +422,19 @@ impl<'a> Helper<'a> {
         )
         .await;
         if !matches!(removed, Ok(Ok(()))) {
-            tracing::warn!(helper = %name, "could not remove the partition helper; `grabstorm down` removes it by label");
+            tracing::warn!(helper = %prepared.name, "could not remove the partition helper; `grabstorm down` removes it by label");
         }
-        result
     }
 }
 
-async fn drive_helper(docker: &Docker, id: &str, commands: &[String]) -> Result<String> {
+/// A helper container created with its commands in place.
+struct Prepared {
+    id: String,
+    name: String,
+}
+
+/// Uploads the `ip -batch` file into a created helper.
+async fn place_commands(docker: &Docker, id: &str, commands: &[String]) -> Result<()> {
     let batch = commands.join("\n") + "\n";
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
@@ -387,6 +459,11 @@ async fn drive_helper(docker: &Docker, id: &str, commands: &[String]) -> Result<
         )
         .await
         .context("placing the route commands into the helper")?;
+    Ok(())
+}
+
+/// Starts a helper and returns its output once it exited.
+async fn drive_helper(docker: &Docker, id: &str) -> Result<String> {
     docker
         .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await

@@ -112,10 +112,17 @@ impl EventBus {
     /// Records an event with its own time stamp.
     pub fn push(&self, event: Event) {
         tracing::info!(at_ms = event.at_ms, source = %event.source, kind = ?event.kind, "event");
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event.clone());
+        {
+            // Faults are stamped when they began, which on a loaded machine
+            // can be after events recorded since (a partition's helpers take
+            // seconds): keep the log in time order, ties in arrival order.
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            let at = log
+                .iter()
+                .rposition(|e| e.at_ms <= event.at_ms)
+                .map_or(0, |i| i + 1);
+            log.insert(at, event.clone());
+        }
         // No live reader is fine: the log keeps it.
         let _ = self.tx.send(event);
     }
@@ -124,7 +131,7 @@ impl EventBus {
         self.tx.subscribe()
     }
 
-    /// Every event so far, in the order recorded.
+    /// Every event so far, in time order (ties in the order recorded).
     pub fn all(&self) -> Vec<Event> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -139,5 +146,34 @@ impl EventBus {
 impl Default for EventBus {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_stamped_earlier_takes_its_place_in_time_order() {
+        let bus = EventBus::new();
+        let note = |at_ms, text: &str| Event {
+            at_ms,
+            source: "test".into(),
+            kind: EventKind::Note { text: text.into() },
+        };
+        bus.push(note(100, "a"));
+        bus.push(note(300, "c"));
+        bus.push(note(300, "d"));
+        bus.push(note(200, "b"));
+        bus.push(note(300, "e"));
+        let order: Vec<String> = bus
+            .all()
+            .into_iter()
+            .map(|e| match e.kind {
+                EventKind::Note { text } => text,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, ["a", "b", "c", "d", "e"]);
     }
 }

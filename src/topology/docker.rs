@@ -1048,11 +1048,16 @@ impl Backend for DockerBackend {
         Ok(())
     }
 
-    async fn partition(&self, topology: &Topology, node: &str, from: &[String]) -> Result<()> {
+    async fn partition(
+        &self,
+        topology: &Topology,
+        node: &str,
+        from: &[String],
+    ) -> Result<std::time::Instant> {
         // Blackhole routes on both sides of each cut: see faults::partition.
         crate::faults::partition::partition(&self.docker, topology, node, from)
             .await
-            .map(|_| ())
+            .map(|(_, cut)| cut)
     }
 
     async fn heal(&self, topology: &Topology, node: &str) -> Result<bool> {

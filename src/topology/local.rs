@@ -860,7 +860,7 @@ impl Backend for LocalBackend {
         _topology: &Topology,
         _node: &str,
         _from: &[String],
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<std::time::Instant> {
         Err(LocalError::PartitionUnsupported.into())
     }
 

@@ -204,13 +204,14 @@ pub trait Backend: Send + Sync {
     /// Start a dead node again with its config. May change the node's
     /// handle (new pid); the caller persists the returned topology.
     async fn restart(&self, topology: &mut Topology, node: &str) -> anyhow::Result<()>;
-    /// Cut `node` off from `from` (all other nodes when empty); the host keeps reaching it.
+    /// Cut `node` off from `from` (all other nodes when empty); the host keeps
+    /// reaching it. Returns when the cut began taking effect.
     async fn partition(
         &self,
         topology: &Topology,
         node: &str,
         from: &[String],
-    ) -> anyhow::Result<()>;
+    ) -> anyhow::Result<std::time::Instant>;
     /// Undo every cut that involves `node`; false when there was none.
     async fn heal(&self, topology: &Topology, node: &str) -> anyhow::Result<bool>;
     /// Undo every cut in the run; returns the nodes that had been cut off.
