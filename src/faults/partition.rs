@@ -148,9 +148,7 @@ pub async fn partition(
             Ok::<_, anyhow::Error>(started)
         }
         .await;
-    for p in prepared.into_iter().flatten() {
-        helper.remove(p).await;
-    }
+    futures::future::join_all(prepared.into_iter().flatten().map(|p| helper.remove(p))).await;
     Ok((peers, cut?))
 }
 
