@@ -183,19 +183,22 @@ pub async fn heal(docker: &Docker, topology: &Topology, node: &str) -> Result<bo
     let helper = Helper::build(docker).await?;
     // A node that is not running lost its routes with its namespace, and
     // peers that are not running cannot be entered (nor hold routes).
-    let Ok(node_addr) = node_ip(docker, topology, node).await else {
+    let running = running_nodes(docker, topology).await;
+    let Some((_, node_addr)) = running.iter().find(|(name, _)| name == node) else {
         return Ok(false);
     };
-    let mut sides = vec![(node.to_string(), None)];
-    for (peer, _) in running_nodes(docker, topology).await {
-        if peer != node {
-            sides.push((peer, Some(node_addr.as_str())));
-        }
-    }
+    let sides: Vec<(&str, Option<&str>)> = running
+        .iter()
+        .map(|(name, _)| {
+            // The node's own routes all go; a peer's only the one to the node.
+            let only = (name != node).then_some(node_addr.as_str());
+            (name.as_str(), only)
+        })
+        .collect();
     let removed = futures::future::try_join_all(
         sides
             .iter()
-            .map(|(name, only)| helper.remove_blackholes(topology, name, *only)),
+            .map(|&(name, only)| helper.remove_blackholes(topology, name, only)),
     )
     .await
     .with_context(|| format!("healing {node}"))?;
@@ -224,15 +227,22 @@ pub async fn heal_all(docker: &Docker, topology: &Topology) -> Result<Vec<String
     Ok(targets)
 }
 
-/// The running nodes of the run and their addresses on its network.
+/// The running nodes of the run and their addresses on its network, in the
+/// topology's order (one inspection each, all at once).
 async fn running_nodes(docker: &Docker, topology: &Topology) -> Vec<(String, String)> {
-    let mut running = Vec::new();
-    for n in &topology.nodes {
-        if let Ok(ip) = node_ip(docker, topology, &n.name).await {
-            running.push((n.name.clone(), ip));
-        }
-    }
-    running
+    let addrs = futures::future::join_all(
+        topology
+            .nodes
+            .iter()
+            .map(|n| node_ip(docker, topology, &n.name)),
+    )
+    .await;
+    topology
+        .nodes
+        .iter()
+        .zip(addrs)
+        .filter_map(|(n, ip)| Some((n.name.clone(), ip.ok()?)))
+        .collect()
 }
 
 /// One blackhole route as `ip route show` prints it.

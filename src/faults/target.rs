@@ -123,13 +123,8 @@ pub async fn resolve(
             let wanted = match kind {
                 FaultKind::Restart => ProcessState::Exited,
                 FaultKind::Resume => ProcessState::Paused,
-                // Every node, sentinels too: any of them may have been cut.
-                FaultKind::Heal => {
-                    let mut all: Vec<String> =
-                        topology.nodes.iter().map(|n| n.name.clone()).collect();
-                    all.sort_by(|a, b| name_order(a, b));
-                    return Ok(all);
-                }
+                // `heal all` never gets here: the injector undoes every cut
+                // in one round (`Injector::heal_all`), without resolving.
                 _ => return Err(FaultError::AllNotAllowed(kind)),
             };
             let mut picked = Vec::new();

@@ -18,7 +18,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Time allowed to connect and subscribe to one sentinel.
 /// Pause before trying a sentinel that went away again.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 

@@ -147,9 +147,20 @@ impl Topology {
         map
     }
 
-    /// The node whose internal or host address is `addr`.
+    /// The node whose internal or host address (or alias) is `addr`: what
+    /// [`addr_map`](Self::addr_map) resolves, without building the map (the
+    /// timeline names nodes this way for every line it shows).
     pub fn node_by_addr(&self, addr: &str) -> Option<&Node> {
-        let host = self.addr_map().resolve(addr)?;
+        let host = match self.aliases.get(addr) {
+            Some(host) => *host,
+            None => {
+                let parsed: Option<SocketAddr> = addr.parse().ok();
+                return self
+                    .nodes
+                    .iter()
+                    .find(|n| n.internal_addr == addr || Some(n.host_addr) == parsed);
+            }
+        };
         self.nodes.iter().find(|n| n.host_addr == host)
     }
 

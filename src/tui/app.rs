@@ -10,7 +10,7 @@ use crate::metrics::{Event, Health, Role, Snapshot};
 use crate::topology::Topology;
 use crate::workload::WorkloadKind;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// How many timeline events the dashboard keeps (the report has them all).
@@ -73,13 +73,9 @@ pub struct App {
     pub controls_in_flight: usize,
     /// Set once the user asked to quit.
     pub quitting: bool,
-    /// Every address Sentinel may name a node by (`ip:port`, host or
-    /// internal) to the node's name, so the timeline says `redis-2`.
-    pub node_names: BTreeMap<String, String>,
-    /// (quorum, sentinels) of the topology, for "2 of 3 must agree".
-    pub quorum: Option<(u16, u16)>,
-    /// The run's topology record, for the timeline's plain-language lines
-    /// (and the sentinels' ids, to name whom a sentinel votes for).
+    /// The run's topology record, for the timeline's plain-language lines:
+    /// the names of the addresses Sentinel reports, the quorum ("2 of 3 must
+    /// agree") and the sentinels' ids (whom a sentinel votes for).
     pub topology: Option<Arc<Topology>>,
 }
 
@@ -105,26 +101,12 @@ impl App {
             wanted_paused: None,
             controls_in_flight: 0,
             quitting: false,
-            node_names: BTreeMap::new(),
-            quorum: None,
             topology: None,
         }
     }
 
-    /// Learns the run's node addresses and quorum from its topology record.
+    /// Learns the run's topology record (node names, quorum, sentinel ids).
     pub fn learn_topology(&mut self, topology: &Topology) {
-        for node in &topology.nodes {
-            self.node_names
-                .insert(node.host_addr.to_string(), node.name.clone());
-            self.node_names
-                .insert(node.internal_addr.clone(), node.name.clone());
-        }
-        for (alias, addr) in &topology.aliases {
-            if let Some(node) = topology.nodes.iter().find(|n| n.host_addr == *addr) {
-                self.node_names.insert(alias.clone(), node.name.clone());
-            }
-        }
-        self.quorum = Some((topology.spec.quorum, topology.spec.sentinels));
         self.topology = Some(Arc::new(topology.clone()));
     }
 
@@ -470,8 +452,8 @@ impl App {
 /// topology record once learnt, else from the snapshot's nodes.
 impl Naming for App {
     fn node_at(&self, addr: &str) -> Option<&str> {
-        if let Some(n) = self.node_names.get(addr) {
-            return Some(n);
+        if let Some(t) = &self.topology {
+            return t.node_at(addr);
         }
         self.snapshot
             .topology
@@ -482,7 +464,7 @@ impl Naming for App {
     }
 
     fn quorum(&self) -> Option<(u16, u16)> {
-        self.quorum
+        self.topology.as_deref()?.quorum()
     }
 
     fn sentinel_with_id(&self, id: &str) -> Option<&str> {
