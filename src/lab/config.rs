@@ -1,0 +1,147 @@
+//! What a lab is told to do ([`LabConfig`], [`LabTarget`]), what it leaves
+//! behind for a later `grabstorm audit` ([`RunRecord`]) and why its load ended.
+
+use crate::cli::BackendArgs;
+use crate::client::ClientMode;
+use crate::faults::ScheduledFault;
+use crate::topology::TopologySpec;
+use crate::workload::engine::Workloads;
+use crate::workload::grabber::KeySpace;
+use crate::workload::lock::{LockConfig, LockWorkload};
+use crate::workload::redpacket::{RedPacket, RedPacketArgs};
+use crate::workload::seckill::{Seckill, SeckillArgs};
+use crate::workload::WorkloadKind;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the Redis of a lab comes from.
+#[derive(Clone, Debug)]
+pub enum LabTarget {
+    /// Start a topology (removed at the end unless `keep`).
+    Start {
+        backend: BackendArgs,
+        spec: TopologySpec,
+        keep: bool,
+        /// Write the state file, so `grabstorm status/fault` see the run.
+        save_state: bool,
+    },
+    /// The topology a running `grabstorm up` left in the state dir.
+    Attach,
+    /// One Redis at a fixed loopback address: no Sentinel, no faults
+    /// (engine tests, `bench`).
+    Fixed(SocketAddr),
+}
+
+/// Everything a lab run needs.
+#[derive(Clone, Debug)]
+pub struct LabConfig {
+    pub target: LabTarget,
+    pub state_dir: PathBuf,
+    /// Run directory (journal, report.json, run.json); default
+    /// `<state dir>/runs/<run id>`.
+    pub out_dir: Option<PathBuf>,
+    pub workload: WorkloadKind,
+    pub grabbers: usize,
+    pub connections: usize,
+    /// Users the grabbers act for (0: one per grabber).
+    pub users: u64,
+    pub seed: u64,
+    /// Stop after this long (None: until done, stopped, or the hard cap).
+    pub duration: Option<Duration>,
+    pub until_done: bool,
+    /// The run never lasts longer than this.
+    pub hard_cap: Duration,
+    /// Pause between two steps of one grabber.
+    pub think: Duration,
+    pub redpacket: RedPacketArgs,
+    pub seckill: SeckillArgs,
+    pub locks: LockConfig,
+    pub client: ClientMode,
+    pub faults: Vec<ScheduledFault>,
+    /// Longest wait for the topology to settle before the audit.
+    pub settle_timeout: Duration,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig {
+            target: LabTarget::Attach,
+            state_dir: crate::logging::state_dir(None),
+            out_dir: None,
+            workload: WorkloadKind::Mixed,
+            grabbers: 1000,
+            connections: 16,
+            users: 0,
+            seed: 1,
+            duration: Some(Duration::from_secs(10)),
+            until_done: false,
+            hard_cap: Duration::from_secs(3600),
+            think: Duration::ZERO,
+            redpacket: RedPacketArgs::default(),
+            seckill: SeckillArgs::default(),
+            locks: LockConfig::default(),
+            client: ClientMode::Sentinel,
+            faults: Vec::new(),
+            settle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What `grabstorm audit DIR` needs to re-run the checks: written as
+/// `run.json` next to the journal.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub seed: u64,
+    pub backend: String,
+    pub until_done: bool,
+    /// Workloads that ran.
+    pub workloads: Vec<WorkloadKind>,
+    pub redpacket: RedPacketArgs,
+    pub seckill: SeckillArgs,
+    pub locks: Option<LockConfig>,
+    /// Red packets and seckill items created.
+    pub packets_created: u64,
+    pub items_created: u64,
+    /// The Redis checked (fixed address runs).
+    pub fixed_addr: Option<SocketAddr>,
+}
+
+impl RunRecord {
+    /// The workloads of this record, for an audit (nothing touches Redis).
+    pub fn workloads(&self) -> anyhow::Result<Workloads> {
+        let ledger = Default::default();
+        let rp = RedPacket::new(
+            self.redpacket.clone(),
+            self.seed,
+            self.until_done,
+            Arc::clone(&ledger),
+        );
+        rp.rounds.set_created(self.packets_created);
+        let sk = Seckill::new(self.seckill.clone(), self.until_done, ledger);
+        sk.rounds.set_created(self.items_created);
+        let lock = LockWorkload::new(
+            self.locks.clone().unwrap_or_default(),
+            &KeySpace::new(&self.run_id),
+        )
+        .map_err(|e| anyhow::anyhow!("lock settings of run {}: {e}", self.run_id))?;
+        Ok(Workloads {
+            redpacket: rp,
+            seckill: sk,
+            lock,
+        })
+    }
+}
+
+/// Why the load ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    Duration,
+    Done,
+    Stopped,
+    HardCap,
+}

@@ -1,0 +1,130 @@
+//! The snapshot publisher and the topology poll: the lab's background
+//! tasks that turn samples, events and live roles into [`Snapshot`]s.
+
+use crate::metrics::aggregate::Aggregator;
+use crate::metrics::recorder::{SampleBatch, SampleSink};
+use crate::metrics::{EventBus, LoadView, Snapshot, TopologyView};
+use crate::topology::{Backend, Topology};
+use crate::workload::engine::Engine;
+use crate::workload::grabber::Workload;
+use crate::workload::WorkloadKind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use super::{SNAPSHOT_EVENTS, TICK, TOPOLOGY_POLL};
+
+/// Shared with the snapshot publisher.
+pub(super) struct LoadState {
+    pub(super) used: [AtomicBool; 3],
+}
+
+impl LoadState {
+    pub(super) fn mark(&self, kind: WorkloadKind) {
+        match kind {
+            WorkloadKind::Redpacket => self.used[0].store(true, Ordering::Relaxed),
+            WorkloadKind::Seckill => self.used[1].store(true, Ordering::Relaxed),
+            WorkloadKind::Lock => self.used[2].store(true, Ordering::Relaxed),
+            WorkloadKind::Mixed => {
+                for u in &self.used {
+                    u.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    pub(super) fn used(&self) -> [bool; 3] {
+        [0, 1, 2].map(|i| self.used[i].load(Ordering::Relaxed))
+    }
+}
+
+/// Publishes the live topology every [`TOPOLOGY_POLL`] until cancelled, over
+/// one [`Observer`](crate::topology::live::Observer) for the life of the lab:
+/// its connections to the nodes are kept between polls, so polling adds no
+/// connects to the nodes' stats while the cluster is steady.
+pub(super) async fn poll_topology(
+    topology: Arc<Mutex<Topology>>,
+    backend: Arc<dyn Backend>,
+    tx: watch::Sender<TopologyView>,
+    cancel: CancellationToken,
+) {
+    let mut observer = crate::topology::live::Observer::new();
+    loop {
+        // A fresh clone each poll: a restart may have changed the nodes.
+        let t = topology.lock().await.clone();
+        let view = tokio::select! {
+            v = observer.observe(&t, Some(backend.as_ref())) => v,
+            _ = cancel.cancelled() => return,
+        };
+        tx.send_replace(view);
+        tokio::select! {
+            _ = tokio::time::sleep(TOPOLOGY_POLL) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+pub(super) struct Publisher {
+    pub(super) samples: mpsc::UnboundedReceiver<SampleBatch>,
+    pub(super) sink: SampleSink,
+    pub(super) bus: EventBus,
+    pub(super) engine: Arc<Engine>,
+    pub(super) load: Arc<LoadState>,
+    pub(super) topology: watch::Receiver<TopologyView>,
+    pub(super) tx: watch::Sender<Arc<Snapshot>>,
+    pub(super) base: Snapshot,
+    pub(super) stop: CancellationToken,
+}
+
+/// Merges samples and publishes a snapshot every [`TICK`]; returns the
+/// aggregator (with every sample) when stopped.
+pub(super) async fn publish(mut p: Publisher) -> Aggregator {
+    let mut agg = Aggregator::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = p.stop.cancelled() => true,
+        };
+        p.sink.advance_tick();
+        while let Ok(batch) = p.samples.try_recv() {
+            agg.absorb(&batch);
+        }
+        agg.tick(&p.bus);
+        let mut snap = p.base.clone();
+        snap.elapsed_ms = p.bus.now_ms();
+        snap.load = LoadView {
+            workload: p.engine.workload(),
+            grabbers: p.engine.grabbers(),
+            paused: p.engine.paused(),
+            done: p.engine.is_done(),
+        };
+        agg.fill_snapshot(&mut snap);
+        let used = p.load.used();
+        let w = p.engine.workloads();
+        if used[0] {
+            w.redpacket.fill_snapshot(&mut snap);
+        }
+        if used[1] {
+            w.seckill.fill_snapshot(&mut snap);
+        }
+        if used[2] {
+            w.lock.fill_snapshot(&mut snap);
+        }
+        agg.fill_lock_timings(&mut snap);
+        snap.topology = p.topology.borrow().clone();
+        snap.events = p.bus.recent(SNAPSHOT_EVENTS);
+        p.tx.send_replace(Arc::new(snap));
+        if stopping {
+            break;
+        }
+    }
+    // Samples of grabbers that ended after the last tick.
+    while let Ok(batch) = p.samples.try_recv() {
+        agg.absorb(&batch);
+    }
+    agg.tick(&p.bus);
+    agg
+}

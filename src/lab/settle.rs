@@ -1,0 +1,95 @@
+//! Settling after the load: wait until the topology agrees on one master
+//! before the audit reads it.
+
+use crate::metrics::{EventKind, Role, TopologyView};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{Lab, LabTarget, TOPOLOGY_POLL};
+
+impl Lab {
+    /// Waits (after faults) until the topology agrees on one master, and
+    /// returns the master to audit against.
+    pub(super) async fn settle(&self, faults: bool) -> anyhow::Result<SocketAddr> {
+        let (Some(shared), LabTarget::Start { .. } | LabTarget::Attach) =
+            (&self.topology, &self.config.target)
+        else {
+            return Ok(self.pool.current().master);
+        };
+        let deadline = Instant::now() + self.config.settle_timeout;
+        let mut stable = 0;
+        let mut last = None;
+        let mut observer = crate::topology::live::Observer::new();
+        loop {
+            let t = shared.lock().await.clone();
+            let view = observer
+                .observe(&t, self.backend.as_ref().map(|b| b.as_ref()))
+                .await;
+            let agreed = settled_master(&view);
+            if agreed.is_some() && agreed == last {
+                stable += 1;
+            } else {
+                stable = 0;
+            }
+            last = agreed.clone();
+            if stable >= 2 || (!faults && agreed.is_some()) {
+                let name = agreed.expect("settled has a master");
+                self.bus.emit(
+                    "lab",
+                    EventKind::Note {
+                        text: format!(
+                            "topology settled: {name} is the master; auditing against it"
+                        ),
+                    },
+                );
+                return t
+                    .node(&name)
+                    .map(|n| n.host_addr)
+                    .with_context(|| format!("the settled master {name} is not in the topology"));
+            }
+            if Instant::now() >= deadline {
+                // Audit against whoever the sentinels name, or the pool's master.
+                let fallback = view
+                    .nodes
+                    .iter()
+                    .find(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
+                    .and_then(|n| t.node(&n.name))
+                    .map(|n| n.host_addr)
+                    .unwrap_or(self.pool.current().master);
+                self.bus.emit(
+                    "lab",
+                    EventKind::Note {
+                        text: format!(
+                            "topology did not settle within {:?}; auditing against {fallback}",
+                            self.config.settle_timeout
+                        ),
+                    },
+                );
+                return Ok(fallback);
+            }
+            tokio::time::sleep(TOPOLOGY_POLL).await;
+        }
+    }
+}
+
+/// The master everybody agrees on: every sentinel that answers names it,
+/// it is up and a master, and no other live Redis node claims to be master.
+fn settled_master(view: &TopologyView) -> Option<String> {
+    let masters: Vec<&str> = view
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
+        .map(|n| n.name.as_str())
+        .collect();
+    if masters.len() != 1 || view.failover_in_progress {
+        return None;
+    }
+    let m = masters[0];
+    let sentinels_agree = view
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Sentinel && n.health == crate::metrics::Health::Up)
+        .all(|n| n.sentinel_master.as_deref() == Some(m));
+    sentinels_agree.then(|| m.to_string())
+}
