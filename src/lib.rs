@@ -6,7 +6,9 @@
 //!
 //! - [`cli`]: the command line and its help; [`commands`]: one file per
 //!   subcommand, gluing the modules below together; [`logging`]: tracing to
-//!   a file while the dashboard owns the terminal.
+//!   a file while the dashboard owns the terminal; [`shutdown`]: SIGINT,
+//!   SIGTERM and SIGHUP registered once and passed down as a
+//!   [`shutdown::Shutdown`] (stop, then skip the audit).
 //! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
@@ -36,6 +38,7 @@ pub mod logging;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod shutdown;
 pub mod topology;
 pub mod tui;
 pub mod workload;

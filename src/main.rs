@@ -1,9 +1,12 @@
-//! The `grabstorm` binary: parse arguments, set up logging, run a command,
-//! turn errors into a message and an exit status.
+//! The `grabstorm` binary: parse arguments, set up logging, register the
+//! stop signals, run a command, turn errors into a message and an exit
+//! status (128 + the signal when a signal stopped it).
 
 use clap::Parser;
 use grabstorm::cli::Cli;
 use grabstorm::commands;
+use grabstorm::shutdown::Shutdown;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,14 +30,27 @@ fn main() -> ExitCode {
             return ExitCode::from(commands::EXIT_USAGE);
         }
     };
-    let result = runtime.block_on(commands::dispatch(cli));
+    let (result, signal) = runtime.block_on(async {
+        // Once, before anything starts: every command gets the same handling.
+        let (shutdown, _listener) = match Shutdown::install() {
+            Ok(installed) => installed,
+            Err(e) => {
+                let e = anyhow::Error::new(e).context("cannot register the stop signals");
+                return (Err(e), None);
+            }
+        };
+        let result = commands::dispatch(cli, &shutdown).await;
+        (result, shutdown.signal())
+    });
     // Give spawned cleanup tasks a moment, then drop the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("grabstorm: {e:#}");
-            ExitCode::from(commands::EXIT_USAGE)
-        }
+    if let Err(e) = &result {
+        // The terminal may be gone (SIGHUP): a failed write must not panic.
+        let _ = writeln!(std::io::stderr(), "grabstorm: {e:#}");
+    }
+    match (result, signal) {
+        (_, Some(sig)) => ExitCode::from(sig.exit_code()),
+        (Ok(code), None) => code,
+        (Err(_), None) => ExitCode::from(commands::EXIT_USAGE),
     }
 }

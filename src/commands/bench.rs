@@ -16,6 +16,10 @@
 //! 2. grabstorm's real red-packet workload (a [`Lab`] on the same server) at
 //!    1k, 10k and 100k grabbers for a few seconds each: ops/s and the
 //!    process's peak RSS (VmHWM) after each.
+//!
+//! A stop signal ends the bench between (or inside) its parts: the
+//! redis-benchmark child and the redis-server are killed, every lab
+//! finishes as usual, the scratch directories are removed.
 
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
 use crate::cli::GlobalArgs;
@@ -24,6 +28,7 @@ use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{OpKind, SampleSink};
 use crate::metrics::EventBus;
+use crate::shutdown::{Shutdown, StopSignal};
 use crate::workload::grabber::{GrabberCtx, GrabberSetup, KeySpace};
 use crate::workload::rounds::grabber_rng;
 use crate::workload::WorkloadKind;
@@ -195,6 +200,7 @@ async fn redis_benchmark(
         .args(["EVALSHA", sha, "3"])
         .args(["bench:rp:__rand_int__", "bench:rp:grabs", "bench:rp:order"])
         .args(["__rand_int__", "1234567", "7654321"])
+        .kill_on_drop(true)
         .output()
         .await
         .context("running redis-benchmark (is it installed?)")?;
@@ -236,6 +242,7 @@ async fn grabstorm_side(
     addr: SocketAddr,
     args: &BenchArgs,
     run_for: Duration,
+    stop: CancellationToken,
 ) -> anyhow::Result<Measured> {
     let script = redis::Script::new(GRAB_LUA);
     let pool = MasterPool::fixed(addr, args.connections).await?;
@@ -286,8 +293,11 @@ async fn grabstorm_side(
     let mut agg = Aggregator::new();
     let started = Instant::now();
     // Drain as we go so the sample queue stays short.
-    while started.elapsed() < run_for {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    while started.elapsed() < run_for && !stop.is_cancelled() {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.cancelled() => {}
+        }
         sink.advance_tick();
         while let Ok(b) = samples.try_recv() {
             agg.absorb(&b);
@@ -316,6 +326,7 @@ async fn grabstorm_side_on(
     addr: SocketAddr,
     args: &BenchArgs,
     run_for: Duration,
+    stop: CancellationToken,
 ) -> anyhow::Result<Measured> {
     let args = args.clone();
     tokio::task::spawn_blocking(move || {
@@ -325,7 +336,7 @@ async fn grabstorm_side_on(
             builder.worker_threads(n);
         }
         let runtime = builder.build().context("starting the bench runtime")?;
-        let measured = runtime.block_on(grabstorm_side(addr, &args, run_for));
+        let measured = runtime.block_on(grabstorm_side(addr, &args, run_for, stop));
         runtime.shutdown_background();
         measured
     })
@@ -346,7 +357,11 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: BenchArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitCode> {
     let server = start_server().await?;
     let addr = server.addr;
     println!(
@@ -354,11 +369,18 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCod
         args.connections
     );
     let sha = create_packets(addr).await?;
-    let (rb, took) = redis_benchmark(addr, &sha, &args).await?;
+    let (rb, took) = tokio::select! {
+        r = redis_benchmark(addr, &sha, &args) => r?,
+        sig = shutdown.requested() => return Ok(stopped(sig)),
+    };
     let threads = usize::from(args.compare_threads);
-    let gs = grabstorm_side_on(Some(threads), addr, &args, took).await?;
+    let stop = shutdown.token();
+    let gs = grabstorm_side_on(Some(threads), addr, &args, took, stop.clone()).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let gs_all = grabstorm_side_on(None, addr, &args, took).await?;
+    let gs_all = grabstorm_side_on(None, addr, &args, took, stop).await?;
+    if let Some(sig) = shutdown.signal() {
+        return Ok(stopped(sig));
+    }
     let row = |what: String, m: &Measured| {
         println!("{what:<44} {:>12.0} {:>10}", m.ops_per_s, m.p99_us);
     };
@@ -414,6 +436,7 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCod
                 seed: 1,
                 duration: Some(Duration::from_secs(args.scale_seconds)),
                 hard_cap: Duration::from_secs(args.scale_seconds + 30),
+                shutdown: shutdown.clone(),
                 ..Default::default()
             };
             let lab = Lab::start(config).await?;
@@ -436,8 +459,14 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCod
             if errors > 0 {
                 tracing::info!(?report.errors, grabbers = n, "errors by class");
             }
+            if shutdown.signal().is_some() {
+                break;
+            }
         }
         let _ = std::fs::remove_dir_all(&state);
+        if let Some(sig) = shutdown.signal() {
+            return Ok(stopped(sig));
+        }
     }
     if args.tui {
         let state = std::env::temp_dir().join(format!("grabstorm-bench-tui-{}", addr.port()));
@@ -451,10 +480,14 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCod
             seed: 1,
             duration: Some(Duration::from_secs(args.scale_seconds)),
             hard_cap: Duration::from_secs(args.scale_seconds + 30),
+            shutdown: shutdown.clone(),
             ..Default::default()
         };
         let cost = crate::tui::bench::dashboard_cost(config, 120, 40, 20).await?;
         let _ = std::fs::remove_dir_all(&state);
+        if let Some(sig) = shutdown.signal() {
+            return Ok(stopped(sig));
+        }
         println!(
             "\ndashboard (10,000 grabbers, mixed): headless {:.0} ops/s, with dashboard {:.0} ops/s \
              (cost {:.1}%), {:.1} frames/s, {:.2} ms per frame",
@@ -467,5 +500,14 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCod
     }
     let _ = global;
     drop(server);
-    Ok(ExitCode::SUCCESS)
+    Ok(match shutdown.signal() {
+        Some(sig) => stopped(sig),
+        None => ExitCode::SUCCESS,
+    })
+}
+
+/// The bench ended early on `sig`: say so (its partial rows are not a result).
+fn stopped(sig: StopSignal) -> ExitCode {
+    eprintln!("grabstorm bench: stopped by {sig}; the figures above are incomplete");
+    ExitCode::from(sig.exit_code())
 }

@@ -42,7 +42,11 @@ fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
 }
 
-pub async fn run(global: &GlobalArgs, args: FaultArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: FaultArgs,
+    shutdown: &crate::shutdown::Shutdown,
+) -> anyhow::Result<ExitCode> {
     let (Some(kind), Some(target)) = (args.kind, args.target) else {
         anyhow::bail!(
             "expected KIND and TARGET, e.g. `grabstorm fault segfault master` or `grabstorm fault pause redis-2 --for 5s`"
@@ -76,10 +80,9 @@ pub async fn run(global: &GlobalArgs, args: FaultArgs) -> anyhow::Result<ExitCod
         state::save(&state_dir, &*shared.lock().await)?;
     }
     if req.duration.is_some() || kind == FaultKind::Slow {
-        let ctrl_c = tokio::signal::ctrl_c();
         tokio::select! {
             _ = injector.wait() => {}
-            _ = ctrl_c => {
+            _ = shutdown.requested() => {
                 // End the fault now rather than leave the node frozen or cut off.
                 injector.shutdown().await;
             }

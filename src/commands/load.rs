@@ -9,7 +9,8 @@ use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::client::ClientMode;
 use crate::commands::{EXIT_FAILED, EXIT_USAGE};
 use crate::faults::{parse_duration, ScheduledFault};
-use crate::lab::{Control, EndReason, Lab, LabConfig, LabTarget};
+use crate::lab::{Lab, LabConfig, LabTarget};
+use crate::shutdown::Shutdown;
 use crate::workload::lock::LockArgs;
 use crate::workload::redpacket::RedPacketArgs;
 use crate::workload::seckill::SeckillArgs;
@@ -109,6 +110,7 @@ impl WorkloadArgs {
         state_dir: PathBuf,
         out_dir: Option<PathBuf>,
         default_duration: Option<Duration>,
+        shutdown: &Shutdown,
     ) -> LabConfig {
         LabConfig {
             target,
@@ -133,6 +135,7 @@ impl WorkloadArgs {
             client: self.client,
             faults: self.faults.clone(),
             settle_timeout: self.settle_timeout,
+            shutdown: shutdown.clone(),
         }
     }
 }
@@ -156,7 +159,11 @@ pub struct LoadCommandArgs {
     pub json: bool,
 }
 
-pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: LoadCommandArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitCode> {
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
     let target = if args.attach {
         LabTarget::Attach
@@ -173,6 +180,7 @@ pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<E
         state_dir,
         args.out.clone(),
         Some(Duration::from_secs(10)),
+        shutdown,
     );
     if let Err(e) = config
         .redpacket
@@ -191,20 +199,21 @@ pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<E
     }
     let mut lab = Lab::start(config).await?;
     let progress = (!args.json).then(|| tokio::spawn(progress_line(lab.snapshots())));
-    let reason = tokio::select! {
-        r = lab.wait_end() => r,
-        _ = tokio::signal::ctrl_c() => {
-            let _ = lab.control(Control::Stop).await;
-            EndReason::Stopped
-        }
-    };
+    // Ends on its duration, the hard cap, or a stop signal.
+    let reason = lab.wait_end().await;
     lab.stop_load().await;
     if let Some(p) = progress {
         p.abort();
+        let _ = p.await;
         eprintln!();
     }
     if !args.json {
-        eprintln!("load ended ({reason:?}); settling and auditing...");
+        match shutdown.signal() {
+            Some(sig) => eprintln!(
+                "load stopped by {sig}; settling and auditing... (a second signal skips the audit)"
+            ),
+            None => eprintln!("load ended ({reason:?}); settling and auditing..."),
+        }
     }
     let run_dir = lab.run_dir().to_path_buf();
     let report = lab.finish().await?;

@@ -14,6 +14,8 @@ pub mod tui;
 pub mod up;
 
 use crate::cli::{Cli, Command};
+use crate::shutdown::Shutdown;
+use std::future::Future;
 use std::process::ExitCode;
 
 /// Exit status for bad input or environment (file errors, no Docker, bad spec).
@@ -21,20 +23,34 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status when the run worked but an expectation or check failed.
 pub const EXIT_FAILED: u8 = 1;
 
-/// Runs the parsed command line.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the parsed command line. Commands that start something take the
+/// [`Shutdown`] and end their run on a signal; the short read-only ones
+/// are simply dropped on a signal; `down` finishes what it removes. `main`
+/// turns a signal into the exit status.
+pub async fn dispatch(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
-        Some(Command::Up(a)) => up::run(g, a).await,
-        Some(Command::Status(a)) => status::run(g, a).await,
+        Some(Command::Up(a)) => up::run(g, a, shutdown).await,
+        Some(Command::Status(a)) => until_signal(status::run(g, a), shutdown).await,
         Some(Command::Down(a)) => down::run(g, a).await,
-        Some(Command::Load(a)) => load::run(g, *a).await,
-        Some(Command::Audit(a)) => audit::run(g, a).await,
-        Some(Command::Fault(a)) => fault::run(g, a).await,
-        Some(Command::Bench(a)) => bench::run(g, a).await,
-        Some(Command::Tui(a)) => tui::run(g, *a).await,
-        Some(Command::Check(a)) => check::run(g, a).await,
-        Some(Command::Run(a)) => run::run(g, *a).await,
-        None => tui::run(g, Default::default()).await,
+        Some(Command::Load(a)) => load::run(g, *a, shutdown).await,
+        Some(Command::Audit(a)) => until_signal(audit::run(g, a), shutdown).await,
+        Some(Command::Fault(a)) => fault::run(g, a, shutdown).await,
+        Some(Command::Bench(a)) => bench::run(g, a, shutdown).await,
+        Some(Command::Tui(a)) => tui::run(g, *a, shutdown).await,
+        Some(Command::Check(a)) => until_signal(check::run(g, a), shutdown).await,
+        Some(Command::Run(a)) => run::run(g, *a, shutdown).await,
+        None => tui::run(g, Default::default(), shutdown).await,
+    }
+}
+
+/// Runs a command that starts nothing until it ends or a signal arrives.
+async fn until_signal(
+    command: impl Future<Output = anyhow::Result<ExitCode>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitCode> {
+    tokio::select! {
+        r = command => r,
+        sig = shutdown.requested() => Ok(ExitCode::from(sig.exit_code())),
     }
 }

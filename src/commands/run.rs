@@ -7,14 +7,14 @@
 
 use super::{EXIT_FAILED, EXIT_USAGE};
 use crate::cli::{BackendChoice, GlobalArgs};
-use crate::lab::{Control, Lab};
+use crate::lab::Lab;
 use crate::scenario::runner::{self, Finished, RunError, RunFailure, RunOptions};
 use crate::scenario::{self, Scenario};
+use crate::shutdown::Shutdown;
 use crate::tui;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
@@ -39,7 +39,11 @@ pub struct RunArgs {
     pub image: Option<String>,
 }
 
-pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: RunArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitCode> {
     let scenario = match scenario::parse_file(&args.file) {
         Ok(s) => s,
         Err(errors) => {
@@ -54,11 +58,12 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode>
         backend: args.backend,
         image: args.image.clone(),
         narrate: args.headless,
+        shutdown: shutdown.clone(),
     };
     let result = if args.headless {
         runner::run_headless(&scenario, &opts).await
     } else {
-        run_dashboard(&scenario, &opts).await
+        run_dashboard(&scenario, &opts, shutdown).await
     };
     match result {
         Ok(done) => Ok(verdict(&scenario, &done)),
@@ -109,84 +114,30 @@ fn environment(e: impl std::fmt::Display) -> RunFailure {
 /// lab and sends its key presses as controls; the scenario's steps appear
 /// in its timeline. When the scenario ends (or the user quits, which stops
 /// the load), the terminal is restored and the run is audited.
-async fn run_dashboard(s: &Scenario, opts: &RunOptions) -> Result<Finished, RunFailure> {
+async fn run_dashboard(
+    s: &Scenario,
+    opts: &RunOptions,
+    shutdown: &Shutdown,
+) -> Result<Finished, RunFailure> {
     let backend = runner::resolve_backend(s, opts.backend).map_err(RunFailure::Environment)?;
     let lab = Lab::start(runner::lab_config(s, opts, backend))
         .await
         .map_err(|e| environment(format!("{e:#}")))?;
-    let topology = lab.topology().await;
-    let (control_tx, control_rx) = tokio::sync::mpsc::channel(64);
-    let feeds = tui::run::Feeds {
-        snapshots: lab.snapshots(),
-        timeline: Some(lab.bus().subscribe()),
-        controls: tui::run::Controls::from_sender(control_tx),
-    };
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
-    if let Some(t) = &topology {
-        app.learn_topology(t);
-    }
-    let outcome = {
-        let mut session = match tui::terminal::TerminalSession::enter() {
-            Ok(session) => session,
-            Err(e) => {
-                // Without a terminal the lab still has to be removed.
-                let _ = lab.control(Control::Stop).await;
-                let _ = lab.finish().await;
-                return Err(environment(format!(
-                    "cannot open the dashboard ({e}); use --headless"
-                )));
+    let driver = runner::drive(&lab, s, false, None);
+    let hosted = tui::run::host(&lab, app, tui::run::DEFAULT_FPS, shutdown, driver).await;
+    match hosted {
+        Ok((outcome, failures)) => {
+            if let Err(e) = outcome {
+                eprintln!("the dashboard failed: {e:#}");
             }
-        };
-        let (input, mut keys) = tui::event::TerminalInput::start();
-        // The dashboard's input is relayed so that it can be closed (which
-        // ends the dashboard) when the scenario is over.
-        let (relay_tx, relay_rx) = tokio::sync::mpsc::channel(256);
-        let over = CancellationToken::new();
-        let relay = {
-            let over = over.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = over.cancelled() => break,
-                        key = keys.recv() => match key {
-                            Some(k) => if relay_tx.send(k).await.is_err() { break },
-                            None => break,
-                        },
-                    }
-                }
-            })
-        };
-        let _closer = runner::CancelOnDrop(over.clone());
-        let driver = async {
-            let failures = runner::drive(&lab, s, false, Some(control_rx)).await;
-            over.cancel();
-            failures
-        };
-        let dashboard = async {
-            let out = tui::run::run(
-                session.terminal(),
-                app,
-                feeds,
-                relay_rx,
-                tui::run::DEFAULT_FPS,
-            )
-            .await;
-            if !over.is_cancelled() {
-                // The user left before the end: stop the load, keep the verdict.
-                let _ = lab.control(Control::Stop).await;
-            }
-            out
-        };
-        let (failures, out) = tokio::join!(driver, dashboard);
-        let _ = relay.await;
-        drop(input);
-        drop(session);
-        (failures, out)
-    };
-    let (failures, dashboard) = outcome;
-    if let Err(e) = dashboard {
-        eprintln!("the dashboard failed: {e:#}");
+            runner::finish(lab, s, failures, true).await
+        }
+        Err(e) => {
+            // Without a terminal the lab still has to be removed.
+            let _ = lab.finish().await;
+            Err(environment(format!("{e:#}; use --headless")))
+        }
     }
-    runner::finish(lab, s, failures, true).await
 }

@@ -2,22 +2,22 @@
 //! the load, open the dashboard, and on `q` stop the load, audit, remove the
 //! topology (unless `--keep`), restore the terminal and print a one-paragraph
 //! summary (the full report goes to the run directory, or `--out DIR`).
+//! A stop signal or a dead terminal ends it the same way (a second signal
+//! skips the audit).
 
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::commands::load::WorkloadArgs;
-use crate::lab::{Control, Lab, LabTarget};
+use crate::lab::{Control, EndReason, Lab, LabTarget};
 use crate::report::model::Report;
+use crate::shutdown::Shutdown;
 use crate::tui::app::App;
-use crate::tui::event::TerminalInput;
-use crate::tui::run::{self, Controls, Feeds, Outcome};
-use crate::tui::terminal::TerminalSession;
+use crate::tui::run::{self, Outcome};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::count;
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest a dashboard run lasts unless `--hard-cap` says otherwise: a
@@ -60,7 +60,11 @@ impl Default for TuiArgs {
     }
 }
 
-pub async fn run(global: &GlobalArgs, mut args: TuiArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    mut args: TuiArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.scenario {
         // The scenario runner plays files; `tui --scenario` is `run FILE`
         // in the dashboard, with the flags that mean the same there.
@@ -76,7 +80,7 @@ pub async fn run(global: &GlobalArgs, mut args: TuiArgs) -> anyhow::Result<ExitC
             backend,
             image: args.backend.image.clone(),
         };
-        return crate::commands::run::run(global, run_args).await;
+        return crate::commands::run::run(global, run_args, shutdown).await;
     }
     if args.load.hard_cap == WorkloadArgs::default().hard_cap {
         args.load.hard_cap = DASHBOARD_HARD_CAP;
@@ -91,63 +95,18 @@ pub async fn run(global: &GlobalArgs, mut args: TuiArgs) -> anyhow::Result<ExitC
     };
     let config = args
         .load
-        .lab_config(target, state_dir, args.out.clone(), None);
+        .lab_config(target, state_dir, args.out.clone(), None, shutdown);
     eprintln!(
         "grabstorm: starting the topology ({} replicas, {} sentinels) and {} grabbers ({}), seed {} ...",
         args.spec.replicas, args.spec.sentinels, config.grabbers, config.workload, config.seed
     );
-    let lab = Arc::new(Lab::start(config).await?);
-    let mut app = App::new(Theme::from_env());
-    if let Some(t) = lab.topology().await {
-        app.learn_topology(&t);
-    }
+    let lab = Lab::start(config).await?;
 
-    let outcome = dashboard(lab.clone(), app, args.fps).await;
-
-    // The terminal is back; everything below prints normally.
-    eprintln!(
-        "grabstorm: stopping the load, letting the topology settle, auditing ... (Ctrl-C skips the audit)"
-    );
-    let lab = unwrap_lab(lab).await?;
-    let run_dir = lab.run_dir().to_path_buf();
-    // The dashboard's signal handlers replaced the default Ctrl-C, so it
-    // is watched here: dropping the lab mid-audit tears the topology down.
-    let finished = tokio::select! {
-        f = lab.finish() => f,
-        _ = quit_signal() => {
-            eprintln!("grabstorm: interrupted: no audit, no report; the topology is removed");
-            return Ok(ExitCode::from(130));
-        }
-    };
-    let outcome = outcome?;
-    let report = finished.context("finishing the run")?;
-    println!("{}", summary(&report, &outcome, args.keep));
-    println!("report: {}", run_dir.join("report.json").display());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Shows a running lab in the dashboard until the user quits (q, Ctrl-C,
-/// or a SIGINT/SIGTERM from outside). The terminal is restored before this
-/// returns, on every path. The scenario runner calls this too.
-pub async fn dashboard(lab: Arc<Lab>, app: App, fps: u32) -> anyhow::Result<Outcome> {
-    let controls = {
-        let lab = lab.clone();
-        Controls::from_fn(move |c: Control| {
-            let lab = lab.clone();
-            async move { lab.control(c).await }
-        })
-    };
-    let feeds = Feeds {
-        snapshots: lab.snapshots(),
-        timeline: Some(lab.bus().subscribe()),
-        controls,
-    };
     // The run's own end (duration, hard cap) pauses the load and says so;
-    // the user still leaves with q.
-    let end_watch = {
-        let lab = lab.clone();
-        tokio::spawn(async move {
-            let reason = lab.wait_end().await;
+    // the user still leaves with q (or a signal, or a dead terminal).
+    let end_of_run = async {
+        let reason = lab.wait_end().await;
+        if reason != EndReason::Stopped {
             let _ = lab.control(Control::PauseLoad(true)).await;
             lab.bus().emit(
                 "lab",
@@ -157,60 +116,30 @@ pub async fn dashboard(lab: Arc<Lab>, app: App, fps: u32) -> anyhow::Result<Outc
                     ),
                 },
             );
-        })
-    };
-    let mut session =
-        TerminalSession::enter().context("cannot open the dashboard on this terminal")?;
-    let (input, input_rx) = TerminalInput::start();
-    let result = tokio::select! {
-        r = run::run(session.terminal(), app, feeds, input_rx, fps) => r,
-        _ = quit_signal() => Err(anyhow::anyhow!("interrupted by a signal")),
-    };
-    drop(input);
-    drop(session);
-    end_watch.abort();
-    let _ = end_watch.await;
-    result
-}
-
-/// SIGINT or SIGTERM from outside (raw mode turns the terminal's own
-/// Ctrl-C into a key, handled by the app).
-async fn quit_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            return;
+            lab.stop_requested().await;
         }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
+    };
+    let hosted = run::host(
+        &lab,
+        App::new(Theme::from_env()),
+        args.fps,
+        shutdown,
+        end_of_run,
+    )
+    .await;
 
-/// Takes the lab back from the control tasks that shared it (they finish
-/// within the dashboard's grace period).
-async fn unwrap_lab(mut lab: Arc<Lab>) -> anyhow::Result<Lab> {
-    let deadline = tokio::time::Instant::now() + run::CONTROL_TIMEOUT;
-    loop {
-        match Arc::try_unwrap(lab) {
-            Ok(lab) => return Ok(lab),
-            Err(shared) => {
-                if tokio::time::Instant::now() >= deadline {
-                    anyhow::bail!("a fault was still running a minute after quitting; the topology may need `grabstorm down`");
-                }
-                lab = shared;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    // The terminal is back (or gone and silenced); everything below prints normally.
+    eprintln!(
+        "grabstorm: stopping the load, letting the topology settle, auditing ... (a second Ctrl-C skips the audit)"
+    );
+    let run_dir = lab.run_dir().to_path_buf();
+    let finished = lab.finish().await;
+    let (outcome, ()) = hosted?;
+    let outcome = outcome?;
+    let report = finished.context("finishing the run")?;
+    println!("{}", summary(&report, &outcome, args.keep));
+    println!("report: {}", run_dir.join("report.json").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `1 fault`, `2 faults`.
@@ -252,7 +181,12 @@ pub fn summary(report: &Report, outcome: &Outcome, kept: bool) -> String {
             None => format!("{faults} on the master, {failovers}."),
         });
     }
-    if report.verdict.ok {
+    if !report.audit.checked {
+        parts.push(format!(
+            "The run was not audited ({}): nothing was checked against Redis.",
+            report.audit.reason.as_deref().unwrap_or("not run")
+        ));
+    } else if report.verdict.ok {
         parts.push(
             "The audit found every acknowledged write in place and every check held.".to_string(),
         );

@@ -5,6 +5,7 @@
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::commands::EXIT_USAGE;
 use crate::metrics::snapshot::{Health, NodeView, Role};
+use crate::shutdown::Shutdown;
 use crate::topology::guard::{self, StartError, StartOptions};
 use crate::topology::{live, select, state, Backend, ProcessState, Topology};
 use clap::Args;
@@ -23,9 +24,6 @@ pub struct UpArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// Exit status after SIGINT (128 + 2), as shells report it.
-const EXIT_INTERRUPTED: u8 = 130;
 
 /// One row of `up`'s output.
 #[derive(Serialize)]
@@ -50,7 +48,11 @@ struct UpOutput<'a> {
     nodes: Vec<NodeRow>,
 }
 
-pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: UpArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ExitCode> {
     let spec = args.spec.to_spec();
     // A bad spec is refused before anything (even a Docker probe) happens.
     if let Err(e) = spec.validate() {
@@ -62,18 +64,25 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<ExitCode> 
 
     let opts = StartOptions {
         save_state: true,
+        shutdown: shutdown.clone(),
         ..StartOptions::new(&state_dir)
     };
     let (guard, why) = match guard::start_from_args(&args.backend, &spec, &opts).await {
         Ok(started) => started,
         Err(e) => {
-            if let Some(StartError::Interrupted(_)) = e.downcast_ref::<StartError>() {
+            if let Some(StartError::Interrupted(sig)) = e.downcast_ref::<StartError>() {
                 eprintln!("grabstorm: {e}");
-                return Ok(ExitCode::from(EXIT_INTERRUPTED));
+                return Ok(ExitCode::from(sig.exit_code()));
             }
             return Err(e);
         }
     };
+    if let Some(sig) = shutdown.signal() {
+        // The signal came as the start finished: it still means "stop".
+        guard.teardown().await?;
+        eprintln!("grabstorm: {}", StartError::Interrupted(sig));
+        return Ok(ExitCode::from(sig.exit_code()));
+    }
     let ready_in = guard.ready_in();
     let backend = guard.backend();
     let topology = guard.keep();

@@ -33,7 +33,11 @@ impl Lab {
                 .all()
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::FaultInjected { .. }));
-        let master = self.settle(faults).await?;
+        // None: a second signal skipped the audit.
+        let master = self
+            .unless_audit_skipped(self.settle(faults))
+            .await
+            .transpose()?;
 
         self.publisher_stop.cancel();
         let agg = match self.publisher.take() {
@@ -43,17 +47,13 @@ impl Lab {
         let journal = self.journal.take().context("journal already closed")?;
         let journal_path = journal.path.clone();
         // The writer only has the queue left to write: bounded by the disk.
-        let give_up = CancellationToken::new();
-        let timer = give_up.clone();
-        let timeout = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            timer.cancel();
-        });
-        let lines = journal
-            .close(give_up)
-            .await
-            .context("closing the journal")?;
-        timeout.abort();
+        let lines = tokio::time::timeout(
+            Duration::from_secs(60),
+            journal.close(CancellationToken::new()),
+        )
+        .await
+        .context("closing the journal: not done within 60s")?
+        .context("closing the journal")?;
         tracing::info!(lines, journal = %journal_path.display(), "journal closed");
 
         let w = self.engine.workloads().clone();
@@ -94,9 +94,25 @@ impl Lab {
             latency_buckets: agg.total_buckets(),
             ..Default::default()
         };
-        let node = self.node_name(master).await;
-        let records = journal::read(&journal_path)?;
-        audit_into(&record, &w, master, &node, &records, &mut report).await?;
+        // Audited into a copy, so a skip half-way leaves no half-checked figure.
+        let mut audited = report.clone();
+        let done = match master {
+            Some(master) => {
+                let node = self.node_name(master).await;
+                let records = journal::read(&journal_path)?;
+                let audit = audit_into(&record, &w, master, &node, &records, &mut audited);
+                self.unless_audit_skipped(audit).await.transpose()?
+            }
+            None => None,
+        };
+        match done {
+            Some(()) => report = audited,
+            None => {
+                report.audit.checked = false;
+                report.audit.reason = Some(crate::shutdown::AUDIT_SKIPPED.to_string());
+                report.audit.journal_lines = lines;
+            }
+        }
         for (kind, l) in report.locks.iter_mut() {
             l.wait = agg.op_summary(OpKind::Lock(*kind, LockStep::Wait));
             l.hold = agg.op_summary(OpKind::Lock(*kind, LockStep::Hold));

@@ -4,6 +4,7 @@
 use crate::cli::BackendArgs;
 use crate::client::ClientMode;
 use crate::faults::ScheduledFault;
+use crate::shutdown::Shutdown;
 use crate::topology::TopologySpec;
 use crate::workload::engine::Workloads;
 use crate::workload::grabber::KeySpace;
@@ -63,6 +64,9 @@ pub struct LabConfig {
     pub faults: Vec<ScheduledFault>,
     /// Longest wait for the topology to settle before the audit.
     pub settle_timeout: Duration,
+    /// The first stop signal ends the load (and interrupts a start), a
+    /// second one skips the audit.
+    pub shutdown: Shutdown,
 }
 
 impl Default for LabConfig {
@@ -86,6 +90,7 @@ impl Default for LabConfig {
             client: ClientMode::Sentinel,
             faults: Vec::new(),
             settle_timeout: Duration::from_secs(30),
+            shutdown: Shutdown::default(),
         }
     }
 }

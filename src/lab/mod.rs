@@ -7,10 +7,18 @@
 //! Life of a lab: [`Lab::start`] (topology ready, pool connected, journal
 //! open, grabbers running, snapshots flowing), any number of
 //! [`Lab::control`] calls, [`Lab::wait_end`] (duration, `--until-done`, a
-//! `Stop` control or the hard cap), then [`Lab::finish`]: stop the load, let
-//! the topology settle, audit the journal against the master, build the
-//! [`Report`], write `report.json` and `run.json` into the run directory,
+//! `Stop` control, a stop signal or the hard cap), then [`Lab::finish`]:
+//! stop the load, let the topology settle, audit the journal against the
+//! master (unless a second signal skips it), build the [`Report`], write
+//! `report.json` and `run.json` into the run directory, join every task
 //! and remove the topology if the lab started it.
+//!
+//! The lab is the one owner of its tasks: everything it spawns (topology
+//! poll, sentinel watcher, snapshot publisher, fault schedule, controls in
+//! flight) runs on one [`TaskTracker`] under one root
+//! [`CancellationToken`]. Controls take one path: a [`LabHandle`] (cheap to
+//! clone, for a dashboard's key presses or a scenario's steps) sends them
+//! over a channel to the lab, which runs each as one of its tasks.
 
 mod audit;
 mod config;
@@ -37,14 +45,16 @@ use crate::workload::redpacket::RedPacket;
 use crate::workload::seckill::Seckill;
 use crate::workload::WorkloadKind;
 use anyhow::Context;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Mutex, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A command to a running lab, from a key press or a scenario step.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,6 +74,9 @@ pub const TICK: Duration = Duration::from_millis(250);
 const TOPOLOGY_POLL: Duration = Duration::from_millis(500);
 /// Events carried in each snapshot.
 const SNAPSHOT_EVENTS: usize = 50;
+/// How long `finish` waits for the lab's tasks (a control still injecting
+/// a fault is the slowest) before it goes on with the teardown.
+const TASKS_JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Naming {
     keys: KeySpace,
@@ -83,6 +96,100 @@ impl JournalNaming for Naming {
     }
 }
 
+/// A control and where its answer goes.
+type ControlRequest = (Control, oneshot::Sender<anyhow::Result<String>>);
+
+/// Sends [`Control`]s to a running lab; each answers with what was done,
+/// one sentence. Cheap to clone; the lab stays with its owner.
+#[derive(Clone)]
+pub struct LabHandle {
+    tx: mpsc::Sender<ControlRequest>,
+}
+
+impl LabHandle {
+    pub async fn control(&self, c: Control) -> anyhow::Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((c, reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the run has ended"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the run ended before answering"))?
+    }
+}
+
+/// What a control acts on, shared by the controls in flight.
+struct Controller {
+    engine: Arc<Engine>,
+    load: Arc<LoadState>,
+    injector: Option<Injector>,
+    bus: EventBus,
+    stop: CancellationToken,
+    faults_injected: Arc<AtomicBool>,
+}
+
+impl Controller {
+    async fn apply(&self, c: Control) -> anyhow::Result<String> {
+        let what = match c {
+            Control::Fault(req) => {
+                let inj = self.injector.as_ref().context(
+                    "faults need a topology: this run talks to a single Redis at a fixed address",
+                )?;
+                self.faults_injected.store(true, Ordering::Relaxed);
+                return inj.inject(&req).await;
+            }
+            Control::SetGrabbers(n) => {
+                let n = self.engine.set_grabbers(n);
+                format!("grabbers set to {n}")
+            }
+            Control::SetWorkload(k) => {
+                self.load.mark(k);
+                self.engine.set_workload(k);
+                format!("workload set to {k}")
+            }
+            Control::PauseLoad(true) => {
+                self.engine.set_paused(true);
+                "load paused".to_string()
+            }
+            Control::PauseLoad(false) => {
+                self.engine.set_paused(false);
+                "load resumed".to_string()
+            }
+            Control::Stop => {
+                self.stop.cancel();
+                "stopping".to_string()
+            }
+        };
+        self.bus
+            .emit("lab", EventKind::LoadChanged { what: what.clone() });
+        Ok(what)
+    }
+}
+
+/// Takes controls off the channel until cancelled; each runs as a task of
+/// the lab, so a slow fault never holds up a key press behind it.
+async fn serve_controls(
+    controller: Arc<Controller>,
+    mut requests: mpsc::Receiver<ControlRequest>,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (control, reply) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = requests.recv() => match r {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let controller = controller.clone();
+        tasks.spawn(async move {
+            let _ = reply.send(controller.apply(control).await);
+        });
+    }
+}
+
 /// A running experiment.
 pub struct Lab {
     config: LabConfig,
@@ -98,18 +205,23 @@ pub struct Lab {
     engine: Arc<Engine>,
     load: Arc<LoadState>,
     injector: Option<Injector>,
-    schedule: Option<JoinHandle<Vec<crate::faults::FaultOutcome>>>,
+    /// The fault schedule (a task of `tasks`), aborted when the load stops.
+    schedule: Option<AbortHandle>,
+    controls: LabHandle,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     publisher: Option<JoinHandle<Aggregator>>,
+    /// Stops the publisher before the audit (a child of `cancel`).
     publisher_stop: CancellationToken,
-    /// Background tasks: sentinel watcher, topology poller, pool.
-    background: CancellationToken,
-    watcher: Option<JoinHandle<()>>,
-    stop: Arc<Notify>,
-    stopped: AtomicBool,
+    /// The root of every task's cancellation, cancelled by `finish`.
+    cancel: CancellationToken,
+    /// Every task the lab spawns; `finish` joins them all.
+    tasks: TaskTracker,
+    /// The load should end: a `Stop` control, or the first stop signal
+    /// (a child of the shutdown's token).
+    stop: CancellationToken,
     started: Instant,
     load_ended: Option<Instant>,
-    faults_injected: AtomicBool,
+    faults_injected: Arc<AtomicBool>,
 }
 
 impl Lab {
@@ -125,7 +237,8 @@ impl Lab {
             .validate()
             .map_err(|e| anyhow::anyhow!("lock settings: {e}"))?;
         let run_id = crate::topology::state::new_run_id();
-        let background = CancellationToken::new();
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
 
         // The topology first: nothing else runs until it is ready.
         let (backend, topology, backend_name, guard) = match &config.target {
@@ -137,6 +250,7 @@ impl Lab {
             } => {
                 let mut opts = StartOptions::new(&config.state_dir);
                 opts.save_state = *save_state;
+                opts.shutdown = config.shutdown.clone();
                 let (guard, why) = crate::topology::guard::start_from_args(backend, spec, &opts)
                     .await
                     .context("starting the topology")?;
@@ -174,7 +288,7 @@ impl Lab {
                 t,
                 config.connections,
                 bus.clone(),
-                background.child_token(),
+                cancel.child_token(),
             )
             .await
             .with_context(|| format!("connecting to the master of run {}", t.run_id))?,
@@ -262,24 +376,26 @@ impl Lab {
         // Off the hot path: topology polling, sentinel events, faults.
         let shared_topology = topology.clone().map(|t| Arc::new(Mutex::new(t)));
         let (topo_tx, topo_rx) = watch::channel(TopologyView::default());
-        let mut watcher = None;
         let mut injector = None;
         let mut schedule = None;
         if let (Some(t), Some(shared), Some(b)) = (&topology, &shared_topology, &backend) {
-            watcher = Some(crate::metrics::timeline::watch_sentinels(
+            // The watcher spawns itself; the lab joins it like its own tasks.
+            tasks.spawn(crate::metrics::timeline::watch_sentinels(
                 t,
                 bus.clone(),
-                background.child_token(),
+                cancel.child_token(),
             ));
-            tokio::spawn(poll_topology(
+            tasks.spawn(poll_topology(
                 shared.clone(),
                 b.clone(),
                 topo_tx,
-                background.child_token(),
+                cancel.child_token(),
             ));
             let inj = Injector::new(b.clone(), shared.clone(), bus.clone());
             if !config.faults.is_empty() {
-                schedule = Some(inj.schedule(config.faults.clone()));
+                let handle = inj.schedule(config.faults.clone());
+                schedule = Some(handle.abort_handle());
+                tasks.spawn(handle);
             }
             injector = Some(inj);
         }
@@ -290,8 +406,8 @@ impl Lab {
             backend: backend_name.clone(),
             ..Default::default()
         }));
-        let publisher_stop = CancellationToken::new();
-        let publisher = tokio::spawn(publish(Publisher {
+        let publisher_stop = cancel.child_token();
+        let publisher = tasks.spawn(publish(Publisher {
             samples,
             sink,
             bus: bus.clone(),
@@ -308,6 +424,23 @@ impl Lab {
             stop: publisher_stop.clone(),
         }));
 
+        let stop = config.shutdown.token().child_token();
+        let faults_injected = Arc::new(AtomicBool::new(false));
+        let (control_tx, control_rx) = mpsc::channel(64);
+        tasks.spawn(serve_controls(
+            Arc::new(Controller {
+                engine: engine.clone(),
+                load: load.clone(),
+                injector: injector.clone(),
+                bus: bus.clone(),
+                stop: stop.clone(),
+                faults_injected: faults_injected.clone(),
+            }),
+            control_rx,
+            tasks.clone(),
+            cancel.child_token(),
+        ));
+
         Ok(Lab {
             config,
             run_id,
@@ -323,16 +456,16 @@ impl Lab {
             load,
             injector,
             schedule,
+            controls: LabHandle { tx: control_tx },
             snapshots,
             publisher: Some(publisher),
             publisher_stop,
-            background,
-            watcher,
-            stop: Arc::new(Notify::new()),
-            stopped: AtomicBool::new(false),
+            cancel,
+            tasks,
+            stop,
             started: Instant::now(),
             load_ended: None,
-            faults_injected: AtomicBool::new(false),
+            faults_injected,
         })
     }
 
@@ -368,47 +501,24 @@ impl Lab {
 
     /// Acts on the running lab; returns what was done, one sentence.
     pub async fn control(&self, c: Control) -> anyhow::Result<String> {
-        let what = match c {
-            Control::Fault(req) => {
-                let inj = self.injector.as_ref().context(
-                    "faults need a topology: this run talks to a single Redis at a fixed address",
-                )?;
-                self.faults_injected.store(true, Ordering::Relaxed);
-                return inj.inject(&req).await;
-            }
-            Control::SetGrabbers(n) => {
-                let n = self.engine.set_grabbers(n);
-                format!("grabbers set to {n}")
-            }
-            Control::SetWorkload(k) => {
-                self.load.mark(k);
-                self.engine.set_workload(k);
-                format!("workload set to {k}")
-            }
-            Control::PauseLoad(true) => {
-                self.engine.set_paused(true);
-                "load paused".to_string()
-            }
-            Control::PauseLoad(false) => {
-                self.engine.set_paused(false);
-                "load resumed".to_string()
-            }
-            Control::Stop => {
-                self.stopped.store(true, Ordering::Relaxed);
-                self.stop.notify_waiters();
-                self.stop.notify_one();
-                "stopping".to_string()
-            }
-        };
-        self.bus
-            .emit("lab", EventKind::LoadChanged { what: what.clone() });
-        Ok(what)
+        self.controls.control(c).await
+    }
+
+    /// Where others (a dashboard, a scenario's steps) send controls.
+    pub fn handle(&self) -> LabHandle {
+        self.controls.clone()
+    }
+
+    /// Resolves once the load was asked to stop ([`Control::Stop`] or a
+    /// stop signal).
+    pub async fn stop_requested(&self) {
+        self.stop.cancelled().await
     }
 
     /// Waits until the load should end: its duration, every grabber done
-    /// (`--until-done`), a [`Control::Stop`], or the hard cap.
+    /// (`--until-done`), a [`Control::Stop`] or a stop signal, or the hard cap.
     pub async fn wait_end(&self) -> EndReason {
-        if self.stopped.load(Ordering::Relaxed) {
+        if self.stop.is_cancelled() {
             return EndReason::Stopped;
         }
         let cap = tokio::time::sleep_until((self.started + self.config.hard_cap).into());
@@ -429,7 +539,7 @@ impl Lab {
             _ = cap => EndReason::HardCap,
             _ = duration => EndReason::Duration,
             _ = done => EndReason::Done,
-            _ = self.stop.notified() => EndReason::Stopped,
+            _ = self.stop.cancelled() => EndReason::Stopped,
         }
     }
 
@@ -454,16 +564,33 @@ impl Lab {
         );
     }
 
-    /// Stops the load, lets the topology settle, audits, builds and writes
-    /// the report, and removes the topology if this lab started it.
+    /// Runs one step of the audit unless a second stop signal asks to skip
+    /// it (then `None`, at once, whether it came before or during the step).
+    pub(super) async fn unless_audit_skipped<T>(&self, step: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.config.shutdown.skip_audit_requested() => None,
+            r = step => Some(r),
+        }
+    }
+
+    /// Stops the load, lets the topology settle, audits (unless a second
+    /// signal skips it), builds and writes the report, joins every task of
+    /// the lab, and removes the topology if this lab started it.
     pub async fn finish(mut self) -> anyhow::Result<Report> {
         self.stop_load().await;
         let result = self.audit_and_report().await;
         // Teardown happens whatever the audit said.
-        self.publisher_stop.cancel();
-        self.background.cancel();
-        if let Some(w) = self.watcher.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), w).await;
+        self.cancel.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(TASKS_JOIN_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "{} task(s) of the lab still ran {TASKS_JOIN_TIMEOUT:?} after it finished",
+                self.tasks.len()
+            );
         }
         self.pool.close().await;
         let keep = matches!(self.config.target, LabTarget::Start { keep: true, .. });

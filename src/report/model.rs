@@ -126,9 +126,14 @@ pub struct LockReport {
 }
 
 /// What the audit did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuditSummary {
+    /// False when the audit did not run (a second signal skipped it): no
+    /// figure of this report was then checked against Redis.
+    pub checked: bool,
+    /// Why the audit did not run (None when it ran).
+    pub reason: Option<String>,
     /// Acknowledged writes in the journal.
     pub journal_lines: u64,
     /// The node whose data was checked (the master once the run settled).
@@ -137,6 +142,20 @@ pub struct AuditSummary {
     pub lost_acked_writes: u64,
     /// The first missing writes (up to 1,000), for the timeline.
     pub lost: Vec<JournalRecord>,
+}
+
+impl Default for AuditSummary {
+    /// An audit that ran (an older report.json without `checked` was audited).
+    fn default() -> Self {
+        AuditSummary {
+            checked: true,
+            reason: None,
+            journal_lines: 0,
+            checked_node: String::new(),
+            lost_acked_writes: 0,
+            lost: Vec::new(),
+        }
+    }
 }
 
 /// One expectation of a scenario with its verdict.
@@ -215,6 +234,11 @@ impl Report {
     /// Re-derives `verdict` from the audit sections and the expectations.
     pub fn judge(&mut self) {
         let mut f = Vec::new();
+        if !self.audit.checked {
+            // Nothing was checked: the run cannot be called OK.
+            let why = self.audit.reason.as_deref().unwrap_or("not run");
+            f.push(format!("not audited ({why})"));
+        }
         if let Some(rp) = &self.redpacket {
             if !rp.conservation_ok {
                 f.push(format!(

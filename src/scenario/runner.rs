@@ -21,6 +21,7 @@ use crate::metrics::event::{Event, EventBus, EventKind};
 use crate::metrics::timeline::explain;
 use crate::report::model::Report;
 use crate::report::{charts, markdown};
+use crate::shutdown::Shutdown;
 use crate::topology::Topology;
 use crate::workload::lock::LockConfig;
 use crate::workload::redpacket::RedPacketArgs;
@@ -30,7 +31,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 /// How to run a scenario: overrides from the command line and where to write.
 #[derive(Clone, Debug)]
@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub image: Option<String>,
     /// Print the story on stdout while it plays (headless runs).
     pub narrate: bool,
+    /// Stops the run on a signal (a second one skips the audit).
+    pub shutdown: Shutdown,
 }
 
 /// Why a scenario could not be played (exit status 2), as opposed to a
@@ -152,6 +154,7 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     };
     c.state_dir = opts.state_dir.clone();
     c.out_dir = opts.out_dir.clone();
+    c.shutdown = opts.shutdown.clone();
     c.workload = w.kind;
     c.grabbers = w.grabbers;
     c.users = w.users.unwrap_or(0);
@@ -638,16 +641,6 @@ pub enum RunFailure {
     Reports(anyhow::Error),
 }
 
-/// Cancels `token` when dropped: ends the dashboard's input when the
-/// scenario is over, on every path.
-pub struct CancelOnDrop(pub CancellationToken);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,6 +671,7 @@ mod tests {
             backend: None,
             image: None,
             narrate: false,
+            shutdown: Shutdown::default(),
         };
         let c = lab_config(&s, &opts, BackendChoice::Local);
         assert_eq!(c.seed, 4);

@@ -1,20 +1,17 @@
 //! Starting a topology safely, for every command that starts one (`up`,
 //! `load`, `tui`, `run`): refuse a bad spec before anything starts, start
-//! the nodes, wait until they are ready, and on error or Ctrl-C/SIGTERM
-//! remove everything that was started. The [`TopologyGuard`] it returns
-//! removes the topology when dropped (also while unwinding from a panic)
-//! unless [`TopologyGuard::keep`] was called.
-//!
-//! Note for callers: `start` installs tokio's SIGINT/SIGTERM handlers, after
-//! which Ctrl-C no longer kills the process by default; a long-running
-//! command must watch for the signal itself (e.g. `tokio::signal::ctrl_c`).
+//! the nodes, wait until they are ready, and on error or a stop signal
+//! (the [`Shutdown`] of [`StartOptions`]) remove everything that was
+//! started. The [`TopologyGuard`] it returns removes the topology when
+//! dropped (also while unwinding from a panic) unless
+//! [`TopologyGuard::keep`] was called.
 
 use super::{ready, select, state, Backend, SpecError, Topology, TopologySpec};
 use crate::cli::BackendArgs;
+use crate::shutdown::{Shutdown, StopSignal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Time a started topology gets to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,9 +24,9 @@ pub enum StartError {
     /// Bad spec: nothing was started.
     #[error("impossible topology: {0}")]
     Spec(#[from] SpecError),
-    /// SIGINT/SIGTERM arrived while starting; what was started is removed.
+    /// A stop signal arrived while starting; what was started is removed.
     #[error("interrupted by {0} while starting: everything started was removed")]
-    Interrupted(&'static str),
+    Interrupted(StopSignal),
 }
 
 /// How to start.
@@ -41,6 +38,8 @@ pub struct StartOptions {
     /// the run; the guard removes it again on teardown.
     pub save_state: bool,
     pub ready_timeout: Duration,
+    /// A signal on it interrupts the start (default: only an explicit request).
+    pub shutdown: Shutdown,
 }
 
 impl StartOptions {
@@ -49,36 +48,7 @@ impl StartOptions {
             state_dir: state_dir.to_path_buf(),
             save_state: false,
             ready_timeout: READY_TIMEOUT,
-        }
-    }
-}
-
-/// SIGINT and SIGTERM, registered at once (before anything starts).
-struct Interrupts {
-    int: Option<Signal>,
-    term: Option<Signal>,
-}
-
-impl Interrupts {
-    fn register() -> Interrupts {
-        Interrupts {
-            int: signal(SignalKind::interrupt()).ok(),
-            term: signal(SignalKind::terminate()).ok(),
-        }
-    }
-
-    async fn recv(&mut self) -> &'static str {
-        async fn one(s: &mut Option<Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        tokio::select! {
-            _ = one(&mut self.int) => "SIGINT",
-            _ = one(&mut self.term) => "SIGTERM",
+            shutdown: Shutdown::default(),
         }
     }
 }
@@ -98,14 +68,13 @@ pub async fn start_from_args(
 }
 
 /// Validates `spec`, starts it on `backend`, waits until ready. Any error or
-/// SIGINT/SIGTERM on the way removes what was started.
+/// stop signal on the way removes what was started.
 pub async fn start(
     backend: Arc<dyn Backend>,
     spec: &TopologySpec,
     opts: &StartOptions,
 ) -> anyhow::Result<TopologyGuard> {
     spec.validate().map_err(StartError::Spec)?;
-    let mut interrupts = Interrupts::register();
     let run_id = state::new_run_id();
     let started = Instant::now();
 
@@ -113,7 +82,7 @@ pub async fn start(
     tokio::pin!(up);
     let topology = tokio::select! {
         r = &mut up => r?,
-        sig = interrupts.recv() => {
+        sig = opts.shutdown.requested() => {
             // Let the start finish (it is bounded) so that every node it
             // made is known, then remove them all.
             tracing::warn!("{sig} while starting run {run_id}: removing what was started");
@@ -135,7 +104,7 @@ pub async fn start(
     let ready = ready::wait_ready_on(&guard.topology, Some(backend.as_ref()), opts.ready_timeout);
     let outcome = tokio::select! {
         r = ready => r.map_err(|e| e.context(format!("run {run_id} did not become ready; everything started was removed"))),
-        sig = interrupts.recv() => {
+        sig = opts.shutdown.requested() => {
             tracing::warn!("{sig} while waiting for run {run_id}: removing it");
             Err(StartError::Interrupted(sig).into())
         }

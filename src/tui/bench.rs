@@ -69,18 +69,16 @@ pub async fn live(
     let mut terminal = Terminal::new(TestBackend::new(cols, rows))?;
     let (input_tx, input_rx) = mpsc::channel(1);
     // Closing the input ends the loop, as a lost terminal would.
-    tokio::spawn(async move {
+    let close_input = async move {
         tokio::time::sleep(duration).await;
         drop(input_tx);
-    });
-    run::run(
-        &mut terminal,
-        App::new(Theme::default()),
-        feeds,
-        input_rx,
-        fps,
-    )
-    .await
+    };
+    let app = App::new(Theme::default());
+    let (outcome, ()) = tokio::join!(
+        run::run(&mut terminal, app, feeds, input_rx, fps),
+        close_input
+    );
+    outcome
 }
 
 /// What the dashboard costs the load: the same run headless and with the
@@ -132,7 +130,7 @@ pub async fn dashboard_cost(
         anyhow::Ok(ops_per_s(&report))
     };
     let before = headless(config.clone()).await?;
-    let lab = Arc::new(Lab::start(config.clone()).await?);
+    let lab = Lab::start(config.clone()).await?;
     let feeds = Feeds {
         snapshots: lab.snapshots(),
         timeline: Some(lab.bus().subscribe()),
@@ -140,8 +138,6 @@ pub async fn dashboard_cost(
     };
     let (outcome, _) = tokio::join!(live(feeds, cols, rows, fps, duration), lab.wait_end());
     let outcome = outcome?;
-    let lab =
-        Arc::try_unwrap(lab).map_err(|_| anyhow::anyhow!("the bench's lab is still shared"))?;
     let with_dashboard = ops_per_s(&lab.finish().await?);
     let after = headless(config).await?;
     Ok(DashboardCost {

@@ -4,6 +4,11 @@
 //! timeline events from the lab's broadcast, and the results of controls.
 //! Terminal input is read on its own thread because crossterm's reader
 //! blocks; it stops within one poll interval once the source is dropped.
+//!
+//! A dead terminal (its tmux session killed, an SSH link gone) ends the
+//! input: the thread watches the tty itself for a hangup, because
+//! crossterm's reader spins forever on a hung-up tty (EOF and EIO are
+//! retried), which left the dashboard running as an orphan at full CPU.
 
 use crate::metrics::{Event, Snapshot};
 use crossterm::event::{Event as TermEvent, KeyEvent};
@@ -32,54 +37,155 @@ pub enum AppEvent {
     InputClosed,
 }
 
-/// Reads terminal events on a thread until dropped.
+/// Reads terminal events on a thread until dropped or the terminal dies.
 pub struct TerminalInput {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Says when the thread ended.
+    ended: Option<std::sync::mpsc::Receiver<()>>,
 }
 
+/// How long the drop waits for the reader thread before leaving it behind.
+const INPUT_STOP_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the reader waits for input before looking at its stop flag.
+const INPUT_POLL: Duration = Duration::from_millis(50);
+
 impl TerminalInput {
-    /// Starts the reader; events arrive on the returned receiver.
+    /// Starts the reader; events arrive on the returned receiver, which
+    /// closes when the terminal is gone or its input fails.
     pub fn start() -> (TerminalInput, mpsc::Receiver<TermEvent>) {
         let (tx, rx) = mpsc::channel(256);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
+        let (ended_tx, ended) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
             .name("tui-input".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match crossterm::event::poll(Duration::from_millis(50)) {
-                        Ok(true) => match crossterm::event::read() {
-                            Ok(ev) => {
-                                if tx.blocking_send(ev).is_err() {
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "terminal input failed");
-                                break;
-                            }
-                        },
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "terminal input failed");
-                            break;
-                        }
+                read_terminal(&flag, &tx);
+                let _ = ended_tx.send(());
+            });
+        if let Err(e) = &spawned {
+            tracing::warn!(error = %e, "cannot start the terminal reader");
+        }
+        let ended = spawned.ok().map(|_| ended);
+        (TerminalInput { stop, ended }, rx)
+    }
+}
+
+/// The reader thread's loop: until `stop`, the receiver goes away, the
+/// terminal hangs up or its input fails.
+fn read_terminal(stop: &AtomicBool, tx: &mpsc::Sender<TermEvent>) {
+    let tty = Tty::open();
+    while !stop.load(Ordering::Relaxed) {
+        let wait = match &tty {
+            // Wait on the tty ourselves, then ask crossterm without waiting
+            // (it may also hold parsed events from an earlier read).
+            Some(tty) => {
+                if tty.wait(INPUT_POLL) == TtyState::Gone {
+                    tracing::warn!("the terminal hung up");
+                    return;
+                }
+                Duration::ZERO
+            }
+            None => INPUT_POLL,
+        };
+        match crossterm::event::poll(wait) {
+            Ok(true) => match crossterm::event::read() {
+                Ok(ev) => {
+                    if tx.blocking_send(ev).is_err() {
+                        return;
                     }
                 }
-            })
-            .ok();
-        (TerminalInput { stop, thread }, rx)
+                Err(e) => {
+                    tracing::warn!(error = %e, "terminal input failed");
+                    return;
+                }
+            },
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "terminal input failed");
+                return;
+            }
+        }
     }
 }
 
 impl Drop for TerminalInput {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(ended) = self.ended.take() {
+            // Bounded: should crossterm be stuck on a dying tty, the thread
+            // is left behind rather than the shutdown held up.
+            if ended.recv_timeout(INPUT_STOP_TIMEOUT).is_err() {
+                tracing::warn!("the terminal reader did not stop; leaving it behind");
+            }
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TtyState {
+    Readable,
+    Idle,
+    Gone,
+}
+
+/// The tty crossterm reads from: stdin when it is a terminal, else /dev/tty.
+struct Tty {
+    fd: std::os::fd::RawFd,
+    /// Kept open (and closed on drop) when it is /dev/tty.
+    _owned: Option<std::fs::File>,
+}
+
+impl Tty {
+    fn open() -> Option<Tty> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: isatty only inspects the descriptor.
+        if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
+            return Some(Tty {
+                fd: libc::STDIN_FILENO,
+                _owned: None,
+            });
+        }
+        let file = std::fs::File::open("/dev/tty").ok()?;
+        Some(Tty {
+            fd: file.as_raw_fd(),
+            _owned: Some(file),
+        })
+    }
+
+    /// Waits up to `timeout` for input; a hangup or error is `Gone`.
+    fn wait(&self, timeout: Duration) -> TtyState {
+        poll_tty(self.fd, timeout)
+    }
+}
+
+fn poll_tty(fd: std::os::fd::RawFd, timeout: Duration) -> TtyState {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
+    if n < 0 {
+        return if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            TtyState::Idle
+        } else {
+            TtyState::Gone
+        };
+    }
+    if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        TtyState::Gone
+    } else if pfd.revents & libc::POLLIN != 0 {
+        TtyState::Readable
+    } else {
+        TtyState::Idle
+    }
+}
+
+/// True when this process's terminal has hung up (or it has none left).
+pub fn terminal_gone() -> bool {
+    Tty::open().is_none_or(|tty| tty.wait(Duration::ZERO) == TtyState::Gone)
 }
 
 /// The merged sources. `next` waits for whichever comes first.

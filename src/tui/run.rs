@@ -8,12 +8,19 @@
 //! snapshots, a broadcast of events and a [`Controls`] to send through, so
 //! the dashboard command, the scenario runner and the frame-rate bench all
 //! drive it the same way, with a real terminal or ratatui's `TestBackend`.
+//!
+//! [`host`] puts a running lab on this process's terminal: the one place
+//! that opens the dashboard for `grabstorm tui` and `grabstorm run`, and
+//! closes it on quit, the end of the run, a stop signal or a dead terminal.
 
 use super::app::{Action, App};
-use super::event::{AppEvent, EventSource};
+use super::event::{AppEvent, EventSource, TerminalInput};
+use super::terminal::TerminalSession;
 use super::ui;
-use crate::lab::Control;
+use crate::lab::{Control, Lab};
 use crate::metrics::{Event, Snapshot};
+use crate::shutdown::{Shutdown, StopSignal};
+use anyhow::Context;
 use crossterm::event::Event as TermEvent;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
@@ -22,6 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The default frame cap: smooth enough for a projector, cheap on 2 cores.
@@ -208,6 +216,88 @@ where
         ran_for: started.elapsed(),
         quit_by_user,
     })
+}
+
+/// Hosts the dashboard for `lab` on this process's terminal while `driver`
+/// runs (a scenario's timeline, or the dashboard command's watch of the
+/// run's end), and closes it on the first of: the user quits (the load is
+/// then stopped), `driver` ends, a stop signal, or the terminal dies (a
+/// hangup: told to `shutdown` as SIGHUP, so the run ends as on one, and
+/// stdout/stderr are pointed away from the dead tty). `driver` must end
+/// once the lab's load is asked to stop. The terminal is restored before
+/// this returns, on every path. Returns how the dashboard went and what
+/// `driver` returned; an error when no dashboard could be opened (the load
+/// is then stopped).
+pub async fn host<T>(
+    lab: &Lab,
+    mut app: App,
+    fps: u32,
+    shutdown: &Shutdown,
+    driver: impl Future<Output = T>,
+) -> anyhow::Result<(anyhow::Result<Outcome>, T)> {
+    let handle = lab.handle();
+    let feeds = Feeds {
+        snapshots: lab.snapshots(),
+        timeline: Some(lab.bus().subscribe()),
+        controls: Controls::from_fn(move |c: Control| {
+            let handle = handle.clone();
+            async move { handle.control(c).await }
+        }),
+    };
+    if let Some(t) = lab.topology().await {
+        app.learn_topology(&t);
+    }
+    let mut session = match TerminalSession::enter() {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = lab.control(Control::Stop).await;
+            return Err(e).context("cannot open the dashboard on this terminal");
+        }
+    };
+    let (input, mut keys) = TerminalInput::start();
+    // Keys are relayed so that the dashboard can be closed from here (the
+    // run's end, a signal) by closing its input.
+    let (relay_tx, relay_rx) = mpsc::channel(256);
+    let over = CancellationToken::new();
+    let relay = async {
+        loop {
+            tokio::select! {
+                _ = over.cancelled() => break,
+                _ = shutdown.requested() => break,
+                key = keys.recv() => match key {
+                    Some(k) => if relay_tx.send(k).await.is_err() { break },
+                    None => break,
+                },
+            }
+        }
+        drop(relay_tx);
+    };
+    let dashboard = async {
+        let out = run(session.terminal(), app, feeds, relay_rx, fps).await;
+        let user_quit = matches!(&out, Ok(o) if o.quit_by_user);
+        if !over.is_cancelled() {
+            if !user_quit && shutdown.signal().is_none() {
+                // Neither the user, the run nor a signal closed it: the
+                // terminal failed (input gone, a write refused).
+                tracing::warn!("the dashboard's terminal is gone: stopping as on SIGHUP");
+                shutdown.request(StopSignal::Hangup);
+            }
+            let _ = lab.control(Control::Stop).await;
+        }
+        out
+    };
+    let driver = async {
+        let r = driver.await;
+        over.cancel();
+        r
+    };
+    let ((), outcome, driven) = tokio::join!(relay, dashboard, driver);
+    drop(input);
+    drop(session);
+    if super::event::terminal_gone() {
+        super::terminal::silence_dead_terminal();
+    }
+    Ok((outcome, driven))
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! screen). [`TerminalSession`] restores the terminal when dropped, so every
 //! way out (quit, error, `?` early return) leaves a usable shell; ratatui's
 //! `try_init` also installs a panic hook that restores before the panic
-//! message prints.
+//! message prints. [`silence_dead_terminal`] keeps the prints after a
+//! hangup from failing.
 
 use ratatui::DefaultTerminal;
 
@@ -29,5 +30,28 @@ impl Drop for TerminalSession {
         if let Err(e) = ratatui::try_restore() {
             tracing::error!(error = %e, "could not restore the terminal");
         }
+    }
+}
+
+/// Points stdout and stderr at /dev/null when they are a terminal that
+/// died, so that what the shutdown prints cannot fail (`println!` panics
+/// on EIO, and a panic would lose the report). Files and pipes are kept.
+pub fn silence_dead_terminal() {
+    // SAFETY: plain descriptor calls on this process's own stdout/stderr;
+    // the fstat buffer is ours and zeroed.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null < 0 {
+            return;
+        }
+        for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+            let mut st: libc::stat = std::mem::zeroed();
+            let is_char_device =
+                libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR;
+            if is_char_device {
+                libc::dup2(null, fd);
+            }
+        }
+        libc::close(null);
     }
 }
