@@ -293,10 +293,12 @@ pub async fn host<T>(
     };
     let ((), outcome, driven) = tokio::join!(relay, dashboard, driver);
     drop(input);
-    drop(session);
     if super::event::terminal_gone() {
+        // Before the session's restore: ratatui reports a failed restore
+        // with `eprintln!`, which panics on a dead tty.
         super::terminal::silence_dead_terminal();
     }
+    drop(session);
     Ok((outcome, driven))
 }
 

@@ -7,6 +7,7 @@ mod audit_cli;
 mod faults;
 mod locks;
 mod scenario;
+mod signals;
 mod topology_docker;
 mod topology_local;
 mod tui;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// The backend, or `None` (test skipped, reason printed) when no engine
 /// answers outside CI.
-async fn docker_or_skip(test: &str) -> Option<DockerBackend> {
+pub(crate) async fn docker_or_skip(test: &str) -> Option<DockerBackend> {
     match DockerBackend::connect(None).await {
         Ok(d) => Some(d),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
@@ -32,7 +32,7 @@ async fn docker_or_skip(test: &str) -> Option<DockerBackend> {
 /// Removes run `run_id` by label when dropped, so a failed assertion leaves
 /// no containers behind (teardown runs on its own thread and runtime,
 /// because `Drop` cannot await).
-struct RemoveOnDrop(String);
+pub(crate) struct RemoveOnDrop(pub(crate) String);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -90,7 +90,10 @@ async fn sentinel_master(addr: SocketAddr, name: &str) -> HashMap<String, String
 
 /// Containers and networks the engine still holds for `run_id` (by label),
 /// asked of the engine directly, not through the backend under test.
-async fn leftovers(docker: &bollard::Docker, run_id: &str) -> (Vec<String>, Vec<String>) {
+pub(crate) async fn leftovers(
+    docker: &bollard::Docker,
+    run_id: &str,
+) -> (Vec<String>, Vec<String>) {
     use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
     let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run_id}")])]);
     let containers = docker

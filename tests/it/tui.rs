@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 /// A private tmux server (its own socket), killed on drop with whatever it
 /// runs; the run's leftovers are removed with `grabstorm down --all`.
-struct Tmux {
-    socket: String,
-    state: PathBuf,
+pub(crate) struct Tmux {
+    pub(crate) socket: String,
+    pub(crate) state: PathBuf,
 }
 
 impl Tmux {
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -44,7 +44,12 @@ impl Tmux {
     }
 
     /// Polls the screen until `pred` holds; panics with the screen after `timeout`.
-    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let screen = self.capture();
@@ -79,7 +84,7 @@ fn log_tail(state: &Path) -> String {
 }
 
 /// The node the topology panel marks `▲ MASTER`, if exactly one.
-fn master_on_screen(screen: &str) -> Option<String> {
+pub(crate) fn master_on_screen(screen: &str) -> Option<String> {
     let masters: Vec<String> = screen
         .lines()
         .filter(|l| l.contains("▲ MASTER") && !l.contains("· replica"))

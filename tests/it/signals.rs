@@ -1,0 +1,503 @@
+//! Tests: stop signals, handled the same way by every command. SIGTERM,
+//! SIGHUP and SIGINT end a `load` on both backends within 5 s with its
+//! exit status (143, 129, 130), a report and nothing left; a second signal
+//! skips the audit and the report says so; a dashboard whose tmux session
+//! is killed ends and leaves nothing; `up` interrupted while it starts,
+//! `run` and `bench` end on SIGTERM too.
+
+use crate::support::{grabstorm_bin, processes_under, state_dir};
+use crate::topology_docker::{docker_or_skip, leftovers, RemoveOnDrop};
+use crate::tui::{master_on_screen, Tmux};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The bound the issue sets between a signal and the end of the process.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+/// A grabstorm process of a test; its output collected as it comes. Killed
+/// (SIGKILL) on drop if still running, so a failed assertion leaves no
+/// process behind (the topology is then removed by the test's cleanup).
+struct Grabstorm {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let into = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
+impl Grabstorm {
+    fn start(state: &Path, args: &[&str]) -> Grabstorm {
+        let mut child = Command::new(grabstorm_bin())
+            .arg("--state-dir")
+            .arg(state)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Grabstorm {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).unwrap();
+    }
+
+    /// Waits until the process exits (panics after `timeout`): its status
+    /// and how long that took.
+    fn wait_exit(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "grabstorm still ran {timeout:?} later; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Grabstorm {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms; panics with `what` after `timeout`.
+fn wait_until(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The run dirs the topology made under the state dir (the lab's own
+/// output goes to `--out`, elsewhere).
+fn runs(state: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(state.join("runs"))
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default()
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty()
+        && !stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'))
+}
+
+fn report(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("report.json"))
+        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", out.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Nothing of the run left: no process under the state dir (each node
+/// process seen before the signal is gone), no run dir, no state file.
+fn nothing_left(state: &Path, nodes: &[i32]) {
+    assert_eq!(processes_under(state), Vec::<i32>::new());
+    for pid in nodes {
+        assert!(!alive(*pid), "node process {pid} still runs");
+    }
+    assert_eq!(runs(state), Vec::<PathBuf>::new());
+    assert!(!state.join("current.json").exists(), "state file left");
+}
+
+/// `load --backend local` until it runs, then `sig`: the exit status, the
+/// time to stop, the report and what is left.
+fn load_on_local_ends_on(sig: Signal, code: i32) {
+    let state = state_dir();
+    let s = state.path();
+    let out = s.join("out");
+    let mut g = Grabstorm::start(
+        s,
+        &[
+            "load",
+            "--backend",
+            "local",
+            "--duration",
+            "60s",
+            "--grabbers",
+            "100",
+            "--workload",
+            "redpacket",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    // The lab makes its output dir once the topology is ready and connected.
+    wait_until("the load to start", Duration::from_secs(60), || {
+        out.exists()
+    });
+    let nodes = processes_under(s);
+    assert_eq!(nodes.len(), 6, "1 master, 2 replicas, 3 sentinels");
+    std::thread::sleep(Duration::from_secs(1));
+    g.signal(sig);
+    let (status, took) = g.wait_exit(Duration::from_secs(60));
+    let stderr = g.stderr();
+    assert_eq!(status.code(), Some(code), "{sig}: {stderr}");
+    assert!(took < STOP_WITHIN, "{sig}: stopped after {took:?}");
+    assert!(
+        stderr.contains(&format!("load stopped by {sig}")),
+        "{stderr}"
+    );
+    let r = report(&out);
+    assert_eq!(
+        r["audit"]["checked"], true,
+        "{sig}: the first signal audits"
+    );
+    assert_eq!(r["grabbers"], 100);
+    assert!(
+        r["duration_s"].as_f64().unwrap() < 60.0,
+        "{}",
+        r["duration_s"]
+    );
+    assert!(r["ops"]["redpacket.grab"]["ok"].as_u64().unwrap() > 0);
+    nothing_left(s, &nodes);
+}
+
+#[test]
+fn load_on_local_ends_on_sigterm_with_143_a_report_and_nothing_left() {
+    load_on_local_ends_on(Signal::SIGTERM, 143);
+}
+
+#[test]
+fn load_on_local_ends_on_sighup_with_129_a_report_and_nothing_left() {
+    load_on_local_ends_on(Signal::SIGHUP, 129);
+}
+
+#[test]
+fn load_on_local_ends_on_sigint_with_130_a_report_and_nothing_left() {
+    load_on_local_ends_on(Signal::SIGINT, 130);
+}
+
+#[test]
+fn a_second_signal_skips_the_audit_and_the_report_says_so() {
+    let state = state_dir();
+    let s = state.path();
+    let out = s.join("out");
+    // With a fault in the run the settle waits for two agreeing looks
+    // (at least a second): time for the second signal to land before it.
+    let mut g = Grabstorm::start(
+        s,
+        &[
+            "load",
+            "--backend",
+            "local",
+            "--duration",
+            "60s",
+            "--grabbers",
+            "100",
+            "--fault",
+            "1s pause redis-3 for 1s",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    wait_until("the load to start", Duration::from_secs(60), || {
+        out.exists()
+    });
+    let nodes = processes_under(s);
+    assert_eq!(nodes.len(), 6);
+    std::thread::sleep(Duration::from_secs(1));
+    g.signal(Signal::SIGTERM);
+    wait_until("the settle to begin", Duration::from_secs(10), || {
+        g.stderr().contains("settling and auditing")
+    });
+    g.signal(Signal::SIGTERM);
+    let (status, took) = g.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(143), "{}", g.stderr());
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    let r = report(&out);
+    assert_eq!(r["audit"]["checked"], false, "{}", r["audit"]);
+    assert_eq!(r["audit"]["reason"], "skipped: a second signal arrived");
+    // Nothing was checked, so the run is not called OK.
+    assert_eq!(r["verdict"]["ok"], false);
+    assert!(r["ops"].as_object().is_some_and(|o| !o.is_empty()));
+    nothing_left(s, &nodes);
+}
+
+#[test]
+fn load_on_docker_ends_on_sigterm_and_sighup_and_leaves_no_container_or_network() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(backend) = rt.block_on(docker_or_skip("signals_docker")) else {
+        return;
+    };
+    for (sig, code) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+        let state = state_dir();
+        let s = state.path();
+        let out = s.join("out");
+        let mut g = Grabstorm::start(
+            s,
+            &[
+                "load",
+                "--backend",
+                "docker",
+                "--duration",
+                "60s",
+                "--grabbers",
+                "100",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        wait_until("the load to start", Duration::from_secs(120), || {
+            out.exists()
+        });
+        let run_dirs = runs(s);
+        assert_eq!(run_dirs.len(), 1, "{run_dirs:?}");
+        let run_id = run_dirs[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let _cleanup = RemoveOnDrop(run_id.clone());
+        let (containers, networks) = rt.block_on(leftovers(backend.docker(), &run_id));
+        assert_eq!((containers.len(), networks.len()), (6, 1));
+        std::thread::sleep(Duration::from_secs(1));
+        g.signal(sig);
+        let (status, took) = g.wait_exit(Duration::from_secs(60));
+        assert_eq!(status.code(), Some(code), "{sig}: {}", g.stderr());
+        assert!(took < STOP_WITHIN, "{sig}: stopped after {took:?}");
+        assert_eq!(report(&out)["audit"]["checked"], true);
+        assert_eq!(
+            rt.block_on(leftovers(backend.docker(), &run_id)),
+            (vec![], vec![]),
+            "{sig}: containers or network of run {run_id} left"
+        );
+        assert_eq!(runs(s), Vec::<PathBuf>::new());
+        assert!(!s.join("current.json").exists());
+    }
+}
+
+/// The pid of the grabstorm process whose command line names `state`.
+fn grabstorm_pid_of(state: &Path) -> Option<i32> {
+    let needle = state.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.first().is_some_and(|a| a.ends_with("grabstorm"))
+                && args.iter().any(|a| *a == needle)
+        })
+}
+
+#[test]
+fn a_dashboard_whose_tmux_session_is_killed_ends_and_leaves_nothing() {
+    let state = state_dir();
+    let s = state.path();
+    let out = s.join("out");
+    let tmux = Tmux {
+        socket: format!("grabstorm-it-signals-{}", std::process::id()),
+        state: s.to_path_buf(),
+    };
+    let bin = grabstorm_bin();
+    let created = tmux.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "gs",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        bin.to_str().unwrap(),
+        "--state-dir",
+        s.to_str().unwrap(),
+        "tui",
+        "--backend",
+        "local",
+        "--grabbers",
+        "100",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(created.status.success(), "tmux new-session: {created:?}");
+    tmux.wait_for(
+        "the master in the topology panel",
+        Duration::from_secs(60),
+        |screen| master_on_screen(screen).is_some() && screen.contains("ops/s"),
+    );
+    let pid = grabstorm_pid_of(s).expect("the dashboard's process");
+    let nodes = processes_under(s);
+    assert_eq!(nodes.len(), 6);
+    assert!(
+        s.join("current.json").exists(),
+        "the dashboard saves its run"
+    );
+
+    let killed = tmux.tmux(&["kill-session", "-t", "gs"]);
+    assert!(killed.status.success(), "tmux kill-session: {killed:?}");
+    let started = Instant::now();
+    wait_until("the dashboard to exit", Duration::from_secs(60), || {
+        !alive(pid)
+    });
+    let took = started.elapsed();
+    assert!(took < STOP_WITHIN, "the dashboard ran on for {took:?}");
+    // It shut down as on SIGHUP: audited, reported, removed.
+    assert_eq!(report(&out)["audit"]["checked"], true);
+    nothing_left(s, &nodes);
+}
+
+#[test]
+fn up_interrupted_by_sigterm_while_starting_leaves_nothing() {
+    let state = state_dir();
+    let s = state.path();
+    // As the SIGINT test of `up`: frozen as soon as its run dir appears,
+    // SIGTERM queued, thawed; repeated should `up` have finished first.
+    for attempt in 1..=5 {
+        let mut g = Grabstorm::start(s, &["up", "--backend", "local"]);
+        wait_until("a run dir", Duration::from_secs(10), || !runs(s).is_empty());
+        g.signal(Signal::SIGSTOP);
+        g.signal(Signal::SIGTERM);
+        g.signal(Signal::SIGCONT);
+        let (status, _) = g.wait_exit(Duration::from_secs(60));
+        if status.success() {
+            eprintln!("attempt {attempt}: up finished before the signal; again");
+            let down = Grabstorm::start(s, &["down"]).wait_exit(Duration::from_secs(60));
+            assert!(down.0.success());
+            continue;
+        }
+        assert_eq!(status.code(), Some(143), "{}", g.stderr());
+        assert!(
+            g.stderr().contains("interrupted by SIGTERM"),
+            "{}",
+            g.stderr()
+        );
+        nothing_left(s, &[]);
+        return;
+    }
+    panic!("the signal never landed during `up` in 5 attempts");
+}
+
+#[test]
+fn run_and_bench_end_on_sigterm_and_leave_nothing() {
+    // A scenario played headless.
+    let state = state_dir();
+    let s = state.path();
+    let out = s.join("out");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/redpacket-fairness.toml");
+    let mut g = Grabstorm::start(
+        s,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--headless",
+            "--backend",
+            "local",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    wait_until("the scenario to start", Duration::from_secs(60), || {
+        out.exists()
+    });
+    let nodes = processes_under(s);
+    assert!(!nodes.is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    g.signal(Signal::SIGTERM);
+    let (status, took) = g.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(143), "{}", g.stderr());
+    assert!(took < STOP_WITHIN, "run stopped after {took:?}");
+    let r = report(&out);
+    assert_eq!(r["audit"]["checked"], true);
+    assert!(
+        r["duration_s"].as_f64().unwrap() < 20.0,
+        "{}",
+        r["duration_s"]
+    );
+    nothing_left(s, &nodes);
+
+    // The bench, while redis-benchmark hammers its redis-server.
+    let mut g = Grabstorm::start(s, &["bench", "--no-scale", "--requests", "50000000"]);
+    wait_until("the bench's redis-server", Duration::from_secs(30), || {
+        g.stdout().contains("redis-server on 127.0.0.1:")
+    });
+    let port: u16 = g
+        .stdout()
+        .split("redis-server on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the bench's port");
+    let client_of_port = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| alive(*pid))
+            .any(|pid| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                cmd.starts_with("redis-benchmark") && cmd.contains(&format!("-p {port} "))
+            })
+    };
+    wait_until(
+        "redis-benchmark to run",
+        Duration::from_secs(30),
+        client_of_port,
+    );
+    g.signal(Signal::SIGTERM);
+    let (status, took) = g.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(143), "{}", g.stderr());
+    assert!(took < STOP_WITHIN, "bench stopped after {took:?}");
+    assert!(g.stderr().contains("stopped by SIGTERM"), "{}", g.stderr());
+    assert!(!client_of_port(), "redis-benchmark left running");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the bench's redis-server on {port} still answers"
+    );
+}
