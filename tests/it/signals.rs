@@ -152,32 +152,36 @@ fn nothing_left(state: &Path, nodes: &[i32]) {
     assert!(!state.join("current.json").exists(), "state file left");
 }
 
+/// `grabstorm load --backend BACKEND --duration 60s --grabbers 100 EXTRA
+/// --out STATE/out`, returned once it runs (the lab makes its output dir
+/// once the topology is ready and connected), with that output dir.
+fn start_load(state: &Path, backend: &str, extra: &[&str]) -> (Grabstorm, PathBuf) {
+    let out = state.join("out");
+    let mut args = vec![
+        "load",
+        "--backend",
+        backend,
+        "--duration",
+        "60s",
+        "--grabbers",
+        "100",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let g = Grabstorm::start(state, &args);
+    wait_until("the load to start", Duration::from_secs(120), || {
+        out.exists()
+    });
+    (g, out)
+}
+
 /// `load --backend local` until it runs, then `sig`: the exit status, the
 /// time to stop, the report and what is left.
 fn load_on_local_ends_on(sig: Signal, code: i32) {
     let state = state_dir();
     let s = state.path();
-    let out = s.join("out");
-    let mut g = Grabstorm::start(
-        s,
-        &[
-            "load",
-            "--backend",
-            "local",
-            "--duration",
-            "60s",
-            "--grabbers",
-            "100",
-            "--workload",
-            "redpacket",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    // The lab makes its output dir once the topology is ready and connected.
-    wait_until("the load to start", Duration::from_secs(60), || {
-        out.exists()
-    });
+    let (mut g, out) = start_load(s, "local", &["--workload", "redpacket"]);
     let nodes = processes_under(s);
     assert_eq!(nodes.len(), 6, "1 master, 2 replicas, 3 sentinels");
     std::thread::sleep(Duration::from_secs(1));
@@ -224,28 +228,9 @@ fn load_on_local_ends_on_sigint_with_130_a_report_and_nothing_left() {
 fn a_second_signal_skips_the_audit_and_the_report_says_so() {
     let state = state_dir();
     let s = state.path();
-    let out = s.join("out");
     // With a fault in the run the settle waits for two agreeing looks
     // (at least a second): time for the second signal to land before it.
-    let mut g = Grabstorm::start(
-        s,
-        &[
-            "load",
-            "--backend",
-            "local",
-            "--duration",
-            "60s",
-            "--grabbers",
-            "100",
-            "--fault",
-            "1s pause redis-3 for 1s",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
-    wait_until("the load to start", Duration::from_secs(60), || {
-        out.exists()
-    });
+    let (mut g, out) = start_load(s, "local", &["--fault", "1s pause redis-3 for 1s"]);
     let nodes = processes_under(s);
     assert_eq!(nodes.len(), 6);
     std::thread::sleep(Duration::from_secs(1));
@@ -275,24 +260,7 @@ fn load_on_docker_ends_on_sigterm_and_sighup_and_leaves_no_container_or_network(
     for (sig, code) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
         let state = state_dir();
         let s = state.path();
-        let out = s.join("out");
-        let mut g = Grabstorm::start(
-            s,
-            &[
-                "load",
-                "--backend",
-                "docker",
-                "--duration",
-                "60s",
-                "--grabbers",
-                "100",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        );
-        wait_until("the load to start", Duration::from_secs(120), || {
-            out.exists()
-        });
+        let (mut g, out) = start_load(s, "docker", &[]);
         let run_dirs = runs(s);
         assert_eq!(run_dirs.len(), 1, "{run_dirs:?}");
         let run_id = run_dirs[0]
@@ -331,8 +299,7 @@ fn grabstorm_pid_of(state: &Path) -> Option<i32> {
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            args.first().is_some_and(|a| a.ends_with("grabstorm"))
-                && args.iter().any(|a| *a == needle)
+            args.first().is_some_and(|a| a.ends_with("grabstorm")) && args.contains(&needle)
         })
 }
 
