@@ -5,9 +5,10 @@
 //! Two levels: the first signal asks the run to stop (the load ends, the
 //! run settles, is audited, reports and removes its topology, as after
 //! Ctrl-C); a second signal asks to skip the audit (the report still gets
-//! written, saying it was not audited). The exit status follows the first
-//! signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP). A dashboard whose
-//! terminal died reports it here as a hangup, so it ends the same way.
+//! written, saying it was not audited; a hangup repeated after a hangup is
+//! the same lost terminal and does not count). The exit status follows the
+//! first signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP). A dashboard
+//! whose terminal died reports it here as a hangup, so it ends the same way.
 //!
 //! This module uses nothing else of the crate, so topology, lab, tui and
 //! commands can all take a [`Shutdown`] without a dependency cycle.
@@ -97,11 +98,16 @@ impl Shutdown {
         Ok((shutdown, SignalListener(listener)))
     }
 
-    /// Records a signal: the first asks to stop, any later one to skip the audit.
+    /// Records a signal: the first asks to stop, any later one to skip the
+    /// audit, except a hangup after a hangup: one lost terminal is told
+    /// several times (the kernel's SIGHUP, the terminal's host, the
+    /// dashboard's own notice) and nobody is left to ask for more.
     pub fn request(&self, sig: StopSignal) {
         if self.first.set(sig).is_ok() {
             tracing::warn!("{sig}: stopping (a second signal skips the audit)");
             self.stop.cancel();
+        } else if sig == StopSignal::Hangup && self.signal() == Some(StopSignal::Hangup) {
+            tracing::info!("{sig} again: the same lost terminal, still stopping");
         } else if !self.skip_audit.is_cancelled() {
             tracing::warn!("{sig} again: skipping the audit");
             self.skip_audit.cancel();
@@ -155,5 +161,17 @@ mod tests {
         assert_eq!(s.signal(), Some(StopSignal::Terminate));
         assert_eq!(StopSignal::Interrupt.exit_code(), 130);
         assert_eq!(StopSignal::Hangup.exit_code(), 129);
+    }
+
+    #[test]
+    fn a_lost_terminal_told_twice_does_not_skip_the_audit() {
+        let s = Shutdown::default();
+        s.request(StopSignal::Hangup);
+        s.request(StopSignal::Hangup);
+        assert!(s.token().is_cancelled());
+        assert!(!s.audit_skipped());
+        s.request(StopSignal::Terminate);
+        assert!(s.audit_skipped());
+        assert_eq!(s.signal(), Some(StopSignal::Hangup));
     }
 }
