@@ -22,7 +22,8 @@
 //!   against what Redis holds once the run settles.
 //! - [`faults`]: crash, shutdown, kill, pause, partition, restart, slow.
 //! - [`lab`]: one running experiment (topology + load + faults + events),
-//!   driven by [`lab::Control`] commands and publishing snapshots.
+//!   the one owner of its tasks, driven by [`lab::Control`] commands sent
+//!   through a [`lab::LabHandle`], and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
 //!   runner of their timelines and the expectations.
 //! - [`report`]: report.json, report.md and charts from the same data.

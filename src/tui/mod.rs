@@ -11,7 +11,8 @@
 //! - [`ui`] and [`widgets`]: pure functions from `&App` to a frame.
 //! - [`terminal`]: entering and leaving the alternate screen, restoring the
 //!   terminal on every path (error and panic included).
-//! - [`run`]: the loop that ties them together at a capped frame rate.
+//! - [`run`]: the loop that ties them together at a capped frame rate, and
+//!   [`run::host`], the one place a running lab is put on the terminal.
 //! - [`bench`]: how fast frames render, for `grabstorm bench --tui`.
 
 pub mod app;
