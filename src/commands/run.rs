@@ -125,7 +125,7 @@ async fn run_dashboard(
         .map_err(|e| environment(format!("{e:#}")))?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
-    let driver = runner::drive(&lab, s, false, None);
+    let driver = runner::drive(&lab, s, false);
     let hosted = tui::run::host(&lab, app, tui::run::DEFAULT_FPS, shutdown, driver).await;
     match hosted {
         Ok((outcome, failures)) => {

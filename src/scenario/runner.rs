@@ -469,14 +469,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Drives a started lab through the scenario until its load ends.
-/// `controls` carries the dashboard's key presses, if a dashboard runs.
-pub async fn drive(
-    lab: &Lab,
-    s: &Scenario,
-    narrate: bool,
-    mut controls: Option<tokio::sync::mpsc::Receiver<Control>>,
-) -> Vec<ExpectationVerdict> {
+/// Drives a started lab through the scenario until its load ends (a
+/// dashboard, if one runs, sends its key presses to the lab itself).
+pub async fn drive(lab: &Lab, s: &Scenario, narrate: bool) -> Vec<ExpectationVerdict> {
     let failures = Mutex::new(Vec::new());
     let waiting = Mutex::new(None);
     let topology = lab.topology().await;
@@ -494,19 +489,6 @@ pub async fn drive(
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
             }
-        }
-    };
-    let dashboard = async {
-        match controls.as_mut() {
-            Some(rx) => {
-                while let Some(c) = rx.recv().await {
-                    if let Err(e) = lab.control(c).await {
-                        tracing::warn!("dashboard control failed: {e:#}");
-                    }
-                }
-                std::future::pending::<()>().await
-            }
-            None => std::future::pending::<()>().await,
         }
     };
     let progress = async {
@@ -538,7 +520,6 @@ pub async fn drive(
         r = timeline => r,
         r = lab.wait_end() => r,
         _ = tell => unreachable!("the narrator never ends"),
-        _ = dashboard => unreachable!("the control relay never ends"),
         _ = progress => unreachable!("the progress line never ends"),
     };
     tracing::info!(?reason, "scenario load ended");
@@ -607,7 +588,7 @@ pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, R
             duration_text(s.duration)
         );
     }
-    let failures = drive(&lab, s, opts.narrate, None).await;
+    let failures = drive(&lab, s, opts.narrate).await;
     finish(lab, s, failures, opts.narrate).await
 }
 

@@ -54,21 +54,6 @@ impl Controls {
         Controls(Arc::new(move |c| Box::pin(f(c))))
     }
 
-    /// Controls put on a channel; the answer only says it was handed over
-    /// (the lab's events then show what happened).
-    pub fn from_sender(tx: mpsc::Sender<Control>) -> Controls {
-        Controls::from_fn(move |c: Control| {
-            let tx = tx.clone();
-            async move {
-                let what = describe(&c);
-                tx.send(c)
-                    .await
-                    .map_err(|_| anyhow::anyhow!("the lab is gone: {what} not sent"))?;
-                Ok(format!("sent: {what}"))
-            }
-        })
-    }
-
     pub fn send(&self, control: Control) -> ControlFuture {
         (self.0)(control)
     }
