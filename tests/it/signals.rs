@@ -5,9 +5,13 @@
 //! is killed ends and leaves nothing; `up` interrupted while it starts,
 //! `run` and `bench` end on SIGTERM too.
 
-use crate::support::{grabstorm_bin, processes_under, state_dir};
+use crate::support::{grabstorm_bin, processes_under, state_dir, StandaloneRedis};
 use crate::topology_docker::{docker_or_skip, leftovers, RemoveOnDrop};
 use crate::tui::{master_on_screen, Tmux};
+use grabstorm::lab::{EndReason, Lab, LabConfig, LabTarget};
+use grabstorm::shutdown::{Shutdown, StopSignal};
+use grabstorm::workload::seckill::SeckillArgs;
+use grabstorm::workload::WorkloadKind;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -467,4 +471,81 @@ fn run_and_bench_end_on_sigterm_and_leave_nothing() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the bench's redis-server on {port} still answers"
     );
+}
+
+/// In process: a lab whose shutdown is requested (as by a first signal)
+/// ends its load at once and is audited, the figures matching what Redis
+/// holds; requested twice, it skips the audit and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lab_stops_on_the_first_request_and_skips_its_audit_on_the_second() {
+    const STOCK: i64 = 1_000_000;
+    for twice in [false, true] {
+        let redis = StandaloneRedis::start();
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = Shutdown::default();
+        let config = LabConfig {
+            target: LabTarget::Fixed(redis.addr),
+            state_dir: dir.path().to_path_buf(),
+            out_dir: Some(dir.path().join("out")),
+            workload: WorkloadKind::Seckill,
+            grabbers: 200,
+            connections: 4,
+            seed: 3,
+            duration: Some(Duration::from_secs(60)),
+            hard_cap: Duration::from_secs(120),
+            seckill: SeckillArgs {
+                stock: STOCK as u64,
+                items: 1,
+                ..Default::default()
+            },
+            shutdown: shutdown.clone(),
+            ..Default::default()
+        };
+        let lab = Lab::start(config).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let asked = Instant::now();
+        shutdown.request(StopSignal::Terminate);
+        assert_eq!(lab.wait_end().await, EndReason::Stopped);
+        assert!(asked.elapsed() < STOP_WITHIN, "{:?}", asked.elapsed());
+        if twice {
+            shutdown.request(StopSignal::Interrupt);
+        }
+        let report = lab.finish().await.unwrap();
+        // Each user buys an item once, so the run moves through items.
+        let mut conn = redis.conn();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("gs:{}:sk:*:stock", report.run_id))
+            .query(&mut conn)
+            .unwrap();
+        let mut left = 0i64;
+        for k in &keys {
+            left += redis::cmd("GET").arg(k).query::<i64>(&mut conn).unwrap();
+        }
+        let sold_in_redis = STOCK * keys.len() as i64 - left;
+        assert!(sold_in_redis > 0, "the load sold nothing");
+        if twice {
+            assert!(!report.audit.checked);
+            assert_eq!(
+                report.audit.reason.as_deref(),
+                Some("skipped: a second signal arrived")
+            );
+            assert_eq!(report.seckill, None, "no section without an audit");
+            assert!(!report.verdict.ok, "{:?}", report.verdict);
+        } else {
+            assert!(report.audit.checked);
+            let sk = report.seckill.clone().unwrap();
+            eprintln!(
+                "grabstorm: sold {}, stock left {}; Redis: sold {sold_in_redis}, left {left} ({} items)",
+                sk.sold,
+                sk.stock_left,
+                keys.len()
+            );
+            assert_eq!((sk.sold as i64, sk.stock_left), (sold_in_redis, left));
+            assert!(report.verdict.ok, "{:?}", report.verdict);
+        }
+        let on_disk: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap())
+                .unwrap();
+        assert_eq!(on_disk["audit"]["checked"], !twice);
+    }
 }
