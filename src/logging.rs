@@ -55,6 +55,9 @@ pub fn init(cli: &Cli) -> anyhow::Result<LogGuard> {
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
+                // A failed write would be reported with `eprintln!`, which
+                // panics once the terminal is gone (SIGHUP).
+                .log_internal_errors(false)
                 .init();
         }
     }

@@ -104,13 +104,13 @@ impl Shutdown {
     /// dashboard's own notice) and nobody is left to ask for more.
     pub fn request(&self, sig: StopSignal) {
         if self.first.set(sig).is_ok() {
-            tracing::warn!("{sig}: stopping (a second signal skips the audit)");
             self.stop.cancel();
+            tracing::warn!("{sig}: stopping (a second signal skips the audit)");
         } else if sig == StopSignal::Hangup && self.signal() == Some(StopSignal::Hangup) {
             tracing::info!("{sig} again: the same lost terminal, still stopping");
         } else if !self.skip_audit.is_cancelled() {
-            tracing::warn!("{sig} again: skipping the audit");
             self.skip_audit.cancel();
+            tracing::warn!("{sig} again: skipping the audit");
         }
     }
 

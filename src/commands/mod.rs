@@ -14,7 +14,7 @@ pub mod tui;
 pub mod up;
 
 use crate::cli::{Cli, Command};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, StopSignal};
 use std::future::Future;
 use std::process::ExitCode;
 
@@ -28,6 +28,22 @@ pub const EXIT_FAILED: u8 = 1;
 /// are simply dropped on a signal; `down` finishes what it removes. `main`
 /// turns a signal into the exit status.
 pub async fn dispatch(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
+    let command = run_command(cli, shutdown);
+    // A hangup usually means the terminal is gone: from then on output
+    // goes nowhere instead of failing (and panicking) mid-shutdown.
+    let hangup = async {
+        if shutdown.requested().await == StopSignal::Hangup {
+            crate::tui::terminal::silence_if_terminal_died();
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        r = command => r,
+        _ = hangup => unreachable!("the hangup watch never ends"),
+    }
+}
+
+async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Some(Command::Up(a)) => up::run(g, a, shutdown).await,

@@ -278,11 +278,9 @@ pub async fn host<T>(
     };
     let ((), outcome, driven) = tokio::join!(relay, dashboard, driver);
     drop(input);
-    if super::event::terminal_gone() {
-        // Before the session's restore: ratatui reports a failed restore
-        // with `eprintln!`, which panics on a dead tty.
-        super::terminal::silence_dead_terminal();
-    }
+    // Before the session's restore: ratatui reports a failed restore with
+    // `eprintln!`, which panics on a dead tty.
+    super::terminal::silence_if_terminal_died();
     drop(session);
     Ok((outcome, driven))
 }

@@ -2,8 +2,8 @@
 //! screen). [`TerminalSession`] restores the terminal when dropped, so every
 //! way out (quit, error, `?` early return) leaves a usable shell; ratatui's
 //! `try_init` also installs a panic hook that restores before the panic
-//! message prints. [`silence_dead_terminal`] keeps the prints after a
-//! hangup from failing.
+//! message prints. [`silence_if_terminal_died`] keeps the prints after
+//! a hangup from failing.
 
 use ratatui::DefaultTerminal;
 
@@ -33,10 +33,13 @@ impl Drop for TerminalSession {
     }
 }
 
-/// Points stdout and stderr at /dev/null when they are a terminal that
+/// Points stdout and stderr at /dev/null when this process's terminal has
 /// died, so that what the shutdown prints cannot fail (`println!` panics
 /// on EIO, and a panic would lose the report). Files and pipes are kept.
-pub fn silence_dead_terminal() {
+pub fn silence_if_terminal_died() {
+    if !super::event::terminal_gone() {
+        return;
+    }
     // SAFETY: plain descriptor calls on this process's own stdout/stderr;
     // the fstat buffer is ours and zeroed.
     unsafe {

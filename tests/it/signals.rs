@@ -192,6 +192,7 @@ fn load_on_local_ends_on(sig: Signal, code: i32) {
     g.signal(sig);
     let (status, took) = g.wait_exit(Duration::from_secs(60));
     let stderr = g.stderr();
+    eprintln!("local load, {sig}: {status} after {took:?}");
     assert_eq!(status.code(), Some(code), "{sig}: {stderr}");
     assert!(took < STOP_WITHIN, "{sig}: stopped after {took:?}");
     assert!(
@@ -278,6 +279,7 @@ fn load_on_docker_ends_on_sigterm_and_sighup_and_leaves_no_container_or_network(
         std::thread::sleep(Duration::from_secs(1));
         g.signal(sig);
         let (status, took) = g.wait_exit(Duration::from_secs(60));
+        eprintln!("docker load, {sig}: {status} after {took:?}");
         assert_eq!(status.code(), Some(code), "{sig}: {}", g.stderr());
         assert!(took < STOP_WITHIN, "{sig}: stopped after {took:?}");
         assert_eq!(report(&out)["audit"]["checked"], true);
@@ -307,17 +309,25 @@ fn grabstorm_pid_of(state: &Path) -> Option<i32> {
         })
 }
 
-#[test]
-fn a_dashboard_whose_tmux_session_is_killed_ends_and_leaves_nothing() {
+/// Runs `grabstorm --state-dir STATE COMMAND... --backend local --grabbers
+/// 100 --out STATE/out` as the only process of a tmux session, waits until
+/// `running` holds for the screen, kills the session (its terminal dies)
+/// and checks that grabstorm ends within 5 s, as on SIGHUP: audited,
+/// reported, nothing left.
+fn killed_tmux_session_leaves_nothing(
+    command: &[&str],
+    what: &str,
+    running: impl Fn(&str) -> bool,
+) {
     let state = state_dir();
     let s = state.path();
     let out = s.join("out");
     let tmux = Tmux {
-        socket: format!("grabstorm-it-signals-{}", std::process::id()),
+        socket: format!("grabstorm-it-signals-{}-{}", command[0], std::process::id()),
         state: s.to_path_buf(),
     };
     let bin = grabstorm_bin();
-    let created = tmux.tmux(&[
+    let mut args = vec![
         "new-session",
         "-d",
         "-s",
@@ -329,39 +339,42 @@ fn a_dashboard_whose_tmux_session_is_killed_ends_and_leaves_nothing() {
         bin.to_str().unwrap(),
         "--state-dir",
         s.to_str().unwrap(),
-        "tui",
-        "--backend",
-        "local",
-        "--grabbers",
-        "100",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(command);
+    args.extend_from_slice(&["--backend", "local", "--grabbers", "100"]);
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    let created = tmux.tmux(&args);
     assert!(created.status.success(), "tmux new-session: {created:?}");
-    tmux.wait_for(
-        "the master in the topology panel",
-        Duration::from_secs(60),
-        |screen| master_on_screen(screen).is_some() && screen.contains("ops/s"),
-    );
-    let pid = grabstorm_pid_of(s).expect("the dashboard's process");
+    tmux.wait_for(what, Duration::from_secs(60), running);
+    let pid = grabstorm_pid_of(s).expect("grabstorm's process");
     let nodes = processes_under(s);
     assert_eq!(nodes.len(), 6);
-    assert!(
-        s.join("current.json").exists(),
-        "the dashboard saves its run"
-    );
 
     let killed = tmux.tmux(&["kill-session", "-t", "gs"]);
     assert!(killed.status.success(), "tmux kill-session: {killed:?}");
     let started = Instant::now();
-    wait_until("the dashboard to exit", Duration::from_secs(60), || {
-        !alive(pid)
-    });
+    wait_until("grabstorm to exit", Duration::from_secs(60), || !alive(pid));
     let took = started.elapsed();
-    assert!(took < STOP_WITHIN, "the dashboard ran on for {took:?}");
-    // It shut down as on SIGHUP: audited, reported, removed.
+    eprintln!("{}: ended {took:?} after its terminal died", command[0]);
+    assert!(took < STOP_WITHIN, "{} ran on for {took:?}", command[0]);
     assert_eq!(report(&out)["audit"]["checked"], true);
     nothing_left(s, &nodes);
+}
+
+#[test]
+fn a_dashboard_whose_tmux_session_is_killed_ends_and_leaves_nothing() {
+    killed_tmux_session_leaves_nothing(&["tui"], "the master in the topology panel", |screen| {
+        master_on_screen(screen).is_some() && screen.contains("ops/s")
+    });
+}
+
+#[test]
+fn a_load_whose_tmux_session_is_killed_ends_and_leaves_nothing() {
+    killed_tmux_session_leaves_nothing(
+        &["load", "--duration", "60s"],
+        "the progress line",
+        |screen| screen.contains("ops/s"),
+    );
 }
 
 #[test]
