@@ -22,16 +22,19 @@
 
 mod audit;
 mod config;
+mod control;
 mod publish;
 mod settle;
 
 pub use audit::audit_into;
 pub use config::{EndReason, LabConfig, LabTarget, RunRecord};
+use control::{serve_controls, Controller};
+pub use control::{Control, LabHandle};
 use publish::{poll_topology, publish, LoadState, Publisher};
 
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
 use crate::client::MasterPool;
-use crate::faults::{FaultRequest, Injector};
+use crate::faults::Injector;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::SampleSink;
 use crate::metrics::{EventBus, EventKind, Snapshot, TopologyView};
@@ -43,30 +46,17 @@ use crate::workload::grabber::KeySpace;
 use crate::workload::lock::LockWorkload;
 use crate::workload::redpacket::RedPacket;
 use crate::workload::seckill::Seckill;
-use crate::workload::WorkloadKind;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// A command to a running lab, from a key press or a scenario step.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Control {
-    Fault(FaultRequest),
-    SetGrabbers(usize),
-    SetWorkload(WorkloadKind),
-    /// Pause (true) or resume (false) the load without stopping it.
-    PauseLoad(bool),
-    /// Stop the load and finish the run.
-    Stop,
-}
 
 /// Snapshot period.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -93,100 +83,6 @@ impl JournalNaming for Naming {
             .find(|(a, _)| *a == addr)
             .map(|(_, n)| n.clone())
             .unwrap_or_else(|| addr.to_string())
-    }
-}
-
-/// A control and where its answer goes.
-type ControlRequest = (Control, oneshot::Sender<anyhow::Result<String>>);
-
-/// Sends [`Control`]s to a running lab; each answers with what was done,
-/// one sentence. Cheap to clone; the lab stays with its owner.
-#[derive(Clone)]
-pub struct LabHandle {
-    tx: mpsc::Sender<ControlRequest>,
-}
-
-impl LabHandle {
-    pub async fn control(&self, c: Control) -> anyhow::Result<String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((c, reply))
-            .await
-            .map_err(|_| anyhow::anyhow!("the run has ended"))?;
-        answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the run ended before answering"))?
-    }
-}
-
-/// What a control acts on, shared by the controls in flight.
-struct Controller {
-    engine: Arc<Engine>,
-    load: Arc<LoadState>,
-    injector: Option<Injector>,
-    bus: EventBus,
-    stop: CancellationToken,
-    faults_injected: Arc<AtomicBool>,
-}
-
-impl Controller {
-    async fn apply(&self, c: Control) -> anyhow::Result<String> {
-        let what = match c {
-            Control::Fault(req) => {
-                let inj = self.injector.as_ref().context(
-                    "faults need a topology: this run talks to a single Redis at a fixed address",
-                )?;
-                self.faults_injected.store(true, Ordering::Relaxed);
-                return inj.inject(&req).await;
-            }
-            Control::SetGrabbers(n) => {
-                let n = self.engine.set_grabbers(n);
-                format!("grabbers set to {n}")
-            }
-            Control::SetWorkload(k) => {
-                self.load.mark(k);
-                self.engine.set_workload(k);
-                format!("workload set to {k}")
-            }
-            Control::PauseLoad(true) => {
-                self.engine.set_paused(true);
-                "load paused".to_string()
-            }
-            Control::PauseLoad(false) => {
-                self.engine.set_paused(false);
-                "load resumed".to_string()
-            }
-            Control::Stop => {
-                self.stop.cancel();
-                "stopping".to_string()
-            }
-        };
-        self.bus
-            .emit("lab", EventKind::LoadChanged { what: what.clone() });
-        Ok(what)
-    }
-}
-
-/// Takes controls off the channel until cancelled; each runs as a task of
-/// the lab, so a slow fault never holds up a key press behind it.
-async fn serve_controls(
-    controller: Arc<Controller>,
-    mut requests: mpsc::Receiver<ControlRequest>,
-    tasks: TaskTracker,
-    cancel: CancellationToken,
-) {
-    loop {
-        let (control, reply) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = requests.recv() => match r {
-                Some(r) => r,
-                None => return,
-            },
-        };
-        let controller = controller.clone();
-        tasks.spawn(async move {
-            let _ = reply.send(controller.apply(control).await);
-        });
     }
 }
 
