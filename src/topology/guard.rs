@@ -9,6 +9,7 @@
 //! which Ctrl-C no longer kills the process by default; a long-running
 //! command must watch for the signal itself (e.g. `tokio::signal::ctrl_c`).
 
+use super::manifest::Manifest;
 use super::{ready, select, state, Backend, SpecError, Topology, TopologySpec};
 use crate::cli::BackendArgs;
 use std::path::{Path, PathBuf};
@@ -182,6 +183,10 @@ impl TopologyGuard {
     /// Leaves the topology running (for `up`, `--keep`) and returns its record.
     pub fn keep(mut self) -> Topology {
         self.armed = false;
+        // On record, so that `down` tells a kept run from a crashed one.
+        if let Err(e) = Manifest::of(&self.topology.run_dir).mark_kept() {
+            tracing::warn!(run = %self.topology.run_id, "{e}");
+        }
         self.topology.clone()
     }
 
