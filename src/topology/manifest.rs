@@ -16,6 +16,7 @@ use super::state::RUNS_DIR;
 use super::BackendKind;
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 /// File name of the manifest inside a run dir.
@@ -132,13 +133,26 @@ impl Manifest {
             path: self.path.clone(),
             cause,
         };
-        let mut line = serde_json::to_vec(record).map_err(|e| fail(e.into()))?;
-        line.push(b'\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)
             .map_err(fail)?;
+        // A line torn by a crash gets its own end first, so that this
+        // record does not glue onto it and become unreadable too.
+        let len = file.metadata().map_err(fail)?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.read_exact_at(&mut last, len - 1).map_err(fail)?;
+        }
+        let mut line = if last[0] == b'\n' {
+            Vec::new()
+        } else {
+            vec![b'\n']
+        };
+        serde_json::to_writer(&mut line, record).map_err(|e| fail(e.into()))?;
+        line.push(b'\n');
         file.write_all(&line).map_err(fail)?;
         file.sync_data().map_err(fail)
     }
