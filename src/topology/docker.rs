@@ -5,9 +5,11 @@
 //! `grabstorm-<id>-<node>` whose DNS alias on that network is the node name
 //! (`redis-1`, `sentinel-2`), so replicas follow `redis-1:6379` and Sentinel
 //! monitors it by name. Every network and container carries the labels
-//! `grabstorm.run=<id>` and `grabstorm.managed=true`: teardown finds them by
-//! label, so a half-started or crashed run is removed as completely as a
-//! finished one. Configs go into the created, not yet started, container as
+//! `grabstorm.run=<id>`, `grabstorm.managed=true` and
+//! `grabstorm.state_dir=<canonical state dir>`, and is on record in the
+//! run's manifest before it is created: teardown finds them by label, so a
+//! half-started or crashed run is removed as completely as a finished one,
+//! and `down --all` stays within its state dir. Configs go into the created, not yet started, container as
 //! an uploaded tar archive: no host directory is mounted, so a remote engine
 //! works too. From the host, each node is reached only through a port the
 //! engine publishes on 127.0.0.1, read back by inspect. The port is named

@@ -11,7 +11,8 @@
 //! started them and never receive the terminal's Ctrl-C. A process belongs
 //! to a run when its working directory lies under that run's dir (and its
 //! process title names its config there): that is how `down --all` finds
-//! leftovers of crashed runs without any state file.
+//! leftovers of crashed runs without any state file. Each launch is also on
+//! record in the run's manifest, before it happens, with its pid after.
 
 use super::manifest::{Manifest, Record, RecordedRun};
 use super::procfs::{proc_cwd, proc_info};

@@ -7,6 +7,9 @@
 //! (container ids, pids). It is written to the state file by `grabstorm up`
 //! so that later commands (`status`, `fault`, `load --attach`, `down`) find
 //! the run. Roles are *not* stored: they are read live from the nodes.
+//! Every object a run creates is also on record in its run dir, before it
+//! is created ([`manifest`]), so that `down` finds the runs of crashed
+//! owners that no state file names.
 
 pub mod addr;
 pub mod docker;
