@@ -68,17 +68,13 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
     let mut errors = Vec::new();
 
     if let Some(t) = &current {
-        let owner = runs
-            .iter()
-            .find(|r| r.run_id == t.run_id)
-            .map(|r| r.owner)
-            .filter(|o| o.is_alive());
-        match owner {
+        let recorded = runs.iter().find(|r| r.run_id == t.run_id);
+        match recorded.map(|r| r.owner).filter(|o| o.is_alive()) {
             Some(owner) if !all => println!(
                 "run {} is in use by pid {} (still running): left alone; stop that process, or use `grabstorm down --all`",
                 t.run_id, owner.pid
             ),
-            _ => match remove_current(&mut backends, t, &state_dir).await {
+            _ => match remove_current(&mut backends, t, recorded, &state_dir).await {
                 Ok(()) => removed_any = true,
                 Err(e) => errors.push(format!("run {}: {e:#}", t.run_id)),
             },
@@ -169,14 +165,22 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes the state file's run and the state file.
+/// Removes the state file's run and the state file, listing what went
+/// when the run is on record.
 async fn remove_current(
     backends: &mut Backends,
     t: &Topology,
+    recorded: Option<&RecordedRun>,
     state_dir: &Path,
 ) -> anyhow::Result<()> {
     let backend = backends.get(t.backend, state_dir).await?;
-    backend.down(t).await?;
+    let lines = match recorded {
+        Some(run) => backend.remove_recorded(run).await?,
+        None => {
+            backend.down(t).await?;
+            Vec::new()
+        }
+    };
     state::clear(state_dir)?;
     println!(
         "removed run {} ({} backend): {} nodes, {}",
@@ -185,6 +189,9 @@ async fn remove_current(
         t.nodes.len(),
         t.run_dir.display()
     );
+    for line in lines {
+        println!("  {line}");
+    }
     Ok(())
 }
 

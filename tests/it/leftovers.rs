@@ -353,3 +353,36 @@ fn down_all_removes_its_own_state_dir_runs_only() {
     assert!(said.contains("removed run"), "{said}");
     assert_eq!(docker_objects(b.path()), (vec![], vec![]), "{said}");
 }
+
+#[test]
+fn down_all_on_local_removes_its_own_state_dir_processes_only() {
+    let (a, b, c) = (state_dir(), state_dir(), state_dir());
+    let _cleanup = [a.path(), b.path(), c.path()].map(|p| Cleanup(p.to_path_buf()));
+    let small = [
+        "up",
+        "--backend",
+        "local",
+        "--replicas",
+        "1",
+        "--sentinels",
+        "1",
+        "--quorum",
+        "1",
+    ];
+    ok(a.path(), &small);
+    ok(b.path(), &small);
+    let (pids_a, pids_b) = (processes_under(a.path()), processes_under(b.path()));
+    assert_eq!((pids_a.len(), pids_b.len()), (3, 3));
+
+    let said = ok(c.path(), &["down", "--all", "--backend", "local"]);
+    assert!(said.contains("nothing to remove"), "{said}");
+    assert!(pids_a.iter().chain(&pids_b).all(|&p| alive(p)), "{said}");
+
+    let said = ok(a.path(), &["down", "--all", "--backend", "local"]);
+    assert_eq!(said.matches("killed pid").count(), 3, "{said}");
+    assert!(pids_a.iter().all(|&p| !alive(p)), "{said}");
+    assert!(pids_b.iter().all(|&p| alive(p)), "{said}");
+
+    ok(b.path(), &["down"]);
+    assert!(pids_b.iter().all(|&p| !alive(p)));
+}
