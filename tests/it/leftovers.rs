@@ -4,35 +4,23 @@
 //! stays within its state dir. What is left is counted with the Docker API
 //! (by label) and `/proc` (by pid), never with grabstorm's own code.
 
-use crate::support::{grabstorm_bin, processes_under, state_dir};
+use crate::support::{grabstorm_bin, grabstorm_in, pid_alive, processes_under, state_dir, text};
+use bollard::models::{ContainerSummary, Network};
 use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The label every Docker object of a state dir carries (its canonical path).
 const STATE_DIR_LABEL: &str = "grabstorm.state_dir";
 
-fn grabstorm(state: &Path, args: &[&str]) -> Output {
-    Command::new(grabstorm_bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run grabstorm")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// Runs `args` and panics with its output unless it succeeded; returns stdout.
 fn ok(state: &Path, args: &[&str]) -> String {
-    let out = grabstorm(state, args);
+    let out = grabstorm_in(state, args);
     assert!(
         out.status.success(),
         "grabstorm {args:?} failed: {}\n{}\n{}",
@@ -43,10 +31,20 @@ fn ok(state: &Path, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rfind(')')
-        .is_some_and(|i| !stat[i + 1..].trim_start().starts_with('Z'))
+/// `up` of a small topology (1 replica, 1 sentinel: 3 nodes), kept running.
+fn up_small(state: &Path, backend: &str) {
+    let args = [
+        "up",
+        "--backend",
+        backend,
+        "--replicas",
+        "1",
+        "--sentinels",
+        "1",
+        "--quorum",
+        "1",
+    ];
+    ok(state, &args);
 }
 
 /// A `grabstorm load` in the background, SIGKILLed on drop if still there.
@@ -153,38 +151,43 @@ fn label_of(state: &Path) -> String {
     )
 }
 
+/// The containers and networks carrying `label`, as the engine lists them.
+async fn labelled(docker: &Docker, label: &str) -> (Vec<ContainerSummary>, Vec<Network>) {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .unwrap();
+    (containers, networks)
+}
+
 /// What the engine holds with `state`'s label: containers (name, state) and network names.
 fn docker_objects(state: &Path) -> (Vec<(String, String)>, Vec<String>) {
     let label = label_of(state);
-    with_docker(async |docker| {
-        let filters = HashMap::from([("label".to_string(), vec![label.clone()])]);
-        let containers = docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters.clone()),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|c| {
-                let name = c.names.unwrap_or_default().join(",");
-                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-                (name, state)
-            })
-            .collect();
-        let networks = docker
-            .list_networks(Some(ListNetworksOptions {
-                filters: Some(filters),
-            }))
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|n| n.name)
-            .collect();
-        (containers, networks)
-    })
-    .expect("the Docker engine answered a moment ago")
+    let (containers, networks) = with_docker(async |docker| labelled(docker, &label).await)
+        .expect("the Docker engine answered a moment ago");
+    let containers = containers
+        .into_iter()
+        .map(|c| {
+            let name = c.names.unwrap_or_default().join(",");
+            let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+            (name, state)
+        })
+        .collect();
+    (
+        containers,
+        networks.into_iter().filter_map(|n| n.name).collect(),
+    )
 }
 
 fn running(objects: &(Vec<(String, String)>, Vec<String>)) -> usize {
@@ -204,18 +207,10 @@ impl Drop for Cleanup {
         for pid in processes_under(&canonical) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
-        let label = format!("{STATE_DIR_LABEL}={}", canonical.display());
+        let label = label_of(&canonical);
         let _ = std::thread::spawn(move || {
             with_docker(async |docker| {
-                let filters = HashMap::from([("label".to_string(), vec![label])]);
-                let containers = docker
-                    .list_containers(Some(ListContainersOptions {
-                        all: true,
-                        filters: Some(filters.clone()),
-                        ..Default::default()
-                    }))
-                    .await
-                    .unwrap_or_default();
+                let (containers, networks) = labelled(docker, &label).await;
                 for c in containers {
                     let options = RemoveContainerOptions {
                         force: true,
@@ -226,12 +221,6 @@ impl Drop for Cleanup {
                         .remove_container(&c.id.unwrap_or_default(), Some(options))
                         .await;
                 }
-                let networks = docker
-                    .list_networks(Some(ListNetworksOptions {
-                        filters: Some(filters),
-                    }))
-                    .await
-                    .unwrap_or_default();
                 for n in networks {
                     let _ = docker.remove_network(&n.id.unwrap_or_default()).await;
                 }
@@ -286,18 +275,18 @@ fn a_local_load_is_left_alone_while_it_runs_and_removed_once_killed() {
         said.contains(&format!("in use by pid {}", load.pid())),
         "{said}"
     );
-    assert!(pids.iter().all(|&p| alive(p)), "{said}");
+    assert!(pids.iter().all(|&p| pid_alive(p)), "{said}");
 
     load.kill9();
     assert!(
-        pids.iter().all(|&p| alive(p)),
+        pids.iter().all(|&p| pid_alive(p)),
         "the nodes outlive their owner"
     );
     let said = ok(s, &["down"]);
     assert!(said.contains("crashed"), "{said}");
     assert_eq!(said.matches("killed pid").count(), 6, "{said}");
     for pid in &pids {
-        assert!(!alive(*pid), "pid {pid} survived `down`:\n{said}");
+        assert!(!pid_alive(*pid), "pid {pid} survived `down`:\n{said}");
     }
     assert_eq!(processes_under(s), Vec::<i32>::new());
 }
@@ -309,20 +298,8 @@ fn down_all_removes_its_own_state_dir_runs_only() {
     }
     let (a, b, c) = (state_dir(), state_dir(), state_dir());
     let _cleanup = [a.path(), b.path(), c.path()].map(|p| Cleanup(p.to_path_buf()));
-    let small = [
-        "--backend",
-        "docker",
-        "--replicas",
-        "1",
-        "--sentinels",
-        "1",
-        "--quorum",
-        "1",
-    ];
     for s in [a.path(), b.path()] {
-        let mut args = vec!["up"];
-        args.extend_from_slice(&small);
-        ok(s, &args);
+        up_small(s, "docker");
         let objects = docker_objects(s);
         assert_eq!(running(&objects), 3, "{objects:?}");
     }
@@ -358,31 +335,23 @@ fn down_all_removes_its_own_state_dir_runs_only() {
 fn down_all_on_local_removes_its_own_state_dir_processes_only() {
     let (a, b, c) = (state_dir(), state_dir(), state_dir());
     let _cleanup = [a.path(), b.path(), c.path()].map(|p| Cleanup(p.to_path_buf()));
-    let small = [
-        "up",
-        "--backend",
-        "local",
-        "--replicas",
-        "1",
-        "--sentinels",
-        "1",
-        "--quorum",
-        "1",
-    ];
-    ok(a.path(), &small);
-    ok(b.path(), &small);
+    up_small(a.path(), "local");
+    up_small(b.path(), "local");
     let (pids_a, pids_b) = (processes_under(a.path()), processes_under(b.path()));
     assert_eq!((pids_a.len(), pids_b.len()), (3, 3));
 
     let said = ok(c.path(), &["down", "--all", "--backend", "local"]);
     assert!(said.contains("nothing to remove"), "{said}");
-    assert!(pids_a.iter().chain(&pids_b).all(|&p| alive(p)), "{said}");
+    assert!(
+        pids_a.iter().chain(&pids_b).all(|&p| pid_alive(p)),
+        "{said}"
+    );
 
     let said = ok(a.path(), &["down", "--all", "--backend", "local"]);
     assert_eq!(said.matches("killed pid").count(), 3, "{said}");
-    assert!(pids_a.iter().all(|&p| !alive(p)), "{said}");
-    assert!(pids_b.iter().all(|&p| alive(p)), "{said}");
+    assert!(pids_a.iter().all(|&p| !pid_alive(p)), "{said}");
+    assert!(pids_b.iter().all(|&p| pid_alive(p)), "{said}");
 
     ok(b.path(), &["down"]);
-    assert!(pids_b.iter().all(|&p| !alive(p)));
+    assert!(pids_b.iter().all(|&p| !pid_alive(p)));
 }
