@@ -58,7 +58,7 @@ pub enum Command {
     Up(commands::up::UpArgs),
     /// Show the live roles and health of the running topology, read from the nodes.
     Status(commands::status::StatusArgs),
-    /// Remove the running topology (with --all: leftovers of any earlier or crashed run).
+    /// Remove this state dir's run and its crashed runs (--all: every run of the state dir).
     Down(commands::down::DownArgs),
     /// Run a workload headless and print (or write) an audited report.
     Load(Box<commands::load::LoadCommandArgs>),

@@ -1,21 +1,48 @@
-//! `grabstorm down`: remove the running topology (processes or containers,
-//! network, run dir, state file); with `--all`, also the leftovers of any
-//! earlier or crashed run, found by pid files and run dirs (local) and by
-//! label (Docker, when an engine answers).
+//! `grabstorm down`: remove the runs of this state dir, found by the state
+//! file and by the manifests every run keeps in its run dir
+//! ([`crate::topology::manifest`]). Plain `down` removes the state file's
+//! run and every crashed run (owner dead, not kept on purpose); `--all`
+//! every run of this state dir, recorded or only labelled; and
+//! `--everything-on-engine` also every grabstorm object on the Docker
+//! engine, whoever made it. A run whose owner still runs is never touched
+//! without `--all`.
 
 use crate::cli::{BackendChoice, GlobalArgs};
+use crate::topology::docker::DockerBackend;
 use crate::topology::local::LocalBackend;
+use crate::topology::manifest::{self, RecordedRun};
 use crate::topology::state::StateError;
-use crate::topology::{select, state, Backend};
+use crate::topology::{select, state, Backend, BackendKind, Topology};
+use anyhow::Context;
 use clap::Args;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+const DOWN_HELP: &str = "\
+What is removed:
+  grabstorm down          the state file's run, and every crashed run of this state dir
+                          (its grabstorm process is gone and it was not left running on
+                          purpose by `up` or `--keep`). A run whose grabstorm process
+                          still runs is left alone.
+  grabstorm down --all    every run of this state dir, running or not, kept or not: the
+                          runs on record, local processes under its run dirs, and Docker
+                          objects labelled with this state dir. Nothing of other state dirs.
+  grabstorm down --everything-on-engine
+                          --all, and then every grabstorm container and network on the
+                          Docker engine, of any state dir or user, each listed.";
 
 #[derive(Args, Debug, Clone, Default)]
+#[command(after_help = DOWN_HELP)]
 pub struct DownArgs {
-    /// Also remove leftovers of any earlier or crashed run (processes whose
-    /// run dir lies in the state dir; containers and networks labelled grabstorm.run).
+    /// Remove every run of this state dir, even a kept one or one whose
+    /// grabstorm process still runs (nothing of other state dirs).
     #[arg(long)]
     pub all: bool,
+    /// --all, then also every grabstorm container and network on the Docker
+    /// engine, of any state dir or user; lists what it removed.
+    #[arg(long)]
+    pub everything_on_engine: bool,
     /// With --all: whose leftovers to look for. auto: local processes, and
     /// Docker objects when an engine answers.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -24,49 +51,174 @@ pub struct DownArgs {
 
 pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode> {
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    match state::load(&state_dir) {
-        Ok(t) => {
-            let (backend, _) = select::backend_of(t.backend, &state_dir).await?;
-            backend.down(&t).await?;
-            state::clear(&state_dir)?;
-            println!(
-                "removed run {} ({} backend): {} nodes, {}",
-                t.run_id,
-                t.backend,
-                t.nodes.len(),
-                t.run_dir.display()
-            );
-        }
-        Err(StateError::NoTopology(_)) if !args.all => {
-            println!(
-                "no running topology in {}: nothing to remove (`grabstorm down --all` also removes leftovers of crashed runs)",
-                state_dir.display()
-            );
-        }
-        Err(StateError::NoTopology(_)) => {}
-        Err(e @ StateError::Corrupt { .. }) if !args.all => return Err(e.into()),
+    let all = args.all || args.everything_on_engine;
+    let current = match state::load(&state_dir) {
+        Ok(t) => Some(t),
+        Err(StateError::NoTopology(_)) => None,
+        Err(e @ StateError::Corrupt { .. }) if !all => return Err(e.into()),
         Err(e) => {
             tracing::warn!("{e}: removing it");
             state::clear(&state_dir)?;
+            None
         }
-    }
-    if !args.all {
-        return Ok(ExitCode::SUCCESS);
+    };
+    let runs = manifest::runs_of(&state_dir);
+    let mut backends = Backends::default();
+    let mut removed_any = false;
+    let mut errors = Vec::new();
+
+    if let Some(t) = &current {
+        let recorded = runs.iter().find(|r| r.run_id == t.run_id);
+        match recorded.map(|r| r.owner).filter(|o| o.is_alive()) {
+            Some(owner) if !all => println!(
+                "run {} is in use by pid {} (still running): left alone; stop that process, or use `grabstorm down --all`",
+                t.run_id, owner.pid
+            ),
+            _ => match remove_current(&mut backends, t, recorded, &state_dir).await {
+                Ok(()) => removed_any = true,
+                Err(e) => errors.push(format!("run {}: {e:#}", t.run_id)),
+            },
+        }
     }
 
-    let mut removed = LocalBackend::new(&state_dir).down_all().await?;
-    if args.backend != BackendChoice::Local {
-        match select::backend_in(BackendChoice::Docker, None, &state_dir).await {
-            Ok((docker, _)) => removed.extend(docker.down_all().await?),
-            Err(e) if args.backend == BackendChoice::Docker => return Err(e),
-            Err(e) => println!("Docker leftovers not checked: {e:#}"),
+    for run in runs
+        .iter()
+        .filter(|r| current.as_ref().is_none_or(|t| t.run_id != r.run_id))
+    {
+        if !all {
+            if run.owner.is_alive() {
+                println!(
+                    "left run {} ({}): in use by pid {} (still running)",
+                    run.run_id, run.backend, run.owner.pid
+                );
+                continue;
+            }
+            if run.kept {
+                println!(
+                    "left run {} ({}): left running on purpose (`up`, `--keep`); `grabstorm down --all` removes it",
+                    run.run_id, run.backend
+                );
+                continue;
+            }
+        }
+        match remove_recorded(&mut backends, run, &state_dir).await {
+            Ok(lines) => {
+                removed_any = true;
+                let why = if run.owner.is_alive() {
+                    format!("its owner pid {} still runs", run.owner.pid)
+                } else if run.kept {
+                    "kept".to_string()
+                } else {
+                    format!("crashed: its owner pid {} is gone", run.owner.pid)
+                };
+                println!("removed run {} ({}, {why}):", run.run_id, run.backend);
+                for line in lines {
+                    println!("  {line}");
+                }
+            }
+            Err(e) => errors.push(format!("run {}: {e:#}", run.run_id)),
         }
     }
-    if removed.is_empty() {
-        println!("no leftovers found");
+
+    if all {
+        let mut leftovers = LocalBackend::new(&state_dir).down_all().await?;
+        if args.backend != BackendChoice::Local {
+            match backends.get(BackendKind::Docker, &state_dir).await {
+                Ok(docker) => leftovers.extend(docker.down_all().await?),
+                Err(e) if args.backend == BackendChoice::Docker => return Err(e),
+                Err(e) => println!("Docker leftovers not checked: {e:#}"),
+            }
+        }
+        removed_any |= !leftovers.is_empty();
+        for line in leftovers {
+            println!("{line}");
+        }
     }
-    for line in removed {
-        println!("{line}");
+    if args.everything_on_engine {
+        let docker = DockerBackend::connect(None)
+            .await
+            .context("--everything-on-engine needs the Docker engine")?;
+        let lines = docker.remove_everything_on_engine().await?;
+        println!(
+            "{} grabstorm objects on the engine (any state dir):",
+            lines.len()
+        );
+        removed_any |= !lines.is_empty();
+        for line in lines {
+            println!("  {line}");
+        }
+    }
+    if !removed_any && errors.is_empty() {
+        println!(
+            "no running topology in {}: nothing to remove{}",
+            state_dir.display(),
+            if all {
+                ""
+            } else {
+                " (`grabstorm down --all` also removes kept runs and leftovers)"
+            }
+        );
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("could not remove everything: {}", errors.join("; "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the state file's run and the state file, listing what went
+/// when the run is on record.
+async fn remove_current(
+    backends: &mut Backends,
+    t: &Topology,
+    recorded: Option<&RecordedRun>,
+    state_dir: &Path,
+) -> anyhow::Result<()> {
+    let backend = backends.get(t.backend, state_dir).await?;
+    let lines = match recorded {
+        Some(run) => backend.remove_recorded(run).await?,
+        None => {
+            backend.down(t).await?;
+            Vec::new()
+        }
+    };
+    state::clear(state_dir)?;
+    println!(
+        "removed run {} ({} backend): {} nodes, {}",
+        t.run_id,
+        t.backend,
+        t.nodes.len(),
+        t.run_dir.display()
+    );
+    for line in lines {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+async fn remove_recorded(
+    backends: &mut Backends,
+    run: &RecordedRun,
+    state_dir: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let backend = backends.get(run.backend, state_dir).await?;
+    backend.remove_recorded(run).await
+}
+
+/// The backends met so far, each connected once.
+#[derive(Default)]
+struct Backends(Vec<(BackendKind, Arc<dyn Backend>)>);
+
+impl Backends {
+    async fn get(
+        &mut self,
+        kind: BackendKind,
+        state_dir: &Path,
+    ) -> anyhow::Result<Arc<dyn Backend>> {
+        if let Some((_, b)) = self.0.iter().find(|(k, _)| *k == kind) {
+            return Ok(b.clone());
+        }
+        let (backend, _) = select::backend_of(kind, state_dir).await?;
+        self.0.push((kind, backend.clone()));
+        Ok(backend)
+    }
 }

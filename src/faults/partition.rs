@@ -14,6 +14,7 @@
 
 use crate::topology::docker::{container_name, network_name, run_labels};
 use crate::topology::image::build_scratch_image;
+use crate::topology::manifest::{Manifest, Record};
 use crate::topology::Topology;
 use anyhow::{bail, Context, Result};
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -353,8 +354,13 @@ impl<'a> Helper<'a> {
             container_name(&topology.run_id, node),
             rand::random::<u32>()
         );
-        let mut labels = run_labels(&topology.run_id);
+        let mut labels = run_labels(&topology.run_id, &topology.run_dir);
         labels.insert("grabstorm.helper".into(), "iproute".into());
+        // On record before it exists, like every object of the run.
+        Manifest::of(&topology.run_dir).record(&Record::Container {
+            name: name.clone(),
+            node: node.to_string(),
+        })?;
         let body = ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: Some(vec![

@@ -5,9 +5,11 @@
 //! `grabstorm-<id>-<node>` whose DNS alias on that network is the node name
 //! (`redis-1`, `sentinel-2`), so replicas follow `redis-1:6379` and Sentinel
 //! monitors it by name. Every network and container carries the labels
-//! `grabstorm.run=<id>` and `grabstorm.managed=true`: teardown finds them by
-//! label, so a half-started or crashed run is removed as completely as a
-//! finished one. Configs go into the created, not yet started, container as
+//! `grabstorm.run=<id>`, `grabstorm.managed=true` and
+//! `grabstorm.state_dir=<canonical state dir>`, and is on record in the
+//! run's manifest before it is created: teardown finds them by label, so a
+//! half-started or crashed run is removed as completely as a finished one,
+//! and `down --all` stays within its state dir. Configs go into the created, not yet started, container as
 //! an uploaded tar archive: no host directory is mounted, so a remote engine
 //! works too. From the host, each node is reached only through a port the
 //! engine publishes on 127.0.0.1, read back by inspect. The port is named
@@ -19,9 +21,11 @@
 //! each sentinel's config name its peers from the start.
 
 use crate::topology::image::ensure_redis_image;
+use crate::topology::manifest::{Manifest, Record, RecordedRun};
+use crate::topology::state;
 use crate::topology::{
     Backend, BackendKind, Node, NodeKind, ProcessState, Topology, TopologySpec, MANAGED_LABEL,
-    RUN_LABEL,
+    RUN_LABEL, STATE_DIR_LABEL,
 };
 use anyhow::{bail, Context, Result};
 use bollard::models::{
@@ -42,7 +46,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -83,7 +87,8 @@ pub struct DockerBackend {
     engine: String,
     requested_image: Option<String>,
     image: OnceCell<(String, String)>,
-    run_root: PathBuf,
+    /// Run dirs go into its `runs/`; objects carry it as a label.
+    state_dir: PathBuf,
 }
 
 impl DockerBackend {
@@ -139,7 +144,7 @@ impl DockerBackend {
             engine,
             requested_image: image,
             image: OnceCell::new(),
-            run_root: default_run_root(),
+            state_dir: default_state_dir(),
         })
     }
 
@@ -147,7 +152,7 @@ impl DockerBackend {
     /// backend does (default: the state dir from `GRABSTORM_STATE_DIR` or
     /// the user's state home).
     pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> DockerBackend {
-        self.run_root = state_dir.join("runs");
+        self.state_dir = state_dir.to_path_buf();
         self
     }
 
@@ -174,11 +179,26 @@ impl DockerBackend {
     /// Removes every container and the network of run `run_id`, found by
     /// label (so a half-started run goes too); returns what was removed.
     pub async fn remove_run(&self, run_id: &str) -> Result<Vec<String>> {
-        self.remove_labelled(&format!("{RUN_LABEL}={run_id}")).await
+        self.remove_labelled(&[format!("{RUN_LABEL}={run_id}")])
+            .await
     }
 
-    async fn remove_labelled(&self, label: &str) -> Result<Vec<String>> {
-        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    /// Removes every grabstorm container and network on the engine, of
+    /// any state dir and any user; returns what was removed, one line each.
+    pub async fn remove_everything_on_engine(&self) -> Result<Vec<String>> {
+        self.remove_labelled(&[format!("{MANAGED_LABEL}=true")])
+            .await
+    }
+
+    /// The run dir of run `run_id`: `<state_dir>/runs/<run_id>`, canonical.
+    fn run_dir(&self, run_id: &str) -> Result<PathBuf> {
+        Ok(state::runs_root(&self.state_dir)?.join(run_id))
+    }
+
+    /// Removes the containers and networks carrying every one of `labels`.
+    async fn remove_labelled(&self, labels: &[String]) -> Result<Vec<String>> {
+        let label = labels.join(", ");
+        let filters = HashMap::from([("label".to_string(), labels.to_vec())]);
         let containers = call(
             format!("listing containers labelled {label}"),
             self.docker.list_containers(Some(ListContainersOptions {
@@ -256,12 +276,20 @@ impl DockerBackend {
         run_dir: &std::path::Path,
     ) -> Result<Topology> {
         let network_name = network_name(run_id);
-        let labels = run_labels(run_id);
-        let (network_id, addresses) = self.create_network(&network_name, &labels).await?;
-        let plans = plan_nodes(spec, run_id, &addresses)?;
+        let labels = run_labels(run_id, run_dir);
         tokio::fs::create_dir_all(run_dir)
             .await
             .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+        let manifest = Manifest::create(run_dir, run_id, BackendKind::Docker)?;
+        manifest.record(&Record::Network {
+            name: network_name.clone(),
+        })?;
+        let (network_id, addresses) = self.create_network(&network_name, &labels).await?;
+        manifest.record(&Record::Handle {
+            name: network_name.clone(),
+            handle: network_id.clone(),
+        })?;
+        let plans = plan_nodes(spec, run_id, &addresses)?;
         for p in &plans {
             // A copy for the curious: what each node was started with.
             let path = run_dir.join(format!("{}.conf", p.name));
@@ -429,7 +457,8 @@ impl DockerBackend {
         let host_port = free_loopback_port()
             .with_context(|| format!("finding a free 127.0.0.1 port for node {}", p.name))?;
         let port_key = format!("{}/tcp", p.port);
-        let mut labels = run_labels(run_id);
+        let run_dir = self.run_dir(run_id)?;
+        let mut labels = run_labels(run_id, &run_dir);
         labels.insert("grabstorm.node".into(), p.name.clone());
         let (config_file, extra) = match p.kind {
             NodeKind::Redis => ("redis.conf", vec![]),
@@ -473,6 +502,11 @@ impl DockerBackend {
             }),
             ..Default::default()
         };
+        let manifest = Manifest::of(&run_dir);
+        manifest.record(&Record::Container {
+            name: container.clone(),
+            node: p.name.clone(),
+        })?;
         let created = call(
             format!("creating container {container} for node {}", p.name),
             self.docker.create_container(
@@ -484,6 +518,10 @@ impl DockerBackend {
             ),
         )
         .await?;
+        manifest.record(&Record::Handle {
+            name: container.clone(),
+            handle: created.id.clone(),
+        })?;
         let archive = config_archive(config_file, &p.config)
             .with_context(|| format!("packing the config of node {}", p.name))?;
         call(
@@ -636,9 +674,9 @@ impl DockerBackend {
     }
 }
 
-fn default_run_root() -> PathBuf {
+fn default_state_dir() -> PathBuf {
     let state = std::env::var_os("GRABSTORM_STATE_DIR").map(PathBuf::from);
-    crate::logging::state_dir(state.as_ref()).join("runs")
+    crate::logging::state_dir(state.as_ref())
 }
 
 /// The network of run `run_id`.
@@ -651,12 +689,29 @@ pub fn container_name(run_id: &str, node: &str) -> String {
     format!("grabstorm-{run_id}-{node}")
 }
 
-/// The labels every object of run `run_id` carries.
-pub fn run_labels(run_id: &str) -> HashMap<String, String> {
+/// The labels every object of run `run_id` carries; `run_dir` (canonical,
+/// `<state_dir>/runs/<run_id>`) names the state dir.
+pub fn run_labels(run_id: &str, run_dir: &Path) -> HashMap<String, String> {
+    let state_dir = state::state_dir_of(run_dir).unwrap_or(run_dir);
     HashMap::from([
         (RUN_LABEL.to_string(), run_id.to_string()),
         (MANAGED_LABEL.to_string(), "true".to_string()),
+        (STATE_DIR_LABEL.to_string(), label_value(state_dir)),
     ])
+}
+
+/// A path as a label value (and label filter) names it.
+fn label_value(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Removes a run directory; absent is fine.
+async fn remove_dir(run_dir: &Path) -> Result<()> {
+    match tokio::fs::remove_dir_all(run_dir).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing run directory {}", run_dir.display())),
+    }
 }
 
 /// Runs one engine call with a timeout; errors say what was being done.
@@ -936,7 +991,7 @@ impl Backend for DockerBackend {
         spec.validate()?;
         let (image, how) = self.image().await?;
         tracing::info!(run_id, "{how}");
-        let run_dir = self.run_root.join(run_id);
+        let run_dir = self.run_dir(run_id)?;
         match self.up_inner(spec, run_id, &image, &run_dir).await {
             Ok(t) => Ok(t),
             Err(e) => {
@@ -953,16 +1008,30 @@ impl Backend for DockerBackend {
     async fn down(&self, topology: &Topology) -> Result<()> {
         let removed = self.remove_run(&topology.run_id).await?;
         tracing::info!(run_id = %topology.run_id, removed = removed.len(), "run removed");
-        match tokio::fs::remove_dir_all(&topology.run_dir).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e)
-                .with_context(|| format!("removing run directory {}", topology.run_dir.display())),
-        }
+        remove_dir(&topology.run_dir).await
+    }
+
+    async fn remove_recorded(&self, run: &RecordedRun) -> Result<Vec<String>> {
+        // Every object is labelled when created, so the labels find all of
+        // them, helpers too; both labels, so that a run id met in another
+        // state dir is not taken for this one.
+        let state_dir = state::state_dir_of(&run.run_dir).unwrap_or(&run.run_dir);
+        let mut removed = self
+            .remove_labelled(&[
+                format!("{RUN_LABEL}={}", run.run_id),
+                format!("{STATE_DIR_LABEL}={}", label_value(state_dir)),
+            ])
+            .await?;
+        remove_dir(&run.run_dir).await?;
+        removed.push(format!("removed run dir {}", run.run_dir.display()));
+        Ok(removed)
     }
 
     async fn down_all(&self) -> Result<Vec<String>> {
-        self.remove_labelled(&format!("{MANAGED_LABEL}=true")).await
+        let runs_root = state::runs_root(&self.state_dir)?;
+        let state_dir = runs_root.parent().unwrap_or(&runs_root);
+        self.remove_labelled(&[format!("{STATE_DIR_LABEL}={}", label_value(state_dir))])
+            .await
     }
 
     async fn state(&self, topology: &Topology, node: &str) -> Result<ProcessState> {

@@ -6,6 +6,7 @@
 //! dropped (also while unwinding from a panic) unless
 //! [`TopologyGuard::keep`] was called.
 
+use super::manifest::Manifest;
 use super::{ready, select, state, Backend, SpecError, Topology, TopologySpec};
 use crate::cli::BackendArgs;
 use crate::shutdown::{Shutdown, StopSignal};
@@ -151,6 +152,10 @@ impl TopologyGuard {
     /// Leaves the topology running (for `up`, `--keep`) and returns its record.
     pub fn keep(mut self) -> Topology {
         self.armed = false;
+        // On record, so that `down` tells a kept run from a crashed one.
+        if let Err(e) = Manifest::of(&self.topology.run_dir).mark_kept() {
+            tracing::warn!(run = %self.topology.run_id, "{e}");
+        }
         self.topology.clone()
     }
 

@@ -11,8 +11,11 @@
 //! started them and never receive the terminal's Ctrl-C. A process belongs
 //! to a run when its working directory lies under that run's dir (and its
 //! process title names its config there): that is how `down --all` finds
-//! leftovers of crashed runs without any state file.
+//! leftovers of crashed runs without any state file. Each launch is also on
+//! record in the run's manifest, before it happens, with its pid after.
 
+use super::manifest::{Manifest, Record, RecordedRun};
+use super::procfs::{proc_cwd, proc_info};
 use super::spec::TopologySpec;
 use super::{Backend, BackendKind, Node, NodeKind, ProcessState, Topology};
 use crate::topology::live;
@@ -251,31 +254,10 @@ pub fn tail_file(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// What `/proc` says about one process.
-struct ProcInfo {
-    /// State letter from /proc/<pid>/stat (R, S, D, T, t, Z, ...).
-    state: char,
-    comm: String,
-}
-
-fn proc_info(pid: i32) -> Option<ProcInfo> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm is in parentheses and may contain spaces: split at the last ')'.
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let state = stat[close + 1..].trim_start().chars().next()?;
-    Some(ProcInfo { state, comm })
-}
-
-fn proc_cwd(pid: i32) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
-}
-
 /// A live (not zombie) Redis process whose working dir is `data_dir`.
 fn is_node_process(pid: i32, data_dir: &Path) -> bool {
     match proc_info(pid) {
-        Some(p) if p.state != 'Z' && p.state != 'X' && p.comm.starts_with("redis") => {
+        Some(p) if p.is_live() && p.comm.starts_with("redis") => {
             proc_cwd(pid).is_some_and(|cwd| cwd == data_dir)
         }
         _ => false,
@@ -347,7 +329,7 @@ async fn kill_and_wait(pids: &[i32]) {
     while Instant::now() < deadline {
         let alive = pids
             .iter()
-            .any(|&p| proc_info(p).is_some_and(|i| i.state != 'Z' && i.state != 'X'));
+            .any(|&p| proc_info(p).is_some_and(|i| i.is_live()));
         if !alive {
             return;
         }
@@ -369,25 +351,20 @@ async fn settle(pid: i32, done: impl Fn(char) -> bool) {
 
 /// Local processes on loopback.
 pub struct LocalBackend {
-    /// `<state_dir>/runs`: every run dir of this state dir lives here.
-    runs_root: PathBuf,
+    /// Every run dir of this state dir lives in its `runs/`.
+    state_dir: PathBuf,
 }
 
 impl LocalBackend {
     pub fn new(state_dir: &Path) -> LocalBackend {
         LocalBackend {
-            runs_root: state_dir.join("runs"),
+            state_dir: state_dir.to_path_buf(),
         }
     }
 
-    /// The canonical runs root, created if absent (`/proc/<pid>/cwd` shows
-    /// resolved paths, so comparisons need the resolved form).
+    /// The canonical runs root, created if absent.
     fn runs_root(&self) -> anyhow::Result<PathBuf> {
-        std::fs::create_dir_all(&self.runs_root)
-            .with_context(|| format!("cannot create {}", self.runs_root.display()))?;
-        self.runs_root
-            .canonicalize()
-            .with_context(|| format!("cannot resolve {}", self.runs_root.display()))
+        super::state::runs_root(&self.state_dir)
     }
 
     fn node<'a>(topology: &'a Topology, name: &str) -> anyhow::Result<&'a Node> {
@@ -418,6 +395,7 @@ impl LocalBackend {
         let launcher = Launcher {
             server,
             sentinel: sentinel_bin,
+            manifest: Manifest::of(run_dir),
         };
         let n_redis = spec.redis_count();
         let n_sent = spec.sentinels as usize;
@@ -579,6 +557,8 @@ struct Launcher {
     server: PathBuf,
     /// `redis-sentinel` if installed; else `redis-server --sentinel` is used.
     sentinel: Option<PathBuf>,
+    /// The run's manifest: each process is on record before it is launched.
+    manifest: Manifest,
 }
 
 /// One failed launch.
@@ -604,7 +584,7 @@ impl Launcher {
         for attempt in 1..=PORT_ATTEMPTS {
             std::fs::write(&files.config, config_for(port))
                 .with_context(|| format!("{name}: cannot write {}", files.config.display()))?;
-            match self.launch(kind, files).await {
+            match self.launch(name, kind, files).await {
                 Ok(pid) => return Ok((port, pid)),
                 Err(LaunchError::PortTaken) if attempt < PORT_ATTEMPTS => {
                     tracing::warn!(
@@ -631,8 +611,20 @@ impl Launcher {
     }
 
     /// Launches a node from its config and waits for its pid file.
-    async fn launch(&self, kind: NodeKind, files: &NodeFiles) -> Result<i32, LaunchError> {
+    async fn launch(
+        &self,
+        name: &str,
+        kind: NodeKind,
+        files: &NodeFiles,
+    ) -> Result<i32, LaunchError> {
         let _ = std::fs::remove_file(&files.pid);
+        self.manifest
+            .record(&Record::Process {
+                node: name.to_string(),
+                pid_file: files.pid.clone(),
+                data_dir: files.data.clone(),
+            })
+            .map_err(|e| LaunchError::Failed(e.to_string()))?;
         let log_len = std::fs::metadata(&files.log).map(|m| m.len()).unwrap_or(0);
         let mut cmd = match (kind, &self.sentinel) {
             (NodeKind::Sentinel, Some(bin)) => {
@@ -685,6 +677,12 @@ impl Launcher {
                 .ok()
                 .and_then(|s| s.trim().parse::<i32>().ok())
             {
+                self.manifest
+                    .record(&Record::Handle {
+                        name: name.to_string(),
+                        handle: pid.to_string(),
+                    })
+                    .map_err(|e| LaunchError::Failed(e.to_string()))?;
                 return Ok(pid);
             }
             let new_log = read_from(&files.log, log_len);
@@ -724,6 +722,7 @@ impl Backend for LocalBackend {
         let run_dir = self.runs_root()?.join(run_id);
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("cannot create run dir {}", run_dir.display()))?;
+        Manifest::create(&run_dir, run_id, BackendKind::Local)?;
         match self.start_all(spec, run_id, &run_dir).await {
             Ok(t) => Ok(t),
             Err(e) => {
@@ -743,6 +742,37 @@ impl Backend for LocalBackend {
             .collect();
         self.remove_run_dir(&topology.run_dir, &pids).await?;
         Ok(())
+    }
+
+    async fn remove_recorded(&self, run: &RecordedRun) -> anyhow::Result<Vec<String>> {
+        let run_dir = run.run_dir.canonicalize().unwrap_or(run.run_dir.clone());
+        // By working dir (what runs there now, restarted nodes too), and by
+        // the pids on record, each checked to still be that node's process.
+        let mut procs: Vec<(i32, String)> = processes_under(&run_dir)
+            .into_iter()
+            .map(|(pid, cwd)| {
+                let node = cwd
+                    .strip_prefix(&run_dir)
+                    .unwrap_or(&cwd)
+                    .components()
+                    .next();
+                let node = node.map_or(String::new(), |c| c.as_os_str().to_string_lossy().into());
+                (pid, node)
+            })
+            .collect();
+        for (node, pid, data_dir) in run.processes() {
+            if is_node_process(pid, data_dir) && !procs.iter().any(|(p, _)| *p == pid) {
+                procs.push((pid, node.to_string()));
+            }
+        }
+        let pids: Vec<i32> = procs.iter().map(|(p, _)| *p).collect();
+        self.remove_run_dir(&run_dir, &pids).await?;
+        let mut removed: Vec<String> = procs
+            .iter()
+            .map(|(pid, node)| format!("killed pid {pid} ({node})"))
+            .collect();
+        removed.push(format!("removed run dir {}", run_dir.display()));
+        Ok(removed)
     }
 
     async fn down_all(&self) -> anyhow::Result<Vec<String>> {
@@ -831,8 +861,9 @@ impl Backend for LocalBackend {
         let launcher = Launcher {
             server: find_on_path("redis-server").ok_or(LocalError::MissingBinary)?,
             sentinel: find_on_path("redis-sentinel"),
+            manifest: Manifest::of(&topology.run_dir),
         };
-        let pid = match launcher.launch(node.kind, &files).await {
+        let pid = match launcher.launch(name, node.kind, &files).await {
             Ok(pid) => pid,
             Err(LaunchError::PortTaken) => {
                 return Err(LocalError::start_failed(
@@ -1000,6 +1031,7 @@ mod tests {
         let launcher = Launcher {
             server,
             sentinel: None,
+            manifest: Manifest::of(&run_dir),
         };
         let spec = TopologySpec::default();
         let (port, pid) = launcher

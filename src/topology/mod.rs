@@ -7,6 +7,9 @@
 //! (container ids, pids). It is written to the state file by `grabstorm up`
 //! so that later commands (`status`, `fault`, `load --attach`, `down`) find
 //! the run. Roles are *not* stored: they are read live from the nodes.
+//! Every object a run creates is also on record in its run dir, before it
+//! is created ([`manifest`]), so that `down` finds the runs of crashed
+//! owners that no state file names.
 
 pub mod addr;
 pub mod docker;
@@ -14,6 +17,8 @@ pub mod guard;
 pub mod image;
 pub mod live;
 pub mod local;
+pub mod manifest;
+pub mod procfs;
 pub mod ready;
 pub mod select;
 pub mod spec;
@@ -32,6 +37,9 @@ use std::path::PathBuf;
 pub const RUN_LABEL: &str = "grabstorm.run";
 /// Label marking a Docker object as managed by grabstorm at all.
 pub const MANAGED_LABEL: &str = "grabstorm.managed";
+/// Label naming the state dir (canonical path) a Docker object's run belongs
+/// to, so that `down --all` stays within one state dir.
+pub const STATE_DIR_LABEL: &str = "grabstorm.state_dir";
 
 /// Which backend runs the nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -201,7 +209,13 @@ pub trait Backend: Send + Sync {
     /// Removes everything of this run: processes or containers, network, run dir.
     async fn down(&self, topology: &Topology) -> anyhow::Result<()>;
 
-    /// Removes leftovers of any run of this backend; returns what was removed, one line each.
+    /// Removes a run known by its manifest only (its owner died before or
+    /// without a state file naming it): everything recorded or labelled
+    /// with the run, and the run dir. Returns what was removed, one line each.
+    async fn remove_recorded(&self, run: &manifest::RecordedRun) -> anyhow::Result<Vec<String>>;
+
+    /// Removes whatever of this backend is left of any run of this state
+    /// dir, recorded or not; returns what was removed, one line each.
     async fn down_all(&self) -> anyhow::Result<Vec<String>>;
 
     async fn state(&self, topology: &Topology, node: &str) -> anyhow::Result<ProcessState>;

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 /// File name of the state file inside the state dir.
 pub const STATE_FILE: &str = "current.json";
+/// Dir inside the state dir that holds one dir per run, of both backends:
+/// `<state_dir>/runs/<run_id>`.
+pub const RUNS_DIR: &str = "runs";
 
 /// Why the state file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,21 @@ pub fn clear(state_dir: &Path) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove state file {}", p.display())),
     }
+}
+
+/// `<state_dir>/runs`, created if absent, in canonical form: `/proc/<pid>/cwd`
+/// shows resolved paths, and the state-dir label of Docker objects must name
+/// one state dir one way only.
+pub fn runs_root(state_dir: &Path) -> anyhow::Result<PathBuf> {
+    let root = state_dir.join(RUNS_DIR);
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    root.canonicalize()
+        .with_context(|| format!("cannot resolve {}", root.display()))
+}
+
+/// The state dir a run dir (`<state_dir>/runs/<run_id>`) belongs to.
+pub fn state_dir_of(run_dir: &Path) -> Option<&Path> {
+    run_dir.parent()?.parent()
 }
 
 /// A fresh run id: UTC time of day plus random digits, e.g. `20261124-231805-3f9a`.

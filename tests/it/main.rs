@@ -5,6 +5,7 @@ mod support;
 
 mod audit_cli;
 mod faults;
+mod leftovers;
 mod locks;
 mod scenario;
 mod signals;

@@ -13,6 +13,28 @@ pub fn grabstorm_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_grabstorm"))
 }
 
+/// Runs `grabstorm --state-dir STATE ARGS...` to its end.
+pub fn grabstorm_in(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(grabstorm_bin())
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run grabstorm")
+}
+
+/// Bytes of a child's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether process `pid` exists and is not a zombie (read from `/proc`).
+pub fn pid_alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rfind(')')
+        .is_some_and(|i| !stat[i + 1..].trim_start().starts_with('Z'))
+}
+
 /// A free TCP port on 127.0.0.1 (racy by nature; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
