@@ -18,6 +18,8 @@
 //!   the event timeline and the failover phases measured from it.
 //! - [`audit`]: the journal of acknowledged operations and the checks of it
 //!   against what Redis holds once the run settles.
+//! - [`limits`]: the allowed range of every number a user gives (flags,
+//!   scenario keys, dashboard keys), defined once.
 //! - [`faults`]: crash, shutdown, kill, pause, partition, restart, slow.
 //! - [`lab`]: one running experiment (topology + load + faults + events),
 //!   driven by [`lab::Control`] commands and publishing snapshots.
@@ -32,6 +34,7 @@ pub mod client;
 pub mod commands;
 pub mod faults;
 pub mod lab;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod report;

@@ -7,8 +7,10 @@ pub mod bench;
 pub mod check;
 pub mod down;
 pub mod fault;
+pub mod journal;
 pub mod load;
 pub mod run;
+pub mod runs;
 pub mod status;
 pub mod tui;
 pub mod up;
@@ -35,6 +37,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Tui(a)) => tui::run(g, *a).await,
         Some(Command::Check(a)) => check::run(g, a).await,
         Some(Command::Run(a)) => run::run(g, *a).await,
+        Some(Command::Journal(a)) => journal::run(g, a).await,
+        Some(Command::Runs(a)) => runs::run(g, a).await,
         None => tui::run(g, Default::default()).await,
     }
 }

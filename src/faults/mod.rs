@@ -248,6 +248,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Renders a duration the way scenario files and flags write them (what
+/// [`parse_duration`] reads back): `250ms`, `5s`, `1.5s`, `2m`, `24h`.
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        if ms < 1000 {
+            format!("{ms}ms")
+        } else {
+            let frac = format!("{:03}", ms % 1000);
+            format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
+        }
+    } else if ms.is_multiple_of(3_600_000) && ms >= 3_600_000 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
 impl FromStr for ScheduledFault {
     type Err = String;
     /// `AT KIND TARGET [for DURATION] [from NODE,NODE]`.
