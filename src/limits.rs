@@ -84,6 +84,17 @@ pub const BENCH_SCALE_SECONDS: Limit<u64> = Limit::new(1, 3600);
 /// Frames per second of the dashboard.
 pub const FPS: Limit<u64> = Limit::new(1, 120);
 
+/// Why a number was refused; the message names the allowed range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// A number, but outside the range (negative numbers included).
+    #[error("must be {0}")]
+    OutOfRange(String),
+    /// Not a number of the expected kind at all.
+    #[error("must be {kind}, {range}")]
+    Malformed { kind: &'static str, range: String },
+}
+
 impl<T> Limit<T> {
     pub const fn new(min: T, max: T) -> Self {
         Limit { min, max }
@@ -94,12 +105,23 @@ impl<T: PartialOrd> Limit<T>
 where
     Self: std::fmt::Display,
 {
-    /// `v` if it is in range, else what the range is.
-    pub fn check(&self, v: T) -> Result<T, String> {
+    /// `v` if it is in range.
+    pub fn check(&self, v: T) -> Result<T, Refused> {
         if self.min <= v && v <= self.max {
             Ok(v)
         } else {
-            Err(format!("must be {self}"))
+            Err(self.out_of_range())
+        }
+    }
+
+    fn out_of_range(&self) -> Refused {
+        Refused::OutOfRange(self.to_string())
+    }
+
+    fn malformed(&self, kind: &'static str) -> Refused {
+        Refused::Malformed {
+            kind,
+            range: self.to_string(),
         }
     }
 }
@@ -108,23 +130,50 @@ impl Limit<u64> {
     /// Parses a flag value, refusing anything outside the range (negative
     /// numbers included) with a message naming it. Use as a clap value
     /// parser: `value_parser = |s: &str| limits::GRABBERS.parse::<usize>(s)`.
-    pub fn parse<T: TryFrom<u64>>(&self, s: &str) -> Result<T, String> {
+    pub fn parse<T: TryFrom<u64>>(&self, s: &str) -> Result<T, Refused> {
         let n: i128 = s
             .trim()
             .replace('_', "")
             .parse()
-            .map_err(|_| format!("must be a whole number, {self}"))?;
-        let n = u64::try_from(n).map_err(|_| format!("must be {self}"))?;
-        T::try_from(self.check(n)?).map_err(|_| format!("must be {self}"))
+            .map_err(|_| self.malformed("a whole number"))?;
+        let n = u64::try_from(n).map_err(|_| self.out_of_range())?;
+        T::try_from(self.check(n)?).map_err(|_| self.out_of_range())
+    }
+
+    /// Parses a duration (`500ms`, `2s`) whose milliseconds must be in
+    /// range: scenario keys for quantities the flags give in milliseconds.
+    pub fn parse_millis(&self, s: &str) -> Result<Duration, Refused> {
+        let d =
+            parse_unsigned_duration(s, || self.out_of_range(), || self.malformed("a duration"))?;
+        self.check(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))?;
+        Ok(d)
     }
 }
 
 impl Limit<Duration> {
     /// Parses a duration flag (`500ms`, `30s`, `2m`, `1h`) in range.
-    pub fn parse(&self, s: &str) -> Result<Duration, String> {
-        let d = crate::faults::parse_duration(s)
-            .map_err(|_| format!("must be a duration such as 30s or 2m, {self}"))?;
+    pub fn parse(&self, s: &str) -> Result<Duration, Refused> {
+        let d = parse_unsigned_duration(
+            s,
+            || self.out_of_range(),
+            || self.malformed("a duration such as 30s or 2m"),
+        )?;
         self.check(d)
+    }
+}
+
+/// A duration; `-5s` is a duration out of range, `soon` is no duration.
+fn parse_unsigned_duration(
+    s: &str,
+    negative: impl FnOnce() -> Refused,
+    malformed: impl FnOnce() -> Refused,
+) -> Result<Duration, Refused> {
+    let s = s.trim();
+    let unsigned = s.strip_prefix('-');
+    let d = crate::faults::parse_any_duration(unsigned.unwrap_or(s)).map_err(|_| malformed())?;
+    match unsigned {
+        Some(_) if !d.is_zero() => Err(negative()),
+        _ => Ok(d),
     }
 }
 
@@ -150,20 +199,24 @@ impl std::fmt::Display for Limit<Duration> {
 mod tests {
     use super::*;
 
+    fn said<T>(r: Result<T, Refused>) -> String {
+        r.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
     #[test]
     fn numbers_out_of_range_are_refused_with_the_range() {
         assert_eq!(GRABBERS.parse::<usize>("100000"), Ok(100_000));
         assert_eq!(GRABBERS.parse::<usize>("1"), Ok(1));
         for bad in ["0", "100001", "-5", "10000000", "99999999999999999999999"] {
             assert_eq!(
-                GRABBERS.parse::<usize>(bad),
-                Err("must be 1 to 100000".to_string()),
+                said(GRABBERS.parse::<usize>(bad)),
+                "must be 1 to 100000",
                 "{bad}"
             );
         }
         assert_eq!(
-            GRABBERS.parse::<usize>("many"),
-            Err("must be a whole number, 1 to 100000".to_string())
+            said(GRABBERS.parse::<usize>("many")),
+            "must be a whole number, 1 to 100000"
         );
         assert_eq!(REPLICAS.parse::<u16>("16"), Ok(16));
     }
@@ -171,10 +224,14 @@ mod tests {
     #[test]
     fn durations_out_of_range_are_refused_with_the_range() {
         assert_eq!(DURATION.parse("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(DURATION.parse("0s"), Err("must be 1s to 24h".to_string()));
+        for bad in ["0s", "-5s", "25h", "100000h"] {
+            assert_eq!(said(DURATION.parse(bad)), "must be 1s to 24h", "{bad}");
+        }
         assert_eq!(
-            DURATION.parse("-5s"),
-            Err("must be a duration such as 30s or 2m, 1s to 24h".to_string())
+            said(DURATION.parse("soon")),
+            "must be a duration such as 30s or 2m, 1s to 24h"
         );
+        assert_eq!(THINK_MS.parse_millis("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(said(THINK_MS.parse_millis("61s")), "must be 0 to 60000");
     }
 }

@@ -14,8 +14,8 @@ use super::model::{
 };
 use super::names::{closest, LAB_EVENTS, SENTINEL_EVENTS};
 use crate::cli::BackendChoice;
-use crate::faults::{parse_duration, FaultKind, FaultRequest, Target};
-use crate::limits::{self, Limit};
+use crate::faults::{parse_any_duration, parse_duration, FaultKind, FaultRequest, Target};
+use crate::limits::{self, Limit, Refused};
 use crate::topology::{Persistence, SpecError, TopologySpec};
 use crate::workload::{LockKind, Mode, WorkloadKind};
 use std::fmt;
@@ -416,21 +416,25 @@ impl<'s> Parser<'s> {
     }
 
     fn duration(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<Duration> {
-        let s = match v.get_ref() {
-            DeValue::String(s) => s.to_string(),
+        let s = self.duration_string(key, v)?;
+        match parse_duration(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(v.span(), format!("bad duration for `{key}`: {e}"), None);
+                None
+            }
+        }
+    }
+
+    fn duration_string(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
             _ => {
                 self.wrong_type(
                     key,
                     v,
                     "a duration string such as \"500ms\", \"5s\" or \"2m\"",
                 );
-                return None;
-            }
-        };
-        match parse_duration(&s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.error(v.span(), format!("bad duration for `{key}`: {e}"), None);
                 None
             }
         }
@@ -449,8 +453,8 @@ impl<'s> Parser<'s> {
         v: &Spanned<DeValue<'_>>,
         limit: Limit<Duration>,
     ) -> Option<Duration> {
-        let d = self.duration(key, v)?;
-        self.in_range(key, v, limit.check(d))
+        let s = self.duration_string(key, v)?;
+        self.refused_or(key, v, &s, limit.parse(&s), "")
     }
 
     /// A duration whose milliseconds are within `limit` (the flag is in ms).
@@ -460,35 +464,31 @@ impl<'s> Parser<'s> {
         v: &Spanned<DeValue<'_>>,
         limit: Limit<u64>,
     ) -> Option<Duration> {
-        let d = self.duration(key, v)?;
-        let checked = limit
-            .check(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .map(|_| d)
-            .map_err(|e| format!("{e} milliseconds"));
-        self.in_range(key, v, checked)
+        let s = self.duration_string(key, v)?;
+        self.refused_or(key, v, &s, limit.parse_millis(&s), " milliseconds")
     }
 
-    fn in_range<T>(
+    fn refused_or<T>(
         &mut self,
         key: &str,
         v: &Spanned<DeValue<'_>>,
-        r: Result<T, String>,
+        given: &str,
+        r: Result<T, Refused>,
+        unit: &str,
     ) -> Option<T> {
-        match r {
-            Ok(x) => Some(x),
-            Err(e) => {
-                let given = match v.get_ref() {
-                    DeValue::String(s) => s.to_string(),
-                    _ => String::new(),
-                };
-                self.error(
-                    v.span(),
-                    format!("`{key}` = {given:?} is out of range: it {e}"),
-                    None,
-                );
-                None
+        let message = match r {
+            Ok(x) => return Some(x),
+            Err(e @ Refused::OutOfRange(_)) => {
+                format!("`{key}` = {given:?} is out of range: it {e}{unit}")
             }
-        }
+            // Not a duration at all: say what is wrong with the text.
+            Err(e) => match parse_any_duration(given) {
+                Err(why) => format!("bad duration for `{key}`: {why}"),
+                Ok(_) => format!("bad duration for `{key}`: {given:?} {e}{unit}"),
+            },
+        };
+        self.error(v.span(), message, None);
+        None
     }
 
     /// One of a fixed set of names, with a suggestion for a typo.

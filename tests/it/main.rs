@@ -5,6 +5,8 @@ mod support;
 
 mod audit_cli;
 mod faults;
+mod journal;
+mod limits;
 mod locks;
 mod scenario;
 mod topology_docker;
