@@ -90,13 +90,16 @@ fn a_real_load_journals_each_write_in_at_most_20_bytes() {
         s,
         &words(
             "load --attach --client naive --workload redpacket --grabbers 500 --duration 5s \
-             --packets 50 --json",
+             --packets 100 --packet-count 100",
         ),
     );
     assert!(load.status.success(), "load: {}", text(&load.stderr));
+    // Without --json: the banner, and the report in the run dir.
     let banner = text(&load.stderr);
-    let report = json(&load);
-    let run_id = report["run_id"].as_str().unwrap().to_string();
+    let run_id = listed_ids(s).pop().expect("the run is listed");
+    let run_dir = PathBuf::from(s).join("runs").join(&run_id);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
     let records = report["audit"]["journal_records"].as_u64().unwrap();
     let grabs_ok = report["redpacket"]["grabs_ok"].as_u64().unwrap();
 
@@ -121,7 +124,6 @@ fn a_real_load_journals_each_write_in_at_most_20_bytes() {
         in_redis += redis::cmd("HLEN").arg(k).query::<u64>(&mut conn).unwrap();
     }
 
-    let run_dir = PathBuf::from(s).join("runs").join(&run_id);
     let journal_bytes = std::fs::metadata(run_dir.join("journal.bin"))
         .unwrap()
         .len();
@@ -144,7 +146,10 @@ fn a_real_load_journals_each_write_in_at_most_20_bytes() {
         journal_bytes as f64 / records as f64
     );
 
-    assert!(banner.contains("500 grabbers"), "{banner}");
+    assert!(
+        banner.contains("500 grabbers, workload redpacket"),
+        "{banner}"
+    );
     assert!(records > 1000, "only {records} writes in 5 s");
     assert_eq!(lines.len() as u64, records);
     assert_eq!(grabs_printed, records);
