@@ -7,6 +7,8 @@
 //! - [`cli`]: the command line and its help; [`commands`]: one file per
 //!   subcommand, gluing the modules below together; [`logging`]: tracing to
 //!   a file while the dashboard owns the terminal.
+//! - [`limits`]: the allowed range of every number a user gives (flags,
+//!   scenario keys, dashboard keys), defined once.
 //! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
@@ -18,14 +20,13 @@
 //!   the event timeline and the failover phases measured from it.
 //! - [`audit`]: the journal of acknowledged operations and the checks of it
 //!   against what Redis holds once the run settles.
-//! - [`limits`]: the allowed range of every number a user gives (flags,
-//!   scenario keys, dashboard keys), defined once.
 //! - [`faults`]: crash, shutdown, kill, pause, partition, restart, slow.
 //! - [`lab`]: one running experiment (topology + load + faults + events),
 //!   driven by [`lab::Control`] commands and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
 //!   runner of their timelines and the expectations.
-//! - [`report`]: report.json, report.md and charts from the same data.
+//! - [`report`]: report.json, report.md and charts from the same data, and
+//!   the run directories that keep them (the last 20).
 //! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
 
 pub mod audit;

@@ -43,6 +43,8 @@ pub enum FormatError {
     UnknownNode { id: u64, at: u64 },
     #[error("a write at byte {at} has no key defined for {op} round {round}")]
     UnknownKey { op: String, round: u64, at: u64 },
+    #[error("the write at byte {0} has a position beyond 32 bits")]
+    BadPosition(u64),
     #[error("a name at byte {0} is not UTF-8")]
     BadName(u64),
     #[error(transparent)]
@@ -198,7 +200,7 @@ impl<R: BufRead> Decoder<R> {
                     let user = self.varint()?;
                     let value = unzigzag(self.varint()?);
                     let pos = u32::try_from(self.varint()?)
-                        .map_err(|_| FormatError::Truncated(self.at))?;
+                        .map_err(|_| FormatError::BadPosition(start))?;
                     let id = self.current_node.unwrap_or(u64::MAX);
                     let node = self
                         .nodes
