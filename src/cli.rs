@@ -49,7 +49,7 @@ pub struct GlobalArgs {
     /// the local backend on a small machine, fewer threads leave more CPU to
     /// the Redis processes (`grabstorm bench` shows the difference).
     #[arg(long, global = true, env = "GRABSTORM_THREADS", value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THREADS.parse::<u16>(s))]
     pub threads: Option<u16>,
 }
 

@@ -81,6 +81,8 @@ pub const RUNS_KEPT: Limit<u64> = Limit::new(0, 100_000);
 pub const BENCH_REQUESTS: Limit<u64> = Limit::new(1, 100_000_000);
 /// Seconds per scaling run of `grabstorm bench`.
 pub const BENCH_SCALE_SECONDS: Limit<u64> = Limit::new(1, 3600);
+/// Worker threads of grabstorm's engine (`--threads`, `bench --compare-threads`).
+pub const THREADS: Limit<u64> = Limit::new(1, 1024);
 /// Frames per second of the dashboard.
 pub const FPS: Limit<u64> = Limit::new(1, 120);
 

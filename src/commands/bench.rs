@@ -49,7 +49,8 @@ pub struct BenchArgs {
     pub grabbers: usize,
     /// Worker threads of grabstorm's side of the comparison: 1, as
     /// redis-benchmark runs on one thread (unless given its own --threads).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::THREADS.parse::<u16>(s))]
     pub compare_threads: u16,
     /// Requests redis-benchmark sends; grabstorm then runs for as long as that took.
     #[arg(long, default_value_t = 200_000, allow_hyphen_values = true,

@@ -56,6 +56,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("bench --requests 0", "0", "1 to 100000000"),
     ("bench --scale 1000,0", "0", "1 to 100000"),
     ("bench --scale-seconds 0", "0", "1 to 3600"),
+    ("bench --compare-threads 0", "0", "1 to 1024"),
+    ("--threads 0 load", "0", "1 to 1024"),
     ("runs prune --keep -1", "-1", "0 to 100000"),
 ];
 
