@@ -2,6 +2,7 @@
 //! subcommand's own arguments live beside its implementation in `commands/`.
 
 use crate::commands;
+use crate::limits;
 use crate::topology::{Persistence, TopologySpec};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ pub struct GlobalArgs {
     /// the local backend on a small machine, fewer threads leave more CPU to
     /// the Redis processes (`grabstorm bench` shows the difference).
     #[arg(long, global = true, env = "GRABSTORM_THREADS", value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THREADS.parse::<u16>(s))]
     pub threads: Option<u16>,
 }
 
@@ -74,6 +75,10 @@ pub enum Command {
     Check(commands::check::CheckArgs),
     /// Play a scenario file: in the dashboard, or headless with a verdict.
     Run(Box<commands::run::RunArgs>),
+    /// Print a run's journal (every acknowledged write) as JSON lines.
+    Journal(commands::journal::JournalArgs),
+    /// List the kept run directories, or prune old ones (the last 20 are kept).
+    Runs(commands::runs::RunsArgs),
 }
 
 /// Which backend to use.
@@ -105,46 +110,49 @@ pub struct SpecArgs {
     #[arg(long, default_value = "mymaster", help_heading = "Topology")]
     pub master_name: String,
     /// Number of replicas (0 to 16).
-    #[arg(long, default_value_t = 2, help_heading = "Topology")]
+    #[arg(long, default_value_t = 2, help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::REPLICAS.parse::<u16>(s))]
     pub replicas: u16,
     /// Number of sentinels (0 to 9; 0 means no automatic failover).
-    #[arg(long, default_value_t = 3, help_heading = "Topology")]
+    #[arg(long, default_value_t = 3, help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::SENTINELS.parse::<u16>(s))]
     pub sentinels: u16,
-    /// Sentinels that must agree the master is down (1 to --sentinels).
-    #[arg(long, default_value_t = 2, help_heading = "Topology")]
+    /// Sentinels that must agree the master is down (1 to --sentinels, at most 9).
+    #[arg(long, default_value_t = 2, help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::QUORUM.parse::<u16>(s))]
     pub quorum: u16,
-    /// Sentinel's down-after-milliseconds: silence before a node is flagged down.
-    #[arg(
-        long,
+    /// Sentinel's down-after-milliseconds: silence before a node is flagged down (100 to 600000).
+    #[arg(long,
         default_value_t = 1000,
         value_name = "MS",
-        help_heading = "Topology"
-    )]
+        help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::DOWN_AFTER_MS.parse::<u64>(s))]
     pub down_after_ms: u64,
-    /// Sentinel's failover-timeout.
-    #[arg(
-        long,
+    /// Sentinel's failover-timeout (1000 to 3600000).
+    #[arg(long,
         default_value_t = 10_000,
         value_name = "MS",
-        help_heading = "Topology"
-    )]
+        help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::FAILOVER_TIMEOUT_MS.parse::<u64>(s))]
     pub failover_timeout_ms: u64,
-    /// Replicas reconfigured at once after a failover.
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Topology")]
+    /// Replicas reconfigured at once after a failover (1 to 16).
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::PARALLEL_SYNCS.parse::<u16>(s))]
     pub parallel_syncs: u16,
     /// Persistence of every Redis node.
     #[arg(long, value_enum, default_value_t = Persistence::None, help_heading = "Topology")]
     pub persistence: Persistence,
-    /// The master refuses writes unless this many replicas are connected and recent.
-    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Topology")]
+    /// The master refuses writes unless this many replicas are connected and
+    /// recent (0 to --replicas).
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::MIN_REPLICAS_TO_WRITE.parse::<u16>(s))]
     pub min_replicas_to_write: u16,
-    /// How recent (seconds) a replica must be to count for --min-replicas-to-write.
-    #[arg(
-        long,
+    /// How recent (seconds, 1 to 3600) a replica must be to count for --min-replicas-to-write.
+    #[arg(long,
         default_value_t = 10,
         value_name = "S",
-        help_heading = "Topology"
-    )]
+        help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::MIN_REPLICAS_MAX_LAG_S.parse::<u32>(s))]
     pub min_replicas_max_lag: u32,
 }
 

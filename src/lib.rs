@@ -9,6 +9,8 @@
 //!   a file while the dashboard owns the terminal; [`shutdown`]: SIGINT,
 //!   SIGTERM and SIGHUP registered once and passed down as a
 //!   [`shutdown::Shutdown`] (stop, then skip the audit).
+//! - [`limits`]: the allowed range of every number a user gives (flags,
+//!   scenario keys, dashboard keys), defined once.
 //! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
@@ -26,7 +28,8 @@
 //!   through a [`lab::LabHandle`], and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
 //!   runner of their timelines and the expectations.
-//! - [`report`]: report.json, report.md and charts from the same data.
+//! - [`report`]: report.json, report.md and charts from the same data, and
+//!   the run directories that keep them (the last 20).
 //! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
 
 pub mod audit;
@@ -35,6 +38,7 @@ pub mod client;
 pub mod commands;
 pub mod faults;
 pub mod lab;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod report;

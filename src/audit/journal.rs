@@ -1,22 +1,34 @@
-//! The journal: one JSONL line per acknowledged write, written by one writer
-//! task off the hot path.
+//! The journal: one binary entry per acknowledged write (about 10 bytes,
+//! [`format`]), written by one writer task off the hot path.
 //!
 //! A grabber sends a small `Copy` [`Ack`] (no string, no allocation) over a
-//! bounded channel; the writer task turns it into a [`JournalRecord`] (key
-//! and node names spelled out), appends it to `journal.jsonl`, and updates
-//! the [`Ledger`] the live views read. The bound makes a lagging disk slow
-//! the grabbers down instead of growing memory; an acknowledged write is
-//! never dropped, because the audit depends on every one of them.
+//! bounded channel; the writer task encodes it (key and node names interned)
+//! into `journal.bin`, and updates the [`Ledger`] the live views read. The
+//! bound makes a lagging disk slow the grabbers down instead of growing
+//! memory; an acknowledged write is never dropped, because the audit depends
+//! on every one of them. [`read`] gives back the exact [`JournalRecord`]s;
+//! `grabstorm journal DIR` prints them as JSON lines.
+
+pub mod format;
 
 use crate::workload::LockKind;
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// The journal's file name inside a run directory.
+pub const FILE_NAME: &str = "journal.bin";
+
+/// The journal of the run directory `run_dir`.
+pub fn in_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join(FILE_NAME)
+}
 
 /// Acks queued between the grabbers and the writer.
 pub const JOURNAL_QUEUE: usize = 65_536;
@@ -66,7 +78,8 @@ pub struct Ack {
     pub master: SocketAddr,
 }
 
-/// One line of `journal.jsonl`.
+/// One acknowledged write with its names spelled out, as the audit reads it
+/// (and as `grabstorm journal` prints it, one JSON line each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JournalRecord {
     pub at_ms: u64,
@@ -125,7 +138,6 @@ pub struct Journal {
 impl Journal {
     /// Creates `path` (truncating) and spawns the writer task.
     pub fn start(path: &Path, naming: Arc<dyn JournalNaming>) -> anyhow::Result<Journal> {
-        use anyhow::Context;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating journal directory {}", dir.display()))?;
@@ -143,7 +155,9 @@ impl Journal {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
             let mut written = 0u64;
             let mut batch = Vec::with_capacity(1024);
-            let mut result = Ok(());
+            let mut encoder = format::Encoder::default();
+            let mut bytes = Vec::with_capacity(1 << 16);
+            let mut result = out.write_all(format::MAGIC);
             loop {
                 // Closing drains what is queued: the grabbers have stopped,
                 // but clones of the sender may still be alive.
@@ -177,24 +191,16 @@ impl Journal {
                     }
                 }
                 if result.is_ok() {
+                    bytes.clear();
                     for a in batch.iter() {
-                        let rec = JournalRecord {
-                            at_ms: a.at_ms,
-                            op: a.op,
-                            key: naming.key(a.op, a.round),
-                            round: a.round,
-                            user: a.user,
-                            value: a.value,
-                            pos: a.pos,
-                            node: naming.node(a.master),
-                        };
-                        let line = serde_json::to_string(&rec).expect("journal record serialises");
-                        if let Err(e) = writeln!(out, "{line}") {
-                            tracing::error!(journal = %shown, error = %e, "cannot write the journal");
-                            result = Err(e);
-                            break;
+                        encoder.encode(a, &*naming, &mut bytes);
+                    }
+                    result = out.write_all(&bytes);
+                    match &result {
+                        Ok(()) => written += batch.len() as u64,
+                        Err(e) => {
+                            tracing::error!(journal = %shown, error = %e, "cannot write the journal")
                         }
-                        written += 1;
                     }
                 }
                 batch.clear();
@@ -216,9 +222,8 @@ impl Journal {
 
     /// Writes every ack queued so far and closes the file (call once the
     /// grabbers have stopped; acks sent later are not written); returns the
-    /// number of lines written. Gives up when `cancel` fires.
+    /// number of records written. Gives up when `cancel` fires.
     pub async fn close(self, cancel: CancellationToken) -> anyhow::Result<u64> {
-        use anyhow::Context;
         let Journal {
             path,
             sender,
@@ -236,20 +241,17 @@ impl Journal {
     }
 }
 
-/// Reads a journal file back.
+/// Reads a journal file back, every record in the order written.
 pub fn read(path: &Path) -> anyhow::Result<Vec<JournalRecord>> {
-    use anyhow::Context;
+    records(path)?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading journal {}", path.display()))
+}
+
+/// The records of a journal file, one at a time (for journals too big to hold).
+pub fn records(path: &Path) -> anyhow::Result<format::Decoder<impl std::io::BufRead>> {
     let f =
         std::fs::File::open(path).with_context(|| format!("opening journal {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("reading journal {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec: JournalRecord = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a journal record", path.display(), i + 1))?;
-        out.push(rec);
-    }
-    Ok(out)
+    format::Decoder::new(std::io::BufReader::with_capacity(1 << 16, f))
+        .with_context(|| format!("reading journal {}", path.display()))
 }

@@ -1,5 +1,5 @@
-//! Audit: the journal of every acknowledged write ([`journal`]: JSONL,
-//! written off the hot path by one writer task) and, once the run settles,
+//! Audit: the journal of every acknowledged write ([`journal`]: compact
+//! binary records, written off the hot path by one writer task) and, once the run settles,
 //! the checks of it against what Redis holds. Each workload knows its own
 //! checks (`Workload::audit` in [`crate::workload::grabber`]); the lab runs
 //! them against the settled master ([`crate::lab::audit_into`]), and

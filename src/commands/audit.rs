@@ -1,5 +1,5 @@
 //! `grabstorm audit DIR`: re-runs the checks of a finished run from its
-//! journal (`DIR/journal.jsonl`, `DIR/run.json`) against the live Redis:
+//! journal (`DIR/journal.bin`, `DIR/run.json`) against the live Redis:
 //! the master of the running topology (state file), the fixed address the
 //! run used, or `--addr`. Prints the checks (or JSON), writes
 //! `DIR/audit.json`, and exits 1 when a check fails.
@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     };
     let record: RunRecord = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a grabstorm run record", run_json.display()))?;
-    let records = journal::read(&args.dir.join("journal.jsonl"))?;
+    let records = journal::read(&journal::in_dir(&args.dir))?;
     let (master, node) = match (args.addr, record.fixed_addr) {
         (Some(a), _) | (None, Some(a)) => (a, a.to_string()),
         (None, None) => {

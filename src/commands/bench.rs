@@ -45,23 +45,29 @@ use tokio_util::task::TaskTracker;
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Connections on both sides of the comparison.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::CONNECTIONS.parse::<usize>(s))]
     pub connections: usize,
     /// grabstorm grabbers in the comparison (spread over the connections).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::GRABBERS.parse::<usize>(s))]
     pub grabbers: usize,
     /// Worker threads of grabstorm's side of the comparison: 1, as
     /// redis-benchmark runs on one thread (unless given its own --threads).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::THREADS.parse::<u16>(s))]
     pub compare_threads: u16,
     /// Requests redis-benchmark sends; grabstorm then runs for as long as that took.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 200_000, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::BENCH_REQUESTS.parse::<u64>(s))]
     pub requests: u64,
     /// Grabber counts of the scaling part (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::GRABBERS.parse::<usize>(s))]
     pub scale: Vec<usize>,
     /// Seconds per scaling run.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.parse::<u64>(s))]
     pub scale_seconds: u64,
     /// Skip the scaling part.
     #[arg(long)]

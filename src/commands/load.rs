@@ -8,8 +8,9 @@
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::client::ClientMode;
 use crate::commands::{EXIT_FAILED, EXIT_USAGE};
-use crate::faults::{parse_duration, ScheduledFault};
+use crate::faults::ScheduledFault;
 use crate::lab::{Lab, LabConfig, LabTarget};
+use crate::limits;
 use crate::shutdown::Shutdown;
 use crate::workload::lock::LockArgs;
 use crate::workload::redpacket::RedPacketArgs;
@@ -27,30 +28,36 @@ pub struct WorkloadArgs {
     /// What the grabbers do.
     #[arg(long, value_enum, default_value_t = WorkloadKind::Mixed, help_heading = "Load")]
     pub workload: WorkloadKind,
-    /// Grabbers (tokio tasks), up to 200,000.
-    #[arg(long, default_value_t = 1000, value_name = "N", help_heading = "Load")]
+    /// Grabbers (tokio tasks), 1 to 100,000.
+    #[arg(long, default_value_t = 1000, value_name = "N", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::GRABBERS.parse::<usize>(s))]
     pub grabbers: usize,
-    /// Multiplexed connections the grabbers share.
-    #[arg(long, default_value_t = 16, value_name = "N", help_heading = "Load")]
+    /// Multiplexed connections the grabbers share (1 to 1024).
+    #[arg(long, default_value_t = 16, value_name = "N", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::CONNECTIONS.parse::<usize>(s))]
     pub connections: usize,
-    /// Users the grabbers act for (0: one user per grabber). Fewer users
-    /// than grabbers makes the same user race itself.
-    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Load")]
-    pub users: u64,
-    /// How long the load runs, e.g. 30s, 2m.
-    #[arg(long, value_parser = parse_duration, conflicts_with = "until_done", help_heading = "Load")]
+    /// Users the grabbers act for (default: one user per grabber). Fewer
+    /// users than grabbers makes the same user race itself.
+    #[arg(long, value_name = "N", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::USERS.parse::<u64>(s))]
+    pub users: Option<u64>,
+    /// How long the load runs, e.g. 30s, 2m (1s to 24h).
+    #[arg(long, conflicts_with = "until_done", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::DURATION.parse(s))]
     pub duration: Option<Duration>,
     /// Run until every packet, item and lock round is done.
     #[arg(long, help_heading = "Load")]
     pub until_done: bool,
-    /// The run never lasts longer than this.
-    #[arg(long, value_parser = parse_duration, default_value = "10m", help_heading = "Load")]
+    /// The run never lasts longer than this (1s to 24h).
+    #[arg(long, default_value = "10m", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::HARD_CAP.parse(s))]
     pub hard_cap: Duration,
     /// Seed of every random choice (default: from the clock, printed in the report).
     #[arg(long, help_heading = "Load")]
     pub seed: Option<u64>,
-    /// Pause of each grabber between two operations, in milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS", help_heading = "Load")]
+    /// Pause of each grabber between two operations, in milliseconds (0 to 60000).
+    #[arg(long, default_value_t = 0, value_name = "MS", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse::<u64>(s))]
     pub think_ms: u64,
     /// How grabbers find the master: follow Sentinel, or keep the first address.
     #[arg(long, value_enum, default_value_t = ClientMode::Sentinel, help_heading = "Load")]
@@ -59,8 +66,10 @@ pub struct WorkloadArgs {
     /// e.g. "5s segfault master". Repeatable.
     #[arg(long = "fault", value_name = "SPEC", help_heading = "Faults")]
     pub faults: Vec<ScheduledFault>,
-    /// Longest wait after the load for the topology to agree on a master before the audit.
-    #[arg(long, value_parser = parse_duration, default_value = "30s", help_heading = "Faults")]
+    /// Longest wait after the load for the topology to agree on a master
+    /// before the audit (1s to 1h).
+    #[arg(long, default_value = "30s", help_heading = "Faults",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::SETTLE_TIMEOUT.parse(s))]
     pub settle_timeout: Duration,
     #[command(flatten)]
     pub redpacket: RedPacketArgs,
@@ -76,7 +85,7 @@ impl Default for WorkloadArgs {
             workload: WorkloadKind::Mixed,
             grabbers: 1000,
             connections: 16,
-            users: 0,
+            users: None,
             duration: None,
             until_done: false,
             hard_cap: Duration::from_secs(600),
@@ -118,8 +127,9 @@ impl WorkloadArgs {
             out_dir,
             workload: self.workload,
             grabbers: self.grabbers,
-            connections: self.connections.max(1),
-            users: self.users,
+            connections: self.connections,
+            // 0: one user per grabber.
+            users: self.users.unwrap_or(0),
             seed: self.seed.unwrap_or_else(clock_seed),
             duration: if self.until_done {
                 None

@@ -7,8 +7,10 @@ pub mod bench;
 pub mod check;
 pub mod down;
 pub mod fault;
+pub mod journal;
 pub mod load;
 pub mod run;
+pub mod runs;
 pub mod status;
 pub mod tui;
 pub mod up;
@@ -56,6 +58,8 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Tui(a)) => tui::run(g, *a, shutdown).await,
         Some(Command::Check(a)) => until_signal(check::run(g, a), shutdown).await,
         Some(Command::Run(a)) => run::run(g, *a, shutdown).await,
+        Some(Command::Journal(a)) => until_signal(journal::run(g, a), shutdown).await,
+        Some(Command::Runs(a)) => until_signal(runs::run(g, a), shutdown).await,
         None => tui::run(g, Default::default(), shutdown).await,
     }
 }

@@ -42,7 +42,8 @@ pub struct TuiArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Frames per second the dashboard draws at most.
-    #[arg(long, default_value_t = run::DEFAULT_FPS, value_name = "N")]
+    #[arg(long, default_value_t = run::DEFAULT_FPS, value_name = "N", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::FPS.parse::<u32>(s))]
     pub fps: u32,
 }
 

@@ -221,8 +221,17 @@ pub struct ScheduledFault {
     pub fault: FaultRequest,
 }
 
-/// Parses a duration such as `250ms`, `5s`, `1.5s`, `2m`.
+/// Parses a duration such as `250ms`, `5s`, `1.5s`, `2m`, up to 24h.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_any_duration(s)?;
+    if d > Duration::from_secs(86_400) {
+        return Err(format!("{:?}: expected a duration from 0 to 24h", s.trim()));
+    }
+    Ok(d)
+}
+
+/// Parses a duration of any length (the callers check the range).
+pub fn parse_any_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -242,10 +251,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("{s:?}: expected a duration from 0 to 24h"));
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?}: not a duration"))
+}
+
+/// Renders a duration the way scenario files and flags write them (what
+/// [`parse_duration`] reads back): `250ms`, `5s`, `1.5s`, `2m`, `24h`.
+pub fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        if ms < 1000 {
+            format!("{ms}ms")
+        } else {
+            let frac = format!("{:03}", ms % 1000);
+            format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
+        }
+    } else if ms.is_multiple_of(3_600_000) && ms >= 3_600_000 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
     }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 impl FromStr for ScheduledFault {

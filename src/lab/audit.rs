@@ -110,7 +110,7 @@ impl Lab {
             None => {
                 report.audit.checked = false;
                 report.audit.reason = Some(crate::shutdown::AUDIT_SKIPPED.to_string());
-                report.audit.journal_lines = lines;
+                report.audit.journal_records = lines;
             }
         }
         for (kind, l) in report.locks.iter_mut() {
@@ -197,7 +197,7 @@ pub async fn audit_into(
         }
     }
     lost.sort_by_key(|r| r.at_ms);
-    report.audit.journal_lines = records.len() as u64;
+    report.audit.journal_records = records.len() as u64;
     report.audit.checked_node = node.to_string();
     report.audit.lost_acked_writes = lost.len() as u64;
     lost.truncate(1000);

@@ -91,6 +91,8 @@ pub struct Lab {
     config: LabConfig,
     run_id: String,
     run_dir: PathBuf,
+    /// Keeps the run directory from being pruned while the lab lives.
+    _live: crate::report::runs::LiveRun,
     backend_name: String,
     bus: EventBus,
     guard: Option<TopologyGuard>,
@@ -197,6 +199,8 @@ impl Lab {
             .unwrap_or_else(|| config.state_dir.join("runs").join(&run_id));
         std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+        let live = crate::report::runs::begin(&config.state_dir, &run_dir)
+            .with_context(|| format!("opening run directory {}", run_dir.display()))?;
         let keys = KeySpace::new(&run_id);
         let nodes = match &topology {
             Some(t) => t
@@ -207,7 +211,7 @@ impl Lab {
             None => Vec::new(),
         };
         let journal = Journal::start(
-            &run_dir.join("journal.jsonl"),
+            &crate::audit::journal::in_dir(&run_dir),
             Arc::new(Naming {
                 keys: keys.clone(),
                 nodes,
@@ -341,6 +345,7 @@ impl Lab {
             config,
             run_id,
             run_dir,
+            _live: live,
             backend_name,
             bus,
             guard,

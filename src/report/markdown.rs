@@ -556,7 +556,7 @@ fn audit(md: &mut String, r: &Report) {
     let _ = writeln!(
         md,
         "{} acknowledged write(s) journaled, checked against {} once the topology settled: **{} lost**.\n",
-        a.journal_lines,
+        a.journal_records,
         if a.checked_node.is_empty() {
             "the master"
         } else {

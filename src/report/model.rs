@@ -134,8 +134,9 @@ pub struct AuditSummary {
     pub checked: bool,
     /// Why the audit did not run (None when it ran).
     pub reason: Option<String>,
-    /// Acknowledged writes in the journal.
-    pub journal_lines: u64,
+    /// Acknowledged writes in the journal (records read back for the audit).
+    #[serde(alias = "journal_lines")]
+    pub journal_records: u64,
     /// The node whose data was checked (the master once the run settled).
     pub checked_node: String,
     /// Acknowledged writes missing from Redis, all workloads.
@@ -150,7 +151,7 @@ impl Default for AuditSummary {
         AuditSummary {
             checked: true,
             reason: None,
-            journal_lines: 0,
+            journal_records: 0,
             checked_node: String::new(),
             lost_acked_writes: 0,
             lost: Vec::new(),
@@ -457,7 +458,7 @@ impl Report {
         let _ = writeln!(
             o,
             "\naudit: {} acknowledged writes journaled, checked on {}: {} lost",
-            self.audit.journal_lines, self.audit.checked_node, self.audit.lost_acked_writes
+            self.audit.journal_records, self.audit.checked_node, self.audit.lost_acked_writes
         );
         for f in &self.failovers {
             let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));

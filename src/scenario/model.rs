@@ -247,22 +247,7 @@ pub struct Expectation {
     pub line: usize,
 }
 
-/// Renders a duration the way scenario files write them: `250ms`, `5s`, `1.5s`.
-pub fn duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    if !ms.is_multiple_of(1000) {
-        if ms < 1000 {
-            format!("{ms}ms")
-        } else {
-            let frac = format!("{:03}", ms % 1000);
-            format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
-        }
-    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
-        format!("{}m", ms / 60_000)
-    } else {
-        format!("{}s", ms / 1000)
-    }
-}
+pub use crate::faults::duration_text;
 
 fn as_duration_text<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&duration_text(*d))

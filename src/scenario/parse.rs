@@ -14,7 +14,8 @@ use super::model::{
 };
 use super::names::{closest, LAB_EVENTS, SENTINEL_EVENTS};
 use crate::cli::BackendChoice;
-use crate::faults::{parse_duration, FaultKind, FaultRequest, Target};
+use crate::faults::{parse_any_duration, parse_duration, FaultKind, FaultRequest, Target};
+use crate::limits::{self, Limit, Refused};
 use crate::topology::{Persistence, SpecError, TopologySpec};
 use crate::workload::{LockKind, Mode, WorkloadKind};
 use std::fmt;
@@ -415,17 +416,7 @@ impl<'s> Parser<'s> {
     }
 
     fn duration(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<Duration> {
-        let s = match v.get_ref() {
-            DeValue::String(s) => s.to_string(),
-            _ => {
-                self.wrong_type(
-                    key,
-                    v,
-                    "a duration string such as \"500ms\", \"5s\" or \"2m\"",
-                );
-                return None;
-            }
-        };
+        let s = self.duration_string(key, v)?;
         match parse_duration(&s) {
             Ok(d) => Some(d),
             Err(e) => {
@@ -433,6 +424,71 @@ impl<'s> Parser<'s> {
                 None
             }
         }
+    }
+
+    fn duration_string(&mut self, key: &str, v: &Spanned<DeValue<'_>>) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            _ => {
+                self.wrong_type(
+                    key,
+                    v,
+                    "a duration string such as \"500ms\", \"5s\" or \"2m\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer within `limit` (the same limit as the matching flag).
+    fn limited(&mut self, key: &str, v: &Spanned<DeValue<'_>>, limit: Limit<u64>) -> Option<u64> {
+        let hi = i64::try_from(limit.max).unwrap_or(i64::MAX);
+        self.integer(key, v, limit.min as i64, hi).map(|n| n as u64)
+    }
+
+    /// A duration within `limit`.
+    fn limited_duration(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        limit: Limit<Duration>,
+    ) -> Option<Duration> {
+        let s = self.duration_string(key, v)?;
+        self.refused_or(key, v, &s, limit.parse(&s), "")
+    }
+
+    /// A duration whose milliseconds are within `limit` (the flag is in ms).
+    fn limited_ms(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        limit: Limit<u64>,
+    ) -> Option<Duration> {
+        let s = self.duration_string(key, v)?;
+        self.refused_or(key, v, &s, limit.parse_millis(&s), " milliseconds")
+    }
+
+    fn refused_or<T>(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        given: &str,
+        r: Result<T, Refused>,
+        unit: &str,
+    ) -> Option<T> {
+        let message = match r {
+            Ok(x) => return Some(x),
+            Err(e @ Refused::OutOfRange(_)) => {
+                format!("`{key}` = {given:?} is out of range: it {e}{unit}")
+            }
+            // Not a duration at all: say what is wrong with the text.
+            Err(e) => match parse_any_duration(given) {
+                Err(why) => format!("bad duration for `{key}`: {why}"),
+                Ok(_) => format!("bad duration for `{key}`: {given:?} {e}{unit}"),
+            },
+        };
+        self.error(v.span(), message, None);
+        None
     }
 
     /// One of a fixed set of names, with a suggestion for a typo.
@@ -502,20 +558,13 @@ impl<'s> Parser<'s> {
                     }
                 }
                 "duration" => {
-                    if let Some(d) = self.duration("duration", v) {
-                        if d < Duration::from_secs(1) {
-                            self.error(
-                                v.span(),
-                                "`duration` is too short: expected at least 1s",
-                                None,
-                            );
-                        }
+                    if let Some(d) = self.limited_duration("duration", v, limits::DURATION) {
                         duration = d;
                         duration_span = Some(v.span());
                     }
                 }
                 "settle" => {
-                    if let Some(d) = self.duration("settle", v) {
+                    if let Some(d) = self.limited_duration("settle", v, limits::SETTLE_TIMEOUT) {
                         settle = d;
                     }
                 }
@@ -611,8 +660,8 @@ impl<'s> Parser<'s> {
         for (k, v) in &entries {
             let key = normalise(k.get_ref());
             spans.push((key.clone(), v.span()));
-            let u16_field = |p: &mut Self, lo: i64, hi: i64| -> Option<u16> {
-                p.integer(&key, v, lo, hi).map(|n| n as u16)
+            let u16_field = |p: &mut Self, limit: Limit<u64>| -> Option<u16> {
+                p.limited(&key, v, limit).map(|n| n as u16)
             };
             let before = self.errors.len();
             match key.as_str() {
@@ -621,21 +670,26 @@ impl<'s> Parser<'s> {
                         spec.master_name = s;
                     }
                 }
-                "replicas" => spec.replicas = u16_field(self, 0, 16).unwrap_or(spec.replicas),
-                "sentinels" => spec.sentinels = u16_field(self, 0, 9).unwrap_or(spec.sentinels),
-                "quorum" => spec.quorum = u16_field(self, 0, 9).unwrap_or(spec.quorum),
+                "replicas" => {
+                    spec.replicas = u16_field(self, limits::REPLICAS).unwrap_or(spec.replicas)
+                }
+                "sentinels" => {
+                    spec.sentinels = u16_field(self, limits::SENTINELS).unwrap_or(spec.sentinels)
+                }
+                "quorum" => spec.quorum = u16_field(self, limits::QUORUM).unwrap_or(spec.quorum),
                 "down_after_ms" => {
-                    if let Some(n) = self.integer(&key, v, 100, 600_000) {
-                        spec.down_after_ms = n as u64;
+                    if let Some(n) = self.limited(&key, v, limits::DOWN_AFTER_MS) {
+                        spec.down_after_ms = n;
                     }
                 }
                 "failover_timeout_ms" => {
-                    if let Some(n) = self.integer(&key, v, 1000, 3_600_000) {
-                        spec.failover_timeout_ms = n as u64;
+                    if let Some(n) = self.limited(&key, v, limits::FAILOVER_TIMEOUT_MS) {
+                        spec.failover_timeout_ms = n;
                     }
                 }
                 "parallel_syncs" => {
-                    spec.parallel_syncs = u16_field(self, 1, 16).unwrap_or(spec.parallel_syncs)
+                    spec.parallel_syncs =
+                        u16_field(self, limits::PARALLEL_SYNCS).unwrap_or(spec.parallel_syncs)
                 }
                 "persistence" => {
                     if let Some(p) = self.choice(&key, v, PERSISTENCE_NAMES) {
@@ -643,11 +697,11 @@ impl<'s> Parser<'s> {
                     }
                 }
                 "min_replicas_to_write" => {
-                    spec.min_replicas_to_write =
-                        u16_field(self, 0, 16).unwrap_or(spec.min_replicas_to_write)
+                    spec.min_replicas_to_write = u16_field(self, limits::MIN_REPLICAS_TO_WRITE)
+                        .unwrap_or(spec.min_replicas_to_write)
                 }
                 "min_replicas_max_lag" => {
-                    if let Some(n) = self.integer(&key, v, 1, 3600) {
+                    if let Some(n) = self.limited(&key, v, limits::MIN_REPLICAS_MAX_LAG_S) {
                         spec.min_replicas_max_lag_s = n as u32;
                     }
                 }
@@ -698,26 +752,28 @@ impl<'s> Parser<'s> {
             match key.as_str() {
                 "kind" => w.kind = self.choice("workload", v, WORKLOAD_NAMES).unwrap_or(w.kind),
                 "grabbers" => {
-                    if let Some(n) = self.integer(&key, v, 1, 100_000) {
+                    if let Some(n) = self.limited(&key, v, limits::GRABBERS) {
                         w.grabbers = n as usize;
                     }
                 }
-                "users" => w.users = self.integer(&key, v, 1, 10_000_000).map(|n| n as u64),
-                "connections" => w.connections = self.integer(&key, v, 1, 1024).map(|n| n as usize),
+                "users" => w.users = self.limited(&key, v, limits::USERS),
+                "connections" => {
+                    w.connections = self
+                        .limited(&key, v, limits::CONNECTIONS)
+                        .map(|n| n as usize)
+                }
                 "mode" => w.mode = self.choice("mode", v, MODE_NAMES).unwrap_or(w.mode),
                 "client" => w.client = self.choice("client", v, CLIENT_NAMES).unwrap_or(w.client),
                 "until_done" => w.until_done = self.boolean(&key, v).unwrap_or(false),
-                "packets" => w.packets = self.integer(&key, v, 1, 10_000_000).map(|n| n as u64),
+                "packets" => w.packets = self.limited(&key, v, limits::PACKETS),
                 "packet_amount_cents" => {
-                    w.packet_amount_cents = self.integer(&key, v, 1, 100_000_000).map(|n| n as u64)
+                    w.packet_amount_cents = self.limited(&key, v, limits::PACKET_CENTS)
                 }
-                "packet_count" => {
-                    w.packet_count = self.integer(&key, v, 1, 100_000).map(|n| n as u64)
-                }
-                "stock" => w.stock = self.integer(&key, v, 1, 100_000_000).map(|n| n as u64),
-                "items" => w.items = self.integer(&key, v, 1, 100_000).map(|n| n as u64),
-                "naive_delay" => w.naive_delay = self.duration(&key, v),
-                "think" => w.think = self.duration(&key, v),
+                "packet_count" => w.packet_count = self.limited(&key, v, limits::PACKET_COUNT),
+                "stock" => w.stock = self.limited(&key, v, limits::STOCK),
+                "items" => w.items = self.limited(&key, v, limits::ITEMS),
+                "naive_delay" => w.naive_delay = self.limited_ms(&key, v, limits::NAIVE_DELAY_MS),
+                "think" => w.think = self.limited_ms(&key, v, limits::THINK_MS),
                 "locks" => {
                     let DeValue::Array(items) = v.get_ref() else {
                         self.wrong_type(
@@ -736,11 +792,11 @@ impl<'s> Parser<'s> {
                         }
                     }
                 }
-                "lock_keys" => w.lock_keys = self.integer(&key, v, 1, 100_000).map(|n| n as u64),
-                "lock_ttl" => w.lock_ttl = self.duration(&key, v),
-                "lock_hold" => w.lock_hold = self.duration(&key, v),
+                "lock_keys" => w.lock_keys = self.limited(&key, v, limits::LOCK_KEYS),
+                "lock_ttl" => w.lock_ttl = self.limited_ms(&key, v, limits::LOCK_TTL_MS),
+                "lock_hold" => w.lock_hold = self.limited_ms(&key, v, limits::LOCK_HOLD_MS),
                 "lock_die_between" => {
-                    w.lock_die_between = self.integer(&key, v, 0, 100_000).map(|n| n as u64)
+                    w.lock_die_between = self.limited(&key, v, limits::LOCK_DIE_BETWEEN)
                 }
                 // Unknown keys were reported by `entries`; an allowed key
                 // without an arm here would be silently ignored.
@@ -976,12 +1032,11 @@ impl<'s> Parser<'s> {
                                 })
                             })
                         }
-                        "grabbers" => {
-                            self.integer("grabbers", v, 1, 100_000)
-                                .map(|n| Action::SetGrabbers {
-                                    grabbers: n as usize,
-                                })
-                        }
+                        "grabbers" => self.limited("grabbers", v, limits::GRABBERS).map(|n| {
+                            Action::SetGrabbers {
+                                grabbers: n as usize,
+                            }
+                        }),
                         "workload" => self
                             .choice("workload", v, WORKLOAD_NAMES)
                             .map(|w| Action::SetWorkload { workload: w }),

@@ -2,6 +2,7 @@
 //! timing knobs, persistence, write safety), its defaults, and the checks that
 //! refuse an impossible spec before anything is started.
 
+use crate::limits::{self, Limit};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -99,7 +100,7 @@ pub enum SpecError {
     OutOfRange {
         field: &'static str,
         value: u64,
-        allowed: &'static str,
+        allowed: Limit<u64>,
     },
     #[error("min-replicas-to-write {wanted} needs at least that many replicas, but only {replicas} are asked for: the master would refuse every write")]
     MinReplicasAboveReplicas { wanted: u16, replicas: u16 },
@@ -110,20 +111,12 @@ pub enum SpecError {
 impl TopologySpec {
     /// Refuses a spec that cannot work, before anything is started.
     pub fn validate(&self) -> Result<(), SpecError> {
-        fn range(
-            field: &'static str,
-            value: u64,
-            lo: u64,
-            hi: u64,
-            allowed: &'static str,
-        ) -> Result<(), SpecError> {
-            if value < lo || value > hi {
-                return Err(SpecError::OutOfRange {
-                    field,
-                    value,
-                    allowed,
-                });
-            }
+        fn range(field: &'static str, value: u64, limit: Limit<u64>) -> Result<(), SpecError> {
+            limit.check(value).map_err(|_| SpecError::OutOfRange {
+                field,
+                value,
+                allowed: limit,
+            })?;
             Ok(())
         }
         let name_ok = !self.master_name.is_empty()
@@ -135,14 +128,9 @@ impl TopologySpec {
         if !name_ok {
             return Err(SpecError::BadMasterName(self.master_name.clone()));
         }
-        range("replicas", self.replicas.into(), 0, 16, "0 to 16")?;
-        range(
-            "sentinels",
-            self.sentinels.into(),
-            0,
-            9,
-            "0 to 9 (0 means no automatic failover)",
-        )?;
+        range("replicas", self.replicas.into(), limits::REPLICAS)?;
+        // 0 sentinels means no automatic failover.
+        range("sentinels", self.sentinels.into(), limits::SENTINELS)?;
         if self.sentinels > 0 {
             if self.quorum == 0 {
                 return Err(SpecError::QuorumZero);
@@ -154,33 +142,21 @@ impl TopologySpec {
                 });
             }
         }
-        range(
-            "down-after-ms",
-            self.down_after_ms,
-            100,
-            600_000,
-            "100 to 600000 milliseconds",
-        )?;
+        range("down-after-ms", self.down_after_ms, limits::DOWN_AFTER_MS)?;
         range(
             "failover-timeout-ms",
             self.failover_timeout_ms,
-            1000,
-            3_600_000,
-            "1000 to 3600000 milliseconds",
+            limits::FAILOVER_TIMEOUT_MS,
         )?;
         range(
             "parallel-syncs",
             self.parallel_syncs.into(),
-            1,
-            16,
-            "1 to 16",
+            limits::PARALLEL_SYNCS,
         )?;
         range(
             "min-replicas-max-lag",
             self.min_replicas_max_lag_s.into(),
-            1,
-            3600,
-            "1 to 3600 seconds",
+            limits::MIN_REPLICAS_MAX_LAG_S,
         )?;
         if self.min_replicas_to_write > self.replicas {
             return Err(SpecError::MinReplicasAboveReplicas {

@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 /// How many timeline events the dashboard keeps (the report has them all).
 pub const EVENT_LOG_CAPACITY: usize = 1000;
-/// The most grabbers `+` asks for; beyond this a laptop only measures itself.
-pub const MAX_GRABBERS: usize = 100_000;
+/// The most grabbers `+` asks for: the same limit as `--grabbers` and
+/// scenario files.
+pub const MAX_GRABBERS: usize = crate::limits::GRABBERS.max as usize;
 
 /// What a key asks the run loop to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -656,6 +657,25 @@ mod tests {
         assert_eq!(app.message.as_ref().unwrap().kind, MessageKind::Info);
         app.wanted_grabbers = Some(MAX_GRABBERS);
         assert_eq!(app.handle_key(key('+')), None);
+    }
+
+    #[test]
+    fn plus_stops_at_the_grabbers_limit_of_flags_and_scenarios() {
+        let mut app = healthy();
+        app.wanted_grabbers = Some(60_000);
+        assert_eq!(
+            app.handle_key(key('+')),
+            Some(Action::Control(Control::SetGrabbers(100_000)))
+        );
+        assert_eq!(app.grabbers(), 100_000);
+        assert_eq!(app.handle_key(key('+')), None);
+        assert_eq!(app.grabbers(), 100_000);
+        let said = &app.message.as_ref().unwrap().text;
+        assert!(said.contains("100000"), "{said}");
+        assert_eq!(
+            crate::limits::GRABBERS.parse::<usize>(&app.grabbers().to_string()),
+            Ok(100_000)
+        );
     }
 
     #[test]

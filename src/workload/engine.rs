@@ -23,8 +23,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The most grabbers one engine runs.
-pub const MAX_GRABBERS: usize = 200_000;
+/// The most grabbers one engine runs (flags, scenarios and the dashboard
+/// refuse more before they get here).
+pub const MAX_GRABBERS: usize = crate::limits::GRABBERS.max as usize;
 
 /// Redis calls in flight at once over all grabbers of an engine: enough to
 /// keep every connection's pipeline busy, few enough that a call never

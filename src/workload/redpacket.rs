@@ -35,47 +35,31 @@ static GRAB: LazyLock<Script> =
 
 /// Largest number of grabs per packet (the script receives one random
 /// number per position).
-pub const MAX_COUNT: u64 = 10_000;
+pub const MAX_COUNT: u64 = crate::limits::PACKET_COUNT.max;
 
 /// Red-packet flags.
 #[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RedPacketArgs {
     /// Amount in each red packet, in cents (10000 = 100.00 yuan).
-    #[arg(
-        long = "packet-cents",
-        default_value_t = 10_000,
-        value_name = "CENTS",
-        help_heading = "Red packets"
-    )]
+    #[arg(long = "packet-cents", default_value_t = 10_000, value_name = "CENTS", help_heading = "Red packets", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::PACKET_CENTS.parse::<u64>(s))]
     pub total_cents: u64,
     /// Grabs per packet.
-    #[arg(
-        long = "packet-count",
-        default_value_t = 10,
-        value_name = "N",
-        help_heading = "Red packets"
-    )]
+    #[arg(long = "packet-count", default_value_t = 10, value_name = "N", help_heading = "Red packets", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::PACKET_COUNT.parse::<u64>(s))]
     pub count: u64,
     /// Packets the sender creates (with --until-done: the whole run; with
     /// --duration: per batch, created again as grabbers empty them).
-    #[arg(
-        long,
-        default_value_t = 10,
-        value_name = "N",
-        help_heading = "Red packets"
-    )]
+    #[arg(long, default_value_t = 10, value_name = "N", help_heading = "Red packets", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::PACKETS.parse::<u64>(s))]
     pub packets: u64,
     /// atomic: one Lua script per grab; naive: read, compute, write as separate commands.
     #[arg(id = "redpacket_mode", long = "redpacket-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Red packets")]
     pub mode: Mode,
     /// Naive mode: pause between the read and the write, to force interleaving.
-    #[arg(
-        long = "naive-delay-ms",
-        default_value_t = 0,
-        value_name = "MS",
-        help_heading = "Red packets"
-    )]
+    #[arg(long = "naive-delay-ms", default_value_t = 0, value_name = "MS", help_heading = "Red packets", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::NAIVE_DELAY_MS.parse::<u64>(s))]
     pub naive_delay_ms: u64,
 }
 

@@ -29,28 +29,20 @@ static BUY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/se
 #[serde(default)]
 pub struct SeckillArgs {
     /// Stock of each item.
-    #[arg(
-        long,
-        default_value_t = 100,
-        value_name = "N",
-        help_heading = "Seckill"
-    )]
+    #[arg(long, default_value_t = 100, value_name = "N", help_heading = "Seckill", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::STOCK.parse::<u64>(s))]
     pub stock: u64,
     /// Items put on sale (with --until-done: the whole run; with --duration:
     /// per batch, put on sale again as they sell out).
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Seckill")]
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Seckill", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::ITEMS.parse::<u64>(s))]
     pub items: u64,
     /// atomic: check and take the stock in one Lua script; naive: GET, then SET.
     #[arg(id = "seckill_mode", long = "seckill-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Seckill")]
     pub mode: Mode,
     /// Naive mode: pause between the GET and the SET, to force interleaving.
-    #[arg(
-        id = "seckill_delay_ms",
-        long = "seckill-delay-ms",
-        default_value_t = 0,
-        value_name = "MS",
-        help_heading = "Seckill"
-    )]
+    #[arg(id = "seckill_delay_ms", long = "seckill-delay-ms", default_value_t = 0, value_name = "MS", help_heading = "Seckill", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::NAIVE_DELAY_MS.parse::<u64>(s))]
     pub naive_delay_ms: u64,
 }
 

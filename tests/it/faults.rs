@@ -1169,14 +1169,21 @@ async fn split_brain_with_min_replicas_loses_at_most_the_lag_window() {
 // ------------------------- segfault during a red-packet load, on Docker
 
 /// The red-packet grabs of a run's journal that `master` no longer holds:
-/// an audit independent of the lab's own (its own reads, its own keys).
-fn grabs_missing_on(master: SocketAddr, journal: &Path) -> u64 {
+/// an audit independent of the lab's own (its own reads, its own keys; the
+/// journal as `grabstorm journal DIR` prints it).
+fn grabs_missing_on(master: SocketAddr, run_dir: &Path) -> u64 {
     let mut conn = redis::Client::open(format!("redis://{master}/"))
         .unwrap()
         .get_connection()
         .unwrap();
     let mut missing = 0;
-    for line in std::fs::read_to_string(journal).unwrap().lines() {
+    let printed = Command::new(grabstorm_bin())
+        .arg("journal")
+        .arg(run_dir)
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    for line in String::from_utf8(printed.stdout).unwrap().lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         if r["op"] != "redpacket_grab" {
             continue;
@@ -1244,7 +1251,7 @@ async fn segfault_during_a_redpacket_load_on_docker_fails_over_and_the_audit_agr
             .clone();
         let addr: SocketAddr = master["host_addr"].as_str().unwrap().parse().unwrap();
         assert!(addr.ip().is_loopback(), "{master}");
-        let missing = grabs_missing_on(addr, &out2.join("journal.jsonl"));
+        let missing = grabs_missing_on(addr, &out2);
         let report: serde_json::Value = serde_json::from_slice(&load.stdout).unwrap();
         (report, master, missing)
     })

@@ -97,7 +97,7 @@ async fn run_workload(
     let (sink, mut rx) = SampleSink::new(bus.start());
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::start(
-        &dir.path().join("journal.jsonl"),
+        &journal::in_dir(dir.path()),
         Arc::new(Naming(space.clone())),
     )
     .unwrap();
@@ -138,7 +138,7 @@ async fn run_workload(
         .sum();
     assert!(done > 0, "no round completed");
     journal.close(CancellationToken::new()).await.unwrap();
-    let records = journal::read(&dir.path().join("journal.jsonl")).unwrap();
+    let records = journal::read(&journal::in_dir(dir.path())).unwrap();
     let mut report = Report::default();
     let mut lost = Vec::new();
     let mut c = conn(redis).await;

@@ -6,6 +6,8 @@ mod support;
 mod audit_cli;
 mod faults;
 mod leftovers;
+mod journal;
+mod limits;
 mod locks;
 mod scenario;
 mod signals;

@@ -290,14 +290,15 @@ fn bad_specs_exit_2_with_the_reason_and_start_nothing() {
     let state = state_dir();
     let s = state.path();
     for (flags, says) in [
-        (vec!["--quorum", "0"], "quorum must be at least 1"),
+        // Out of a flag's range: refused by the flag's parser.
+        (vec!["--quorum", "0"], "must be 1 to 9"),
         (vec!["--quorum", "4"], "use a quorum from 1 to 3"),
         (
             vec!["--replicas", "1", "--min-replicas-to-write", "2"],
             "needs at least that many replicas",
         ),
-        (vec!["--down-after-ms", "5"], "allowed 100 to 600000"),
-        (vec!["--sentinels", "12"], "allowed 0 to 9"),
+        (vec!["--down-after-ms", "5"], "must be 100 to 600000"),
+        (vec!["--sentinels", "12"], "must be 0 to 9"),
     ] {
         let mut args = vec!["up", "--backend", "local"];
         args.extend(flags.iter());

@@ -14,18 +14,22 @@ pub struct LockArgs {
     #[arg(long = "lock-kinds", value_delimiter = ',', default_value = "safe")]
     pub lock_kinds: Vec<LockKind>,
     /// Lock keys per kind the grabbers contend for.
-    #[arg(long = "lock-keys", default_value_t = 4)]
+    #[arg(long = "lock-keys", default_value_t = 4, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_KEYS.parse::<usize>(s))]
     pub lock_keys: usize,
     /// Lock TTL in milliseconds.
-    #[arg(long = "lock-ttl-ms", default_value_t = 1000)]
+    #[arg(long = "lock-ttl-ms", default_value_t = 1000, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_TTL_MS.parse::<u64>(s))]
     pub lock_ttl_ms: u64,
     /// Time the critical section holds the lock, in milliseconds; above the
     /// TTL it shows the classic failure (two holders).
-    #[arg(long = "lock-hold-ms", default_value_t = 5)]
+    #[arg(long = "lock-hold-ms", default_value_t = 5, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_HOLD_MS.parse::<u64>(s))]
     pub lock_hold_ms: u64,
     /// Naive lock: how many grabbers die between SETNX and EXPIRE, leaving a
     /// lock without TTL.
-    #[arg(long = "lock-die-between", default_value_t = 0)]
+    #[arg(long = "lock-die-between", default_value_t = 0, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_DIE_BETWEEN.parse::<u64>(s))]
     pub lock_die_between: u64,
     /// Naive lock: chance that an acquisition is one that dies (while deaths
     /// are left), drawn from the seed.
@@ -33,13 +37,16 @@ pub struct LockArgs {
     pub lock_die_probability: f64,
     /// First retry backoff in milliseconds (doubles, jittered, up to 32x, so
     /// thousands of waiters do not flood Redis with attempts).
-    #[arg(long = "lock-retry-ms", default_value_t = 2)]
+    #[arg(long = "lock-retry-ms", default_value_t = 2, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_RETRY_MS.parse::<u64>(s))]
     pub lock_retry_ms: u64,
     /// A grabber gives up acquiring after this many milliseconds (counted as failed).
-    #[arg(long = "lock-max-wait-ms", default_value_t = 2000)]
+    #[arg(long = "lock-max-wait-ms", default_value_t = 2000, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_MAX_WAIT_MS.parse::<u64>(s))]
     pub lock_max_wait_ms: u64,
     /// With --until-done: lock rounds (acquire, work, release) per lock grabber.
-    #[arg(long = "lock-rounds", default_value_t = 10)]
+    #[arg(long = "lock-rounds", default_value_t = 10, allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::LOCK_ROUNDS.parse::<u64>(s))]
     pub lock_rounds: u64,
 }
 
