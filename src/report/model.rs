@@ -130,14 +130,18 @@ pub struct LockReport {
     pub acquired: u64,
     /// Rounds that gave up waiting (`max_wait_ms` of refused attempts).
     pub failed: u64,
-    /// Moments two grabbers held one lock, as the journal proves them (an
-    /// acquisition acknowledged before another holder's write of the
-    /// resource was): the same count in the run and in `grabstorm audit
-    /// DIR`. `None`: the journal cannot tell (printed "not recomputable").
+    /// Moments two grabbers held one lock: in the run, what the in-process
+    /// holder registry saw (`violations_observed`); in `grabstorm audit
+    /// DIR`, what the journal proves (`violations_journal`). `None`: not
+    /// recomputable (printed so, never 0).
     pub violations: Option<u64>,
-    /// Overlaps the in-process holder registry saw during the run (the live
-    /// view); `None` when this process did not run the load.
+    /// Overlaps the in-process holder registry saw during the run; `None`
+    /// when no run report is at hand.
     pub violations_observed: Option<u64>,
+    /// Overlaps the journal proves (an acquisition acknowledged before
+    /// another holder's write of the resource was); `None` when a section
+    /// without an acknowledged write leaves it undecided.
+    pub violations_journal: Option<u64>,
     /// Holders whose release found the lock gone or someone else's after
     /// the TTL had run out while they held it (slow holder): a lock-safety
     /// event, never a lost write.
@@ -425,11 +429,14 @@ impl LockReport {
                     String::new()
                 };
                 f.push(format!(
-                    "lock {kind}: {n} moment(s) two grabbers held one lock (proved by the journal){why}"
+                    "lock {kind}: {n} moment(s) two grabbers held one lock{why}"
                 ));
             }
+            None if self.violations_observed == Some(0) => {}
             None => f.push(format!(
-                "lock {kind}: violations not recomputable from the journal"
+                "lock {kind}: violations not recomputable from the journal (the run saw {})",
+                self.violations_observed
+                    .map_or_else(|| "no count".to_string(), |v| v.to_string())
             )),
         }
         if self.lost_updates > 0 {
