@@ -142,6 +142,9 @@ pub struct LockReport {
     /// another holder's write of the resource was); `None` when a section
     /// without an acknowledged write leaves it undecided.
     pub violations_journal: Option<u64>,
+    /// Overlaps the journal proves, a lower bound when
+    /// `violations_journal` is `None`.
+    pub violations_proven: u64,
     /// Holders whose release found the lock gone or someone else's after
     /// the TTL had run out while they held it (slow holder): a lock-safety
     /// event, never a lost write.

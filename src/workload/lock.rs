@@ -60,7 +60,7 @@ pub mod ops;
 pub mod registry;
 pub mod round;
 
-pub use audit::{journal_violations, missing_writes, sections_of, Section};
+pub use audit::{journal_violations, missing_writes, sections_of, JournalOverlaps, Section};
 pub use config::{LockArgs, LockConfig, LockConfigError};
 pub use round::{LockGrabber, LockRound};
 

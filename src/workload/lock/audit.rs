@@ -74,6 +74,7 @@ impl LockWorkload {
             s.locks_without_ttl = 0;
             s.locks_without_ttl_keys.clear();
             s.violations_journal = Some(0);
+            s.violations_proven = 0;
         }
         for ((kind, index), (counter, ttl)) in order.iter().zip(replies) {
             let section = sections.entry(*kind).or_default();
@@ -85,9 +86,11 @@ impl LockWorkload {
             let missing = missing_writes(&lock, counter);
             section.lost_acked_writes += missing.len() as u64;
             lost.extend(missing.into_iter().cloned());
+            let overlaps = journal_violations(&lock);
+            section.violations_proven += overlaps.proven;
             section.violations_journal = section
                 .violations_journal
-                .zip(journal_violations(&lock))
+                .zip(overlaps.exact())
                 .map(|(a, b)| a + b);
             if ttl == -1 {
                 section.locks_without_ttl += 1;
@@ -228,26 +231,45 @@ pub fn sections_of<'a>(steps: &[&'a JournalRecord]) -> Vec<Section<'a>> {
     out
 }
 
+/// What the journal tells of one lock's overlaps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalOverlaps {
+    /// Moments two grabbers held the lock that the journal proves.
+    pub proven: u64,
+    /// False when a section with no known end (no acknowledged write nor
+    /// release: refused by the fence, failed, cancelled) was followed by
+    /// another grabber's acquisition: they may have overlapped, so
+    /// `proven` is then only a lower bound.
+    pub complete: bool,
+}
+
+impl JournalOverlaps {
+    /// The exact count, when the journal can give it.
+    pub fn exact(self) -> Option<u64> {
+        self.complete.then_some(self.proven)
+    }
+}
+
 /// Moments two grabbers held one lock, as the journal proves them: a
 /// grabber's acquisition acknowledged (stamped) strictly before an earlier
 /// holder's write of the resource was acknowledged. Both then believed they
 /// held the lock at that instant. Counted once per entering grabber, as the
-/// holder registry counts. `None` when the journal cannot tell: a section
-/// with no acknowledged write (refused by the fence, failed, cancelled)
-/// followed by another grabber's acquisition may or may not have been
-/// still open then.
-pub fn journal_violations(sections: &[Section]) -> Option<u64> {
+/// holder registry counts.
+pub fn journal_violations(sections: &[Section]) -> JournalOverlaps {
     let mut open_until = 0u64;
     // The holder of a section with no known end, until its next section.
     let mut endless: Option<u64> = None;
-    let mut violations = 0;
+    let mut out = JournalOverlaps {
+        proven: 0,
+        complete: true,
+    };
     for s in sections {
-        match endless {
-            Some(u) if u != s.acquired.user => return None,
-            _ => endless = None,
+        if endless.is_some_and(|u| u != s.acquired.user) {
+            out.complete = false;
         }
+        endless = None;
         if s.acquired.at_ms < open_until {
-            violations += 1;
+            out.proven += 1;
         }
         match s.write {
             Some(w) => open_until = open_until.max(w.at_ms),
@@ -255,7 +277,7 @@ pub fn journal_violations(sections: &[Section]) -> Option<u64> {
             None => {}
         }
     }
-    Some(violations)
+    out
 }
 
 /// Acknowledged writes of one counter that Redis provably no longer holds.
@@ -335,7 +357,7 @@ mod tests {
         let refs: Vec<&JournalRecord> = j.iter().collect();
         let s = sections_of(&refs);
         (
-            journal_violations(&s).unwrap(),
+            journal_violations(&s).exact().unwrap(),
             missing_writes(&s, counter)
                 .iter()
                 .map(|r| r.value)
@@ -359,11 +381,11 @@ mod tests {
         // holder: the journal cannot tell whether they overlapped.
         let j = [rec(ACQ, 0, 1, 1), rec(ACQ, 5, 2, 1)];
         let refs: Vec<&JournalRecord> = j.iter().collect();
-        assert_eq!(journal_violations(&sections_of(&refs)), None);
+        assert_eq!(journal_violations(&sections_of(&refs)).exact(), None);
         // Released without a write (a refused fence): it ended before.
         let j = [rec(ACQ, 0, 1, 1), rec(REL, 3, 1, 1), rec(ACQ, 5, 2, 1)];
         let refs: Vec<&JournalRecord> = j.iter().collect();
-        assert_eq!(journal_violations(&sections_of(&refs)), Some(0));
+        assert_eq!(journal_violations(&sections_of(&refs)).exact(), Some(0));
     }
 
     #[test]
