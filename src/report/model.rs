@@ -56,8 +56,9 @@ pub struct RedPacketReport {
     pub duplicate_grabs: u64,
     /// Grants below 1 cent.
     pub below_one_cent: u64,
-    /// Acknowledged grabs that Redis does not hold in both the grabs hash
-    /// and the order list (same user, same amount).
+    /// Acknowledged grabs that Redis does not hold: missing from the order
+    /// list (same user, same amount) or their user missing from the grabs
+    /// hash.
     pub lost_acked_grabs: u64,
     /// Packets created that Redis no longer holds at all (packet hash,
     /// grabs hash and order list all gone): their whole amount is lost and
@@ -353,7 +354,7 @@ impl RedPacketReport {
         }
         if self.lost_acked_grabs > 0 {
             f.push(format!(
-                "red packets: {} acknowledged grab(s) lost (not in both the grabs hash and the order list)",
+                "red packets: {} acknowledged grab(s) lost (missing from the order list or the grabs hash)",
                 self.lost_acked_grabs
             ));
         }
