@@ -577,6 +577,24 @@ fn locks(md: &mut String, r: &Report) {
         );
     }
     for (k, l) in &r.locks {
+        match (l.violations_observed, l.violations_journal) {
+            (Some(seen), Some(proven)) if seen != proven => {
+                let _ = writeln!(
+                    md,
+                    "\nThe run saw {seen} overlap(s) of the {k} lock; the journal proves {proven} of them."
+                );
+            }
+            (_, None) => {
+                let _ = writeln!(
+                    md,
+                    "\nThe journal proves {} overlap(s) of the {k} lock, a lower bound: some holders \
+                     neither wrote nor released (refused, failed or cancelled), so `grabstorm audit` \
+                     cannot recount them exactly.",
+                    l.violations_proven
+                );
+            }
+            _ => {}
+        }
         if l.ttl_expired_while_held > 0 {
             let _ = writeln!(
                 md,
