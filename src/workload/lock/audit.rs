@@ -397,6 +397,10 @@ mod tests {
         assert_eq!(check(&j, None).1.len(), 4);
         // A value nobody was acknowledged for proves nothing.
         assert!(check(&j, Some(0)).1.is_empty());
+        // Hand-overs in the millisecond of the write: after a release, or
+        // by the same grabber, the next write ran later.
+        let j = journal(&[(0, 5, 1, 1), (5, 6, 2, 2), (6, 6, 3, 2), (6, 9, 4, 3)]);
+        assert_eq!(check(&j, Some(1)).1, vec![2, 3, 4]);
     }
 
     #[test]
