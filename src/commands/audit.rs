@@ -80,7 +80,8 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     report.seed = record.seed;
     report.redpacket = None;
     report.seckill = None;
-    report.locks.clear();
+    // The run's lock sections keep what only the run could count (attempts,
+    // waits, TTL expiries, vanished grants); the audit redoes the rest.
     report.audit = Default::default();
     report.expectations.clear();
     let w = record.workloads()?;

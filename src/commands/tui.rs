@@ -195,7 +195,9 @@ pub fn summary(report: &Report, outcome: &Outcome, kept: bool) -> String {
         parts.push(format!(
             "The audit found: {} acknowledged writes lost, {} lock violations{}.",
             count(report.lost_acked_writes()),
-            count(report.lock_violations()),
+            report
+                .lock_violations()
+                .map_or_else(|| "not recomputable".to_string(), count),
             if report.verdict.findings.is_empty() {
                 String::new()
             } else {

@@ -197,8 +197,18 @@ pub struct LockView {
     pub kind: LockKind,
     pub holders: u64,
     pub waiters: u64,
+    /// Acquire attempts sent.
+    pub attempts: u64,
+    /// Attempts that got the lock.
     pub acquired: u64,
+    /// Attempts refused because someone held the lock.
+    pub refused: u64,
+    /// Rounds that gave up waiting.
     pub failed: u64,
+    /// Holders whose lock's TTL ran out while they held it (slow holders).
+    pub ttl_expired_while_held: u64,
+    /// Acknowledged grants that vanished from Redis before their TTL.
+    pub locks_lost: u64,
     pub acquisitions_per_s: f64,
     pub violations: u64,
     pub lost_updates: u64,

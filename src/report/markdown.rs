@@ -457,7 +457,30 @@ fn redpackets(md: &mut String, r: &Report) {
     );
     let _ = writeln!(md, "| duplicate grabs | {} |", rp.duplicate_grabs);
     let _ = writeln!(md, "| grants below 1 cent | {} |", rp.below_one_cent);
+    let _ = writeln!(md, "| packets gone whole | {} |", rp.packets_missing);
+    let _ = writeln!(
+        md,
+        "| grants in the grabs hashes | {} ({}) |",
+        rp.grabs_in_hash,
+        yuan(rp.amount_in_hash_cents as f64)
+    );
+    let _ = writeln!(
+        md,
+        "| grants in the order lists | {} ({}) |",
+        rp.grabs_in_redis,
+        yuan(rp.amount_granted_cents as f64)
+    );
+    let _ = writeln!(
+        md,
+        "| packets whose records disagree | {} |",
+        rp.records_disagree
+    );
     let _ = writeln!(md, "| acknowledged grabs lost | {} |", rp.lost_acked_grabs);
+    let _ = writeln!(
+        md,
+        "| grants nobody was told of | {} ({} grab calls unanswered) |",
+        rp.unacked_grants, rp.unknown_outcome_grabs
+    );
     let _ = writeln!(md, "| mean Gini per packet | {:.3} |\n", rp.gini_mean);
     if rp.by_position.is_empty() {
         return;
@@ -505,7 +528,19 @@ fn seckill(md: &mut String, r: &Report) {
     let _ = writeln!(md, "| orders in Redis | {} |", s.orders_in_redis);
     let _ = writeln!(md, "| stock left | {} |", s.stock_left);
     let _ = writeln!(md, "| oversold | {} |", s.oversold);
-    let _ = writeln!(md, "| acknowledged sales lost | {} |\n", s.lost_acked_sales);
+    let _ = writeln!(md, "| acknowledged sales lost | {} |", s.lost_acked_sales);
+    let _ = writeln!(
+        md,
+        "| orders nobody was told of | {} ({} buy calls unanswered) |",
+        s.unacked_orders, s.unknown_outcome_buys
+    );
+    let _ = writeln!(md, "| items gone from Redis | {} |\n", s.items_missing);
+    for f in s.findings() {
+        let _ = writeln!(md, "- {}", f.trim_start_matches("seckill: "));
+    }
+    if !s.findings().is_empty() {
+        md.push('\n');
+    }
 }
 
 fn locks(md: &mut String, r: &Report) {
@@ -515,21 +550,68 @@ fn locks(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Locks\n");
     let _ = writeln!(
         md,
-        "| kind | acquired | failed | violations | lost updates | stale tokens refused | without TTL | wait p99 | hold p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "An attempt is one acquire call; most are refused while someone holds the lock. \
+         Violations are the moments two grabbers held one lock, as the journal proves them.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| kind | attempts | acquired | refused | gave up | violations | TTL ran out while held | grants vanished | lost updates | stale tokens refused | without TTL | wait p99 | hold p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (k, l) in &r.locks {
         let _ = writeln!(
             md,
-            "| {k} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {k} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l.attempts,
             l.acquired,
+            l.refused_attempts,
             l.failed,
-            l.violations,
+            l.violations
+                .map_or_else(|| "not recomputable".to_string(), |v| v.to_string()),
+            l.ttl_expired_while_held,
+            l.locks_lost,
             l.lost_updates,
             l.stale_tokens_refused,
             l.locks_without_ttl,
             us(l.wait.p99_us),
             us(l.hold.p99_us)
         );
+    }
+    for (k, l) in &r.locks {
+        match (l.violations_observed, l.violations_journal) {
+            (Some(seen), Some(proven)) if seen != proven => {
+                let _ = writeln!(
+                    md,
+                    "\nThe run saw {seen} overlap(s) of the {k} lock; the journal proves {proven} of them."
+                );
+            }
+            (_, None) => {
+                let _ = writeln!(
+                    md,
+                    "\nThe journal proves {} overlap(s) of the {k} lock, a lower bound: some holders \
+                     neither wrote nor released (refused, failed or cancelled), so `grabstorm audit` \
+                     cannot recount them exactly.",
+                    l.violations_proven
+                );
+            }
+            _ => {}
+        }
+        if l.ttl_expired_while_held > 0 {
+            let _ = writeln!(
+                md,
+                "\nThe {k} lock's TTL ran out while {} holder(s) still worked under it (they were \
+                 slower than the TTL): a lock-safety event, where a second holder can enter. \
+                 No acknowledged write is lost by it; the counters show any lost update.",
+                l.ttl_expired_while_held
+            );
+        }
+        if l.locks_lost > 0 {
+            let _ = writeln!(
+                md,
+                "\n{} acknowledged {k} lock(s) vanished from Redis before their TTL could run out \
+                 (the holder's release found them gone): lost acknowledged writes.",
+                l.locks_lost
+            );
+        }
     }
     md.push('\n');
     for (k, l) in &r.locks {

@@ -56,8 +56,27 @@ pub struct RedPacketReport {
     pub duplicate_grabs: u64,
     /// Grants below 1 cent.
     pub below_one_cent: u64,
-    /// Acknowledged grabs that Redis does not hold.
+    /// Acknowledged grabs that Redis does not hold: missing from the order
+    /// list (same user, same amount) or their user missing from the grabs
+    /// hash.
     pub lost_acked_grabs: u64,
+    /// Packets created that Redis no longer holds at all (packet hash,
+    /// grabs hash and order list all gone): their whole amount is lost and
+    /// counts in `conservation_violations` and `money_created_cents`.
+    pub packets_missing: u64,
+    /// Fields of the grabs hashes (user -> amount), all packets.
+    pub grabs_in_hash: u64,
+    /// Sum of the amounts in the grabs hashes.
+    pub amount_in_hash_cents: u64,
+    /// Packets whose own records disagree: the grabs hash and the order list
+    /// differ in count, users or amounts, the packet hash is missing, or its
+    /// `remaining_count` does not match the grants held.
+    pub records_disagree: u64,
+    /// Grants Redis holds that no grabber was told of.
+    pub unacked_grants: u64,
+    /// Grab calls that ended in an error, whose outcome the grabber never
+    /// learnt: each may be a grant Redis holds that nobody was told of.
+    pub unknown_outcome_grabs: u64,
     /// The mean every position should get: total / count.
     pub expected_mean_cents: f64,
     pub by_position: Vec<PositionStats>,
@@ -85,15 +104,52 @@ pub struct SeckillReport {
     pub oversold: u64,
     /// Acknowledged sales that Redis does not hold.
     pub lost_acked_sales: u64,
+    /// Items whose stock counter Redis holds below zero: item -> stock.
+    pub negative_stock: BTreeMap<u64, i64>,
+    /// Items holding more orders than their initial stock: item -> orders.
+    pub orders_over_stock: BTreeMap<u64, u64>,
+    /// Atomic mode: items where orders + stock left != initial stock:
+    /// item -> orders + stock - initial stock.
+    pub unbalanced: BTreeMap<u64, i64>,
+    /// Items put on sale that Redis no longer holds at all (no stock
+    /// counter, no order).
+    pub items_missing: u64,
+    /// Orders Redis holds that no buyer was told of.
+    pub unacked_orders: u64,
+    /// Buy calls that ended in an error, whose outcome the buyer never
+    /// learnt: each may be an order Redis holds that nobody was told of.
+    pub unknown_outcome_buys: u64,
 }
 
 /// One lock kind after the run (filled by the lock workload).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LockReport {
+    /// Acquire attempts sent (each SET NX, SETNX or acquire script call).
+    pub attempts: u64,
+    /// Attempts that got the lock.
     pub acquired: u64,
+    /// Rounds that gave up waiting (`max_wait_ms` of refused attempts).
     pub failed: u64,
-    pub violations: u64,
+    /// Moments two grabbers held one lock: in the run, what the in-process
+    /// holder registry saw (`violations_observed`); in `grabstorm audit
+    /// DIR`, what the journal proves (`violations_journal`). `None`: not
+    /// recomputable (printed so, never 0).
+    pub violations: Option<u64>,
+    /// Overlaps the in-process holder registry saw during the run; `None`
+    /// when no run report is at hand.
+    pub violations_observed: Option<u64>,
+    /// Overlaps the journal proves (an acquisition acknowledged before
+    /// another holder's write of the resource was); `None` when a section
+    /// without an acknowledged write leaves it undecided.
+    pub violations_journal: Option<u64>,
+    /// Overlaps the journal proves, a lower bound when
+    /// `violations_journal` is `None`.
+    pub violations_proven: u64,
+    /// Holders whose release found the lock gone or someone else's after
+    /// the TTL had run out while they held it (slow holder): a lock-safety
+    /// event, never a lost write.
+    pub ttl_expired_while_held: u64,
     pub lost_updates: u64,
     pub stale_tokens_refused: u64,
     /// Locks left in Redis with no TTL (the naive lock's crash window).
@@ -121,8 +177,13 @@ pub struct LockReport {
     /// Redis errors seen by this kind's grabbers.
     pub errors: u64,
     /// Acknowledged grants that vanished from Redis (e.g. in a failover):
-    /// the lock was granted again while it should still have been held.
+    /// the holder's release found the lock gone or someone else's before
+    /// its TTL could have run out (less than the TTL after the acquire was
+    /// sent). Server-side evidence: the release's reply.
     pub locks_lost: u64,
+    /// The grants behind `locks_lost` (up to 1,000), so that `grabstorm
+    /// audit DIR` can report them again: only the run saw the releases.
+    pub lost_grants: Vec<JournalRecord>,
 }
 
 /// What the audit did.
@@ -227,8 +288,9 @@ impl Report {
         self.audit.lost_acked_writes
     }
 
-    /// Lock violations over all kinds.
-    pub fn lock_violations(&self) -> u64 {
+    /// Lock violations over all kinds; `None` when some kind's count is
+    /// not recomputable.
+    pub fn lock_violations(&self) -> Option<u64> {
         self.locks.values().map(|l| l.violations).sum()
     }
 
@@ -241,61 +303,20 @@ impl Report {
             f.push(format!("not audited ({why})"));
         }
         if let Some(rp) = &self.redpacket {
-            if !rp.conservation_ok {
-                f.push(format!(
-                    "red packets: money not conserved in {} packet(s) ({:+} cents)",
-                    rp.conservation_violations, rp.money_created_cents
-                ));
-            }
-            if rp.duplicate_grabs > 0 {
-                f.push(format!(
-                    "red packets: {} duplicate grab(s)",
-                    rp.duplicate_grabs
-                ));
-            }
-            if rp.below_one_cent > 0 {
-                f.push(format!(
-                    "red packets: {} grant(s) below 1 cent",
-                    rp.below_one_cent
-                ));
-            }
-            if rp.lost_acked_grabs > 0 {
-                f.push(format!(
-                    "red packets: {} acknowledged grab(s) lost",
-                    rp.lost_acked_grabs
-                ));
-            }
+            f.extend(rp.findings());
         }
         if let Some(sk) = &self.seckill {
-            if sk.oversold > 0 {
-                f.push(format!("seckill: oversold by {}", sk.oversold));
-            }
-            if sk.lost_acked_sales > 0 {
-                f.push(format!(
-                    "seckill: {} acknowledged sale(s) lost",
-                    sk.lost_acked_sales
-                ));
-            }
+            f.extend(sk.findings());
         }
         for (k, l) in &self.locks {
-            if l.violations > 0 {
-                f.push(format!("lock {k}: {} violation(s)", l.violations));
-            }
-            if l.lost_updates > 0 {
-                f.push(format!("lock {k}: {} lost update(s)", l.lost_updates));
-            }
-            if l.locks_without_ttl > 0 {
-                f.push(format!(
-                    "lock {k}: {} lock(s) left without TTL",
-                    l.locks_without_ttl
-                ));
-            }
+            f.extend(l.findings(*k));
         }
         let other_lost = self
             .audit
             .lost_acked_writes
             .saturating_sub(self.redpacket.as_ref().map_or(0, |r| r.lost_acked_grabs))
-            .saturating_sub(self.seckill.as_ref().map_or(0, |s| s.lost_acked_sales));
+            .saturating_sub(self.seckill.as_ref().map_or(0, |s| s.lost_acked_sales))
+            .saturating_sub(self.locks.values().map(|l| l.lost_acked_writes).sum());
         if other_lost > 0 {
             f.push(format!("{other_lost} other acknowledged write(s) lost"));
         }
@@ -311,6 +332,163 @@ impl Report {
             ok: f.is_empty(),
             findings: f,
         };
+    }
+}
+
+impl RedPacketReport {
+    /// The failed red-packet checks, in words with their numbers.
+    pub fn findings(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        if !self.conservation_ok {
+            let gone = if self.packets_missing > 0 {
+                format!(
+                    ", {} of them gone whole from Redis ({} cents never granted nor left)",
+                    self.packets_missing,
+                    self.packets_missing * self.amount_sent_cents / self.packets.max(1)
+                )
+            } else {
+                String::new()
+            };
+            f.push(format!(
+                "red packets: money not conserved in {} packet(s) ({:+} cents){gone}",
+                self.conservation_violations, self.money_created_cents
+            ));
+        }
+        if self.records_disagree > 0 {
+            f.push(format!(
+                "red packets: the packet hash, grabs hash and order list disagree in {} packet(s) \
+                 (grabs hash: {} grants, {} cents; order lists: {} grants, {} cents)",
+                self.records_disagree,
+                self.grabs_in_hash,
+                self.amount_in_hash_cents,
+                self.grabs_in_redis,
+                self.amount_granted_cents
+            ));
+        }
+        if self.duplicate_grabs > 0 {
+            f.push(format!(
+                "red packets: {} duplicate grab(s)",
+                self.duplicate_grabs
+            ));
+        }
+        if self.below_one_cent > 0 {
+            f.push(format!(
+                "red packets: {} grant(s) below 1 cent",
+                self.below_one_cent
+            ));
+        }
+        if self.lost_acked_grabs > 0 {
+            f.push(format!(
+                "red packets: {} acknowledged grab(s) lost (missing from the order list or the grabs hash)",
+                self.lost_acked_grabs
+            ));
+        }
+        if self.unacked_grants > self.unknown_outcome_grabs {
+            f.push(format!(
+                "red packets: {} grant(s) held that no grabber was told of ({} grab call(s) ended without an answer)",
+                self.unacked_grants, self.unknown_outcome_grabs
+            ));
+        }
+        f
+    }
+}
+
+impl SeckillReport {
+    /// The failed seckill checks, in words with their numbers.
+    pub fn findings(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        for (item, stock) in &self.negative_stock {
+            f.push(format!("seckill: stock of item {item} is {stock}"));
+        }
+        for (item, orders) in &self.orders_over_stock {
+            f.push(format!(
+                "seckill: item {item} holds {orders} orders for a stock of {}",
+                self.stock
+            ));
+        }
+        for (item, off) in &self.unbalanced {
+            f.push(format!(
+                "seckill: item {item}: orders + stock left = {} where the initial stock was {} ({off:+})",
+                self.stock as i64 + off,
+                self.stock
+            ));
+        }
+        if self.items_missing > 0 {
+            f.push(format!(
+                "seckill: {} item(s) put on sale are gone from Redis (no stock, no order)",
+                self.items_missing
+            ));
+        }
+        if self.oversold > 0 {
+            f.push(format!(
+                "seckill: {} sale(s) acknowledged beyond the stock",
+                self.oversold
+            ));
+        }
+        if self.lost_acked_sales > 0 {
+            f.push(format!(
+                "seckill: {} acknowledged sale(s) lost",
+                self.lost_acked_sales
+            ));
+        }
+        if self.unacked_orders > self.unknown_outcome_buys {
+            f.push(format!(
+                "seckill: {} order(s) held that no buyer was told of ({} buy call(s) ended without an answer)",
+                self.unacked_orders, self.unknown_outcome_buys
+            ));
+        }
+        f
+    }
+}
+
+impl LockReport {
+    /// The failed checks of lock `kind`, in words with their numbers.
+    pub fn findings(&self, kind: LockKind) -> Vec<String> {
+        let mut f = Vec::new();
+        match self.violations {
+            Some(0) => {}
+            Some(n) => {
+                let why = if self.ttl_expired_while_held > 0 {
+                    format!(
+                        "; {} holder(s) outlived the lock's TTL (it ran out while they were slow): \
+                         a lock-safety event, not lost data",
+                        self.ttl_expired_while_held
+                    )
+                } else {
+                    String::new()
+                };
+                f.push(format!(
+                    "lock {kind}: {n} moment(s) two grabbers held one lock{why}"
+                ));
+            }
+            None if self.violations_observed == Some(0) => {}
+            None => f.push(format!(
+                "lock {kind}: violations not recomputable from the journal (the run saw {})",
+                self.violations_observed
+                    .map_or_else(|| "no count".to_string(), |v| v.to_string())
+            )),
+        }
+        if self.lost_updates > 0 {
+            f.push(format!(
+                "lock {kind}: {} lost update(s) ({} increments acknowledged, counters hold {})",
+                self.lost_updates, self.increments_acked, self.counter_total
+            ));
+        }
+        if self.locks_without_ttl > 0 {
+            f.push(format!(
+                "lock {kind}: {} lock(s) left without TTL",
+                self.locks_without_ttl
+            ));
+        }
+        if self.lost_acked_writes > 0 {
+            f.push(format!(
+                "lock {kind}: {} acknowledged write(s) lost ({} grant(s) gone from Redis before their TTL, {} counter write(s) Redis no longer holds)",
+                self.lost_acked_writes,
+                self.locks_lost,
+                self.lost_acked_writes.saturating_sub(self.locks_lost)
+            ));
+        }
+        f
     }
 }
 
@@ -378,13 +556,25 @@ impl Report {
             );
             let _ = writeln!(
                 o,
-                "  conservation {}  ({} packets off, {:+} cents)  duplicates {}  below 1 cent {}  lost acknowledged {}",
+                "  conservation {}  ({} packets off, {} gone whole, {:+} cents)  duplicates {}  below 1 cent {}  lost acknowledged {}",
                 if rp.conservation_ok { "ok" } else { "BROKEN" },
                 rp.conservation_violations,
+                rp.packets_missing,
                 rp.money_created_cents,
                 rp.duplicate_grabs,
                 rp.below_one_cent,
                 rp.lost_acked_grabs
+            );
+            let _ = writeln!(
+                o,
+                "  grabs hash {} grants ({} cents), order lists {} grants ({} cents), {} packet(s) whose records disagree; {} grant(s) nobody was told of ({} grab call(s) unanswered)",
+                rp.grabs_in_hash,
+                rp.amount_in_hash_cents,
+                rp.grabs_in_redis,
+                rp.amount_granted_cents,
+                rp.records_disagree,
+                rp.unacked_grants,
+                rp.unknown_outcome_grabs
             );
             if !rp.by_position.is_empty() {
                 let _ = writeln!(
@@ -414,7 +604,7 @@ impl Report {
         if let Some(sk) = &self.seckill {
             let _ = writeln!(
                 o,
-                "\nseckill ({:?}): {} item(s) x stock {}; sold {} (acknowledged), orders in Redis {}, stock left {}, oversold {}, lost acknowledged {}",
+                "\nseckill ({:?}): {} item(s) x stock {}; sold {} (acknowledged), orders in Redis {}, stock left {}, oversold {}, lost acknowledged {}, orders nobody was told of {} ({} buy call(s) unanswered)",
                 sk.mode,
                 sk.items,
                 sk.stock,
@@ -422,17 +612,22 @@ impl Report {
                 sk.orders_in_redis,
                 sk.stock_left,
                 sk.oversold,
-                sk.lost_acked_sales
+                sk.lost_acked_sales,
+                sk.unacked_orders,
+                sk.unknown_outcome_buys
             );
         }
         if !self.locks.is_empty() {
             let _ = writeln!(
                 o,
-                "\n{:<10} {:>9} {:>8} {:>10} {:>12} {:>12} {:>11} {:>10} {:>10}",
+                "\n{:<10} {:>10} {:>9} {:>10} {:>8} {:>16} {:>12} {:>12} {:>12} {:>11} {:>10} {:>10}",
                 "lock",
+                "attempts",
                 "acquired",
-                "failed",
+                "refused",
+                "gave up",
                 "violations",
+                "TTL expired",
                 "lost updates",
                 "stale tokens",
                 "no TTL left",
@@ -442,11 +637,15 @@ impl Report {
             for (k, l) in &self.locks {
                 let _ = writeln!(
                     o,
-                    "{:<10} {:>9} {:>8} {:>10} {:>12} {:>12} {:>11} {:>8}us {:>8}us",
+                    "{:<10} {:>10} {:>9} {:>10} {:>8} {:>16} {:>12} {:>12} {:>12} {:>11} {:>8}us {:>8}us",
                     k.to_string(),
+                    l.attempts,
                     l.acquired,
+                    l.refused_attempts,
                     l.failed,
-                    l.violations,
+                    l.violations
+                        .map_or("not recomputable".to_string(), |v| v.to_string()),
+                    l.ttl_expired_while_held,
                     l.lost_updates,
                     l.stale_tokens_refused,
                     l.locks_without_ttl,

@@ -145,7 +145,16 @@ pub fn measure(name: &str, report: &Report) -> Measured {
         "oversold" => sk.map_or_else(no_sk, |s| count(s.oversold)),
         "lost_acked_sales" => sk.map_or_else(no_sk, |s| count(s.lost_acked_sales)),
         "locks_acquired" => locks().map_or_else(no_locks, |l| count(l.map(|k| k.acquired).sum())),
-        "lock_violations" => locks().map_or_else(no_locks, |_| count(report.lock_violations())),
+        "lock_violations" => locks().map_or_else(no_locks, |_| {
+            report.lock_violations().map_or_else(
+                || {
+                    Measured::Missing(
+                        "lock violations are not recomputable from the journal".into(),
+                    )
+                },
+                count,
+            )
+        }),
         "lost_updates" => locks().map_or_else(no_locks, |l| count(l.map(|k| k.lost_updates).sum())),
         "stale_tokens_refused" => {
             locks().map_or_else(no_locks, |l| count(l.map(|k| k.stale_tokens_refused).sum()))

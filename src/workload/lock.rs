@@ -25,7 +25,15 @@
 //! [`registry::HolderRegistry`] records who is inside each critical section;
 //! a grabber entering while another is inside is a violation, counted with
 //! its time (ms since the run started) and the holders' names, and emitted as
-//! [`EventKind::LockViolation`] on the bus. The registry's per-key mutex is
+//! [`EventKind::LockViolation`] on the bus. The report's count is the one the
+//! journal proves ([`audit::journal_violations`]), so `grabstorm audit DIR`
+//! finds the same number; the registry's is kept beside it.
+//!
+//! A release that finds the lock gone or someone else's is classified with
+//! the client's clock alone, no margin: held longer than the TTL, the TTL
+//! ran out while the holder was slow (a lock-safety event, counted apart);
+//! released sooner than the TTL after the acquire was *sent*, Redis cannot
+//! have expired it, so the acknowledged grant vanished (a lost write). The registry's per-key mutex is
 //! taken only at the two critical-section boundaries and never held across
 //! an `.await`; the counters are relaxed atomics; latencies and the wait and
 //! hold times go into the grabber's own recorder through [`GrabberCtx`] (no
@@ -52,7 +60,7 @@ pub mod ops;
 pub mod registry;
 pub mod round;
 
-pub use audit::{missing_writes, vanished_grants};
+pub use audit::{journal_violations, missing_writes, sections_of, JournalOverlaps, Section};
 pub use config::{LockArgs, LockConfig, LockConfigError};
 pub use round::{LockGrabber, LockRound};
 
@@ -81,12 +89,18 @@ struct KindState {
     kind: LockKind,
     keys: Vec<LockKeys>,
     registry: HolderRegistry,
+    attempts: AtomicU64,
     acquired: AtomicU64,
     failed: AtomicU64,
     refused: AtomicU64,
     violations: AtomicU64,
     stale: AtomicU64,
     expired_before_release: AtomicU64,
+    /// Of those, the ones that had held the lock for longer than its TTL.
+    ttl_expired_while_held: AtomicU64,
+    /// Of those, the ones that found it gone before the TTL could have run
+    /// out: (lock index, grabber id, ms of the release) of each, rare.
+    vanished: Mutex<Vec<(u64, u64, u64)>>,
     reentries: AtomicU64,
     died: AtomicU64,
     errors: AtomicU64,
@@ -105,12 +119,15 @@ impl KindState {
             kind,
             registry: HolderRegistry::new(keys.len()),
             keys,
+            attempts: AtomicU64::new(0),
             acquired: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             violations: AtomicU64::new(0),
             stale: AtomicU64::new(0),
             expired_before_release: AtomicU64::new(0),
+            ttl_expired_while_held: AtomicU64::new(0),
+            vanished: Mutex::new(Vec::new()),
             reentries: AtomicU64::new(0),
             died: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -301,8 +318,12 @@ impl LockWorkload {
                     kind: s.kind,
                     holders: s.registry.holders() as u64,
                     waiters: s.waiters.load(Ordering::Relaxed).max(0) as u64,
+                    attempts: s.attempts.load(Ordering::Relaxed),
                     acquired,
+                    refused: s.refused.load(Ordering::Relaxed),
                     failed: s.failed.load(Ordering::Relaxed),
+                    ttl_expired_while_held: s.ttl_expired_while_held.load(Ordering::Relaxed),
+                    locks_lost: s.vanished.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
                     acquisitions_per_s: per_s,
                     violations: s.violations.load(Ordering::Relaxed),
                     lost_updates: self.audited_lost[slot].load(Ordering::Relaxed),

@@ -11,9 +11,12 @@
 //! of packet `n` derives from (seed, n, p) only, so a seed replays the same
 //! amounts whichever grabber wins each position.
 //!
-//! After the run, [`RedPacket::audit`] checks conservation, duplicates,
-//! grants below one cent and acknowledged grabs missing from Redis, and
-//! measures fairness per grab position.
+//! After the run, [`RedPacket::audit`] reads every packet's three records
+//! (packet hash, grabs hash, order list) and checks them both ways: they
+//! agree with each other on count, users and sums; granted + remaining =
+//! total (a packet gone whole is lost money); no duplicate, no grant below
+//! one cent; every acknowledged grab is in both records, and grants nobody
+//! was told of are counted. It also measures fairness per grab position.
 
 use super::grabber::{GrabberCtx, Step, Workload};
 use super::rounds::{rng_for, AckedRounds, RoundState, Rounds, Stream};
@@ -26,7 +29,7 @@ use rand::Rng;
 use redis::aio::MultiplexedConnection;
 use redis::Script;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -458,6 +461,10 @@ impl Workload for RedPacket {
             amount_acked_cents: acked.iter().map(|r| r.value.max(0) as u64).sum(),
             conservation_ok: true,
             expected_mean_cents: self.args.total_cents as f64 / self.args.count as f64,
+            unknown_outcome_grabs: report
+                .ops
+                .get(OpKind::RedpacketGrab.name())
+                .map_or(0, |o| o.errors.values().sum()),
             ..Default::default()
         };
         let mut complete: Vec<Vec<i64>> = Vec::new();
@@ -468,74 +475,33 @@ impl Workload for RedPacket {
             let end = (p + 200).min(packets);
             let mut pipe = redis::pipe();
             for q in p..end {
-                pipe.cmd("HGET").arg(keys.packet(q)).arg("remaining_cents");
+                pipe.cmd("HGETALL").arg(keys.packet(q));
+                pipe.cmd("HGETALL").arg(keys.packet_grabs(q));
                 pipe.cmd("LRANGE").arg(keys.packet_order(q)).arg(0).arg(-1);
             }
-            let rows: Vec<(Option<i64>, Vec<String>)> = tokio::time::timeout(
-                Duration::from_secs(10),
+            let rows: Vec<PacketRecords> = tokio::time::timeout(
+                Duration::from_secs(30),
                 pipe.query_async::<Vec<redis::Value>>(conn),
             )
             .await
             .context("reading red packets from Redis timed out")?
             .context("reading red packets from Redis")
             .and_then(|vals| {
-                vals.chunks(2)
+                vals.chunks(3)
                     .map(|c| {
-                        Ok((
-                            redis::from_redis_value(c[0].clone())?,
-                            redis::from_redis_value(c[1].clone())?,
-                        ))
+                        Ok(PacketRecords {
+                            packet: redis::from_redis_value(c[0].clone())?,
+                            grabs: redis::from_redis_value(c[1].clone())?,
+                            order: redis::from_redis_value(c[2].clone())?,
+                        })
                     })
                     .collect::<Result<Vec<_>, redis::RedisError>>()
                     .context("unexpected red-packet data in Redis")
             })?;
-            for (i, (remaining, order)) in rows.into_iter().enumerate() {
+            for (i, records) in rows.into_iter().enumerate() {
                 let q = p + i as u64;
-                let grants: Vec<(u64, i64)> = order
-                    .iter()
-                    .filter_map(|e| {
-                        let mut it = e.split(':');
-                        let _pos = it.next()?;
-                        let user = it.next()?.parse().ok()?;
-                        let amount = it.next()?.parse().ok()?;
-                        Some((user, amount))
-                    })
-                    .collect();
-                let granted: i64 = grants.iter().map(|g| g.1).sum();
-                rep.grabs_in_redis += grants.len() as u64;
-                rep.amount_granted_cents += granted.max(0) as u64;
-                let remaining = remaining.unwrap_or(0);
-                rep.amount_remaining_cents += remaining;
-                // A packet Redis no longer holds at all was lost whole; its
-                // acknowledged grabs count as lost below, not as money created.
-                let exists = remaining != 0 || !grants.is_empty();
-                let total = self.args.total_cents as i64;
-                if exists && granted + remaining != total {
-                    rep.conservation_violations += 1;
-                    rep.money_created_cents += granted + remaining - total;
-                }
-                rep.below_one_cent += grants.iter().filter(|g| g.1 < 1).count() as u64;
-                let mut users: Vec<u64> = grants.iter().map(|g| g.0).collect();
-                users.sort_unstable();
-                users.dedup();
-                rep.duplicate_grabs += (grants.len() - users.len()) as u64;
-                // Lost: acknowledged (user, amount) with no matching grant.
-                let mut held: BTreeMap<(u64, i64), u64> = BTreeMap::new();
-                for g in &grants {
-                    *held.entry(*g).or_default() += 1;
-                }
-                if let Some(acks) = acked_by_packet.get(&q) {
-                    for a in acks {
-                        match held.get_mut(&(a.user, a.value)) {
-                            Some(n) if *n > 0 => *n -= 1,
-                            _ => {
-                                rep.lost_acked_grabs += 1;
-                                lost.push((*a).clone());
-                            }
-                        }
-                    }
-                }
-                let amounts: Vec<i64> = grants.iter().map(|g| g.1).collect();
+                let acks = acked_by_packet.get(&q).map(Vec::as_slice).unwrap_or(&[]);
+                let amounts = self.audit_packet(&records, acks, &mut rep, lost);
                 if q < 1000 {
                     rep.amounts.insert(q, amounts.clone());
                 }
@@ -554,6 +520,109 @@ impl Workload for RedPacket {
         rep.gini_mean = gini_mean;
         report.redpacket = Some(rep);
         Ok(())
+    }
+}
+
+/// What Redis holds of one packet: its hash, its grabs hash (user ->
+/// amount) and its order list ("position:user:amount" in grab order).
+struct PacketRecords {
+    packet: HashMap<String, i64>,
+    grabs: HashMap<u64, i64>,
+    order: Vec<String>,
+}
+
+impl RedPacket {
+    /// Checks one packet's three records against each other, against the
+    /// packet's total and against its acknowledged grabs (`acks`), adding to
+    /// `rep` and `lost`. Returns the amounts of the order list, in order.
+    fn audit_packet(
+        &self,
+        r: &PacketRecords,
+        acks: &[&JournalRecord],
+        rep: &mut RedPacketReport,
+        lost: &mut Vec<JournalRecord>,
+    ) -> Vec<i64> {
+        let total = self.args.total_cents as i64;
+        // An entry that does not parse is kept as a grant of 0 cents to no
+        // user, so it shows as a disagreement rather than vanishing.
+        let order: Vec<(u64, i64)> = r
+            .order
+            .iter()
+            .map(|e| {
+                let mut it = e.split(':').skip(1);
+                let user = it.next().and_then(|u| u.parse().ok()).unwrap_or(u64::MAX);
+                let amount = it.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+                (user, amount)
+            })
+            .collect();
+        let order_sum: i64 = order.iter().map(|g| g.1).sum();
+        let hash_sum: i64 = r.grabs.values().sum();
+        rep.grabs_in_redis += order.len() as u64;
+        rep.amount_granted_cents += order_sum.max(0) as u64;
+        rep.grabs_in_hash += r.grabs.len() as u64;
+        rep.amount_in_hash_cents += hash_sum.max(0) as u64;
+        rep.below_one_cent += order.iter().filter(|g| g.1 < 1).count() as u64;
+        let mut users: Vec<u64> = order.iter().map(|g| g.0).collect();
+        users.sort_unstable();
+        users.dedup();
+        rep.duplicate_grabs += (order.len() - users.len()) as u64;
+
+        let gone_whole = r.packet.is_empty() && r.grabs.is_empty() && order.is_empty();
+        if gone_whole {
+            // Created (the sender's write was acknowledged) and now nowhere:
+            // its whole amount is lost money.
+            rep.packets_missing += 1;
+            rep.conservation_violations += 1;
+            rep.money_created_cents -= total;
+        } else {
+            let remaining = r.packet.get("remaining_cents").copied().unwrap_or(0);
+            rep.amount_remaining_cents += remaining;
+            // The order list records every grant made (the grabs hash keeps
+            // one per user, so a user granted twice shows once there): the
+            // money is counted from it; the hash must agree with it below.
+            let off = order_sum + remaining - total;
+            if off != 0 {
+                rep.conservation_violations += 1;
+                rep.money_created_cents += off;
+            }
+            let mut listed: Vec<(u64, i64)> = order.clone();
+            listed.sort_unstable();
+            let mut hashed: Vec<(u64, i64)> = r.grabs.iter().map(|(u, a)| (*u, *a)).collect();
+            hashed.sort_unstable();
+            let left_matches = r
+                .packet
+                .get("remaining_count")
+                .is_some_and(|left| *left + order.len() as i64 == self.args.count as i64);
+            if r.packet.is_empty() || listed != hashed || !left_matches {
+                rep.records_disagree += 1;
+            }
+        }
+
+        // Lost: an acknowledged (user, amount) missing from the order list,
+        // or a user missing from the grabs hash. (A user granted twice, in
+        // naive mode, holds its last amount there: a duplicate, not a loss.)
+        let mut in_order: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+        for g in &order {
+            *in_order.entry(*g).or_default() += 1;
+        }
+        let mut told: HashSet<u64> = HashSet::new();
+        for a in acks {
+            told.insert(a.user);
+            let listed = match in_order.get_mut(&(a.user, a.value)) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            };
+            if !listed || !r.grabs.contains_key(&a.user) {
+                rep.lost_acked_grabs += 1;
+                lost.push((*a).clone());
+            }
+        }
+        let held: HashSet<u64> = r.grabs.keys().copied().chain(users).collect();
+        rep.unacked_grants += held.difference(&told).count() as u64;
+        order.iter().map(|g| g.1).collect()
     }
 }
 

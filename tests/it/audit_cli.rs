@@ -115,7 +115,7 @@ fn audit_of_a_directory_without_a_run_says_what_it_expected() {
 }
 
 /// `grabstorm` with the test's state dir; stdout parsed as JSON when it is.
-fn cli(state: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+pub(crate) fn cli(state: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
     let out = Command::new(grabstorm_bin())
         .args(args)
         .env("GRABSTORM_STATE_DIR", state)
@@ -133,7 +133,7 @@ fn cli(state: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
 }
 
 /// Runs `grabstorm down` when the test ends, passed or not.
-struct Down<'a>(&'a Path);
+pub(crate) struct Down<'a>(pub(crate) &'a Path);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
@@ -143,7 +143,7 @@ impl Drop for Down<'_> {
 
 /// The master every sentinel names, with its host address, once they agree
 /// and it answers as master (`status --json`, read from the nodes).
-fn live_master(state: &Path) -> Option<(String, String)> {
+pub(crate) fn live_master(state: &Path) -> Option<(String, String)> {
     let (_, status, _) = cli(state, &["status", "--json"]);
     let nodes = status["nodes"].as_array()?;
     let named: Vec<&str> = nodes

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit_cli;
+mod audit_truth;
 mod faults;
 mod leftovers;
 mod journal;

@@ -18,9 +18,11 @@ use std::sync::atomic::Ordering;
 impl LockWorkload {
     /// Checks the journal against Redis and fills `report.locks`: per lock
     /// key, acknowledged resource writes against the counter Redis holds
-    /// (lost updates), acknowledged writes Redis no longer holds (appended
-    /// to `lost`), and lock keys left without TTL. In-process counters
-    /// (violations, waits...) are written only when this process ran the load.
+    /// (lost updates, writes provably gone), lock keys left without TTL,
+    /// and the violations the journal proves. The in-process counters
+    /// (attempts, waits, TTL expiries, grants that vanished...) are written
+    /// only when this process ran the load; otherwise the sections already
+    /// in `report` (the run's own report) keep them.
     pub async fn audit_journal(
         &self,
         conn: &mut MultiplexedConnection,
@@ -30,30 +32,22 @@ impl LockWorkload {
     ) -> Result<(), RedisError> {
         // Kinds and lock indices: the configured ones plus any in the journal.
         let mut kinds: BTreeSet<LockKind> = self.config.kinds.iter().copied().collect();
-        let mut writes: BTreeMap<(LockKind, u64), Vec<&JournalRecord>> = BTreeMap::new();
-        let mut locks: BTreeSet<(LockKind, u64)> = BTreeSet::new();
-        let mut grants: BTreeMap<(LockKind, u64), Vec<&JournalRecord>> = BTreeMap::new();
+        let mut steps: BTreeMap<(LockKind, u64), Vec<&JournalRecord>> = BTreeMap::new();
         for k in &self.config.kinds {
             for i in 0..self.config.keys as u64 {
-                locks.insert((*k, i));
+                steps.entry((*k, i)).or_default();
             }
         }
         for rec in journal {
-            match rec.op {
-                JournalOp::ResourceWrite(k) => {
-                    kinds.insert(k);
-                    locks.insert((k, rec.round));
-                    writes.entry((k, rec.round)).or_default().push(rec);
-                }
-                JournalOp::LockAcquired(k) | JournalOp::LockReleased(k) => {
-                    kinds.insert(k);
-                    locks.insert((k, rec.round));
-                    grants.entry((k, rec.round)).or_default().push(rec);
-                }
-                _ => {}
+            if let JournalOp::ResourceWrite(k)
+            | JournalOp::LockAcquired(k)
+            | JournalOp::LockReleased(k) = rec.op
+            {
+                kinds.insert(k);
+                steps.entry((k, rec.round)).or_default().push(rec);
             }
         }
-        let order: Vec<(LockKind, u64)> = locks.into_iter().collect();
+        let order: Vec<(LockKind, u64)> = steps.keys().copied().collect();
         let mut replies: Vec<(Option<i64>, i64)> = Vec::with_capacity(order.len());
         for chunk in order.chunks(512) {
             let mut pipe = redis::pipe();
@@ -79,29 +73,25 @@ impl LockWorkload {
             s.lost_acked_writes = 0;
             s.locks_without_ttl = 0;
             s.locks_without_ttl_keys.clear();
-            s.locks_lost = 0;
+            s.violations_journal = Some(0);
+            s.violations_proven = 0;
         }
         for ((kind, index), (counter, ttl)) in order.iter().zip(replies) {
             let section = sections.entry(*kind).or_default();
-            let counter = counter.unwrap_or(0);
-            let acked = writes
-                .get(&(*kind, *index))
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            section.increments_acked += acked.len() as u64;
-            section.counter_total += counter.max(0) as u64;
-            section.lost_updates += (acked.len() as u64).saturating_sub(counter.max(0) as u64);
-            let missing = missing_writes(acked, counter);
+            let lock = sections_of(&steps[&(*kind, *index)]);
+            let writes = lock.iter().filter(|s| s.write.is_some()).count() as u64;
+            section.increments_acked += writes;
+            section.counter_total += counter.unwrap_or(0).max(0) as u64;
+            section.lost_updates += writes.saturating_sub(counter.unwrap_or(0).max(0) as u64);
+            let missing = missing_writes(&lock, counter);
             section.lost_acked_writes += missing.len() as u64;
             lost.extend(missing.into_iter().cloned());
-            let steps = grants
-                .get(&(*kind, *index))
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let vanished = vanished_grants(steps, self.config.ttl_ms);
-            section.locks_lost += vanished.len() as u64;
-            section.lost_acked_writes += vanished.len() as u64;
-            lost.extend(vanished.into_iter().cloned());
+            let overlaps = journal_violations(&lock);
+            section.violations_proven += overlaps.proven;
+            section.violations_journal = section
+                .violations_journal
+                .zip(overlaps.exact())
+                .map(|(a, b)| a + b);
             if ttl == -1 {
                 section.locks_without_ttl += 1;
                 section
@@ -119,16 +109,32 @@ impl LockWorkload {
             if !ran {
                 continue;
             }
+            section.violations_observed = Some(s.violations.load(Ordering::Relaxed));
+            section.attempts = s.attempts.load(Ordering::Relaxed);
             section.acquired = s.acquired.load(Ordering::Relaxed);
             section.failed = s.failed.load(Ordering::Relaxed);
             section.refused_attempts = s.refused.load(Ordering::Relaxed);
-            section.violations = s.violations.load(Ordering::Relaxed);
             section.stale_tokens_refused = s.stale.load(Ordering::Relaxed);
             section.expired_before_release = s.expired_before_release.load(Ordering::Relaxed);
+            section.ttl_expired_while_held = s.ttl_expired_while_held.load(Ordering::Relaxed);
             section.reentries = s.reentries.load(Ordering::Relaxed);
             section.died_between_setnx_and_expire = s.died.load(Ordering::Relaxed);
             section.errors = s.errors.load(Ordering::Relaxed);
             section.violation_list = s.recent();
+            let vanished = s.vanished.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            section.locks_lost = vanished.len() as u64;
+            section.lost_grants = vanished
+                .iter()
+                .filter_map(|(index, grabber, release_ms)| {
+                    steps.get(&(s.kind, *index))?.iter().rev().find(|r| {
+                        r.op == JournalOp::LockAcquired(s.kind)
+                            && r.user == *grabber
+                            && r.at_ms <= *release_ms
+                    })
+                })
+                .map(|r| (*r).clone())
+                .take(1000)
+                .collect();
             for (step, field) in [
                 (LockStep::Wait, &mut section.wait),
                 (LockStep::Hold, &mut section.hold),
@@ -145,8 +151,22 @@ impl LockWorkload {
                 }
             }
         }
+        for section in sections.values_mut() {
+            // The run's own count is the registry's exact observation; an
+            // audit from the journal alone recounts what the journal proves.
+            section.violations = if ran {
+                section.violations_observed
+            } else {
+                section.violations_journal
+            };
+            // Only the run saw the releases that found a grant gone; an
+            // audit from the journal reports what the run recorded.
+            section.lost_acked_writes += section.locks_lost;
+            lost.extend(section.lost_grants.iter().cloned());
+        }
         if !ran {
-            // Journal only: acquisitions are the acknowledged acquires.
+            // Journal only, and no run report to keep: acquisitions are the
+            // acknowledged acquires.
             for rec in journal {
                 if let JournalOp::LockAcquired(k) = rec.op {
                     if let Some(s) = sections.get_mut(&k) {
@@ -162,168 +182,242 @@ impl LockWorkload {
     }
 }
 
-/// Acknowledged lock grants that vanished from Redis: a later grant of the
-/// same lock to another grabber came while the earlier one was neither
-/// released nor past its TTL, so the key must have disappeared (a failover
-/// to a replica that never received it, or a naive release deleting a lock
-/// that was no longer its own). `steps` are one lock's `LockAcquired` and
-/// `LockReleased` records; the result is the earlier grants that were lost.
-///
-/// Journal times are stamped after the acknowledgement, so a grant can
-/// look a few ms early or a release a few ms late; a margin of a fifth of
-/// the TTL (at least 50 ms) keeps a normal expiry or hand-over from
-/// counting.
-pub fn vanished_grants<'a>(steps: &[&'a JournalRecord], ttl_ms: u64) -> Vec<&'a JournalRecord> {
-    let margin = (ttl_ms / 5).max(50);
+/// One critical section of one lock, from the journal: a grabber's
+/// acknowledged acquisition and, if acknowledged, its write of the resource.
+#[derive(Clone, Copy, Debug)]
+pub struct Section<'a> {
+    pub acquired: &'a JournalRecord,
+    pub write: Option<&'a JournalRecord>,
+    /// The holder's own release confirmed it still held the lock.
+    pub released: bool,
+}
+
+/// The critical sections of one lock from its journal records (any order),
+/// sorted by acquisition. A naive grabber that died between SETNX and
+/// EXPIRE (acquisition value 0) never entered one.
+pub fn sections_of<'a>(steps: &[&'a JournalRecord]) -> Vec<Section<'a>> {
     let mut sorted: Vec<&JournalRecord> = steps.to_vec();
     sorted.sort_by_key(|r| r.at_ms);
-    // Did `user` release (its grant) soon after position `from`? Its own
-    // next grant ends the search: that release would be of a later lock.
-    let released_by = |user: u64, from: usize, until_ms: u64| {
-        for r in sorted[from..].iter().take_while(|r| r.at_ms <= until_ms) {
-            if r.user != user {
-                continue;
-            }
-            match r.op {
-                JournalOp::LockReleased(_) => return true,
-                JournalOp::LockAcquired(_) => return false,
-                _ => {}
-            }
-        }
-        false
-    };
-    let mut lost = Vec::new();
-    let mut holder: Option<&JournalRecord> = None;
-    for (i, r) in sorted.iter().enumerate() {
+    let mut out: Vec<Section> = Vec::new();
+    // The open section of each grabber (index into `out`).
+    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in sorted {
         match r.op {
-            JournalOp::LockAcquired(_) => {
-                if let Some(h) = holder {
-                    let still_held = r.at_ms + margin < h.at_ms + ttl_ms;
-                    if still_held && h.user != r.user && !released_by(h.user, i, r.at_ms + margin) {
-                        lost.push(h);
-                    }
+            JournalOp::LockAcquired(k) => {
+                open.remove(&r.user);
+                if k == LockKind::Naive && r.value == 0 {
+                    continue;
                 }
-                holder = Some(r);
+                open.insert(r.user, out.len());
+                out.push(Section {
+                    acquired: r,
+                    write: None,
+                    released: false,
+                });
             }
-            JournalOp::LockReleased(_) if holder.is_some_and(|h| h.user == r.user) => {
-                holder = None;
+            JournalOp::ResourceWrite(_) => {
+                if let Some(i) = open.get(&r.user) {
+                    out[*i].write.get_or_insert(r);
+                }
+            }
+            JournalOp::LockReleased(_) => {
+                if let Some(i) = open.remove(&r.user) {
+                    out[i].released = true;
+                }
             }
             _ => {}
         }
     }
-    lost
+    out
 }
 
-/// Acknowledged writes of one counter that Redis no longer holds. The last
-/// acknowledged value should be what Redis holds; when it is not, every
-/// write acknowledged after the last one that wrote the value Redis holds
-/// is gone (a failover rolled the counter back). A stale holder overwriting
-/// a newer value is a lost update, not a lost write: its own write is the
-/// last acknowledged one and Redis holds it.
-pub fn missing_writes<'a>(acked: &[&'a JournalRecord], counter: i64) -> Vec<&'a JournalRecord> {
-    let mut sorted: Vec<&JournalRecord> = acked.to_vec();
-    sorted.sort_by_key(|r| r.at_ms);
-    match sorted.last() {
-        None => Vec::new(),
-        Some(last) if last.value == counter => Vec::new(),
-        Some(_) => {
-            let after = sorted
-                .iter()
-                .rposition(|r| r.value == counter)
-                .map_or(0, |i| i + 1);
-            sorted[after..].to_vec()
+/// What the journal tells of one lock's overlaps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalOverlaps {
+    /// Moments two grabbers held the lock that the journal proves.
+    pub proven: u64,
+    /// False when a section with no known end (no acknowledged write nor
+    /// release: refused by the fence, failed, cancelled) was followed by
+    /// another grabber's acquisition: they may have overlapped, so
+    /// `proven` is then only a lower bound.
+    pub complete: bool,
+}
+
+impl JournalOverlaps {
+    /// The exact count, when the journal can give it.
+    pub fn exact(self) -> Option<u64> {
+        self.complete.then_some(self.proven)
+    }
+}
+
+/// Moments two grabbers held one lock, as the journal proves them: a
+/// grabber's acquisition acknowledged (stamped) strictly before an earlier
+/// holder's write of the resource was acknowledged. Both then believed they
+/// held the lock at that instant. Counted once per entering grabber, as the
+/// holder registry counts.
+pub fn journal_violations(sections: &[Section]) -> JournalOverlaps {
+    let mut open_until = 0u64;
+    // The holder of a section with no known end, until its next section.
+    let mut endless: Option<u64> = None;
+    let mut out = JournalOverlaps {
+        proven: 0,
+        complete: true,
+    };
+    for s in sections {
+        if endless.is_some_and(|u| u != s.acquired.user) {
+            out.complete = false;
+        }
+        endless = None;
+        if s.acquired.at_ms < open_until {
+            out.proven += 1;
+        }
+        match s.write {
+            Some(w) => open_until = open_until.max(w.at_ms),
+            None if !s.released => endless = Some(s.acquired.user),
+            None => {}
         }
     }
+    out
+}
+
+/// Acknowledged writes of one counter that Redis provably no longer holds.
+/// `counter` is what Redis holds (`None`: the key is gone). Let X be the
+/// section of the last acknowledged write of the value Redis holds: a write
+/// whose lock was acquired after X's write was acknowledged ran after X's
+/// in Redis, so Redis holding X's value means it lost that write. In the
+/// same millisecond as X's write, only when X then released its own lock
+/// (X held it without a break until that release, so the later holder's
+/// acquire ran after it) or the section is X's own grabber's next one. Writes that overlapped X's section may have run
+/// before it: a stale holder overwriting a newer value is a lost update
+/// (counted apart), never a lost write. A key that is gone lost every
+/// acknowledged write; a value nobody was acknowledged for proves nothing.
+pub fn missing_writes<'a>(
+    sections: &[Section<'a>],
+    counter: Option<i64>,
+) -> Vec<&'a JournalRecord> {
+    let writes = || sections.iter().filter_map(|s| Some((s, s.write?)));
+    let Some(counter) = counter else {
+        return writes().map(|(_, w)| w).collect();
+    };
+    let Some((x, x_write)) = writes()
+        .filter(|(_, w)| w.value == counter)
+        .max_by_key(|(_, w)| w.at_ms)
+    else {
+        return Vec::new();
+    };
+    writes()
+        .filter(|(s, w)| {
+            // X's own grabber runs its sections one after the other.
+            let same_holder = s.acquired.user == x.acquired.user;
+            let after = s.acquired.at_ms > x_write.at_ms
+                || (s.acquired.at_ms == x_write.at_ms
+                    && (x.released || same_holder)
+                    && !std::ptr::eq(s.acquired, x.acquired));
+            after && w.value != counter
+        })
+        .map(|(_, w)| w)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn write(at_ms: u64, value: i64) -> JournalRecord {
+    fn rec(op: JournalOp, at_ms: u64, user: u64, value: i64) -> JournalRecord {
         JournalRecord {
             at_ms,
-            op: JournalOp::ResourceWrite(LockKind::Safe),
+            op,
             key: "k".into(),
             round: 0,
-            user: 0,
+            user,
             value,
             pos: 0,
             node: "redis-1".into(),
         }
     }
 
-    fn step(op: JournalOp, at_ms: u64, user: u64) -> JournalRecord {
-        JournalRecord {
-            op,
-            user,
-            ..write(at_ms, 1)
-        }
-    }
-
     const ACQ: JournalOp = JournalOp::LockAcquired(LockKind::Safe);
     const REL: JournalOp = JournalOp::LockReleased(LockKind::Safe);
+    const WRITE: JournalOp = JournalOp::ResourceWrite(LockKind::Safe);
 
-    #[test]
-    fn hand_overs_and_expiries_are_not_lost_grants() {
-        let s = [
-            step(ACQ, 0, 1),
-            step(REL, 10, 1),
-            step(ACQ, 11, 2),
-            // 2 never releases; 3 gets the lock once the TTL (1000) ran out.
-            step(ACQ, 1_011, 3),
-            // 4 is journaled a hair before 3's release (stamping order).
-            step(ACQ, 1_100, 4),
-            step(REL, 1_102, 3),
-        ];
-        let refs: Vec<&JournalRecord> = s.iter().collect();
-        assert!(vanished_grants(&refs, 1_000).is_empty());
+    /// (acquired at, written at, value, user) per section, one lock.
+    fn journal(s: &[(u64, u64, i64, u64)]) -> Vec<JournalRecord> {
+        s.iter()
+            .flat_map(|(a, w, v, u)| {
+                [
+                    rec(ACQ, *a, *u, 1),
+                    rec(WRITE, *w, *u, *v),
+                    rec(REL, *w, *u, 1),
+                ]
+            })
+            .collect()
+    }
+
+    fn check(j: &[JournalRecord], counter: Option<i64>) -> (u64, Vec<i64>) {
+        let refs: Vec<&JournalRecord> = j.iter().collect();
+        let s = sections_of(&refs);
+        (
+            journal_violations(&s).exact().unwrap(),
+            missing_writes(&s, counter)
+                .iter()
+                .map(|r| r.value)
+                .collect(),
+        )
     }
 
     #[test]
-    fn a_grant_while_the_lock_should_be_held_means_it_vanished() {
-        // 1 holds a 10 s lock; a failover loses it; 2 gets it 3 s later.
-        // 1's release of its next lock does not count for the lost one.
-        let s = [
-            step(ACQ, 100, 1),
-            step(ACQ, 3_100, 2),
-            step(REL, 3_200, 2),
-            step(ACQ, 3_300, 1),
-            step(REL, 3_400, 1),
-        ];
-        let refs: Vec<&JournalRecord> = s.iter().collect();
-        let lost = vanished_grants(&refs, 10_000);
-        assert_eq!(lost.len(), 1);
-        assert_eq!((lost[0].user, lost[0].at_ms), (1, 100));
+    fn hand_overs_in_the_same_millisecond_are_not_violations() {
+        let j = journal(&[(0, 10, 1, 1), (10, 20, 2, 2), (20, 20, 3, 3)]);
+        assert_eq!(check(&j, Some(3)), (0, vec![]));
     }
 
     #[test]
-    fn writes_redis_holds_are_not_missing() {
-        let w = [write(1, 1), write(2, 2), write(3, 3)];
-        let acked: Vec<&JournalRecord> = w.iter().collect();
-        assert!(missing_writes(&acked, 3).is_empty());
-        assert!(missing_writes(&[], 0).is_empty());
+    fn an_acquisition_before_the_holder_wrote_is_a_violation() {
+        // 2 gets the lock at 50 while 1 (acquired at 0) writes only at 80;
+        // 3 enters at 60 too: two violations, whoever wrote last.
+        let j = journal(&[(0, 80, 1, 1), (50, 90, 1, 2), (60, 95, 2, 3)]);
+        assert_eq!(check(&j, Some(2)).0, 2);
+        // A section without an acknowledged write, followed by another
+        // holder: the journal cannot tell whether they overlapped.
+        let j = [rec(ACQ, 0, 1, 1), rec(ACQ, 5, 2, 1)];
+        let refs: Vec<&JournalRecord> = j.iter().collect();
+        assert_eq!(journal_violations(&sections_of(&refs)).exact(), None);
+        // Released without a write (a refused fence): it ended before.
+        let j = [rec(ACQ, 0, 1, 1), rec(REL, 3, 1, 1), rec(ACQ, 5, 2, 1)];
+        let refs: Vec<&JournalRecord> = j.iter().collect();
+        assert_eq!(journal_violations(&sections_of(&refs)).exact(), Some(0));
     }
 
     #[test]
-    fn a_rolled_back_counter_loses_the_writes_after_its_value() {
-        let w = [write(1, 1), write(2, 2), write(3, 3), write(4, 4)];
-        let acked: Vec<&JournalRecord> = w.iter().collect();
-        let missing = missing_writes(&acked, 2);
-        assert_eq!(
-            missing.iter().map(|r| r.value).collect::<Vec<_>>(),
-            vec![3, 4]
-        );
-        // Rolled back past every acknowledged write.
-        assert_eq!(missing_writes(&acked, 0).len(), 4);
+    fn a_rolled_back_counter_loses_the_writes_acquired_after_its_value() {
+        let j = journal(&[(0, 1, 1, 1), (2, 3, 2, 2), (4, 5, 3, 3), (6, 7, 4, 4)]);
+        assert_eq!(check(&j, Some(2)).1, vec![3, 4]);
+        assert_eq!(check(&j, Some(4)).1, Vec::<i64>::new());
+        // The key is gone: every acknowledged write with it.
+        assert_eq!(check(&j, None).1.len(), 4);
+        // A value nobody was acknowledged for proves nothing.
+        assert!(check(&j, Some(0)).1.is_empty());
+        // Hand-overs in the millisecond of the write: after a release, or
+        // by the same grabber, the next write ran later.
+        let j = journal(&[(0, 5, 1, 1), (5, 6, 2, 2), (6, 6, 3, 2), (6, 9, 4, 3)]);
+        assert_eq!(check(&j, Some(1)).1, vec![2, 3, 4]);
     }
 
     #[test]
     fn a_stale_overwrite_is_a_lost_update_not_a_lost_write() {
-        // A and B both read 10; B writes 11, C reads 11 and writes 12, then
-        // A (stale) writes 11: Redis holds A's acknowledged 11.
-        let w = [write(1, 11), write(2, 12), write(3, 11)];
-        let acked: Vec<&JournalRecord> = w.iter().collect();
-        assert!(missing_writes(&acked, 11).is_empty());
+        // A (slow, its TTL ran out) and B both read 10; B writes 11, C
+        // writes 12, then A writes its stale 11: Redis holds A's 11, and
+        // C's 12 overlapped A's section, so it may have run first.
+        let j = journal(&[(0, 300, 11, 1), (100, 110, 11, 2), (120, 130, 12, 3)]);
+        assert_eq!(check(&j, Some(11)).1, Vec::<i64>::new());
+        assert_eq!(check(&j, Some(11)).0, 2);
+    }
+
+    #[test]
+    fn a_naive_grabber_that_died_never_entered() {
+        let naive = JournalOp::LockAcquired(LockKind::Naive);
+        let j = [rec(naive, 0, 1, 0), rec(naive, 5, 2, 1)];
+        let refs: Vec<&JournalRecord> = j.iter().collect();
+        assert_eq!(sections_of(&refs).len(), 1);
     }
 }

@@ -162,9 +162,12 @@ impl LockWorkload {
         let wait_start = Instant::now();
         let max_wait = Duration::from_millis(config.max_wait_ms);
         let mut backoff = config.retry_ms.max(1);
-        let held = loop {
+        let (held, sent) = loop {
+            // The TTL starts when Redis runs the acquire, after this instant.
+            let sent = Instant::now();
+            state.attempts.fetch_add(1, Ordering::Relaxed);
             if let Some(held) = self.try_acquire(ctx, me, state, key).await? {
-                break held;
+                break (held, sent);
             }
             if me.dead {
                 return Ok(LockRound::Died);
@@ -240,6 +243,19 @@ impl LockWorkload {
             .await;
         } else {
             state.expired_before_release.fetch_add(1, Ordering::Relaxed);
+            if sent.elapsed() >= Duration::from_millis(config.ttl_ms) {
+                state.ttl_expired_while_held.fetch_add(1, Ordering::Relaxed);
+            } else if kind != LockKind::Naive {
+                // Sooner than the TTL after the acquire was sent: Redis
+                // cannot have expired it, so the grant itself is gone. (A
+                // naive lock can also be deleted by another holder's
+                // GET-then-DEL release: no evidence against Redis there.)
+                state
+                    .vanished
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((key as u64, ctx.id as u64, ctx.now_ms()));
+            }
         }
         Ok(LockRound::Done {
             wrote: wrote.is_some(),
