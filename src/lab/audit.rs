@@ -2,6 +2,7 @@
 //! write the report.
 
 use crate::audit::journal;
+use crate::client::Auth;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::EventKind;
@@ -96,7 +97,11 @@ impl Lab {
         };
         let node = self.node_name(master).await;
         let records = journal::read(&journal_path)?;
-        audit_into(&record, &w, master, &node, &records, &mut report).await?;
+        let auth = match self.topology().await {
+            Some(t) => t.auth(),
+            None => Auth::none(),
+        };
+        audit_into(&record, &w, master, &auth, &node, &records, &mut report).await?;
         for (kind, l) in report.locks.iter_mut() {
             l.wait = agg.op_summary(OpKind::Lock(*kind, LockStep::Wait));
             l.hold = agg.op_summary(OpKind::Lock(*kind, LockStep::Hold));
@@ -148,11 +153,12 @@ pub async fn audit_into(
     record: &RunRecord,
     w: &Workloads,
     master: SocketAddr,
+    auth: &Auth,
     node: &str,
     records: &[journal::JournalRecord],
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let mut conn = crate::client::connect(master)
+    let mut conn = crate::client::connect(master, auth)
         .await
         .with_context(|| format!("connecting to {node} ({master}) for the audit"))?;
     report.run_id = record.run_id.clone();

@@ -22,7 +22,7 @@ pub use config::{EndReason, LabConfig, LabTarget, RunRecord};
 use publish::{poll_topology, publish, LoadState, Publisher};
 
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
-use crate::client::MasterPool;
+use crate::client::{Auth, MasterPool};
 use crate::faults::{FaultRequest, Injector};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::SampleSink;
@@ -166,9 +166,11 @@ impl Lab {
         // The run's clock starts now: events, samples and journal share it.
         let bus = EventBus::new();
         let pool = match (&config.target, &topology) {
-            (LabTarget::Fixed(addr), _) => MasterPool::fixed(*addr, config.connections)
-                .await
-                .with_context(|| format!("connecting to Redis at {addr}"))?,
+            (LabTarget::Fixed(addr), _) => {
+                MasterPool::fixed(*addr, &Auth::none(), config.connections)
+                    .await
+                    .with_context(|| format!("connecting to Redis at {addr}"))?
+            }
             (_, Some(t)) => MasterPool::for_mode(
                 config.client,
                 t,

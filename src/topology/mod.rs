@@ -9,16 +9,19 @@
 //! the run. Roles are *not* stored: they are read live from the nodes.
 
 pub mod addr;
+pub mod config;
 pub mod docker;
 pub mod guard;
 pub mod image;
 pub mod live;
 pub mod local;
+pub mod plan;
 pub mod ready;
 pub mod select;
 pub mod spec;
 pub mod state;
 
+pub use crate::client::Auth;
 pub use addr::AddrMap;
 pub use spec::{Persistence, SpecError, TopologySpec};
 
@@ -110,6 +113,11 @@ pub struct Topology {
     /// topology is ready; empty in state files written before it existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sentinel_ids: BTreeMap<String, String>,
+    /// The password of every node (Redis `requirepass`/`masterauth`,
+    /// Sentinel `requirepass`/`auth-pass`), generated per run; `None` in
+    /// state files written before it existed. The state file is mode 0600.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 impl Topology {
@@ -162,6 +170,21 @@ impl Topology {
             }
         };
         self.nodes.iter().find(|n| n.host_addr == host)
+    }
+
+    /// The credentials every connection to a node of this run uses.
+    pub fn auth(&self) -> Auth {
+        Auth::password(self.password.as_deref())
+    }
+
+    /// A ready `redis-cli` command line for `node` from the host, with the
+    /// run's password.
+    pub fn redis_cli(&self, node: &Node) -> String {
+        let port = node.host_addr.port();
+        match &self.password {
+            Some(pw) => format!("redis-cli -p {port} -a {pw}"),
+            None => format!("redis-cli -p {port}"),
+        }
     }
 
     /// The sentinel whose own id (`SENTINEL MYID`) is `id`, when known.

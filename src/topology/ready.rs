@@ -57,9 +57,9 @@ fn first_master(t: &Topology) -> Option<&Node> {
     t.redis_nodes().next()
 }
 
-async fn check_master(node: &Node) -> Check {
+async fn check_master(t: &Topology, node: &Node) -> Check {
     let awaited = "the master to answer INFO replication with role:master";
-    let mut conn = match live::connect(node.host_addr, PROBE).await {
+    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting(awaited, e),
     };
@@ -75,7 +75,7 @@ async fn check_master(node: &Node) -> Check {
 
 async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
     let awaited = format!("master_link_status:up towards {}", master.name);
-    let mut conn = match live::connect(node.host_addr, PROBE).await {
+    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting(awaited, e),
     };
@@ -104,7 +104,7 @@ async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
 
 async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
     let name = &t.spec.master_name;
-    let mut conn = match live::connect(node.host_addr, PROBE).await {
+    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting("the sentinel to answer", e),
     };
@@ -173,7 +173,7 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
 
 async fn check(t: &Topology, node: &Node, master: &Node) -> Check {
     match node.kind {
-        NodeKind::Redis if node.name == master.name => check_master(node).await,
+        NodeKind::Redis if node.name == master.name => check_master(t, node).await,
         NodeKind::Redis => check_replica(t, node, master).await,
         NodeKind::Sentinel => check_sentinel(t, node, master).await,
     }
@@ -244,8 +244,9 @@ pub async fn wait_ready_on(
 /// and is read once, when the topology is ready: one command per sentinel,
 /// over its host address. A sentinel that does not answer is left out.
 pub async fn sentinel_ids(topology: &Topology) -> BTreeMap<String, String> {
+    let auth = &topology.auth();
     let ids = join_all(topology.sentinels().map(|node| async move {
-        let mut conn = live::connect(node.host_addr, PROBE).await?;
+        let mut conn = live::connect(node.host_addr, auth, PROBE).await?;
         let id: String = live::query(&mut conn, redis::cmd("SENTINEL").arg("MYID"), PROBE).await?;
         Ok::<_, live::ProbeError>((id, node.name.clone()))
     }))

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit_cli;
+mod auth;
 mod faults;
 mod locks;
 mod scenario;
