@@ -527,13 +527,21 @@ async fn segfault_master_fails_over_the_client_follows_and_the_old_master_rejoin
     // Lost acknowledged writes: the timeline's figure is the audit's.
     assert_eq!(f.lost_acked_writes, Some(missing.len() as u64), "{f:?}");
 
-    // Restart the old master: it rejoins as a replica of the new one.
+    // Restart the old master: it comes back with its own config, as a
+    // master, and Sentinel (not grabstorm) makes it a replica of the new one.
     let done = lab
         .inject(FaultKind::Restart, Target::Node("redis-1".into()))
         .await
         .unwrap();
-    assert!(done.contains(&format!("replica of {new_master}")), "{done}");
-    wait_replica_of(&lab, "redis-1", &new_master, Duration::from_secs(10)).await;
+    assert!(
+        done.contains("started again as master") && done.contains("Sentinel will convert it"),
+        "{done}"
+    );
+    lab.wait_event("+convert-to-slave", Duration::from_secs(30), |e| {
+        sentinel_event(e, "+convert-to-slave")
+    })
+    .await;
+    wait_replica_of(&lab, "redis-1", &new_master, Duration::from_secs(30)).await;
     assert_eq!(sentinel_masters(&lab.topology).await, vec![new_master; 3]);
     pool.close().await;
     lab.teardown().await;
