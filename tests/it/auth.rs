@@ -3,19 +3,10 @@
 //! sentinel; with the password `status --json` shows, PONG. The state file
 //! holding it is readable by its owner only.
 
-use crate::support::{grabstorm_bin, state_dir};
+use crate::support::{grabstorm_in as grabstorm, state_dir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn grabstorm(state: &Path, args: &[&str]) -> Output {
-    Command::new(grabstorm_bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run grabstorm")
-}
+use std::process::Command;
 
 /// Runs `grabstorm down` when dropped, so a failed assertion leaves nothing.
 struct DownOnDrop<'a>(&'a Path);

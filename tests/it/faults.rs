@@ -7,7 +7,7 @@
 //! so lost acknowledged writes are counted independently: journal versus
 //! the keys the final master holds.
 
-use crate::support::{grabstorm_bin, state_dir};
+use crate::support::{grabstorm_in as grabstorm, state_dir};
 use grabstorm::client::{Auth, MasterPool};
 use grabstorm::faults::{FaultKind, FaultRequest, Injector, Target};
 use grabstorm::metrics::timeline::{self, Failover, LostAckedWrites};
@@ -17,7 +17,6 @@ use grabstorm::topology::local::LocalBackend;
 use grabstorm::topology::{Backend, Topology, TopologySpec};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -830,15 +829,6 @@ async fn naive_client_reconnects_to_a_master_restarted_in_place() {
 }
 
 // ------------------------------------------------- bad input, through the CLI
-
-fn grabstorm(state: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(grabstorm_bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run grabstorm")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -13,6 +13,16 @@ pub fn grabstorm_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_grabstorm"))
 }
 
+/// `grabstorm --state-dir <state> <args>`, run to completion.
+pub fn grabstorm_in(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(grabstorm_bin())
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run grabstorm")
+}
+
 /// A free TCP port on 127.0.0.1 (racy by nature; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

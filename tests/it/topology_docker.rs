@@ -241,20 +241,8 @@ async fn default_up_replicates_sentinels_agree_and_down_leaves_nothing() {
     // Every sentinel names the master; mapped, it is the master's host address.
     let map = t.addr_map();
     for s in t.sentinels() {
-        let (host, port): (String, u16) = query(
-            &t,
-            s.host_addr,
-            redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg("mymaster"),
-        )
-        .await;
-        assert_eq!(
-            map.resolve_parts(&host, port),
-            Some(master.host_addr),
-            "{}",
-            s.name
-        );
+        let named = named_master(&t, s.host_addr).await;
+        assert_eq!(map.resolve(&named), Some(master.host_addr), "{}", s.name);
         let sm = sentinel_master(&t, s.host_addr, "mymaster").await;
         assert_eq!(
             (sm["quorum"].as_str(), sm["num-slaves"].as_str()),
@@ -636,6 +624,19 @@ async fn a_scratch_image_runs_host_binaries_with_their_libraries() {
     assert!(out.starts_with("drwxrwxrwt"), "{out}");
 }
 
+/// The `ip:port` the sentinel at `addr` names as master of `mymaster`.
+async fn named_master(t: &Topology, addr: SocketAddr) -> String {
+    let (host, port): (String, u16) = query(
+        t,
+        addr,
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg("mymaster"),
+    )
+    .await;
+    format!("{host}:{port}")
+}
+
 /// `SENTINEL REPLICAS mymaster` of the sentinel at `addr`: each replica's
 /// `ip:port` and flags.
 async fn sentinel_replicas(t: &Topology, addr: SocketAddr) -> Vec<(String, String)> {
@@ -678,15 +679,7 @@ async fn a_crashed_and_restarted_master_leaves_no_phantom_replica() {
     let new_master = loop {
         let mut named = Vec::new();
         for s in t.sentinels() {
-            let (host, port): (String, u16) = query(
-                &t,
-                s.host_addr,
-                redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg("mymaster"),
-            )
-            .await;
-            named.push(format!("{host}:{port}"));
+            named.push(named_master(&t, s.host_addr).await);
         }
         named.dedup();
         if named.len() == 1 && named[0] != internal("redis-1") {

@@ -2,25 +2,16 @@
 //! `redis-server`/`redis-sentinel` processes on loopback, each test in its
 //! own state dir.
 
-use crate::support::{grabstorm_bin, processes_under, state_dir};
+use crate::support::{grabstorm_bin, grabstorm_in as grabstorm, processes_under, state_dir};
 use grabstorm::metrics::snapshot::{Health, Role, TopologyView};
 use grabstorm::topology::guard::{self, StartOptions};
 use grabstorm::topology::local::LocalBackend;
 use grabstorm::topology::{live, Backend, ProcessState, TopologySpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn grabstorm(state: &Path, args: &[&str]) -> Output {
-    Command::new(grabstorm_bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run grabstorm")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
