@@ -1,10 +1,14 @@
 //! The Docker backend: each node a container on one user-defined bridge
 //! network per run, driven through the engine's API (bollard), never the CLI.
 //!
-//! Layout of a run `<id>`: network `grabstorm-<id>`; containers
-//! `grabstorm-<id>-<node>` whose DNS alias on that network is the node name
-//! (`redis-1`, `sentinel-2`), so replicas follow `redis-1:6379` and Sentinel
-//! monitors it by name. Every network and container carries the labels
+//! It carries out a [`Plan`]: the configs come from
+//! [`config`](super::config), this file only adds where each node listens
+//! and keeps its data. Layout of a run `<id>`: network `grabstorm-<id>`;
+//! containers `grabstorm-<id>-<node>`, each with a fixed address on that
+//! network by which the others name it (replicas follow the master's IP,
+//! Sentinel monitors it by IP, every node announces its own): Sentinel
+//! never depends on a container's DNS name, which the engine forgets while
+//! the container is stopped. Every network and container carries the labels
 //! `grabstorm.run=<id>` and `grabstorm.managed=true`: teardown finds them by
 //! label, so a half-started or crashed run is removed as completely as a
 //! finished one. Configs go into the created, not yet started, container as
@@ -14,9 +18,10 @@
 //! explicitly (a free one the OS hands out, retried on a clash) rather than
 //! left to the engine: with an empty `HostPort` the engine picks a new port
 //! on every start, and a node restarted by a fault must keep its address.
-//! For the same reason each node gets a fixed address on the run network
-//! (whose subnet the engine picks and grabstorm then pins), which also lets
-//! each sentinel's config name its peers from the start.
+//! For the same reason each node's address on the run network is fixed
+//! (the engine picks the subnet, grabstorm then pins it): it changes only if
+//! a fault asks for it, and each sentinel's config names its peers from the
+//! start.
 
 use crate::topology::config;
 use crate::topology::image::ensure_redis_image;

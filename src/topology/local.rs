@@ -1,5 +1,7 @@
 //! The local backend: `redis-server` and `redis-sentinel` processes on
-//! 127.0.0.1 free ports, one directory per run.
+//! 127.0.0.1 free ports, one directory per run. It carries out a [`Plan`]:
+//! the configs come from [`config`](super::config), this file only adds
+//! where each process binds and keeps its files.
 //!
 //! Layout of a run: `<state_dir>/runs/<run_id>/<node>/` holds the node's
 //! config (`redis.conf` or `sentinel.conf`, writable because Sentinel and
@@ -647,7 +649,7 @@ impl Backend for LocalBackend {
 
     /// Starts the node again from its own config, as rewritten by Redis or
     /// Sentinel: a stale master comes back as a master, and Sentinel
-    /// converts it (see [`restart`](super::restart)).
+    /// converts it (the policy: [`Backend::restart`]).
     async fn restart(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()> {
         let node = Self::node(topology, name)?.clone();
         if let Some(pid) = node_pid(topology, &node) {

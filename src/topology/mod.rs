@@ -7,6 +7,15 @@
 //! (container ids, pids). It is written to the state file by `grabstorm up`
 //! so that later commands (`status`, `fault`, `load --attach`, `down`) find
 //! the run. Roles are *not* stored: they are read live from the nodes.
+//!
+//! What to start is decided once, backend-neutrally, by [`plan`] (names,
+//! sentinel ids, the run's password) and rendered by [`config`] (every
+//! redis.conf and sentinel.conf line); the backends carry the plan out.
+//! The restart policy is the same on both backends: [`Backend::restart`]
+//! starts the node again with its own config and nothing else. A stale
+//! master comes back as a master, and Sentinel converts it
+//! (`+convert-to-slave`); grabstorm never reconfigures a node behind
+//! Sentinel's back.
 
 pub mod addr;
 pub mod config;
@@ -235,8 +244,10 @@ pub trait Backend: Send + Sync {
     async fn pause(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
     /// Thaw a paused node.
     async fn resume(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
-    /// Start a dead node again with its config. May change the node's
-    /// handle (new pid); the caller persists the returned topology.
+    /// Start a dead node again with its own config (as Redis or Sentinel
+    /// last rewrote it), and nothing else: no REPLICAOF, whatever role the
+    /// node comes back with. May change the node's handle (new pid); the
+    /// caller persists the returned topology.
     async fn restart(&self, topology: &mut Topology, node: &str) -> anyhow::Result<()>;
     /// Cut `node` off from `from` (all other nodes when empty); the host keeps
     /// reaching it. Returns when the cut began taking effect.
