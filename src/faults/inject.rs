@@ -390,6 +390,7 @@ impl Injector {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        let role = if role == "slave" { "a replica" } else { &role };
         let said = match current_master(&topology).await {
             Ok(m) if m != node && role == "master" => {
                 format!(", while the sentinels name {m}: Sentinel will convert it")

@@ -901,11 +901,12 @@ fn bad_faults_are_refused_clearly_and_touch_nothing() {
         "{}",
         text(&out.stderr)
     );
-    // ... and a restart brings it back, written to the state file.
+    // ... and a restart brings it back with its own config (a replica),
+    // written to the state file.
     let out = grabstorm(s, &["fault", "restart", &node]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("replica of redis-1"),
+        text(&out.stdout).contains(&format!("{node} started again as a replica")),
         "{}",
         text(&out.stdout)
     );
