@@ -112,14 +112,15 @@ pub struct Topology {
     pub network_id: Option<String>,
     /// Per-run directory: configs, logs, pid files (local), scratch (Docker).
     pub run_dir: PathBuf,
-    /// Extra addresses Sentinel may report for a node (e.g. its DNS name),
-    /// mapped to the node's host address. Filled by the backend.
+    /// Extra addresses Sentinel may report for a node, mapped to the node's
+    /// host address. Empty since nodes are named by fixed addresses only;
+    /// kept for state files that recorded DNS names.
     #[serde(default)]
     pub aliases: BTreeMap<String, SocketAddr>,
     /// Each sentinel's own id (`SENTINEL MYID`, the run id Sentinel names a
     /// leader by in `+vote-for-leader`) to its node name. Sentinel keeps
-    /// the id in its config file, so it survives restarts. Filled once the
-    /// topology is ready; empty in state files written before it existed.
+    /// the id in its config file, so it survives restarts. Fixed by the
+    /// [`plan`]; empty in state files written before it existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sentinel_ids: BTreeMap<String, String>,
     /// The password of every node (Redis `requirepass`/`masterauth`,
