@@ -7,7 +7,7 @@
 //! slow repair preempts it.
 
 use super::sentinel::{SentinelSet, SwitchMaster};
-use super::{connect_within, ClientMode, Generation, MasterPool, PoolShared, Subscription};
+use super::{connect_within, Auth, ClientMode, Generation, MasterPool, PoolShared, Subscription};
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::Topology;
 use anyhow::Context;
@@ -46,7 +46,7 @@ pub(crate) async fn start_sentinel(
         .master_addr()
         .await
         .context("asking the sentinels for the master")?;
-    let conns = open_conns(addr, connections, super::CONNECT_TIMEOUT).await?;
+    let conns = open_conns(addr, &set.auth, connections, super::CONNECT_TIMEOUT).await?;
     let role = role_of(conns[0].clone()).await.with_context(|| {
         format!(
             "asking {} (the master named by the sentinels) for its role",
@@ -60,7 +60,7 @@ pub(crate) async fn start_sentinel(
         );
     }
     let cancel = cancel.child_token();
-    let shared = new_shared(addr, conns, ClientMode::Sentinel);
+    let shared = new_shared(addr, conns, ClientMode::Sentinel, set.auth.clone());
     let tasks = TaskTracker::new();
     let (switch_tx, switch_rx) = mpsc::channel(64);
     for (name, sentinel) in &set.sentinels {
@@ -88,14 +88,15 @@ pub(crate) async fn start_sentinel(
 /// Starts the naive pool: a fixed address, reconnected to after failures.
 pub(crate) async fn start_naive(
     addr: SocketAddr,
+    auth: &Auth,
     connections: usize,
     bus: Option<EventBus>,
     names: Option<Topology>,
     cancel: CancellationToken,
 ) -> anyhow::Result<MasterPool> {
-    let conns = open_conns(addr, connections, super::CONNECT_TIMEOUT).await?;
+    let conns = open_conns(addr, auth, connections, super::CONNECT_TIMEOUT).await?;
     let cancel = cancel.child_token();
-    let shared = new_shared(addr, conns, ClientMode::Naive);
+    let shared = new_shared(addr, conns, ClientMode::Naive, auth.clone());
     let tasks = TaskTracker::new();
     let (switch_tx, switch_rx) = mpsc::channel(1);
     let follower = Follower {
@@ -116,6 +117,7 @@ fn new_shared(
     addr: SocketAddr,
     conns: Vec<MultiplexedConnection>,
     mode: ClientMode,
+    auth: Auth,
 ) -> Arc<PoolShared> {
     let (tx, _) = watch::channel(Arc::new(Generation {
         id: 0,
@@ -125,6 +127,7 @@ fn new_shared(
     Arc::new(PoolShared {
         tx,
         mode,
+        auth,
         failure_pending: AtomicBool::new(false),
         saw_readonly: AtomicBool::new(false),
         wake: Notify::new(),
@@ -134,10 +137,11 @@ fn new_shared(
 /// `n` (at least 1) connections to `addr`, opened concurrently.
 async fn open_conns(
     addr: SocketAddr,
+    auth: &Auth,
     n: usize,
     timeout: Duration,
 ) -> anyhow::Result<Vec<MultiplexedConnection>> {
-    let opens = (0..n.max(1)).map(|_| connect_within(addr, timeout));
+    let opens = (0..n.max(1)).map(|_| connect_within(addr, auth, timeout));
     futures::future::try_join_all(opens).await
 }
 
@@ -179,7 +183,7 @@ async fn listen_switch_master(
     loop {
         let subscribed = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = super::subscribe(sentinel, Subscription::Channel("+switch-master")) => r,
+            r = super::subscribe(sentinel, &set.auth, Subscription::Channel("+switch-master")) => r,
         };
         match subscribed {
             Ok(mut stream) => loop {
@@ -312,7 +316,13 @@ impl Follower {
 
     /// Moves every grabber to `addr`.
     async fn move_to(&mut self, addr: SocketAddr, why: &str) -> anyhow::Result<()> {
-        let conns = open_conns(addr, self.connections, FOLLOW_CONNECT_TIMEOUT).await?;
+        let conns = open_conns(
+            addr,
+            &self.shared.auth,
+            self.connections,
+            FOLLOW_CONNECT_TIMEOUT,
+        )
+        .await?;
         let role = role_of(conns[0].clone()).await?;
         if role != "master" {
             anyhow::bail!("{} is a {role}, not yet a master", self.describe(addr));
@@ -373,9 +383,14 @@ impl Follower {
             }
             return Ok(());
         }
-        let fresh = open_conns(target, broken.len(), FOLLOW_CONNECT_TIMEOUT)
-            .await
-            .with_context(|| format!("reconnecting to {}", self.describe(target)))?;
+        let fresh = open_conns(
+            target,
+            &self.shared.auth,
+            broken.len(),
+            FOLLOW_CONNECT_TIMEOUT,
+        )
+        .await
+        .with_context(|| format!("reconnecting to {}", self.describe(target)))?;
         let mut conns = current.conns.clone();
         for (i, conn) in broken.into_iter().zip(fresh) {
             conns[i] = conn;

@@ -76,6 +76,8 @@ impl Generation {
 pub(crate) struct PoolShared {
     pub(crate) tx: watch::Sender<Arc<Generation>>,
     pub(crate) mode: ClientMode,
+    /// Credentials of every connection the pool opens.
+    pub(crate) auth: Auth,
     /// Set by the first failure report since the background task last woke
     /// for one; cleared when it wakes. Keeps `report_failure` to one atomic
     /// swap for the thousands of grabbers that fail at once.
@@ -99,9 +101,57 @@ pub struct MasterPool {
     life: Arc<PoolLife>,
 }
 
+/// The credentials a connection authenticates with: the run's password
+/// (see [`Topology::auth`]), or none (a standalone server). Passed along
+/// with every address; cheap to clone. Its `Debug` never shows the secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Auth {
+    password: Option<Arc<str>>,
+}
+
+impl Auth {
+    /// No credentials.
+    pub fn none() -> Auth {
+        Auth::default()
+    }
+
+    /// `AUTH <password>` on connect, when there is one.
+    pub fn password(password: Option<&str>) -> Auth {
+        Auth {
+            password: password.map(Arc::from),
+        }
+    }
+
+    pub fn as_password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// Where and how to connect to `addr`.
+    fn connection_info(&self, addr: SocketAddr) -> redis::RedisResult<redis::ConnectionInfo> {
+        use redis::IntoConnectionInfo;
+        let info = format!("redis://{addr}/").into_connection_info()?;
+        Ok(match &self.password {
+            Some(pw) => {
+                let settings = info.redis_settings().clone().set_password(pw.as_ref());
+                info.set_redis_settings(settings)
+            }
+            None => info,
+        })
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.password {
+            Some(_) => "Auth(password)",
+            None => "Auth(none)",
+        })
+    }
+}
+
 /// Opens a multiplexed connection to a loopback address with a timeout.
-pub async fn connect(addr: SocketAddr) -> anyhow::Result<MultiplexedConnection> {
-    connect_within(addr, CONNECT_TIMEOUT).await
+pub async fn connect(addr: SocketAddr, auth: &Auth) -> anyhow::Result<MultiplexedConnection> {
+    connect_within(addr, auth, CONNECT_TIMEOUT).await
 }
 
 /// Why a connection could not be opened.
@@ -118,10 +168,11 @@ pub enum ConnectError {
 /// place every part of the lab opens a connection.
 pub async fn open(
     addr: SocketAddr,
+    auth: &Auth,
     timeout: Duration,
     response_timeout: Duration,
 ) -> Result<MultiplexedConnection, ConnectError> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let client = redis::Client::open(auth.connection_info(addr)?)?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(response_timeout));
@@ -150,10 +201,11 @@ pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// one place the lab subscribes (Sentinel events, `+switch-master`).
 pub async fn subscribe(
     addr: SocketAddr,
+    auth: &Auth,
     to: Subscription<'_>,
 ) -> anyhow::Result<redis::aio::PubSubStream> {
     let work = async {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
+        let client = redis::Client::open(auth.connection_info(addr)?)?;
         let mut pubsub = client.get_async_pubsub().await?;
         match to {
             Subscription::Channel(c) => pubsub.subscribe(c).await?,
@@ -171,9 +223,10 @@ pub async fn subscribe(
 /// time out after [`RESPONSE_TIMEOUT`].
 pub async fn connect_within(
     addr: SocketAddr,
+    auth: &Auth,
     timeout: Duration,
 ) -> anyhow::Result<MultiplexedConnection> {
-    open(addr, timeout, RESPONSE_TIMEOUT)
+    open(addr, auth, timeout, RESPONSE_TIMEOUT)
         .await
         .with_context(|| format!("connecting to {addr}"))
 }
@@ -229,9 +282,9 @@ pub fn is_not_master(err: &redis::RedisError) -> bool {
 impl MasterPool {
     /// A pool of `connections` connections to a fixed address, reconnecting
     /// to that same address after failures (the naive client without events).
-    pub async fn fixed(addr: SocketAddr, connections: usize) -> anyhow::Result<Self> {
+    pub async fn fixed(addr: SocketAddr, auth: &Auth, connections: usize) -> anyhow::Result<Self> {
         let cancel = CancellationToken::new();
-        follow::start_naive(addr, connections, None, None, cancel).await
+        follow::start_naive(addr, auth, connections, None, None, cancel).await
     }
 
     /// The Sentinel-aware pool: the master is asked of the sentinels of
@@ -263,7 +316,15 @@ impl MasterPool {
             Err(e) => return Err(e).context("finding the master for the naive client"),
         };
         let names = topology.clone();
-        follow::start_naive(addr, connections, Some(bus), Some(names), cancel).await
+        follow::start_naive(
+            addr,
+            &topology.auth(),
+            connections,
+            Some(bus),
+            Some(names),
+            cancel,
+        )
+        .await
     }
 
     /// The pool for `mode`.

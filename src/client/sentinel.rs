@@ -4,6 +4,7 @@
 //! Also the `+switch-master` announcement's parser, shared by the client and
 //! the timeline.
 
+use super::Auth;
 use crate::topology::{AddrMap, Topology};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct SentinelSet {
     /// `(node name, host address)` of each sentinel.
     pub sentinels: Vec<(String, SocketAddr)>,
     pub addrs: AddrMap,
+    /// The run's credentials, for the sentinels and the master alike.
+    pub auth: Auth,
 }
 
 /// One sentinel's answer.
@@ -54,6 +57,7 @@ impl SentinelSet {
                 .map(|n| (n.name.clone(), n.host_addr))
                 .collect(),
             addrs: topology.addr_map(),
+            auth: topology.auth(),
         }
     }
 
@@ -61,7 +65,7 @@ impl SentinelSet {
     /// answer in time are listed in the error strings.
     pub async fn ask_all(&self) -> (Vec<MasterAnswer>, Vec<String>) {
         let asks = self.sentinels.iter().map(|(name, addr)| async move {
-            let r = ask_one(*addr, &self.master_name).await;
+            let r = ask_one(*addr, &self.auth, &self.master_name).await;
             (name.clone(), r)
         });
         let mut answers = Vec::new();
@@ -123,9 +127,13 @@ fn most_common(answers: &[MasterAnswer]) -> &MasterAnswer {
 }
 
 /// `SENTINEL get-master-addr-by-name` on one sentinel, as `ip:port`.
-pub async fn ask_one(sentinel: SocketAddr, master_name: &str) -> anyhow::Result<String> {
+pub async fn ask_one(
+    sentinel: SocketAddr,
+    auth: &Auth,
+    master_name: &str,
+) -> anyhow::Result<String> {
     let work = async {
-        let mut conn = super::open(sentinel, SENTINEL_TIMEOUT, SENTINEL_TIMEOUT).await?;
+        let mut conn = super::open(sentinel, auth, SENTINEL_TIMEOUT, SENTINEL_TIMEOUT).await?;
         let reply: Option<(String, String)> = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(master_name)

@@ -42,10 +42,18 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     let record: RunRecord = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a grabstorm run record", run_json.display()))?;
     let records = journal::read(&journal::in_dir(&args.dir))?;
-    let (master, node) = match (args.addr, record.fixed_addr) {
-        (Some(a), _) | (None, Some(a)) => (a, a.to_string()),
+    let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
+    let (master, node, auth) = match (args.addr, record.fixed_addr) {
+        // A node of the running topology needs its password; a standalone server none.
+        (Some(a), _) | (None, Some(a)) => {
+            let auth = crate::topology::state::load(&state_dir)
+                .ok()
+                .filter(|t| t.node_by_addr(&a.to_string()).is_some())
+                .map(|t| t.auth())
+                .unwrap_or_default();
+            (a, a.to_string(), auth)
+        }
         (None, None) => {
-            let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
             let t = crate::topology::state::load(&state_dir).with_context(|| {
                 format!(
                     "no running topology in {} to audit against (or pass --addr)",
@@ -69,7 +77,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
                 .find(|n| n.host_addr == addr)
                 .map(|n| n.name.clone())
                 .unwrap_or_else(|| addr.to_string());
-            (addr, name)
+            (addr, name, t.auth())
         }
     };
     // Keep what only the live run measured (latency, timeline), redo the checks.
@@ -85,7 +93,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     report.audit = Default::default();
     report.expectations.clear();
     let w = record.workloads()?;
-    let audited = audit_into(&record, &w, master, &node, &records, &mut report).await;
+    let audited = audit_into(&record, &w, master, &auth, &node, &records, &mut report).await;
     let from_sentinel = args.addr.is_none() && record.fixed_addr.is_none();
     let unreachable = |e: &anyhow::Error| {
         e.chain()

@@ -23,7 +23,7 @@
 
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
 use crate::cli::GlobalArgs;
-use crate::client::MasterPool;
+use crate::client::{Auth, MasterPool};
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{OpKind, SampleSink};
@@ -143,7 +143,7 @@ async fn start_server() -> anyhow::Result<Server> {
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if crate::client::connect(addr).await.is_ok() {
+        if crate::client::connect(addr, &Auth::none()).await.is_ok() {
             return Ok(server);
         }
         if Instant::now() > deadline {
@@ -168,7 +168,7 @@ struct Measured {
 static GRAB_LUA: &str = include_str!("../workload/lua/redpacket_grab.lua");
 
 async fn create_packets(addr: SocketAddr) -> anyhow::Result<String> {
-    let mut conn = crate::client::connect(addr).await?;
+    let mut conn = crate::client::connect(addr, &Auth::none()).await?;
     let mut pipe = redis::pipe();
     for p in 0..PACKETS {
         pipe.cmd("HSET")
@@ -251,7 +251,7 @@ async fn grabstorm_side(
     stop: CancellationToken,
 ) -> anyhow::Result<Measured> {
     let script = redis::Script::new(GRAB_LUA);
-    let pool = MasterPool::fixed(addr, args.connections).await?;
+    let pool = MasterPool::fixed(addr, &Auth::none(), args.connections).await?;
     let bus = EventBus::new();
     let (sink, mut samples) = SampleSink::new(bus.start());
     let scratch = std::env::temp_dir().join(format!("grabstorm-bench-journal-{}", addr.port()));

@@ -4,7 +4,7 @@
 
 use crate::cli::GlobalArgs;
 use crate::commands::up::{health_name, print_columns, role_name};
-use crate::metrics::snapshot::NodeView;
+use crate::metrics::snapshot::{NodeView, Role};
 use crate::topology::{live, select, state};
 use clap::Args;
 use serde::Serialize;
@@ -23,6 +23,8 @@ struct StatusOutput<'a> {
     backend: String,
     master_name: &'a str,
     failover_in_progress: bool,
+    /// The run's password (`null` for runs started before it existed).
+    password: Option<&'a str>,
     nodes: &'a [NodeView],
 }
 
@@ -39,6 +41,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             backend: topology.backend.to_string(),
             master_name: &topology.spec.master_name,
             failover_in_progress: view.failover_in_progress,
+            password: topology.password.as_deref(),
             nodes: &view.nodes,
         };
         println!("{}", serde_json::to_string(&out)?);
@@ -90,5 +93,15 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
         ],
         &cells,
     );
+    // The master the nodes name, else the first data node.
+    let master = view
+        .nodes
+        .iter()
+        .find(|n| n.role == Role::Master)
+        .and_then(|n| topology.node(&n.name))
+        .or_else(|| topology.redis_nodes().next());
+    if let Some(master) = master {
+        println!("\ntalk to {}: {}", master.name, topology.redis_cli(master));
+    }
     Ok(ExitCode::SUCCESS)
 }

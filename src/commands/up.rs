@@ -45,6 +45,8 @@ struct UpOutput<'a> {
     state_file: String,
     run_dir: String,
     spec: &'a crate::topology::TopologySpec,
+    /// The run's password: every node requires it.
+    password: Option<&'a str>,
     nodes: Vec<NodeRow>,
 }
 
@@ -98,6 +100,7 @@ pub async fn run(
             state_file: state::path(&state_dir).display().to_string(),
             run_dir: topology.run_dir.display().to_string(),
             spec: &topology.spec,
+            password: topology.password.as_deref(),
             nodes: rows,
         };
         println!("{}", serde_json::to_string(&out)?);
@@ -110,6 +113,9 @@ pub async fn run(
             ready_in.as_secs_f64(),
             topology.spec.master_name
         );
+        if let Some(master) = topology.redis_nodes().next() {
+            println!("talk to the master: {}", topology.redis_cli(master));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,7 +156,7 @@ async fn is_alive(t: &Topology, backend: Option<&dyn Backend>) -> bool {
         return false;
     }
     for n in &t.nodes {
-        if live::connect(n.host_addr, Duration::from_millis(300))
+        if live::connect(n.host_addr, &t.auth(), Duration::from_millis(300))
             .await
             .is_ok()
         {

@@ -7,6 +7,7 @@
 
 use super::target::{current_master, redis_role, resolve};
 use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
+use crate::client::Auth;
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::{Backend, BackendKind, NodeKind, ProcessState, Topology};
 use anyhow::Context;
@@ -216,7 +217,7 @@ impl Injector {
         match kind {
             FaultKind::Segfault => {
                 let t0 = self.bus.now_ms();
-                let reply = send_fatal(addr, &["DEBUG", "SEGFAULT"]).await;
+                let reply = send_fatal(addr, &topology.auth(), &["DEBUG", "SEGFAULT"]).await;
                 self.wait_exited(topology, node, reply).await?;
                 self.record_down(t0, kind, node);
                 Ok(format!("{node} crashed (DEBUG SEGFAULT)"))
@@ -228,7 +229,7 @@ impl Injector {
                 } else {
                     "SAVE"
                 };
-                let reply = send_fatal(addr, &["SHUTDOWN", mode]).await;
+                let reply = send_fatal(addr, &topology.auth(), &["SHUTDOWN", mode]).await;
                 self.wait_exited(topology, node, reply).await?;
                 self.record_down(t0, kind, node);
                 Ok(format!("{node} shut down (SHUTDOWN {mode})"))
@@ -313,7 +314,7 @@ impl Injector {
             FaultKind::Slow => {
                 let d = req.duration.unwrap_or(DEFAULT_SLOW);
                 let t0 = self.bus.now_ms();
-                let conn = stall_connection(addr, d).await?;
+                let conn = stall_connection(addr, &topology.auth(), d).await?;
                 self.record(
                     t0,
                     EventKind::FaultInjected {
@@ -350,9 +351,10 @@ impl Injector {
         }
     }
 
-    /// Starts a dead node again; a Redis node is then made a replica of the
-    /// current master (if that is another node), as Sentinel itself would
-    /// do some seconds later.
+    /// Starts a dead node again with its own config and nothing else: a
+    /// stale master comes back as a master, and what happens next is
+    /// Sentinel's doing (`+convert-to-slave`, dropping what it accepted
+    /// meanwhile), as a class must see it. grabstorm never sends REPLICAOF.
     async fn restart(&self, node: &str) -> anyhow::Result<String> {
         let t0 = self.bus.now_ms();
         let topology = {
@@ -379,7 +381,7 @@ impl Injector {
         }
         let deadline = Instant::now() + START_TIMEOUT;
         let role = loop {
-            if let Some(role) = redis_role(n.host_addr).await {
+            if let Some(role) = redis_role(n.host_addr, &topology.auth()).await {
                 break role;
             }
             if Instant::now() > deadline {
@@ -388,23 +390,14 @@ impl Injector {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let master = match current_master(&topology).await {
-            Ok(m) if m != node => m,
-            _ => return Ok(format!("{node} started again as {role}")),
+        let role = if role == "slave" { "a replica" } else { &role };
+        let said = match current_master(&topology).await {
+            Ok(m) if m != node && role == "master" => {
+                format!(", while the sentinels name {m}: Sentinel will convert it")
+            }
+            _ => String::new(),
         };
-        let master_node = topology.node(&master).context("master vanished")?;
-        let (host, port) = master_node
-            .internal_addr
-            .rsplit_once(':')
-            .context("master has no internal port")?;
-        let mut conn = crate::client::connect(n.host_addr).await?;
-        let _: () = redis::cmd("REPLICAOF")
-            .arg(host)
-            .arg(port)
-            .query_async(&mut conn)
-            .await
-            .with_context(|| format!("pointing {node} at the master {master}"))?;
-        Ok(format!("{node} started again, as a replica of {master}"))
+        Ok(format!("{node} started again as {role}{said}"))
     }
 
     /// Waits until the backend sees `node` gone; `reply` is what the fatal
@@ -556,8 +549,8 @@ fn show(d: Duration) -> String {
 
 /// Sends a command that kills the node; `Ok` when the connection dropped
 /// (the node went), `Err(answer)` when the node answered instead.
-async fn send_fatal(addr: SocketAddr, args: &[&str]) -> Result<(), String> {
-    let mut conn = match crate::client::connect(addr).await {
+async fn send_fatal(addr: SocketAddr, auth: &Auth, args: &[&str]) -> Result<(), String> {
+    let mut conn = match crate::client::connect(addr, auth).await {
         Ok(c) => c,
         Err(e) => return Err(format!("{e:#}")),
     };
@@ -575,10 +568,12 @@ async fn send_fatal(addr: SocketAddr, args: &[&str]) -> Result<(), String> {
 /// A connection for `DEBUG SLEEP`: its reply comes only after the stall.
 async fn stall_connection(
     addr: SocketAddr,
+    auth: &Auth,
     d: Duration,
 ) -> anyhow::Result<redis::aio::MultiplexedConnection> {
     crate::client::open(
         addr,
+        auth,
         crate::client::CONNECT_TIMEOUT,
         d + Duration::from_secs(5),
     )

@@ -4,7 +4,7 @@
 //! `replica-N` the N-th of the nodes that are replicas now, in name order.
 
 use super::{FaultError, FaultKind, Target};
-use crate::client::SentinelSet;
+use crate::client::{Auth, SentinelSet};
 use crate::topology::{Backend, ProcessState, Topology};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,9 +25,9 @@ pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// The role a Redis node reports (`master` / `slave`), or `None` when it
 /// does not answer in time.
-pub async fn redis_role(addr: SocketAddr) -> Option<String> {
+pub async fn redis_role(addr: SocketAddr, auth: &Auth) -> Option<String> {
     let work = async {
-        let mut conn = crate::client::connect_within(addr, ROLE_TIMEOUT)
+        let mut conn = crate::client::connect_within(addr, auth, ROLE_TIMEOUT)
             .await
             .ok()?;
         let info: String = redis::cmd("INFO")
@@ -54,7 +54,9 @@ pub async fn current_master(topology: &Topology) -> Result<String, FaultError> {
         }
     }
     let redis: Vec<_> = topology.redis_nodes().collect();
-    let roles = futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr))).await;
+    let auth = topology.auth();
+    let roles =
+        futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr, &auth))).await;
     redis
         .iter()
         .zip(roles)
@@ -66,7 +68,9 @@ pub async fn current_master(topology: &Topology) -> Result<String, FaultError> {
 /// The Redis nodes that are replicas right now, in name order.
 pub async fn current_replicas(topology: &Topology) -> Vec<String> {
     let redis: Vec<_> = topology.redis_nodes().collect();
-    let roles = futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr))).await;
+    let auth = topology.auth();
+    let roles =
+        futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr, &auth))).await;
     let mut names: Vec<String> = redis
         .iter()
         .zip(roles)

@@ -2,6 +2,7 @@
 //! write the report.
 
 use crate::audit::journal;
+use crate::client::Auth;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::EventKind;
@@ -100,7 +101,11 @@ impl Lab {
             Some(master) => {
                 let node = self.node_name(master).await;
                 let records = journal::read(&journal_path)?;
-                let audit = audit_into(&record, &w, master, &node, &records, &mut audited);
+                let auth = match self.topology().await {
+                    Some(t) => t.auth(),
+                    None => Auth::none(),
+                };
+                let audit = audit_into(&record, &w, master, &auth, &node, &records, &mut audited);
                 self.unless_audit_skipped(audit).await.transpose()?
             }
             None => None,
@@ -164,11 +169,12 @@ pub async fn audit_into(
     record: &RunRecord,
     w: &Workloads,
     master: SocketAddr,
+    auth: &Auth,
     node: &str,
     records: &[journal::JournalRecord],
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let mut conn = crate::client::connect(master)
+    let mut conn = crate::client::connect(master, auth)
         .await
         .with_context(|| format!("connecting to {node} ({master}) for the audit"))?;
     report.run_id = record.run_id.clone();

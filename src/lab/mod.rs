@@ -33,7 +33,7 @@ pub use control::{Control, LabHandle};
 use publish::{poll_topology, publish, LoadState, Publisher};
 
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
-use crate::client::MasterPool;
+use crate::client::{Auth, MasterPool};
 use crate::faults::Injector;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::SampleSink;
@@ -178,9 +178,11 @@ impl Lab {
         // The run's clock starts now: events, samples and journal share it.
         let bus = EventBus::new();
         let pool = match (&config.target, &topology) {
-            (LabTarget::Fixed(addr), _) => MasterPool::fixed(*addr, config.connections)
-                .await
-                .with_context(|| format!("connecting to Redis at {addr}"))?,
+            (LabTarget::Fixed(addr), _) => {
+                MasterPool::fixed(*addr, &Auth::none(), config.connections)
+                    .await
+                    .with_context(|| format!("connecting to Redis at {addr}"))?
+            }
             (_, Some(t)) => MasterPool::for_mode(
                 config.client,
                 t,

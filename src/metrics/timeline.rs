@@ -8,7 +8,7 @@
 
 use super::event::{Event, EventBus, EventKind};
 use super::snapshot::ThroughputPoint;
-use crate::client::{subscribe, Subscription};
+use crate::client::{subscribe, Auth, Subscription};
 use crate::topology::{NodeKind, Topology};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -35,22 +35,29 @@ pub fn watch_sentinels(
         .sentinels()
         .map(|n| (n.name.clone(), n.host_addr))
         .collect();
+    let auth = topology.auth();
     tokio::spawn(async move {
         let watchers = sentinels.into_iter().map(|(name, addr)| {
             let bus = bus.clone();
             let cancel = cancel.clone();
-            watch_one(name, addr, bus, cancel)
+            watch_one(name, addr, auth.clone(), bus, cancel)
         });
         futures::future::join_all(watchers).await;
     })
 }
 
-async fn watch_one(name: String, addr: SocketAddr, bus: EventBus, cancel: CancellationToken) {
+async fn watch_one(
+    name: String,
+    addr: SocketAddr,
+    auth: Auth,
+    bus: EventBus,
+    cancel: CancellationToken,
+) {
     let mut was_connected = false;
     loop {
         let subscribed = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = subscribe(addr, Subscription::Pattern("*")) => r,
+            r = subscribe(addr, &auth, Subscription::Pattern("*")) => r,
         };
         match subscribed {
             Ok(mut stream) => {
@@ -717,6 +724,7 @@ mod tests {
             run_dir: "/tmp".into(),
             aliases: Default::default(),
             sentinel_ids: [(LEADER_ID.to_string(), "sentinel-2".to_string())].into(),
+            password: None,
         }
     }
 

@@ -1,10 +1,14 @@
 //! The Docker backend: each node a container on one user-defined bridge
 //! network per run, driven through the engine's API (bollard), never the CLI.
 //!
-//! Layout of a run `<id>`: network `grabstorm-<id>`; containers
-//! `grabstorm-<id>-<node>` whose DNS alias on that network is the node name
-//! (`redis-1`, `sentinel-2`), so replicas follow `redis-1:6379` and Sentinel
-//! monitors it by name. Every network and container carries the labels
+//! It carries out a [`Plan`]: the configs come from
+//! [`config`](super::config), this file only adds where each node listens
+//! and keeps its data. Layout of a run `<id>`: network `grabstorm-<id>`;
+//! containers `grabstorm-<id>-<node>`, each with a fixed address on that
+//! network by which the others name it (replicas follow the master's IP,
+//! Sentinel monitors it by IP, every node announces its own): Sentinel
+//! never depends on a container's DNS name, which the engine forgets while
+//! the container is stopped. Every network and container carries the labels
 //! `grabstorm.run=<id>`, `grabstorm.managed=true` and
 //! `grabstorm.state_dir=<canonical state dir>`, and is on record in the
 //! run's manifest before it is created: teardown finds them by label, so a
@@ -16,16 +20,19 @@
 //! explicitly (a free one the OS hands out, retried on a clash) rather than
 //! left to the engine: with an empty `HostPort` the engine picks a new port
 //! on every start, and a node restarted by a fault must keep its address.
-//! For the same reason each node gets a fixed address on the run network
-//! (whose subnet the engine picks and grabstorm then pins), which also lets
-//! each sentinel's config name its peers from the start.
+//! For the same reason each node's address on the run network is fixed
+//! (the engine picks the subnet, grabstorm then pins it): it changes only if
+//! a fault asks for it, and each sentinel's config names its peers from the
+//! start.
 
+use crate::topology::config;
 use crate::topology::image::ensure_redis_image;
 use crate::topology::manifest::{Manifest, Record, RecordedRun};
+use crate::topology::plan::{Addresses, Plan, PlanError};
 use crate::topology::state;
 use crate::topology::{
-    Backend, BackendKind, Node, NodeKind, ProcessState, Topology, TopologySpec, MANAGED_LABEL,
-    RUN_LABEL, STATE_DIR_LABEL,
+    Auth, Backend, BackendKind, Node, NodeKind, ProcessState, Topology, TopologySpec,
+    MANAGED_LABEL, RUN_LABEL, STATE_DIR_LABEL,
 };
 use anyhow::{bail, Context, Result};
 use bollard::models::{
@@ -41,11 +48,10 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::future::{join_all, try_join_all};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -277,9 +283,8 @@ impl DockerBackend {
     ) -> Result<Topology> {
         let network_name = network_name(run_id);
         let labels = run_labels(run_id, run_dir);
-        tokio::fs::create_dir_all(run_dir)
-            .await
-            .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+        // Node configs hold the run's password.
+        state::create_private_dir(run_dir)?;
         let manifest = Manifest::create(run_dir, run_id, BackendKind::Docker)?;
         manifest.record(&Record::Network {
             name: network_name.clone(),
@@ -289,13 +294,12 @@ impl DockerBackend {
             name: network_name.clone(),
             handle: network_id.clone(),
         })?;
-        let plans = plan_nodes(spec, run_id, &addresses)?;
+        let plan = Plan::new(spec, run_id)?;
+        let plans = plan_nodes(&plan, &addresses)?;
         for p in &plans {
             // A copy for the curious: what each node was started with.
             let path = run_dir.join(format!("{}.conf", p.name));
-            tokio::fs::write(&path, &p.config)
-                .await
-                .with_context(|| format!("writing {}", path.display()))?;
+            super::state::write_private(&path, p.config.as_bytes())?;
         }
 
         let ids = try_join_all(
@@ -305,13 +309,12 @@ impl DockerBackend {
         )
         .await?;
 
-        // Start order matters twice. The sentinels resolve `redis-1` when
-        // they read their config, and exit if the name is unknown: the
-        // master starts (and so enters the network's DNS) first. And a
-        // sentinel learns the replicas from the master's INFO, which it asks
-        // when it connects and then only every 10 s: the replicas attach
-        // before the sentinels start, or readiness waits those 10 s.
-        // (`SENTINEL RESET` does not make it ask again sooner: measured.)
+        // Start order matters: the master first, for the replicas to attach
+        // to. And a sentinel learns the replicas from the master's INFO,
+        // which it asks when it connects and then only every 10 s: the
+        // replicas attach before the sentinels start, or readiness waits
+        // those 10 s. (`SENTINEL RESET` does not make it ask again sooner:
+        // measured.)
         let redis_count = spec.redis_count();
         let mut ids = ids.into_iter();
         let master_id = ids.next().context("a topology has a master")?;
@@ -330,7 +333,8 @@ impl DockerBackend {
             let (master_addr, _) = self
                 .addresses(&info, &plans[0].name, plans[0].port, &network_name)
                 .await?;
-            wait_replicas_online(master_addr, redis_count - 1, REPLICAS_ATTACH_WAIT).await;
+            let auth = Auth::password(plan.password.as_deref());
+            wait_replicas_online(master_addr, &auth, redis_count - 1, REPLICAS_ATTACH_WAIT).await;
         }
         let sentinel_ids = try_join_all(
             ids.zip(&plans[redis_count..])
@@ -343,7 +347,6 @@ impl DockerBackend {
             .collect();
 
         let mut nodes = Vec::with_capacity(plans.len());
-        let mut aliases = BTreeMap::new();
         let network_name = network_name.as_str();
         let inspected = try_join_all(ids.iter().zip(&plans).map(|(id, p)| async move {
             let info = self.inspect(&p.name, id).await?;
@@ -353,7 +356,6 @@ impl DockerBackend {
         }))
         .await?;
         for ((id, p), (host_addr, internal_ip)) in ids.iter().zip(&plans).zip(inspected) {
-            aliases.insert(format!("{}:{}", p.name, p.port), host_addr);
             nodes.push(Node {
                 name: p.name.clone(),
                 kind: p.kind,
@@ -370,8 +372,9 @@ impl DockerBackend {
             image: Some(image.to_string()),
             network_id: Some(network_id),
             run_dir: run_dir.to_path_buf(),
-            aliases,
-            sentinel_ids: Default::default(),
+            aliases: Default::default(),
+            sentinel_ids: plan.sentinel_ids(),
+            password: plan.password.clone(),
         })
     }
 
@@ -728,11 +731,13 @@ where
 /// Waits (at most `within`) until the master at `master` (its published
 /// loopback address) lists `replicas` replicas online. Gives up quietly:
 /// this only orders the start, readiness is judged later.
-async fn wait_replicas_online(master: SocketAddr, replicas: usize, within: Duration) {
+async fn wait_replicas_online(master: SocketAddr, auth: &Auth, replicas: usize, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     let online = || async {
         let second = Duration::from_secs(1);
-        let mut conn = crate::client::open(master, second, second).await.ok()?;
+        let mut conn = crate::client::open(master, auth, second, second)
+            .await
+            .ok()?;
         let info: String = tokio::time::timeout(
             Duration::from_secs(1),
             redis::cmd("INFO").arg("replication").query_async(&mut conn),
@@ -841,119 +846,58 @@ impl SubnetAddresses {
     }
 }
 
-/// The nodes of `spec`, their addresses on the run network, and configs.
-fn plan_nodes(
-    spec: &TopologySpec,
-    run_id: &str,
-    addresses: &SubnetAddresses,
-) -> Result<Vec<NodePlan>> {
-    let redis: Vec<(String, Ipv4Addr)> = (0..spec.redis_count())
-        .map(|i| Ok((format!("redis-{}", i + 1), addresses.nth(i)?)))
-        .collect::<Result<_>>()?;
-    let sentinels: Vec<SentinelPeer> = (0..spec.sentinels as usize)
-        .map(|i| {
-            let name = format!("sentinel-{}", i + 1);
-            Ok(SentinelPeer {
-                id: sentinel_id(run_id, &name),
-                ip: addresses.nth(spec.redis_count() + i)?,
-                name,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let replica_ips: Vec<Ipv4Addr> = redis.iter().skip(1).map(|(_, ip)| *ip).collect();
-    let mut plans: Vec<NodePlan> = redis
+/// The nodes of `plan` with their fixed addresses on the run network (in
+/// plan order) and their configs. Every node is named by that address in
+/// the others' configs and announces it: the sentinels never depend on a
+/// container's DNS name, which the engine forgets while it is stopped.
+fn plan_nodes(plan: &Plan, addresses: &SubnetAddresses) -> Result<Vec<NodePlan>> {
+    let addrs: Addresses = plan
+        .nodes
         .iter()
         .enumerate()
-        .map(|(i, (name, ip))| NodePlan {
-            name: name.clone(),
-            kind: NodeKind::Redis,
-            ip: *ip,
-            port: REDIS_PORT,
-            config: redis_config(spec, i > 0),
+        .map(|(i, n)| {
+            let port = match n.kind {
+                NodeKind::Redis => REDIS_PORT,
+                NodeKind::Sentinel => SENTINEL_PORT,
+            };
+            Ok((n.name.clone(), SocketAddr::from((addresses.nth(i)?, port))))
         })
-        .collect();
-    for me in &sentinels {
-        plans.push(NodePlan {
-            name: me.name.clone(),
-            kind: NodeKind::Sentinel,
-            ip: me.ip,
-            port: SENTINEL_PORT,
-            config: sentinel_config(spec, me, &replica_ips, &sentinels),
-        });
-    }
-    Ok(plans)
+        .collect::<Result<_>>()?;
+    plan.nodes
+        .iter()
+        .map(|n| {
+            let addr = addrs[&n.name];
+            let IpAddr::V4(ip) = addr.ip() else {
+                bail!(
+                    "node {}: the run network has no IPv4 address for it",
+                    n.name
+                );
+            };
+            Ok(NodePlan {
+                name: n.name.clone(),
+                kind: n.kind,
+                ip,
+                port: addr.port(),
+                config: node_config(plan, &n.name, &addrs)?,
+            })
+        })
+        .collect()
 }
 
-/// A sentinel as its peers' configs name it.
-struct SentinelPeer {
-    name: String,
-    id: String,
-    ip: Ipv4Addr,
-}
-
-/// A sentinel's run id: 40 hex digits, fixed by run and node so that peers
-/// can be named in each other's config.
-fn sentinel_id(run_id: &str, node: &str) -> String {
-    hex::encode(Sha256::digest(format!("{run_id}/{node}")))[..40].to_string()
-}
-
-/// redis.conf of a data node; replicas follow the master by its in-network name.
-fn redis_config(spec: &TopologySpec, replica: bool) -> String {
-    let mut lines = vec![
-        format!("port {REDIS_PORT}"),
-        "bind * -::*".into(),
-        "protected-mode no".into(),
-        // The faults need DEBUG SEGFAULT / DEBUG SLEEP.
-        "enable-debug-command yes".into(),
-        // A replica's first sync would otherwise wait 5 s for more replicas.
-        "repl-diskless-sync-delay 0".into(),
-        "dir /data".into(),
-        format!("min-replicas-to-write {}", spec.min_replicas_to_write),
-        format!("min-replicas-max-lag {}", spec.min_replicas_max_lag_s),
+/// The config file of `node` as the Docker backend starts it.
+pub fn node_config(plan: &Plan, node: &str, addrs: &Addresses) -> Result<String, PlanError> {
+    let kind = plan.node(node)?.kind;
+    // Inside its container a node listens on every interface: the run
+    // network and the container's loopback; the host reaches it only through
+    // the port published on 127.0.0.1.
+    let placement = [
+        "bind * -::*".to_string(),
+        match kind {
+            NodeKind::Redis => "dir /data".into(),
+            NodeKind::Sentinel => "dir /tmp".into(),
+        },
     ];
-    lines.extend(spec.persistence.config_lines());
-    if replica {
-        lines.push(format!("replicaof redis-1 {REDIS_PORT}"));
-    }
-    lines.join("\n") + "\n"
-}
-
-/// sentinel.conf. `resolve-hostnames` must come before the monitor line
-/// that names the master by its DNS name. The replicas and the other
-/// sentinels are listed as a converged sentinel writes them into its own
-/// config: discovering the peers would otherwise take a hello round (2 s).
-fn sentinel_config(
-    spec: &TopologySpec,
-    me: &SentinelPeer,
-    replica_ips: &[Ipv4Addr],
-    sentinels: &[SentinelPeer],
-) -> String {
-    let m = &spec.master_name;
-    let mut lines = vec![
-        format!("port {SENTINEL_PORT}"),
-        "bind * -::*".into(),
-        "protected-mode no".into(),
-        "dir /tmp".into(),
-        format!("sentinel myid {}", me.id),
-        "sentinel resolve-hostnames yes".into(),
-        format!("sentinel monitor {m} redis-1 {REDIS_PORT} {}", spec.quorum),
-        format!(
-            "sentinel down-after-milliseconds {m} {}",
-            spec.down_after_ms
-        ),
-        format!("sentinel failover-timeout {m} {}", spec.failover_timeout_ms),
-        format!("sentinel parallel-syncs {m} {}", spec.parallel_syncs),
-    ];
-    for ip in replica_ips {
-        lines.push(format!("sentinel known-replica {m} {ip} {REDIS_PORT}"));
-    }
-    for peer in sentinels.iter().filter(|p| p.id != me.id) {
-        lines.push(format!(
-            "sentinel known-sentinel {m} {} {SENTINEL_PORT} {}",
-            peer.ip, peer.id
-        ));
-    }
-    lines.join("\n") + "\n"
+    config::render(plan, node, addrs, &placement)
 }
 
 /// A tar archive holding `/etc/redis/<file>`, for upload to `/`. The
@@ -1109,7 +1053,6 @@ impl Backend for DockerBackend {
         if host_addr != n.host_addr || format!("{ip}:{port}") != n.internal_addr {
             tracing::warn!(node, old_host = %n.host_addr, new_host = %host_addr, old_internal = %n.internal_addr, new_ip = %ip, "node address changed on restart");
         }
-        topology.aliases.insert(format!("{node}:{port}"), host_addr);
         if let Some(m) = topology.node_mut(node) {
             m.host_addr = host_addr;
             m.internal_addr = format!("{ip}:{port}");
@@ -1148,39 +1091,81 @@ impl Backend for DockerBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::Persistence;
 
     #[test]
-    fn sentinel_resolves_hostnames_before_it_monitors_the_master_by_name() {
+    fn every_node_is_named_by_its_fixed_address_on_the_run_network() {
         let spec = TopologySpec {
             quorum: 3,
             sentinels: 5,
-            down_after_ms: 1500,
             ..Default::default()
         };
+        let plan = Plan::with_password(&spec, "r1", Some("pw".into()));
         let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
-        let plans = plan_nodes(&spec, "r1", &subnet).unwrap();
+        let plans = plan_nodes(&plan, &subnet).unwrap();
+        let ips: Vec<String> = plans.iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(ips[..3], ["172.20.0.2", "172.20.0.3", "172.20.0.4"]);
+        let replica = &plans[1].config;
+        assert!(replica.contains("replicaof 172.20.0.2 6379\n"), "{replica}");
+        assert!(
+            replica.contains("replica-announce-ip 172.20.0.3\n"),
+            "{replica}"
+        );
         let conf = &plans[3].config;
-        let resolve = conf.find("sentinel resolve-hostnames yes").unwrap();
-        let monitor = conf
-            .find("sentinel monitor mymaster redis-1 6379 3")
-            .unwrap();
-        assert!(resolve < monitor, "{conf}");
-        assert!(conf.contains("sentinel down-after-milliseconds mymaster 1500\n"));
-        // Seeded as a converged sentinel would have written it, after the monitor line.
-        let me = sentinel_id("r1", "sentinel-1");
-        assert!(conf.contains(&format!("sentinel myid {me}\n")), "{conf}");
-        for replica in ["172.20.0.3", "172.20.0.4"] {
-            let line = format!("sentinel known-replica mymaster {replica} 6379\n");
-            assert!(conf.find(&line).unwrap() > monitor, "{conf}");
+        assert!(
+            conf.contains("sentinel monitor mymaster 172.20.0.2 6379 3\n"),
+            "{conf}"
+        );
+        assert!(conf.contains("sentinel announce-ip 172.20.0.5\n"), "{conf}");
+        assert!(conf.contains("port 26379\n"), "{conf}");
+        // No line depends on a container's DNS name.
+        for p in &plans {
+            for line in p.config.lines().filter(|l| !l.starts_with('#')) {
+                assert!(
+                    !line.contains("redis-") && !line.contains("sentinel-"),
+                    "{line}"
+                );
+                assert!(!line.contains("resolve-hostnames"), "{line}");
+            }
         }
-        let peers: Vec<&str> = conf
-            .lines()
-            .filter(|l| l.starts_with("sentinel known-sentinel mymaster"))
+    }
+
+    /// The same plan gives the same config lines on both backends, apart
+    /// from the placement lines each adds (bind, files, daemonizing).
+    #[test]
+    fn the_same_plan_renders_the_same_config_on_both_backends() {
+        let plan = Plan::with_password(&TopologySpec::default(), "r1", Some("pw".into()));
+        let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
+        let docker = plan_nodes(&plan, &subnet).unwrap();
+        let addrs: crate::topology::plan::Addresses = docker
+            .iter()
+            .map(|p| (p.name.clone(), SocketAddr::from((p.ip, p.port))))
             .collect();
-        assert_eq!(peers.len(), 4, "{conf}");
-        assert!(peers[0].starts_with("sentinel known-sentinel mymaster 172.20.0.6 26379 "));
-        assert!(!conf.contains(&format!("26379 {me}")), "{conf}");
+        let placement = [
+            "bind",
+            "dir",
+            "daemonize",
+            "pidfile",
+            "logfile",
+            "proc-title-template",
+        ];
+        let body = |config: &str| -> Vec<String> {
+            config
+                .lines()
+                .filter(|l| !placement.contains(&l.split(' ').next().unwrap_or_default()))
+                .map(str::to_string)
+                .collect()
+        };
+        for p in &docker {
+            let files = crate::topology::local::NodeFiles::new(
+                std::path::Path::new("/state/runs/r1"),
+                &p.name,
+                p.kind,
+            );
+            let local =
+                crate::topology::local::node_config(&plan, &p.name, &files, &addrs).unwrap();
+            assert_eq!(body(&local), body(&p.config), "{}", p.name);
+            assert!(local.contains("daemonize yes") && !p.config.contains("daemonize"));
+        }
     }
 
     #[test]
@@ -1195,29 +1180,10 @@ mod tests {
     }
 
     #[test]
-    fn replicas_follow_the_master_by_name_and_persistence_follows_the_spec() {
-        let spec = TopologySpec {
-            persistence: Persistence::AofAlways,
-            ..Default::default()
-        };
-        let master = redis_config(&spec, false);
-        let replica = redis_config(&spec, true);
-        assert!(!master.contains("replicaof"));
-        assert!(replica.contains("replicaof redis-1 6379\n"));
-        for line in [
-            "protected-mode no",
-            "enable-debug-command yes",
-            "repl-diskless-sync-delay 0",
-            "appendfsync always",
-        ] {
-            assert!(master.contains(line), "missing {line}: {master}");
-        }
-    }
-
-    #[test]
     fn the_plan_names_nodes_as_the_topology_does() {
         let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
-        let names: Vec<String> = plan_nodes(&TopologySpec::default(), "r1", &subnet)
+        let plan = Plan::with_password(&TopologySpec::default(), "r1", None);
+        let names: Vec<String> = plan_nodes(&plan, &subnet)
             .unwrap()
             .into_iter()
             .map(|p| p.name)

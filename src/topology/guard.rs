@@ -117,7 +117,6 @@ pub async fn start(
         return Err(e);
     }
     guard.ready_in = started.elapsed();
-    guard.topology.sentinel_ids = ready::sentinel_ids(&guard.topology).await;
     if let Some(dir) = &guard.state_dir {
         state::save(dir, &guard.topology)?;
     }

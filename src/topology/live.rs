@@ -10,7 +10,7 @@
 //! through the run's [`AddrMap`](super::AddrMap) before it is named or
 //! used; an unmapped address is shown as text and never connected to.
 
-use super::{local, Backend, BackendKind, NodeKind, ProcessState, Topology};
+use super::{local, Auth, Backend, BackendKind, NodeKind, ProcessState, Topology};
 use crate::metrics::snapshot::{Health, NodeView, Role, TopologyView};
 use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
@@ -28,9 +28,10 @@ pub(crate) type ProbeError = String;
 /// connect and for each command on it).
 pub(crate) async fn connect(
     addr: SocketAddr,
+    auth: &Auth,
     timeout: Duration,
 ) -> Result<MultiplexedConnection, ProbeError> {
-    crate::client::open(addr, timeout, timeout)
+    crate::client::open(addr, auth, timeout, timeout)
         .await
         .map_err(|e| e.to_string())
 }
@@ -184,6 +185,7 @@ struct SentinelReading {
 /// collects requests on a kept connection, and none when it broke.
 async fn read_on<R, F, Fut>(
     addr: SocketAddr,
+    auth: &Auth,
     kept: Option<MultiplexedConnection>,
     read: F,
 ) -> (R, Option<MultiplexedConnection>)
@@ -199,7 +201,7 @@ where
             (_, ConnVerdict::Broken) => {}
         }
     }
-    let Ok(conn) = connect(addr, PROBE_TIMEOUT).await else {
+    let Ok(conn) = connect(addr, auth, PROBE_TIMEOUT).await else {
         return (R::default(), None);
     };
     let (reading, verdict) = read(conn.clone()).await;
@@ -208,9 +210,10 @@ where
 
 async fn read_redis(
     addr: SocketAddr,
+    auth: &Auth,
     kept: Option<MultiplexedConnection>,
 ) -> (RedisReading, Option<MultiplexedConnection>) {
-    read_on(addr, kept, |mut conn| async move {
+    read_on(addr, auth, kept, |mut conn| async move {
         let info = probe::<String>(
             &mut conn,
             redis::cmd("INFO").arg("replication"),
@@ -228,10 +231,11 @@ async fn read_redis(
 
 async fn read_sentinel(
     addr: SocketAddr,
+    auth: &Auth,
     kept: Option<MultiplexedConnection>,
     master_name: &str,
 ) -> (SentinelReading, Option<MultiplexedConnection>) {
-    read_on(addr, kept, |mut conn| async move {
+    read_on(addr, auth, kept, |mut conn| async move {
         let mut conn2 = conn.clone();
         let mut master_cmd = redis::cmd("SENTINEL");
         master_cmd.arg("MASTER").arg(master_name);
@@ -327,6 +331,7 @@ impl Observer {
         let current: HashSet<SocketAddr> = topology.nodes.iter().map(|n| n.host_addr).collect();
         self.conns.retain(|addr, _| current.contains(addr));
         let master_name = topology.spec.master_name.as_str();
+        let auth = topology.auth();
         let redis_nodes: Vec<_> = topology.redis_nodes().collect();
         let sentinel_nodes: Vec<_> = topology.sentinels().collect();
         let kept = |addr: SocketAddr| self.conns.get(&addr).cloned();
@@ -334,10 +339,11 @@ impl Observer {
             join_all(
                 redis_nodes
                     .iter()
-                    .map(|n| read_redis(n.host_addr, kept(n.host_addr)))
+                    .map(|n| read_redis(n.host_addr, &auth, kept(n.host_addr)))
             ),
             join_all(sentinel_nodes.iter().map(|n| read_sentinel(
                 n.host_addr,
+                &auth,
                 kept(n.host_addr),
                 master_name
             ))),

@@ -1,5 +1,7 @@
 //! The local backend: `redis-server` and `redis-sentinel` processes on
-//! 127.0.0.1 free ports, one directory per run.
+//! 127.0.0.1 free ports, one directory per run. It carries out a [`Plan`]:
+//! the configs come from [`config`](super::config), this file only adds
+//! where each process binds and keeps its files.
 //!
 //! Layout of a run: `<state_dir>/runs/<run_id>/<node>/` holds the node's
 //! config (`redis.conf` or `sentinel.conf`, writable because Sentinel and
@@ -14,17 +16,16 @@
 //! leftovers of crashed runs without any state file. Each launch is also on
 //! record in the run's manifest, before it happens, with its pid after.
 
+use super::config;
 use super::manifest::{Manifest, Record, RecordedRun};
+use super::plan::{Addresses, Plan, PlanError, PlannedNode};
 use super::procfs::{proc_cwd, proc_info};
 use super::spec::TopologySpec;
 use super::{Backend, BackendKind, Node, NodeKind, ProcessState, Topology};
-use crate::topology::live;
 use anyhow::Context;
 use futures::future::try_join_all;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use rand::Rng;
-use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -104,125 +105,30 @@ impl NodeFiles {
     }
 }
 
-/// Lines every node shares: where it listens, its files, how it runs.
-fn common_config(files: &NodeFiles, port: u16) -> String {
-    let mut c = String::new();
-    let _ = writeln!(c, "port {port}");
-    c.push_str("bind 127.0.0.1\n");
-    // The lab lives on loopback only; protected mode would refuse peers without a password.
-    c.push_str("protected-mode no\n");
-    // Detach into its own session so the node outlives `grabstorm up` and
-    // ignores the terminal's Ctrl-C; Redis writes the pid file once it listens.
-    c.push_str("daemonize yes\n");
-    let _ = writeln!(c, "pidfile \"{}\"", files.pid.display());
-    let _ = writeln!(c, "logfile \"{}\"", files.log.display());
-    let _ = writeln!(c, "dir \"{}\"", files.data.display());
-    // `ps` shows the config path, so leftovers are recognisable by eye too.
-    c.push_str("proc-title-template \"{title} {listen-addr} {server-mode} {config-file}\"\n");
-    c
+/// The lines that place a local node: it binds loopback only, keeps its
+/// files in its node dir, and daemonizes.
+fn placement(files: &NodeFiles) -> Vec<String> {
+    vec![
+        "bind 127.0.0.1".into(),
+        // Detach into its own session so the node outlives `grabstorm up` and
+        // ignores the terminal's Ctrl-C; Redis writes the pid file once it listens.
+        "daemonize yes".into(),
+        format!("pidfile \"{}\"", files.pid.display()),
+        format!("logfile \"{}\"", files.log.display()),
+        format!("dir \"{}\"", files.data.display()),
+        // `ps` shows the config path, so leftovers are recognisable by eye too.
+        "proc-title-template \"{title} {listen-addr} {server-mode} {config-file}\"".into(),
+    ]
 }
 
-/// The redis.conf of a data node. `replica_of` is the master's internal address for replicas.
-pub fn redis_config(
-    spec: &TopologySpec,
+/// The config file of `node` as the local backend starts it.
+pub fn node_config(
+    plan: &Plan,
+    node: &str,
     files: &NodeFiles,
-    port: u16,
-    replica_of: Option<&str>,
-) -> String {
-    let mut c = String::from("# grabstorm: a data node of the lab (local backend)\n");
-    c.push_str(&common_config(files, port));
-    // Faults need DEBUG SEGFAULT / DEBUG SLEEP.
-    c.push_str("enable-debug-command yes\n");
-    // A crash should end the process at once, not run a memory test first.
-    c.push_str("crash-memcheck-enabled no\n");
-    // Without this a replica's first sync waits 5 s for more replicas to join.
-    c.push_str("repl-diskless-sync yes\n");
-    c.push_str("repl-diskless-sync-delay 0\n");
-    for line in spec.persistence.config_lines() {
-        c.push_str(&line);
-        c.push('\n');
-    }
-    let _ = writeln!(c, "min-replicas-to-write {}", spec.min_replicas_to_write);
-    let _ = writeln!(c, "min-replicas-max-lag {}", spec.min_replicas_max_lag_s);
-    if let Some(master) = replica_of {
-        let (host, port) = master.rsplit_once(':').unwrap_or((master, "6379"));
-        let _ = writeln!(c, "replicaof {host} {port}");
-    }
-    c
-}
-
-/// A sentinel's identity, fixed in advance so peers can be told about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SentinelPeer {
-    pub addr: String,
-    pub id: String,
-}
-
-/// A fresh 40-hex-digit Sentinel id.
-pub fn new_sentinel_id() -> String {
-    let mut rng = rand::rng();
-    (0..40)
-        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-        .collect()
-}
-
-/// The sentinel.conf of one sentinel. `replicas` and `peers` are written as
-/// `known-replica` / `known-sentinel` lines, exactly what Sentinel itself
-/// would write after discovering them; without them it would learn the
-/// replicas only at its next 10 s INFO round and the peers after their
-/// first 2 s hello, and readiness would take that long.
-pub fn sentinel_config(
-    spec: &TopologySpec,
-    files: &NodeFiles,
-    port: u16,
-    me: &SentinelPeer,
-    master: &str,
-    replicas: &[String],
-    peers: &[SentinelPeer],
-) -> String {
-    let name = &spec.master_name;
-    let mut c = String::from(
-        "# grabstorm: a sentinel of the lab (local backend); Sentinel rewrites this file\n",
-    );
-    c.push_str(&common_config(files, port));
-    let _ = writeln!(c, "sentinel myid {}", me.id);
-    let (mhost, mport) = master.rsplit_once(':').unwrap_or((master, "6379"));
-    let _ = writeln!(c, "sentinel monitor {name} {mhost} {mport} {}", spec.quorum);
-    let _ = writeln!(
-        c,
-        "sentinel down-after-milliseconds {name} {}",
-        spec.down_after_ms
-    );
-    let _ = writeln!(
-        c,
-        "sentinel failover-timeout {name} {}",
-        spec.failover_timeout_ms
-    );
-    let _ = writeln!(c, "sentinel parallel-syncs {name} {}", spec.parallel_syncs);
-    for r in replicas {
-        let (h, p) = r.rsplit_once(':').unwrap_or((r, "6379"));
-        let _ = writeln!(c, "sentinel known-replica {name} {h} {p}");
-    }
-    for peer in peers.iter().filter(|p| p.id != me.id) {
-        let (h, p) = peer.addr.rsplit_once(':').unwrap_or((&peer.addr, "26379"));
-        let _ = writeln!(c, "sentinel known-sentinel {name} {h} {p} {}", peer.id);
-    }
-    c
-}
-
-/// Replaces any `replicaof`/`slaveof` line of a redis.conf with one naming `master`.
-pub fn with_replicaof(config: &str, master: &str) -> String {
-    let mut out: String = config
-        .lines()
-        .filter(|l| {
-            let l = l.trim_start().to_ascii_lowercase();
-            !(l.starts_with("replicaof ") || l.starts_with("slaveof "))
-        })
-        .flat_map(|l| [l, "\n"])
-        .collect();
-    let (h, p) = master.rsplit_once(':').unwrap_or((master, "6379"));
-    let _ = writeln!(out, "replicaof {h} {p}");
-    out
+    addrs: &Addresses,
+) -> Result<String, PlanError> {
+    config::render(plan, node, addrs, &placement(files))
 }
 
 /// Finds an executable on PATH.
@@ -384,12 +290,7 @@ impl LocalBackend {
         Ok(pid)
     }
 
-    async fn start_all(
-        &self,
-        spec: &TopologySpec,
-        run_id: &str,
-        run_dir: &Path,
-    ) -> anyhow::Result<Topology> {
+    async fn start_all(&self, plan: &Plan, run_dir: &Path) -> anyhow::Result<Topology> {
         let server = find_on_path("redis-server").ok_or(LocalError::MissingBinary)?;
         let sentinel_bin = find_on_path("redis-sentinel");
         let launcher = Launcher {
@@ -397,102 +298,52 @@ impl LocalBackend {
             sentinel: sentinel_bin,
             manifest: Manifest::of(run_dir),
         };
-        let n_redis = spec.redis_count();
-        let n_sent = spec.sentinels as usize;
-        let ports = free_ports(n_redis + n_sent)?;
-        let ports = &ports;
+        let ports = free_ports(plan.nodes.len())?;
+        let mut addrs: Addresses = plan
+            .nodes
+            .iter()
+            .zip(&ports)
+            .map(|(n, p)| (n.name.clone(), SocketAddr::from(([127, 0, 0, 1], *p))))
+            .collect();
 
         // The master first: replicas and sentinels need its final port.
-        let master_name = "redis-1".to_string();
-        let master_files = NodeFiles::new(run_dir, &master_name, NodeKind::Redis);
-        let (master_port, master_pid) = launcher
-            .launch_with_retries(
-                &master_name,
-                NodeKind::Redis,
-                &master_files,
-                ports[0],
-                |port| redis_config(spec, &master_files, port, None),
-            )
-            .await?;
-        let master_addr = format!("127.0.0.1:{master_port}");
-
-        let replica_names: Vec<String> = (2..=n_redis).map(|i| format!("redis-{i}")).collect();
-        let replica_addrs: Vec<String> = ports[1..n_redis]
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let peers: Vec<SentinelPeer> = ports[n_redis..]
-            .iter()
-            .map(|p| SentinelPeer {
-                addr: format!("127.0.0.1:{p}"),
-                id: new_sentinel_id(),
-            })
-            .collect();
-
-        let replicas = try_join_all(replica_names.iter().enumerate().map(|(i, name)| {
-            let files = NodeFiles::new(run_dir, name, NodeKind::Redis);
-            let launcher = &launcher;
-            let master_addr = &master_addr;
-            async move {
-                let (port, pid) = launcher
-                    .launch_with_retries(name, NodeKind::Redis, &files, ports[1 + i], |port| {
-                        redis_config(spec, &files, port, Some(master_addr))
-                    })
-                    .await?;
-                anyhow::Ok((name.clone(), port, pid))
-            }
-        }));
-        let sentinels = try_join_all(peers.iter().enumerate().map(|(i, me)| {
-            let name = format!("sentinel-{}", i + 1);
-            let files = NodeFiles::new(run_dir, &name, NodeKind::Sentinel);
-            let launcher = &launcher;
-            let (master_addr, replica_addrs, peers) = (&master_addr, &replica_addrs, &peers);
-            async move {
-                let first = ports[n_redis + i];
-                let (port, pid) = launcher
-                    .launch_with_retries(&name, NodeKind::Sentinel, &files, first, |port| {
-                        let me = SentinelPeer {
-                            addr: format!("127.0.0.1:{port}"),
-                            id: me.id.clone(),
-                        };
-                        sentinel_config(spec, &files, port, &me, master_addr, replica_addrs, peers)
-                    })
-                    .await?;
-                anyhow::Ok((name, port, pid))
-            }
-        }));
+        let (master, rest) = plan.nodes.split_first().context("a plan has a master")?;
+        let master = launcher.start(plan, run_dir, master, &addrs).await?;
+        addrs.insert(master.name.clone(), master.host_addr);
+        let addrs = &addrs;
+        let (replicas, sentinels): (Vec<&PlannedNode>, Vec<&PlannedNode>) =
+            rest.iter().partition(|n| n.kind == NodeKind::Redis);
+        let replicas = try_join_all(
+            replicas
+                .into_iter()
+                .map(|n| launcher.start(plan, run_dir, n, addrs)),
+        );
+        let sentinels = try_join_all(
+            sentinels
+                .into_iter()
+                .map(|n| launcher.start(plan, run_dir, n, addrs)),
+        );
         // Replicas before sentinels: a sentinel whose first connection to a
         // node is refused retries only after a second (its ping period), and
         // flags the node down meanwhile.
         let replicas = replicas.await?;
         let sentinels = sentinels.await?;
 
-        let mut nodes = vec![local_node(
-            &master_name,
-            NodeKind::Redis,
-            master_port,
-            master_pid,
-        )];
-        nodes.extend(
-            replicas
-                .into_iter()
-                .map(|(name, port, pid)| local_node(&name, NodeKind::Redis, port, pid)),
-        );
-        nodes.extend(
-            sentinels
-                .into_iter()
-                .map(|(name, port, pid)| local_node(&name, NodeKind::Sentinel, port, pid)),
-        );
+        let nodes = std::iter::once(master)
+            .chain(replicas)
+            .chain(sentinels)
+            .collect();
         Ok(Topology {
-            run_id: run_id.to_string(),
+            run_id: plan.run_id.clone(),
             backend: BackendKind::Local,
-            spec: spec.clone(),
+            spec: plan.spec.clone(),
             nodes,
             image: None,
             network_id: None,
             run_dir: run_dir.to_path_buf(),
             aliases: Default::default(),
-            sentinel_ids: Default::default(),
+            sentinel_ids: plan.sentinel_ids(),
+            password: plan.password.clone(),
         })
     }
 
@@ -513,31 +364,6 @@ impl LocalBackend {
                 .with_context(|| format!("cannot remove run dir {}", run_dir.display()))?;
         }
         Ok(pids)
-    }
-
-    /// The node the sentinels name as master now, if a majority of those
-    /// that answer agree on one that is not `except`.
-    async fn current_master_elsewhere(topology: &Topology, except: &str) -> Option<String> {
-        let name = topology.spec.master_name.clone();
-        let answers = futures::future::join_all(topology.sentinels().map(|s| {
-            let name = name.clone();
-            async move {
-                let mut conn = live::connect(s.host_addr, live::PROBE_TIMEOUT).await.ok()?;
-                live::sentinel_master_addr(&mut conn, &name, live::PROBE_TIMEOUT)
-                    .await
-                    .ok()
-                    .flatten()
-            }
-        }))
-        .await;
-        let named: Vec<&Node> = answers
-            .iter()
-            .flatten()
-            .filter_map(|a| topology.node_by_addr(a))
-            .collect();
-        let first = named.first()?;
-        let agreeing = named.iter().filter(|n| n.name == first.name).count();
-        (agreeing * 2 > named.len() && first.name != except).then(|| first.name.clone())
     }
 }
 
@@ -568,6 +394,27 @@ enum LaunchError {
 }
 
 impl Launcher {
+    /// Launches one node of `plan` whose peers are at `addrs`, rendering
+    /// its config for whatever port it ends up on.
+    async fn start(
+        &self,
+        plan: &Plan,
+        run_dir: &Path,
+        node: &PlannedNode,
+        addrs: &Addresses,
+    ) -> anyhow::Result<Node> {
+        let files = NodeFiles::new(run_dir, &node.name, node.kind);
+        let mut addrs = addrs.clone();
+        let first = addrs.get(&node.name).map_or(0, |a| a.port());
+        let (port, pid) = self
+            .launch_with_retries(&node.name, node.kind, &files, first, |port| {
+                addrs.insert(node.name.clone(), SocketAddr::from(([127, 0, 0, 1], port)));
+                node_config(plan, &node.name, &files, &addrs)
+            })
+            .await?;
+        Ok(local_node(&node.name, node.kind, port, pid))
+    }
+
     /// Writes the config for `port` and launches; on a port clash picks a
     /// fresh port and tries again. Returns the port and pid.
     async fn launch_with_retries(
@@ -576,13 +423,13 @@ impl Launcher {
         kind: NodeKind,
         files: &NodeFiles,
         first_port: u16,
-        config_for: impl Fn(u16) -> String,
+        mut config_for: impl FnMut(u16) -> Result<String, PlanError>,
     ) -> anyhow::Result<(u16, i32)> {
         std::fs::create_dir_all(&files.data)
             .with_context(|| format!("{name}: cannot create {}", files.data.display()))?;
         let mut port = first_port;
         for attempt in 1..=PORT_ATTEMPTS {
-            std::fs::write(&files.config, config_for(port))
+            std::fs::write(&files.config, config_for(port)?)
                 .with_context(|| format!("{name}: cannot write {}", files.config.display()))?;
             match self.launch(name, kind, files).await {
                 Ok(pid) => return Ok((port, pid)),
@@ -720,10 +567,11 @@ impl Backend for LocalBackend {
 
     async fn up(&self, spec: &TopologySpec, run_id: &str) -> anyhow::Result<Topology> {
         let run_dir = self.runs_root()?.join(run_id);
-        std::fs::create_dir_all(&run_dir)
-            .with_context(|| format!("cannot create run dir {}", run_dir.display()))?;
+        // Node configs hold the run's password.
+        super::state::create_private_dir(&run_dir)?;
         Manifest::create(&run_dir, run_id, BackendKind::Local)?;
-        match self.start_all(spec, run_id, &run_dir).await {
+        let plan = Plan::new(spec, run_id)?;
+        match self.start_all(&plan, &run_dir).await {
             Ok(t) => Ok(t),
             Err(e) => {
                 if let Err(cleanup) = self.remove_run_dir(&run_dir, &[]).await {
@@ -829,11 +677,9 @@ impl Backend for LocalBackend {
         Ok(())
     }
 
-    /// Starts the node again from its (possibly rewritten) config. A data
-    /// node that the sentinels no longer name as master is pointed at the
-    /// current master before it starts, so it comes back as a replica at
-    /// once instead of taking writes as a stale master until Sentinel's
-    /// next 10 s check converts it.
+    /// Starts the node again from its own config, as rewritten by Redis or
+    /// Sentinel: a stale master comes back as a master, and Sentinel
+    /// converts it (the policy: [`Backend::restart`]).
     async fn restart(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()> {
         let node = Self::node(topology, name)?.clone();
         if let Some(pid) = node_pid(topology, &node) {
@@ -844,20 +690,6 @@ impl Backend for LocalBackend {
             .into());
         }
         let files = NodeFiles::new(&topology.run_dir, name, node.kind);
-        if node.kind == NodeKind::Redis {
-            if let Some(master) = Self::current_master_elsewhere(topology, name).await {
-                let master_addr = Self::node(topology, &master)?.internal_addr.clone();
-                let config = std::fs::read_to_string(&files.config)
-                    .with_context(|| format!("{name}: cannot read {}", files.config.display()))?;
-                std::fs::write(&files.config, with_replicaof(&config, &master_addr))
-                    .with_context(|| format!("{name}: cannot write {}", files.config.display()))?;
-                tracing::info!(
-                    node = name,
-                    master,
-                    "restarting as a replica of the current master"
-                );
-            }
-        }
         let launcher = Launcher {
             server: find_on_path("redis-server").ok_or(LocalError::MissingBinary)?,
             sentinel: find_on_path("redis-sentinel"),
@@ -914,7 +746,6 @@ impl Backend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::Persistence;
 
     fn files() -> NodeFiles {
         NodeFiles::new(Path::new("/state/runs/r1"), "redis-2", NodeKind::Redis)
@@ -928,92 +759,6 @@ mod tests {
         assert_eq!(f.pid, Path::new("/state/runs/r1/redis-2/node.pid"));
         let s = NodeFiles::new(Path::new("/x"), "sentinel-1", NodeKind::Sentinel);
         assert_eq!(s.config, Path::new("/x/sentinel-1/sentinel.conf"));
-    }
-
-    #[test]
-    fn replica_config_has_the_lab_settings_and_follows_the_master() {
-        let spec = TopologySpec {
-            persistence: Persistence::AofEverysec,
-            min_replicas_to_write: 1,
-            min_replicas_max_lag_s: 5,
-            ..Default::default()
-        };
-        let c = redis_config(&spec, &files(), 7002, Some("127.0.0.1:7001"));
-        let lines: Vec<&str> = c.lines().collect();
-        for want in [
-            "port 7002",
-            "bind 127.0.0.1",
-            "protected-mode no",
-            "enable-debug-command yes",
-            "repl-diskless-sync-delay 0",
-            "appendonly yes",
-            "appendfsync everysec",
-            "min-replicas-to-write 1",
-            "min-replicas-max-lag 5",
-            "replicaof 127.0.0.1 7001",
-            "daemonize yes",
-            "pidfile \"/state/runs/r1/redis-2/node.pid\"",
-            "dir \"/state/runs/r1/redis-2/data\"",
-        ] {
-            assert!(lines.contains(&want), "missing {want:?} in\n{c}");
-        }
-        let master = redis_config(&TopologySpec::default(), &files(), 7001, None);
-        assert!(!master.contains("replicaof"));
-        assert!(master.contains("appendonly no\n") && master.contains("save \"\"\n"));
-    }
-
-    #[test]
-    fn sentinel_config_monitors_the_master_and_knows_its_peers() {
-        let spec = TopologySpec {
-            quorum: 3,
-            sentinels: 5,
-            down_after_ms: 1500,
-            failover_timeout_ms: 20_000,
-            parallel_syncs: 2,
-            ..Default::default()
-        };
-        let peers: Vec<SentinelPeer> = (0..3)
-            .map(|i| SentinelPeer {
-                addr: format!("127.0.0.1:{}", 8001 + i),
-                id: format!("{:040x}", i + 1),
-            })
-            .collect();
-        let f = NodeFiles::new(Path::new("/r"), "sentinel-1", NodeKind::Sentinel);
-        let c = sentinel_config(
-            &spec,
-            &f,
-            8001,
-            &peers[0],
-            "127.0.0.1:7001",
-            &["127.0.0.1:7002".to_string()],
-            &peers,
-        );
-        let lines: Vec<&str> = c.lines().collect();
-        let monitor = lines.iter().position(|l| l.starts_with("sentinel monitor"));
-        let down_after = lines
-            .iter()
-            .position(|l| l.starts_with("sentinel down-after"));
-        assert!(monitor < down_after, "monitor must come first:\n{c}");
-        for want in [
-            "sentinel monitor mymaster 127.0.0.1 7001 3",
-            "sentinel down-after-milliseconds mymaster 1500",
-            "sentinel failover-timeout mymaster 20000",
-            "sentinel parallel-syncs mymaster 2",
-            "sentinel known-replica mymaster 127.0.0.1 7002",
-            "sentinel myid 0000000000000000000000000000000000000001",
-            "sentinel known-sentinel mymaster 127.0.0.1 8002 0000000000000000000000000000000000000002",
-        ] {
-            assert!(lines.contains(&want), "missing {want:?} in\n{c}");
-        }
-        // A sentinel is not its own peer.
-        assert!(!c.contains("known-sentinel mymaster 127.0.0.1 8001"));
-    }
-
-    #[test]
-    fn replicaof_is_replaced_not_duplicated() {
-        let c = "port 1\nreplicaof 127.0.0.1 7001\nslaveof 1.2.3.4 5\n";
-        let out = with_replicaof(c, "127.0.0.1:7003");
-        assert_eq!(out, "port 1\nreplicaof 127.0.0.1 7003\n");
     }
 
     /// A port taken between picking and binding is detected from the log and
@@ -1033,10 +778,11 @@ mod tests {
             sentinel: None,
             manifest: Manifest::of(&run_dir),
         };
-        let spec = TopologySpec::default();
+        let plan = Plan::with_password(&TopologySpec::default(), "r1", None);
         let (port, pid) = launcher
             .launch_with_retries("redis-1", NodeKind::Redis, &files, taken, |p| {
-                redis_config(&spec, &files, p, None)
+                let addrs = [("redis-1".to_string(), SocketAddr::from(([127, 0, 0, 1], p)))];
+                config::render(&plan, "redis-1", &addrs.into(), &placement(&files))
             })
             .await
             .unwrap();
@@ -1047,13 +793,5 @@ mod tests {
             .contains("Address already in use"));
         kill_and_wait(&[pid]).await;
         assert!(!is_node_process(pid, &files.data));
-    }
-
-    #[test]
-    fn sentinel_ids_are_40_hex_digits() {
-        let id = new_sentinel_id();
-        assert_eq!(id.len(), 40);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(id, new_sentinel_id());
     }
 }

@@ -10,20 +10,32 @@
 //! Every object a run creates is also on record in its run dir, before it
 //! is created ([`manifest`]), so that `down` finds the runs of crashed
 //! owners that no state file names.
+//!
+//! What to start is decided once, backend-neutrally, by [`plan`] (names,
+//! sentinel ids, the run's password) and rendered by [`config`] (every
+//! redis.conf and sentinel.conf line); the backends carry the plan out.
+//! The restart policy is the same on both backends: [`Backend::restart`]
+//! starts the node again with its own config and nothing else. A stale
+//! master comes back as a master, and Sentinel converts it
+//! (`+convert-to-slave`); grabstorm never reconfigures a node behind
+//! Sentinel's back.
 
 pub mod addr;
+pub mod config;
 pub mod docker;
 pub mod guard;
 pub mod image;
 pub mod live;
 pub mod local;
 pub mod manifest;
+pub mod plan;
 pub mod procfs;
 pub mod ready;
 pub mod select;
 pub mod spec;
 pub mod state;
 
+pub use crate::client::Auth;
 pub use addr::AddrMap;
 pub use spec::{Persistence, SpecError, TopologySpec};
 
@@ -108,16 +120,22 @@ pub struct Topology {
     pub network_id: Option<String>,
     /// Per-run directory: configs, logs, pid files (local), scratch (Docker).
     pub run_dir: PathBuf,
-    /// Extra addresses Sentinel may report for a node (e.g. its DNS name),
-    /// mapped to the node's host address. Filled by the backend.
+    /// Extra addresses Sentinel may report for a node, mapped to the node's
+    /// host address. Empty since nodes are named by fixed addresses only;
+    /// kept for state files that recorded DNS names.
     #[serde(default)]
     pub aliases: BTreeMap<String, SocketAddr>,
     /// Each sentinel's own id (`SENTINEL MYID`, the run id Sentinel names a
     /// leader by in `+vote-for-leader`) to its node name. Sentinel keeps
-    /// the id in its config file, so it survives restarts. Filled once the
-    /// topology is ready; empty in state files written before it existed.
+    /// the id in its config file, so it survives restarts. Fixed by the
+    /// [`plan`]; empty in state files written before it existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sentinel_ids: BTreeMap<String, String>,
+    /// The password of every node (Redis `requirepass`/`masterauth`,
+    /// Sentinel `requirepass`/`auth-pass`), generated per run; `None` in
+    /// state files written before it existed. The state file is mode 0600.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 impl Topology {
@@ -170,6 +188,21 @@ impl Topology {
             }
         };
         self.nodes.iter().find(|n| n.host_addr == host)
+    }
+
+    /// The credentials every connection to a node of this run uses.
+    pub fn auth(&self) -> Auth {
+        Auth::password(self.password.as_deref())
+    }
+
+    /// A ready `redis-cli` command line for `node` from the host, with the
+    /// run's password.
+    pub fn redis_cli(&self, node: &Node) -> String {
+        let port = node.host_addr.port();
+        match &self.password {
+            Some(pw) => format!("redis-cli -p {port} -a {pw}"),
+            None => format!("redis-cli -p {port}"),
+        }
     }
 
     /// The sentinel whose own id (`SENTINEL MYID`) is `id`, when known.
@@ -226,8 +259,10 @@ pub trait Backend: Send + Sync {
     async fn pause(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
     /// Thaw a paused node.
     async fn resume(&self, topology: &Topology, node: &str) -> anyhow::Result<()>;
-    /// Start a dead node again with its config. May change the node's
-    /// handle (new pid); the caller persists the returned topology.
+    /// Start a dead node again with its own config (as Redis or Sentinel
+    /// last rewrote it), and nothing else: no REPLICAOF, whatever role the
+    /// node comes back with. May change the node's handle (new pid); the
+    /// caller persists the returned topology.
     async fn restart(&self, topology: &mut Topology, node: &str) -> anyhow::Result<()>;
     /// Cut `node` off from `from` (all other nodes when empty); the host keeps
     /// reaching it. Returns when the cut began taking effect.

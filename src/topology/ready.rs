@@ -3,12 +3,11 @@
 //! every sentinel names the master, sees every replica (linked to the
 //! master) and every other sentinel. Polled with short timeouts; on time
 //! out the error names the first node still not ready, what was awaited,
-//! the last thing it said, and the tail of its log. Once ready, each
-//! sentinel's own id is read ([`sentinel_ids`]) so that votes can be named.
+//! the last thing it said, and the tail of its log. Each sentinel's own id
+//! needs no reading: the plan fixed it (`sentinel myid`).
 
 use super::{live, local, Backend, BackendKind, Node, NodeKind, Topology};
 use futures::future::join_all;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Per-probe timeout while waiting.
@@ -57,9 +56,9 @@ fn first_master(t: &Topology) -> Option<&Node> {
     t.redis_nodes().next()
 }
 
-async fn check_master(node: &Node) -> Check {
+async fn check_master(t: &Topology, node: &Node) -> Check {
     let awaited = "the master to answer INFO replication with role:master";
-    let mut conn = match live::connect(node.host_addr, PROBE).await {
+    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting(awaited, e),
     };
@@ -75,7 +74,7 @@ async fn check_master(node: &Node) -> Check {
 
 async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
     let awaited = format!("master_link_status:up towards {}", master.name);
-    let mut conn = match live::connect(node.host_addr, PROBE).await {
+    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting(awaited, e),
     };
@@ -104,7 +103,7 @@ async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
 
 async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
     let name = &t.spec.master_name;
-    let mut conn = match live::connect(node.host_addr, PROBE).await {
+    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting("the sentinel to answer", e),
     };
@@ -173,7 +172,7 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
 
 async fn check(t: &Topology, node: &Node, master: &Node) -> Check {
     match node.kind {
-        NodeKind::Redis if node.name == master.name => check_master(node).await,
+        NodeKind::Redis if node.name == master.name => check_master(t, node).await,
         NodeKind::Redis => check_replica(t, node, master).await,
         NodeKind::Sentinel => check_sentinel(t, node, master).await,
     }
@@ -236,28 +235,4 @@ pub async fn wait_ready_on(
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
-}
-
-/// Each sentinel's own id (`SENTINEL MYID`) to its node name: the run id
-/// Sentinel names the sentinel it votes for by (`+vote-for-leader`).
-/// Sentinel keeps the id in its config file, so it holds across restarts
-/// and is read once, when the topology is ready: one command per sentinel,
-/// over its host address. A sentinel that does not answer is left out.
-pub async fn sentinel_ids(topology: &Topology) -> BTreeMap<String, String> {
-    let ids = join_all(topology.sentinels().map(|node| async move {
-        let mut conn = live::connect(node.host_addr, PROBE).await?;
-        let id: String = live::query(&mut conn, redis::cmd("SENTINEL").arg("MYID"), PROBE).await?;
-        Ok::<_, live::ProbeError>((id, node.name.clone()))
-    }))
-    .await;
-    let mut out = BTreeMap::new();
-    for (node, id) in topology.sentinels().zip(ids) {
-        match id {
-            Ok((id, name)) => {
-                out.insert(id, name);
-            }
-            Err(e) => tracing::debug!(sentinel = %node.name, error = %e, "no SENTINEL MYID"),
-        }
-    }
-    out
 }

@@ -1,7 +1,8 @@
 //! The state file: `<state_dir>/current.json`, the [`Topology`] of the run
 //! that `grabstorm up` left running, so `status`, `fault`, `load --attach`
 //! and `down` find it. It records what was started (nodes, addresses,
-//! handles), never roles: those are read live.
+//! handles) and the run's password, never roles: those are read live.
+//! Files holding the password are readable by their owner only.
 
 use super::Topology;
 use anyhow::Context;
@@ -35,10 +36,35 @@ pub fn save(state_dir: &Path, topology: &Topology) -> anyhow::Result<()> {
     let target = path(state_dir);
     let tmp = state_dir.join(format!(".{STATE_FILE}.{}.tmp", std::process::id()));
     let json = serde_json::to_vec_pretty(topology).context("cannot encode the topology")?;
-    std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+    write_private(&tmp, &json)?;
     std::fs::rename(&tmp, &target)
         .with_context(|| format!("cannot write state file {}", target.display()))?;
     Ok(())
+}
+
+/// Writes `bytes` to `path`, readable and writable by the owner only
+/// (mode 0600, also when the file existed).
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| file.write_all(bytes))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Creates `dir` (and its parents) and makes it the owner's only (mode 0700).
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .with_context(|| format!("cannot create directory {}", dir.display()))
 }
 
 /// Reads the running topology.
@@ -142,10 +168,18 @@ mod tests {
             run_dir: dir.path().join("runs/r1"),
             aliases: Default::default(),
             sentinel_ids: Default::default(),
+            password: Some("secret".into()),
         };
         save(dir.path(), &t).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         let back = load(dir.path()).unwrap();
         assert_eq!(back.run_id, "r1");
+        assert_eq!(back.password.as_deref(), Some("secret"));
         assert_eq!(back.run_dir, t.run_dir);
         clear(dir.path()).unwrap();
         clear(dir.path()).unwrap();

@@ -60,6 +60,7 @@ pub fn topology() -> Topology {
         network_id: None,
         run_dir: "/tmp/grabstorm/runs/7f3a9c".into(),
         aliases: BTreeMap::new(),
+        password: None,
         sentinel_ids: SENTINEL_IDS
             .iter()
             .enumerate()

@@ -226,10 +226,13 @@ fn audit_after_a_failover_checks_the_master_sentinel_names() {
     assert_eq!(json["seckill"]["lost_acked_sales"], 0);
 
     // One sale removed from the new master is caught there.
-    let mut c = redis::Client::open(format!("redis://{new_addr}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut c = redis::Client::open(crate::support::url_with(
+        crate::support::password_in(s).as_deref(),
+        &new_addr,
+    ))
+    .unwrap()
+    .get_connection()
+    .unwrap();
     let orders = format!("gs:{run_id}:sk:0:orders");
     let buyers: Vec<String> = redis::cmd("HKEYS").arg(&orders).query(&mut c).unwrap();
     let _: i64 = redis::cmd("HDEL")

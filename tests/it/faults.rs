@@ -7,8 +7,8 @@
 //! so lost acknowledged writes are counted independently: journal versus
 //! the keys the final master holds.
 
-use crate::support::{grabstorm_bin, state_dir};
-use grabstorm::client::MasterPool;
+use crate::support::{grabstorm_bin, grabstorm_in as grabstorm, state_dir};
+use grabstorm::client::{Auth, MasterPool};
 use grabstorm::faults::{FaultKind, FaultRequest, Injector, Target};
 use grabstorm::metrics::timeline::{self, Failover, LostAckedWrites};
 use grabstorm::metrics::{Event, EventBus, EventKind};
@@ -329,8 +329,8 @@ impl WriteLoop {
 }
 
 /// The acknowledged writes `addr` does not hold: the independent audit.
-async fn missing_on(addr: SocketAddr, acked: &[Ack]) -> Vec<Ack> {
-    let mut conn = grabstorm::client::connect(addr).await.unwrap();
+async fn missing_on(addr: SocketAddr, auth: &Auth, acked: &[Ack]) -> Vec<Ack> {
+    let mut conn = grabstorm::client::connect(addr, auth).await.unwrap();
     let mut missing = Vec::new();
     for chunk in acked.chunks(500) {
         let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
@@ -355,8 +355,8 @@ fn lost(missing: &[Ack]) -> LostAckedWrites {
     }
 }
 
-async fn info_field(addr: SocketAddr, field: &str) -> Option<String> {
-    let mut conn = grabstorm::client::connect(addr).await.ok()?;
+async fn info_field(addr: SocketAddr, auth: &Auth, field: &str) -> Option<String> {
+    let mut conn = grabstorm::client::connect(addr, auth).await.ok()?;
     let info: String = redis::cmd("INFO")
         .arg("replication")
         .query_async(&mut conn)
@@ -381,9 +381,9 @@ async fn wait_replica_of(lab: &Lab, node: &str, master: &str, within: Duration) 
         .to_string();
     let deadline = Instant::now() + within;
     loop {
-        let role = info_field(addr, "role").await;
-        let port = info_field(addr, "master_port").await;
-        let link = info_field(addr, "master_link_status").await;
+        let role = info_field(addr, &t.auth(), "role").await;
+        let port = info_field(addr, &t.auth(), "master_port").await;
+        let link = info_field(addr, &t.auth(), "master_link_status").await;
         if role.as_deref() == Some("slave")
             && port.as_deref() == Some(&master_port)
             && link.as_deref() == Some("up")
@@ -471,7 +471,7 @@ async fn segfault_failover(
     let acked = load.finish().await;
     let new = pool.current().master;
     assert_ne!(new, old, "the client follows the new master");
-    let missing = missing_on(new, &acked).await;
+    let missing = missing_on(new, &lab.topology.auth(), &acked).await;
     let events: Vec<Event> = lab.bus.all()[before..].to_vec();
     let mut f = timeline::failovers(&events, &[], &lab.topology, &lost(&missing));
     assert_eq!(f.len(), 1, "one failover; timeline:\n{}", lab.timeline());
@@ -527,13 +527,21 @@ async fn segfault_master_fails_over_the_client_follows_and_the_old_master_rejoin
     // Lost acknowledged writes: the timeline's figure is the audit's.
     assert_eq!(f.lost_acked_writes, Some(missing.len() as u64), "{f:?}");
 
-    // Restart the old master: it rejoins as a replica of the new one.
+    // Restart the old master: it comes back with its own config, as a
+    // master, and Sentinel (not grabstorm) makes it a replica of the new one.
     let done = lab
         .inject(FaultKind::Restart, Target::Node("redis-1".into()))
         .await
         .unwrap();
-    assert!(done.contains(&format!("replica of {new_master}")), "{done}");
-    wait_replica_of(&lab, "redis-1", &new_master, Duration::from_secs(10)).await;
+    assert!(
+        done.contains("started again as master") && done.contains("Sentinel will convert it"),
+        "{done}"
+    );
+    lab.wait_event("+convert-to-slave", Duration::from_secs(30), |e| {
+        sentinel_event(e, "+convert-to-slave")
+    })
+    .await;
+    wait_replica_of(&lab, "redis-1", &new_master, Duration::from_secs(30)).await;
     assert_eq!(sentinel_masters(&lab.topology).await, vec![new_master; 3]);
     pool.close().await;
     lab.teardown().await;
@@ -644,7 +652,7 @@ async fn pausing_the_master_past_down_after_fails_over_and_the_thawed_master_is_
     .await;
     let acked = load.finish().await;
     let new = pool.current().master;
-    let missing = missing_on(new, &acked).await;
+    let missing = missing_on(new, &lab.topology.auth(), &acked).await;
     let f = timeline::failovers(&lab.bus.all(), &[], &lab.topology, &lost(&missing));
     assert_eq!(f.len(), 1);
     let f = &f[0];
@@ -788,7 +796,9 @@ async fn sentinel_client_reconnects_to_a_master_restarted_in_place_after_a_failo
     wait_sentinels_agree(&lab.topology, &new_master, 3, Duration::from_secs(10)).await;
     // From now on a short outage must not be a failover.
     for s in lab.topology.sentinels() {
-        let mut conn = grabstorm::client::connect(s.host_addr).await.unwrap();
+        let mut conn = grabstorm::client::connect(s.host_addr, &lab.topology.auth())
+            .await
+            .unwrap();
         let _: () = redis::cmd("SENTINEL")
             .arg("SET")
             .arg(&lab.topology.spec.master_name)
@@ -820,15 +830,6 @@ async fn naive_client_reconnects_to_a_master_restarted_in_place() {
 }
 
 // ------------------------------------------------- bad input, through the CLI
-
-fn grabstorm(state: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(grabstorm_bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run grabstorm")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -901,11 +902,12 @@ fn bad_faults_are_refused_clearly_and_touch_nothing() {
         "{}",
         text(&out.stderr)
     );
-    // ... and a restart brings it back, written to the state file.
+    // ... and a restart brings it back with its own config (a replica),
+    // written to the state file.
     let out = grabstorm(s, &["fault", "restart", &node]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("replica of redis-1"),
+        text(&out.stdout).contains(&format!("{node} started again as a replica")),
         "{}",
         text(&out.stdout)
     );
@@ -1039,7 +1041,7 @@ async fn split_brain(lab: &Lab) -> SplitBrain {
 
     // Cut off from its peers, the node still answers the host through its
     // published port.
-    let mut conn = grabstorm::client::connect(lab.addr("redis-1"))
+    let mut conn = grabstorm::client::connect(lab.addr("redis-1"), &lab.topology.auth())
         .await
         .unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
@@ -1051,7 +1053,9 @@ async fn split_brain(lab: &Lab) -> SplitBrain {
     .await;
     // The isolated old master keeps its role meanwhile.
     assert_eq!(
-        info_field(lab.addr("redis-1"), "role").await.as_deref(),
+        info_field(lab.addr("redis-1"), &lab.topology.auth(), "role")
+            .await
+            .as_deref(),
         Some("master")
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -1076,7 +1080,7 @@ async fn split_brain(lab: &Lab) -> SplitBrain {
     let probe = timeline::failovers(&events, &[], &lab.topology, &LostAckedWrites::default());
     let new_master = probe[0].new_master.clone().expect("a new master");
     wait_replica_of(lab, "redis-1", &new_master, Duration::from_secs(15)).await;
-    let missing = missing_on(lab.addr(&new_master), &acked).await;
+    let missing = missing_on(lab.addr(&new_master), &lab.topology.auth(), &acked).await;
     let mut f = timeline::failovers(&events, &[], &lab.topology, &lost(&missing));
     assert_eq!(f.len(), 1, "{}", lab.timeline());
     SplitBrain {
@@ -1171,8 +1175,8 @@ async fn split_brain_with_min_replicas_loses_at_most_the_lag_window() {
 /// The red-packet grabs of a run's journal that `master` no longer holds:
 /// an audit independent of the lab's own (its own reads, its own keys; the
 /// journal as `grabstorm journal DIR` prints it).
-fn grabs_missing_on(master: SocketAddr, run_dir: &Path) -> u64 {
-    let mut conn = redis::Client::open(format!("redis://{master}/"))
+fn grabs_missing_on(master: SocketAddr, password: Option<&str>, run_dir: &Path) -> u64 {
+    let mut conn = redis::Client::open(crate::support::url_with(password, master))
         .unwrap()
         .get_connection()
         .unwrap();
@@ -1251,7 +1255,7 @@ async fn segfault_during_a_redpacket_load_on_docker_fails_over_and_the_audit_agr
             .clone();
         let addr: SocketAddr = master["host_addr"].as_str().unwrap().parse().unwrap();
         assert!(addr.ip().is_loopback(), "{master}");
-        let missing = grabs_missing_on(addr, &out2);
+        let missing = grabs_missing_on(addr, status["password"].as_str(), &out2);
         let report: serde_json::Value = serde_json::from_slice(&load.stdout).unwrap();
         (report, master, missing)
     })

@@ -5,7 +5,7 @@
 
 use crate::support::StandaloneRedis;
 use grabstorm::audit::journal::{self, Journal, JournalNaming, JournalOp, JournalRecord};
-use grabstorm::client::MasterPool;
+use grabstorm::client::{Auth, MasterPool};
 use grabstorm::metrics::recorder::{LockStep, OpKind, Sample, SampleBatch, SampleSink};
 use grabstorm::metrics::{Event, EventBus, EventKind};
 use grabstorm::report::model::{LockReport, Report};
@@ -26,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 
 async fn conn(redis: &StandaloneRedis) -> MultiplexedConnection {
-    grabstorm::client::connect(redis.addr).await.unwrap()
+    grabstorm::client::connect(redis.addr, &Auth::none())
+        .await
+        .unwrap()
 }
 
 /// Journal lines name keys from the run's key space and the node by address.
@@ -93,7 +95,9 @@ async fn run_workload(
     let space = KeySpace::new(&format!("locktest-{}", crate::support::free_port()));
     let config = LockConfig { rounds, ..config };
     let workload = Arc::new(LockWorkload::new(config.clone(), &space).unwrap());
-    let pool = MasterPool::fixed(redis.addr, 2).await.unwrap();
+    let pool = MasterPool::fixed(redis.addr, &Auth::none(), 2)
+        .await
+        .unwrap();
     let (sink, mut rx) = SampleSink::new(bus.start());
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::start(

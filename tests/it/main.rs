@@ -5,9 +5,10 @@ mod support;
 
 mod audit_cli;
 mod audit_truth;
+mod auth;
 mod faults;
-mod leftovers;
 mod journal;
+mod leftovers;
 mod limits;
 mod locks;
 mod scenario;

@@ -142,3 +142,16 @@ pub fn processes_under(dir: &std::path::Path) -> Vec<i32> {
         })
         .collect()
 }
+
+/// The URL of a node at `addr`, with `password` when the node requires one.
+pub fn url_with(password: Option<&str>, addr: impl std::fmt::Display) -> String {
+    match password {
+        Some(pw) => format!("redis://:{pw}@{addr}/"),
+        None => format!("redis://{addr}/"),
+    }
+}
+
+/// The password of the topology running in `state_dir`, read from its state file.
+pub fn password_in(state_dir: &std::path::Path) -> Option<String> {
+    grabstorm::topology::state::load(state_dir).ok()?.password
+}

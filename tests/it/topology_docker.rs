@@ -52,8 +52,9 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-async fn conn(addr: SocketAddr) -> MultiplexedConnection {
-    let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+async fn conn(t: &Topology, addr: SocketAddr) -> MultiplexedConnection {
+    let url = crate::support::url_with(t.password.as_deref(), addr);
+    let client = redis::Client::open(url).unwrap();
     tokio::time::timeout(
         Duration::from_secs(5),
         client.get_multiplexed_async_connection(),
@@ -63,8 +64,8 @@ async fn conn(addr: SocketAddr) -> MultiplexedConnection {
     .unwrap_or_else(|e| panic!("{addr}: {e}"))
 }
 
-async fn query<T: redis::FromRedisValue>(addr: SocketAddr, cmd: &redis::Cmd) -> T {
-    let mut c = conn(addr).await;
+async fn query<T: redis::FromRedisValue>(t: &Topology, addr: SocketAddr, cmd: &redis::Cmd) -> T {
+    let mut c = conn(t, addr).await;
     tokio::time::timeout(Duration::from_secs(5), cmd.query_async(&mut c))
         .await
         .unwrap_or_else(|_| panic!("{addr}: no reply within 5s"))
@@ -72,8 +73,8 @@ async fn query<T: redis::FromRedisValue>(addr: SocketAddr, cmd: &redis::Cmd) -> 
 }
 
 /// `INFO replication` of the node at `addr`, as field -> value.
-async fn replication(addr: SocketAddr) -> HashMap<String, String> {
-    let info: String = query(addr, redis::cmd("INFO").arg("replication")).await;
+async fn replication(t: &Topology, addr: SocketAddr) -> HashMap<String, String> {
+    let info: String = query(t, addr, redis::cmd("INFO").arg("replication")).await;
     info.lines()
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
@@ -81,8 +82,8 @@ async fn replication(addr: SocketAddr) -> HashMap<String, String> {
 }
 
 /// `SENTINEL MASTER <name>` of the sentinel at `addr`, as field -> value.
-async fn sentinel_master(addr: SocketAddr, name: &str) -> HashMap<String, String> {
-    let flat: Vec<String> = query(addr, redis::cmd("SENTINEL").arg("MASTER").arg(name)).await;
+async fn sentinel_master(t: &Topology, addr: SocketAddr, name: &str) -> HashMap<String, String> {
+    let flat: Vec<String> = query(t, addr, redis::cmd("SENTINEL").arg("MASTER").arg(name)).await;
     flat.chunks(2)
         .map(|kv| (kv[0].clone(), kv[1].clone()))
         .collect()
@@ -202,33 +203,37 @@ async fn default_up_replicates_sentinels_agree_and_down_leaves_nothing() {
             26379
         };
         assert_eq!(internal.port(), port);
-        assert_eq!(t.aliases[&format!("{}:{port}", n.name)], n.host_addr);
+        // Sentinel names nodes by their fixed addresses, which map to the host's.
+        assert_eq!(t.addr_map().resolve(&n.internal_addr), Some(n.host_addr));
     }
 
     // Roles: one master with two replicas linked to it.
     let master = t.node("redis-1").unwrap();
-    let m = replication(master.host_addr).await;
+    let m = replication(&t, master.host_addr).await;
     assert_eq!(
         (m["role"].as_str(), m["connected_slaves"].as_str()),
         ("master", "2")
     );
     for r in ["redis-2", "redis-3"] {
-        let info = replication(t.node(r).unwrap().host_addr).await;
+        let info = replication(&t, t.node(r).unwrap().host_addr).await;
         assert_eq!(info["role"], "slave", "{r}");
         assert_eq!(info["master_link_status"], "up", "{r}");
-        assert_eq!(info["master_host"], "redis-1", "{r}");
+        let (master_ip, _) = master.internal_addr.rsplit_once(':').unwrap();
+        assert_eq!(info["master_host"], master_ip, "{r}");
     }
 
     // A write on the master is read on every replica.
     let _: () = query(
+        &t,
         master.host_addr,
         redis::cmd("SET").arg("grab:probe").arg("42"),
     )
     .await;
-    let acked: i64 = query(master.host_addr, redis::cmd("WAIT").arg(2).arg(2000)).await;
+    let acked: i64 = query(&t, master.host_addr, redis::cmd("WAIT").arg(2).arg(2000)).await;
     assert_eq!(acked, 2);
     for r in ["redis-2", "redis-3"] {
         let v: Option<String> = query(
+            &t,
             t.node(r).unwrap().host_addr,
             redis::cmd("GET").arg("grab:probe"),
         )
@@ -239,20 +244,9 @@ async fn default_up_replicates_sentinels_agree_and_down_leaves_nothing() {
     // Every sentinel names the master; mapped, it is the master's host address.
     let map = t.addr_map();
     for s in t.sentinels() {
-        let (host, port): (String, u16) = query(
-            s.host_addr,
-            redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg("mymaster"),
-        )
-        .await;
-        assert_eq!(
-            map.resolve_parts(&host, port),
-            Some(master.host_addr),
-            "{}",
-            s.name
-        );
-        let sm = sentinel_master(s.host_addr, "mymaster").await;
+        let named = named_master(&t, s.host_addr).await;
+        assert_eq!(map.resolve(&named), Some(master.host_addr), "{}", s.name);
+        let sm = sentinel_master(&t, s.host_addr, "mymaster").await;
         assert_eq!(
             (sm["quorum"].as_str(), sm["num-slaves"].as_str()),
             ("2", "2")
@@ -285,7 +279,7 @@ async fn non_default_spec_comes_up_as_asked_and_a_killed_node_restarts_as_before
     assert_eq!(t.redis_nodes().count(), 2);
     assert_eq!(t.sentinels().count(), 5);
     for s in t.sentinels() {
-        let sm = sentinel_master(s.host_addr, "mymaster").await;
+        let sm = sentinel_master(&t, s.host_addr, "mymaster").await;
         assert_eq!(sm["quorum"], "3", "{}", s.name);
         assert_eq!(sm["num-slaves"], "1", "{}", s.name);
         assert_eq!(sm["num-other-sentinels"], "4", "{}", s.name);
@@ -310,7 +304,8 @@ async fn non_default_spec_comes_up_as_asked_and_a_killed_node_restarts_as_before
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let linked = tokio::time::timeout(Duration::from_secs(2), async {
-            let c = redis::Client::open(format!("redis://{}/", after.host_addr)).unwrap();
+            let url = crate::support::url_with(t.password.as_deref(), after.host_addr);
+            let c = redis::Client::open(url).unwrap();
             let mut c = c.get_multiplexed_async_connection().await.ok()?;
             let info: String = redis::cmd("INFO")
                 .arg("replication")
@@ -488,15 +483,20 @@ async fn an_unreachable_engine_is_one_line_with_the_fix() {
 #[test]
 fn compose_file_is_valid_and_describes_the_default_topology() {
     let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/docker-compose.yml");
-    let run = |image: Option<&str>, args: &[&str]| {
+    let password = "0123456789abcdef0123456789abcdef";
+    let run_with = |password: Option<&str>, image: Option<&str>, args: &[&str]| {
         let mut cmd = std::process::Command::new("docker-compose");
         cmd.arg("-f").arg(&compose).args(args);
-        cmd.env_remove("REDIS_IMAGE");
+        cmd.env_remove("REDIS_IMAGE").env_remove("REDIS_PASSWORD");
         if let Some(i) = image {
             cmd.env("REDIS_IMAGE", i);
         }
+        if let Some(pw) = password {
+            cmd.env("REDIS_PASSWORD", pw);
+        }
         cmd.output()
     };
+    let run = |image: Option<&str>, args: &[&str]| run_with(Some(password), image, args);
     let out = match run(None, &["config", "--services"]) {
         Ok(o) => o,
         Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
@@ -533,7 +533,21 @@ fn compose_file_is_valid_and_describes_the_default_topology() {
     };
     let default = config(None);
     assert_eq!(default.matches("image: redis:7.2").count(), 6);
-    assert_eq!(default.matches("--replicaof redis-1 6379").count(), 2);
+    // Long command lines come back folded: compare them unfolded.
+    let flat = default.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Replicas follow the master by its fixed address, never by name.
+    assert_eq!(flat.matches("--replicaof 172.28.0.11 6379").count(), 2);
+    assert_eq!(flat.matches("--replica-announce-ip 172.28.0.1").count(), 3);
+    // A password on every node, and none without one.
+    assert_eq!(
+        flat.matches(&format!("--requirepass {password}")).count(),
+        3
+    );
+    assert_eq!(flat.matches(&format!("--masterauth {password}")).count(), 3);
+    assert_eq!(flat.matches("REDIS_PASSWORD: ").count(), 3);
+    let refused = run_with(None, None, &["config"]).unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("set REDIS_PASSWORD first"));
     assert_eq!(
         config(Some("redis:7.0.15"))
             .matches("image: redis:7.0.15")
@@ -546,12 +560,19 @@ fn compose_file_is_valid_and_describes_the_default_topology() {
     }) {
         assert!(line.contains("127.0.0.1:"), "{line}");
     }
+    // Each sentinel monitors the master by its fixed address, announces its
+    // own and authenticates; nothing resolves names.
+    for (line, count) in [
+        ("sentinel monitor mymaster 172.28.0.11 6379 2", 3),
+        ("sentinel auth-pass mymaster %s", 3),
+        ("requirepass %s", 3),
+        ("sentinel announce-ip %s", 3),
+        ("ANNOUNCE_IP: 172.28.0.2", 3),
+    ] {
+        assert_eq!(flat.matches(line).count(), count, "{line}\n{flat}");
+    }
     let sentinel = std::fs::read_to_string(compose.with_file_name("sentinel.conf")).unwrap();
-    let resolve = sentinel.find("sentinel resolve-hostnames yes").unwrap();
-    let monitor = sentinel
-        .find("sentinel monitor mymaster redis-1 6379 2")
-        .unwrap();
-    assert!(resolve < monitor);
+    assert!(!sentinel.contains("resolve-hostnames") && !default.contains("resolve-hostnames"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -630,4 +651,117 @@ async fn a_scratch_image_runs_host_binaries_with_their_libraries() {
         "{waited:?}: {out}"
     );
     assert!(out.starts_with("drwxrwxrwt"), "{out}");
+}
+
+/// The `ip:port` the sentinel at `addr` names as master of `mymaster`.
+async fn named_master(t: &Topology, addr: SocketAddr) -> String {
+    let (host, port): (String, u16) = query(
+        t,
+        addr,
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg("mymaster"),
+    )
+    .await;
+    format!("{host}:{port}")
+}
+
+/// `SENTINEL REPLICAS mymaster` of the sentinel at `addr`: each replica's
+/// `ip:port` and flags.
+async fn sentinel_replicas(t: &Topology, addr: SocketAddr) -> Vec<(String, String)> {
+    let replicas: Vec<HashMap<String, String>> = query(
+        t,
+        addr,
+        redis::cmd("SENTINEL").arg("REPLICAS").arg("mymaster"),
+    )
+    .await;
+    let mut out: Vec<(String, String)> = replicas
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r.get(k).cloned().unwrap_or_default();
+            (format!("{}:{}", field("ip"), field("port")), field("flags"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Issue 10 case 11: a master crashed and restarted after the failover
+/// rejoins as a replica, and every sentinel then lists exactly the real
+/// replicas at their real addresses (before fixed addresses, a phantom
+/// ":6379" appeared: Sentinel had monitored the master by a DNS name the
+/// engine forgets while the container is stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_and_restarted_master_leaves_no_phantom_replica() {
+    let Some(_backend) = docker_or_skip("no_phantom_replica").await else {
+        return;
+    };
+    let state = crate::support::state_dir();
+    let t = up(state.path(), &[]).await;
+    let _cleanup = RemoveOnDrop(t.run_id.clone());
+    let internal = |name: &str| t.node(name).unwrap().internal_addr.clone();
+
+    let crash = grabstorm(state.path(), &["fault", "segfault", "redis-1"]).await;
+    assert!(crash.status.success(), "{crash:?}");
+    // Every sentinel names a new master.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new_master = loop {
+        let mut named = Vec::new();
+        for s in t.sentinels() {
+            named.push(named_master(&t, s.host_addr).await);
+        }
+        named.dedup();
+        if named.len() == 1 && named[0] != internal("redis-1") {
+            break t
+                .node_by_addr(&named[0])
+                .expect("a known node")
+                .name
+                .clone();
+        }
+        assert!(Instant::now() < deadline, "no agreed failover: {named:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let restart = grabstorm(state.path(), &["fault", "restart", "redis-1"]).await;
+    assert!(restart.status.success(), "{restart:?}");
+    let old = t.node("redis-1").unwrap().host_addr;
+    let mut want: Vec<String> = ["redis-1", "redis-2", "redis-3"]
+        .into_iter()
+        .filter(|n| *n != new_master)
+        .map(internal)
+        .collect();
+    want.sort();
+    // Sentinel converts the stale master (no REPLICAOF from grabstorm), and
+    // every sentinel lists the two real replicas, neither down.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = replication(&t, old).await;
+        let mut views = Vec::new();
+        for s in t.sentinels() {
+            views.push(sentinel_replicas(&t, s.host_addr).await);
+        }
+        let settled = info["role"] == "slave"
+            && info["master_link_status"] == "up"
+            && views.iter().all(|v| {
+                v.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>() == want
+                    && v.iter().all(|(_, flags)| flags == "slave")
+            });
+        if settled {
+            assert_eq!(views.len(), 3);
+            for v in &views {
+                assert_eq!(v.len(), 2, "{v:?}");
+                assert!(v.iter().all(|(a, _)| !a.starts_with(':')), "{v:?}");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled within 60s: redis-1 {:?}/{:?}, sentinels list {views:?}, want {want:?}",
+            info.get("role"),
+            info.get("master_link_status")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let down = grabstorm(state.path(), &["down"]).await;
+    assert!(down.status.success(), "{down:?}");
 }

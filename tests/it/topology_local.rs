@@ -2,25 +2,16 @@
 //! `redis-server`/`redis-sentinel` processes on loopback, each test in its
 //! own state dir.
 
-use crate::support::{grabstorm_bin, processes_under, state_dir};
+use crate::support::{grabstorm_bin, grabstorm_in as grabstorm, processes_under, state_dir};
 use grabstorm::metrics::snapshot::{Health, Role, TopologyView};
 use grabstorm::topology::guard::{self, StartOptions};
 use grabstorm::topology::local::LocalBackend;
 use grabstorm::topology::{live, Backend, ProcessState, TopologySpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn grabstorm(state: &Path, args: &[&str]) -> Output {
-    Command::new(grabstorm_bin())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run grabstorm")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -79,8 +70,8 @@ fn runs_left(state: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn redis(addr: &str) -> redis::Connection {
-    redis::Client::open(format!("redis://{addr}/"))
+fn redis(password: Option<&str>, addr: &str) -> redis::Connection {
+    redis::Client::open(crate::support::url_with(password, addr))
         .unwrap()
         .get_connection_with_timeout(Duration::from_secs(2))
         .unwrap()
@@ -140,14 +131,17 @@ fn default_topology_has_the_right_roles_replicates_and_goes_down_cleanly() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut m = redis(&master_addr);
+    let mut m = redis(upped["password"].as_str(), &master_addr);
     redis::cmd("SET")
         .arg("grabstorm:test")
         .arg("42")
         .query::<()>(&mut m)
         .unwrap();
     for r in ["redis-2", "redis-3"] {
-        let mut c = redis(node(&upped, r)["host_addr"].as_str().unwrap());
+        let mut c = redis(
+            upped["password"].as_str(),
+            node(&upped, r)["host_addr"].as_str().unwrap(),
+        );
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let v: Option<String> = redis::cmd("GET")
@@ -168,7 +162,7 @@ fn default_topology_has_the_right_roles_replicates_and_goes_down_cleanly() {
     // Every sentinel names the master; locally the internal address is the host one.
     for sn in ["sentinel-1", "sentinel-2", "sentinel-3"] {
         let n = node(&upped, sn);
-        let mut c = redis(n["host_addr"].as_str().unwrap());
+        let mut c = redis(upped["password"].as_str(), n["host_addr"].as_str().unwrap());
         let (ip, port): (String, String) = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg("mymaster")
@@ -228,7 +222,10 @@ fn a_non_default_spec_comes_up_as_asked() {
     assert_eq!(node(&st, "redis-2")["master_of_replica"], "redis-1");
     for i in 1..=5 {
         let sn = node(&upped, &format!("sentinel-{i}"));
-        let mut c = redis(sn["host_addr"].as_str().unwrap());
+        let mut c = redis(
+            upped["password"].as_str(),
+            sn["host_addr"].as_str().unwrap(),
+        );
         let m: std::collections::HashMap<String, String> = redis::cmd("SENTINEL")
             .arg("MASTER")
             .arg("mymaster")
@@ -357,7 +354,8 @@ fn down_all_removes_the_leftovers_of_a_crashed_run() {
 }
 
 /// Kill, pause/resume and restart through the library: after a failover the
-/// restarted old master comes back as a replica of the new one.
+/// restarted old master comes back with its own config and Sentinel makes
+/// it a replica of the new one (it converts a stale master after ~8 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_old_master_rejoins_as_a_replica_of_the_new_one() {
     let state = state_dir();
@@ -423,7 +421,7 @@ async fn a_restarted_old_master_rejoins_as_a_replica_of_the_new_one() {
         backend.state(&t, "redis-1").await.unwrap(),
         ProcessState::Running
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let v = live::observe(&t).await;
         let old = v.nodes.iter().find(|n| n.name == "redis-1").unwrap();
@@ -550,8 +548,11 @@ async fn one_probe_client(conn: &mut redis::aio::MultiplexedConnection) -> Vec<u
     }
 }
 
-async fn stats_conn(addr: std::net::SocketAddr) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(format!("redis://{addr}/"))
+async fn stats_conn(
+    password: Option<&str>,
+    addr: std::net::SocketAddr,
+) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(crate::support::url_with(password, addr))
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -594,8 +595,8 @@ async fn an_observer_keeps_its_connections_and_follows_kills_restarts_and_pauses
     let mut t = started.topology().clone();
     let b = Some(backend.as_ref());
     let addr = |t: &grabstorm::topology::Topology, n: &str| t.node(n).unwrap().host_addr;
-    let mut master_stats = stats_conn(addr(&t, "redis-1")).await;
-    let mut sentinel_stats = stats_conn(addr(&t, "sentinel-1")).await;
+    let mut master_stats = stats_conn(t.password.as_deref(), addr(&t, "redis-1")).await;
+    let mut sentinel_stats = stats_conn(t.password.as_deref(), addr(&t, "sentinel-1")).await;
     let received = "total_connections_received";
 
     let mut observer = live::Observer::new();
@@ -664,10 +665,11 @@ async fn an_observer_keeps_its_connections_and_follows_kills_restarts_and_pauses
     let mut r3 = {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(c) = redis::Client::open(format!("redis://{port}/"))
-                .unwrap()
-                .get_multiplexed_async_connection()
-                .await
+            if let Ok(c) =
+                redis::Client::open(crate::support::url_with(t.password.as_deref(), port))
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
             {
                 break c;
             }
@@ -709,7 +711,7 @@ async fn an_observer_keeps_its_connections_and_follows_kills_restarts_and_pauses
     // Frozen: each poll still ends within its probe timeouts and says Paused,
     // and gives up the connection it timed out on instead of queueing the
     // next poll's request behind the unanswered one.
-    let mut r2 = stats_conn(addr(&t, "redis-2")).await;
+    let mut r2 = stats_conn(t.password.as_deref(), addr(&t, "redis-2")).await;
     let clients_before = info_field(&mut r2, "clients", "connected_clients").await;
     let received_before = info_field(&mut r2, "stats", received).await;
     backend.pause(&t, "redis-2").await.unwrap();

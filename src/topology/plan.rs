@@ -1,0 +1,162 @@
+//! The topology plan: one backend-neutral description of what to start for
+//! a spec and a run id. Node names, sentinel ids and the run's password are
+//! decided here, once; every line of redis.conf and sentinel.conf is
+//! rendered from the plan by [`config`](super::config). The Docker and local
+//! backends only carry the plan out: they pick the addresses (fixed IPs on
+//! the run network, or free loopback ports) and add the lines that say
+//! where a process keeps its files.
+
+use super::{NodeKind, TopologySpec};
+use rand::TryRngCore;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Bytes of OS randomness in a run's password (hex-encoded: twice as many characters).
+const PASSWORD_BYTES: usize = 24;
+
+/// One node to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedNode {
+    pub name: String,
+    pub kind: NodeKind,
+    /// The sentinel's own id (`sentinel myid`), for sentinels.
+    pub sentinel_id: Option<String>,
+}
+
+/// What to start for one run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub run_id: String,
+    pub spec: TopologySpec,
+    /// `requirepass`/`masterauth` of every node, Sentinel's `requirepass`
+    /// and `auth-pass`; `None` starts an open topology.
+    pub password: Option<String>,
+    /// The master first, then the replicas, then the sentinels.
+    pub nodes: Vec<PlannedNode>,
+}
+
+/// The address each node of a plan is reached at by the other nodes (and
+/// announced as), by node name: fixed IPs on Docker, loopback ports locally.
+pub type Addresses = BTreeMap<String, SocketAddr>;
+
+/// Why a plan's config cannot be rendered.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("no address was assigned to node {0}")]
+    NoAddress(String),
+    #[error("no node named {0} in the plan")]
+    UnknownNode(String),
+}
+
+/// Names of the nodes of `spec`, in start order: `redis-1` (the first
+/// master), `redis-2..` (its replicas), `sentinel-1..`. The one place node
+/// names are made.
+pub fn node_names(spec: &TopologySpec) -> Vec<(String, NodeKind)> {
+    let redis = (1..=spec.redis_count()).map(|i| (format!("redis-{i}"), NodeKind::Redis));
+    let sentinels =
+        (1..=spec.sentinels as usize).map(|i| (format!("sentinel-{i}"), NodeKind::Sentinel));
+    redis.chain(sentinels).collect()
+}
+
+/// The name of the node started as master.
+pub const FIRST_MASTER: &str = "redis-1";
+
+/// A sentinel's run id: 40 hex digits, fixed by run and node so that peers
+/// can be named in each other's config, on both backends.
+pub fn sentinel_id(run_id: &str, node: &str) -> String {
+    hex::encode(Sha256::digest(format!("{run_id}/{node}")))[..40].to_string()
+}
+
+/// A fresh password: 48 hex characters from the OS's random source.
+pub fn new_password() -> anyhow::Result<String> {
+    let mut bytes = [0u8; PASSWORD_BYTES];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+impl Plan {
+    /// The plan for `spec` in run `run_id`, with a fresh password.
+    pub fn new(spec: &TopologySpec, run_id: &str) -> anyhow::Result<Plan> {
+        Ok(Plan::with_password(spec, run_id, Some(new_password()?)))
+    }
+
+    /// The plan for `spec` in run `run_id` with the given password.
+    pub fn with_password(spec: &TopologySpec, run_id: &str, password: Option<String>) -> Plan {
+        let nodes = node_names(spec)
+            .into_iter()
+            .map(|(name, kind)| PlannedNode {
+                sentinel_id: (kind == NodeKind::Sentinel).then(|| sentinel_id(run_id, &name)),
+                name,
+                kind,
+            })
+            .collect();
+        Plan {
+            run_id: run_id.to_string(),
+            spec: spec.clone(),
+            password,
+            nodes,
+        }
+    }
+
+    pub fn node(&self, name: &str) -> Result<&PlannedNode, PlanError> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| PlanError::UnknownNode(name.to_string()))
+    }
+
+    pub fn redis_nodes(&self) -> impl Iterator<Item = &PlannedNode> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::Redis)
+    }
+
+    pub fn sentinels(&self) -> impl Iterator<Item = &PlannedNode> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::Sentinel)
+    }
+
+    /// Sentinel id to node name, as [`Topology::sentinel_ids`](super::Topology) keeps it.
+    pub fn sentinel_ids(&self) -> BTreeMap<String, String> {
+        self.sentinels()
+            .filter_map(|n| Some((n.sentinel_id.clone()?, n.name.clone())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_come_from_the_spec_and_run() {
+        let spec = TopologySpec {
+            replicas: 1,
+            sentinels: 2,
+            ..Default::default()
+        };
+        let plan = Plan::with_password(&spec, "r1", None);
+        let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["redis-1", "redis-2", "sentinel-1", "sentinel-2"]);
+        assert_eq!(plan.nodes[0].name, FIRST_MASTER);
+        let id = plan
+            .node("sentinel-2")
+            .unwrap()
+            .sentinel_id
+            .clone()
+            .unwrap();
+        assert_eq!(id, sentinel_id("r1", "sentinel-2"));
+        assert_eq!(id.len(), 40);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, sentinel_id("r2", "sentinel-2"));
+        assert_eq!(plan.sentinel_ids()[&id], "sentinel-2");
+    }
+
+    #[test]
+    fn passwords_are_long_hex_and_fresh() {
+        let a = new_password().unwrap();
+        assert_eq!(a.len(), 2 * PASSWORD_BYTES);
+        assert!(a.len() >= 32 && a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, new_password().unwrap());
+    }
+}
