@@ -183,6 +183,17 @@ pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<E
         eprintln!("grabstorm load: {e}");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
+    if !args.attach {
+        let backend = match args.backend.backend {
+            crate::cli::BackendChoice::Local => Some(crate::topology::BackendKind::Local),
+            crate::cli::BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
+            crate::cli::BackendChoice::Auto => None,
+        };
+        if let Err(e) = crate::faults::check_plan(&config.faults, &args.spec.to_spec(), backend) {
+            eprintln!("grabstorm load: refused before anything started: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    }
     if !args.json {
         eprintln!(
             "grabstorm load: {} grabbers, workload {}, seed {}, starting...",

@@ -1,11 +1,14 @@
 //! `grabstorm status`: the live truth about the running topology, read from
-//! the nodes (INFO replication, SENTINEL MASTER/REPLICAS), not from the
-//! state file: after a failover it shows the new roles.
+//! the nodes (INFO replication, SENTINEL GET-MASTER-ADDR-BY-NAME, which
+//! changes the moment a sentinel switches, where SENTINEL MASTER lags), not
+//! from the state file: after a failover it shows the new roles, and says
+//! so in words when two nodes claim to be master.
 
 use crate::cli::GlobalArgs;
 use crate::commands::up::{health_name, print_columns, role_name};
 use crate::metrics::snapshot::NodeView;
-use crate::topology::{live, select, state};
+use crate::metrics::{Health, Role};
+use crate::topology::{live, select, state, NodeKind, Topology};
 use clap::Args;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -24,14 +27,69 @@ struct StatusOutput<'a> {
     master_name: &'a str,
     failover_in_progress: bool,
     nodes: &'a [NodeView],
+    /// Set when the nodes disagree in a way worth a word (two masters).
+    warning: Option<&'a str>,
 }
+
+/// The master `sentinel` names right now (`SENTINEL GET-MASTER-ADDR-BY-NAME`),
+/// as a node name (or the address when no node has it).
+async fn named_master(topology: &Topology, sentinel: std::net::SocketAddr) -> Option<String> {
+    let ask = async {
+        let mut conn = crate::client::connect_within(sentinel, ANSWER_TIMEOUT)
+            .await
+            .ok()?;
+        let (host, port): (String, u16) = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(&topology.spec.master_name)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let addr = format!("{host}:{port}");
+        Some(
+            topology
+                .node_by_addr(&addr)
+                .map(|n| n.name.clone())
+                .unwrap_or(addr),
+        )
+    };
+    tokio::time::timeout(ANSWER_TIMEOUT * 2, ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Time a sentinel gets to answer.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
     let topology = state::load(&state_dir)?;
     // The backend tells paused from dead; without it (Docker unreachable) the nodes still answer for themselves.
     let backend = select::backend_of(topology.backend, &state_dir).await.ok();
-    let view = live::observe_with(&topology, backend.as_ref().map(|(b, _)| b.as_ref())).await;
+    let mut view = live::observe_with(&topology, backend.as_ref().map(|(b, _)| b.as_ref())).await;
+    for n in view
+        .nodes
+        .iter_mut()
+        .filter(|n| n.kind == NodeKind::Sentinel)
+    {
+        if let Some(addr) = topology.node(&n.name).map(|t| t.host_addr) {
+            if let Some(m) = named_master(&topology, addr).await {
+                n.sentinel_master = Some(m);
+            }
+        }
+    }
+    let masters: Vec<&str> = view
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Redis && n.role == Role::Master && n.health == Health::Up)
+        .map(|n| n.name.as_str())
+        .collect();
+    let warning = (masters.len() > 1).then(|| {
+        format!(
+            "{} all say they are master: clients reaching different ones write to different datasets (split brain), and all but one will lose what they accept",
+            masters.join(" and ")
+        )
+    });
 
     if args.json {
         let out = StatusOutput {
@@ -40,6 +98,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             master_name: &topology.spec.master_name,
             failover_in_progress: view.failover_in_progress,
             nodes: &view.nodes,
+            warning: warning.as_deref(),
         };
         println!("{}", serde_json::to_string(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -55,6 +114,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             ""
         }
     );
+    if let Some(w) = &warning {
+        println!("WARNING: {w}");
+    }
     let opt = |v: Option<u64>| v.map_or("-".to_string(), |x| x.to_string());
     let cells: Vec<Vec<String>> = view
         .nodes

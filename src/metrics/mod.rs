@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod event;
+pub mod losses;
 pub mod recorder;
 pub mod snapshot;
 pub mod timeline;

@@ -12,7 +12,7 @@ use crate::client::{subscribe, Subscription};
 use crate::topology::{NodeKind, Topology};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -101,7 +101,9 @@ struct Instance<'a> {
 }
 
 fn parse_instance(payload: &str) -> Option<Instance<'_>> {
-    let w: Vec<&str> = payload.split_whitespace().collect();
+    // Split on single spaces: an instance whose hostname Sentinel lost has
+    // an empty ip field (`slave :6379  6379 @ ...`), which must stay a field.
+    let w: Vec<&str> = payload.trim().split(' ').collect();
     if w.len() < 4 || !matches!(w[0], "master" | "slave" | "sentinel") {
         return None;
     }
@@ -146,9 +148,23 @@ impl Naming for Topology {
     }
 }
 
-/// The node name for an address as Sentinel gives it, or the address.
-fn name_of(names: &dyn Naming, addr: &str) -> String {
-    names.node_at(addr).unwrap_or(addr).to_string()
+/// The node name for an address as Sentinel gives it, or the address; an
+/// address without a host is one Sentinel could no longer resolve.
+pub(crate) fn name_of(names: &dyn Naming, addr: &str) -> String {
+    match names.node_at(addr) {
+        Some(name) => name.to_string(),
+        None if addr.starts_with(':') => format!(
+            "an instance whose hostname Sentinel could not resolve (port {})",
+            &addr[1..]
+        ),
+        None => addr.to_string(),
+    }
+}
+
+/// Votes a sentinel needs to lead a failover: a majority of all the
+/// sentinels, and never fewer than the quorum.
+pub fn votes_needed(quorum: u16, sentinels: u16) -> u16 {
+    (sentinels / 2 + 1).max(quorum)
 }
 
 /// One event in plain words, e.g. "sentinel-2 thinks the master redis-1 is
@@ -183,7 +199,7 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, names: &dyn Naming)
     let known = inst.as_ref().and_then(|i| names.node_at(&i.addr));
     let node = known
         .map(str::to_string)
-        .or_else(|| inst.as_ref().map(|i| i.addr.clone()))
+        .or_else(|| inst.as_ref().map(|i| name_of(names, &i.addr)))
         .unwrap_or_default();
     let master = inst
         .as_ref()
@@ -242,9 +258,9 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, names: &dyn Naming)
             format!("{src} votes for {leader} to lead the failover (epoch {epoch})")
         }
         ("+elected-leader", Some(_)) => match quorum {
-            Some((_, total)) => format!(
-                "{src} won the vote and leads the failover of {node} (a majority of {} is needed)",
-                total / 2 + 1
+            Some((q, total)) => format!(
+                "{src} won the vote and leads the failover of {node} ({} votes are needed: a majority of {total} sentinels, and at least the quorum {q})",
+                votes_needed(q, total)
             ),
             None => format!("{src} won the vote and leads the failover of {node}"),
         },
@@ -330,6 +346,9 @@ pub struct LostAckedWrites {
     /// When each was acknowledged (ms since run start), as far as known
     /// (the audit may list only the first ones).
     pub at_ms: Vec<u64>,
+    /// The master that acknowledged each (as `at_ms`, from the journal);
+    /// where unknown, the master Sentinel had elected at that time.
+    pub nodes: Vec<String>,
 }
 
 /// What one fault on the master cost. Times are milliseconds after the
@@ -339,6 +358,9 @@ pub struct LostAckedWrites {
 pub struct Failover {
     /// The fault, e.g. `segfault`.
     pub fault: String,
+    /// The fault's place among every fault injected in the run (0-based),
+    /// as `losses[].fault_index` names it.
+    pub fault_index: usize,
     /// Milliseconds since the run started when the fault was injected.
     pub at_ms: u64,
     pub fault_ms: u64,
@@ -357,7 +379,11 @@ pub struct Failover {
     pub client_recovered_ms: Option<u64>,
     /// Longest stretch with no successful write after the fault.
     pub write_outage_ms: Option<u64>,
-    /// Acknowledged writes lost with this failover (from the audit).
+    /// Longest stretch after the fault with no acknowledged write that
+    /// survived the audit (writes a stale master took count as none).
+    pub durable_outage_ms: Option<u64>,
+    /// Acknowledged writes lost with this fault: the sum of its `losses`
+    /// (None when the audit could not be made).
     pub lost_acked_writes: Option<u64>,
     pub old_master: String,
     pub new_master: Option<String>,
@@ -365,9 +391,17 @@ pub struct Failover {
     pub failed_over: bool,
     /// Sentinels that announced the switch (every one of them, when they agree).
     pub sentinels_switched: Vec<String>,
+    /// Whether the old master is a replica of the new one: from its own
+    /// `ROLE` once the run settled, else from `+convert-to-slave`.
     pub old_master_rejoined_as_replica: bool,
     /// When Sentinel turned the old master into a replica (`+convert-to-slave`).
     pub old_master_rejoined_ms: Option<u64>,
+    /// Who made the old master a replica: `sentinel` (+convert-to-slave)
+    /// or `grabstorm` (its restart sent REPLICAOF).
+    pub old_master_rejoined_by: Option<String>,
+    /// What the old master said of itself once the run settled, e.g.
+    /// "replica of redis-2" (None: not asked, or it did not answer).
+    pub old_master_role: Option<String>,
     /// Why the fault did not lead to a failover.
     pub reason: Option<String>,
 }
@@ -380,7 +414,7 @@ fn takes_node_away(fault: &str) -> bool {
     )
 }
 
-fn sentinel_payload<'a>(e: &'a Event, channel: &str) -> Option<&'a str> {
+pub(crate) fn sentinel_payload<'a>(e: &'a Event, channel: &str) -> Option<&'a str> {
     match &e.kind {
         EventKind::Sentinel { name, payload } if name == channel => Some(payload),
         _ => None,
@@ -404,6 +438,18 @@ pub fn failovers(
     topology: &Topology,
     lost: &LostAckedWrites,
 ) -> Vec<Failover> {
+    failovers_and_losses(events, throughput, topology, lost).0
+}
+
+/// [`failovers`], and every lost write attributed to a cause
+/// ([`super::losses::attribute`]): each row's `lost_acked_writes` is the
+/// sum of its losses.
+pub fn failovers_and_losses(
+    events: &[Event],
+    throughput: &[ThroughputPoint],
+    topology: &Topology,
+    lost: &LostAckedWrites,
+) -> (Vec<Failover>, Vec<super::losses::Loss>) {
     let faults: Vec<(usize, &str, &str)> = events
         .iter()
         .enumerate()
@@ -414,6 +460,13 @@ pub fn failovers(
             _ => None,
         })
         .collect();
+    // Every fault's place in the run, restarts and heals included.
+    let ordinal = |idx: usize| {
+        events[..idx]
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::FaultInjected { .. }))
+            .count()
+    };
     let mut out = Vec::new();
     for (k, &(idx, fault, node)) in faults.iter().enumerate() {
         let at = events[idx].at_ms;
@@ -425,17 +478,56 @@ pub fn failovers(
         }
         let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
         let window = &events[idx..end];
-        out.push(measure(
-            fault, node, at, window, events, idx, throughput, topology,
-        ));
+        let mut f = measure(fault, node, at, window, events, idx, throughput, topology);
+        f.fault_index = ordinal(idx);
+        out.push(f);
     }
-    attribute_lost(&mut out, lost);
+    let writes = lost_writes(lost, events, topology);
+    let losses = super::losses::attribute(&writes, events, &mut out, topology);
+    (out, losses)
+}
+
+/// The lost writes with their acknowledging master; those the list leaves
+/// out (beyond `at_ms`) are placed at the last one listed.
+fn lost_writes(
+    lost: &LostAckedWrites,
+    events: &[Event],
+    topology: &Topology,
+) -> Vec<super::losses::LostWrite> {
+    let initial = master_at(events, 0, topology);
+    let elected_at = |t: u64| {
+        events
+            .iter()
+            .take_while(|e| e.at_ms <= t)
+            .filter_map(|e| {
+                sentinel_payload(e, "+switch-master").and_then(crate::client::SwitchMaster::parse)
+            })
+            .last()
+            .map_or(initial.clone(), |s| name_of(topology, &s.new))
+    };
+    let mut out: Vec<super::losses::LostWrite> = lost
+        .at_ms
+        .iter()
+        .enumerate()
+        .map(|(i, &at_ms)| super::losses::LostWrite {
+            at_ms,
+            node: lost
+                .nodes
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| elected_at(at_ms)),
+        })
+        .collect();
+    if let Some(last) = out.last().cloned() {
+        let unlisted = lost.total.saturating_sub(out.len() as u64);
+        out.extend((0..unlisted).map(|_| last.clone()));
+    }
     out
 }
 
 /// The master just before event `idx`: the newest `+switch-master` before
 /// it; else what the first later announcement says the master was; else `redis-1`.
-fn master_at(events: &[Event], idx: usize, topology: &Topology) -> String {
+pub(crate) fn master_at(events: &[Event], idx: usize, topology: &Topology) -> String {
     let switch = |e: &Event| {
         sentinel_payload(e, "+switch-master").and_then(crate::client::SwitchMaster::parse)
     };
@@ -602,7 +694,7 @@ fn why_no_failover(
         return "no sentinels: nothing fails the master over".into();
     }
     let reachable = total - sentinels_unreachable(all, idx, topology).len();
-    let majority = total / 2 + 1;
+    let majority = votes_needed(spec.quorum, total as u16) as usize;
     let quorum = spec.quorum as usize;
     if reachable < quorum {
         return format!("no quorum: {reachable} of {total} sentinels reachable, quorum {quorum}");
@@ -614,7 +706,7 @@ fn why_no_failover(
         .collect();
     if f.odown_ms.is_some() && reachable < majority {
         return format!(
-            "no leader: the master was agreed down, but only {reachable} of {total} sentinels are reachable and a majority of {majority} must vote"
+            "no leader: the master was agreed down, but only {reachable} of {total} sentinels are reachable and {majority} must vote for one leader (a majority, and at least the quorum)"
         );
     }
     if f.sdown_ms.is_none() {
@@ -648,43 +740,11 @@ fn why_no_failover(
     }
     if f.elected_ms.is_none() {
         return format!(
-            "the master was agreed down, but no sentinel won a majority ({majority} of {total}) to lead the failover"
+            "the master was agreed down, but no sentinel won the {majority} votes of {total} needed to lead the failover"
         );
     }
     "a failover started but no +switch-master followed before the next fault or the end of the run"
         .into()
-}
-
-/// Spreads the audit's lost writes over the failovers: a write acknowledged
-/// at time t is lost with the first failover whose old master was replaced
-/// (switch, or rejoin when it kept taking writes) at or after t.
-fn attribute_lost(failovers: &mut [Failover], lost: &LostAckedWrites) {
-    let switched: Vec<usize> = (0..failovers.len())
-        .filter(|&i| failovers[i].failed_over)
-        .collect();
-    for f in failovers.iter_mut() {
-        f.lost_acked_writes = f.failed_over.then_some(0);
-    }
-    let Some(&last) = switched.last() else {
-        return;
-    };
-    let loss_point = |f: &Failover| f.at_ms + f.old_master_rejoined_ms.or(f.switch_ms).unwrap_or(0);
-    let mut counts: HashMap<usize, u64> = HashMap::new();
-    for &t in &lost.at_ms {
-        let i = switched
-            .iter()
-            .copied()
-            .find(|&i| loss_point(&failovers[i]) >= t)
-            .unwrap_or(last);
-        *counts.entry(i).or_default() += 1;
-    }
-    let listed = lost.at_ms.len() as u64;
-    if lost.total > listed {
-        *counts.entry(last).or_default() += lost.total - listed;
-    }
-    for (i, n) in counts {
-        failovers[i].lost_acked_writes = Some(n);
-    }
 }
 
 #[cfg(test)]
@@ -899,6 +959,7 @@ mod tests {
         let lost = LostAckedWrites {
             total: 3,
             at_ms: vec![990, 995, 999],
+            ..Default::default()
         };
         let f = failovers(&events, &[], &t, &lost);
         assert_eq!(f.len(), 1);
@@ -948,7 +1009,8 @@ mod tests {
             f[0].reason.as_deref(),
             Some("no quorum: 1 of 3 sentinels reachable, quorum 2")
         );
-        assert_eq!(f[0].lost_acked_writes, None);
+        // No failover, nothing lost: its row still says how much (none).
+        assert_eq!(f[0].lost_acked_writes, Some(0));
     }
 
     #[test]

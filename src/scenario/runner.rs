@@ -558,6 +558,9 @@ pub fn conclude(
     out_dir: &Path,
 ) -> anyhow::Result<Finished> {
     let mut verdicts = expect::evaluate(&s.expect, |name| measure::measure(name, &report));
+    verdicts.extend(expect::implicit(&s.expect, |name| {
+        measure::measure(name, &report)
+    }));
     verdicts.extend(step_failures);
     report.scenario = Some(serde_json::to_value(s).context("serialising the scenario")?);
     report.expectations = verdicts;
