@@ -188,9 +188,11 @@ pub fn attribute(
                 }
             }
         } else if let Some(&(at, node)) = restart_later {
+            // The fault that took it down: the last on it before the restart
+            // (a write may be acknowledged while the kill is under way).
             let row = failovers
                 .iter()
-                .rposition(|f| f.old_master == node && f.at_ms >= w.at_ms && f.at_ms <= at);
+                .rposition(|f| f.old_master == node && f.at_ms <= at);
             let data = match topology.spec.persistence {
                 Persistence::None => "without persistence it came back empty".to_string(),
                 p => format!(

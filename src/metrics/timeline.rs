@@ -1040,6 +1040,120 @@ mod tests {
         assert!(!f[1].failed_over);
     }
 
+    fn lost_on(writes: &[(u64, &str)]) -> LostAckedWrites {
+        LostAckedWrites {
+            total: writes.len() as u64,
+            at_ms: writes.iter().map(|w| w.0).collect(),
+            nodes: writes.iter().map(|w| w.1.to_string()).collect(),
+        }
+    }
+
+    fn causes(losses: &[super::super::losses::Loss]) -> Vec<(String, Option<usize>, String, u64)> {
+        losses
+            .iter()
+            .map(|l| {
+                (
+                    l.cause.to_string(),
+                    l.fault_index,
+                    l.node.clone(),
+                    l.lost_acked_writes,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn losses_are_attributed_by_who_acknowledged_them_and_when() {
+        let t = topology();
+        let events = vec![
+            fault(1000, "shutdown", "redis-1"),
+            sent(
+                3000,
+                "sentinel-1",
+                "+switch-master",
+                "mymaster 172.18.0.1 6379 172.18.0.2 6379",
+            ),
+            // The promoted replica is itself marked down under load.
+            sent(
+                4000,
+                "sentinel-1",
+                "+switch-master",
+                "mymaster 172.18.0.2 6379 172.18.0.3 6379",
+            ),
+        ];
+        let lost = lost_on(&[
+            (900, "redis-1"),
+            (950, "redis-1"),
+            (3200, "redis-1"),
+            (3500, "redis-2"),
+        ]);
+        let (f, losses) = failovers_and_losses(&events, &[], &t, &lost);
+        assert_eq!(
+            causes(&losses),
+            vec![
+                ("failover".into(), Some(0), "redis-1".into(), 2),
+                ("split_brain".into(), Some(0), "redis-1".into(), 1),
+                ("second_failover".into(), Some(0), "redis-2".into(), 1),
+            ]
+        );
+        assert_eq!(f[0].lost_acked_writes, Some(4));
+        assert!(losses[2].explanation.contains("without a fault of its own"));
+    }
+
+    #[test]
+    fn an_empty_restart_owns_what_the_master_had_before() {
+        let t = topology();
+        let events = vec![
+            fault(1000, "kill", "redis-1"),
+            fault(2000, "restart", "redis-1"),
+        ];
+        let lost = lost_on(&[(500, "redis-1"), (900, "redis-1"), (5000, "redis-1")]);
+        let (f, losses) = failovers_and_losses(&events, &[], &t, &lost);
+        assert_eq!(f.len(), 1);
+        assert!(!f[0].failed_over);
+        assert_eq!(
+            causes(&losses),
+            vec![
+                ("empty_restart".into(), Some(0), "redis-1".into(), 2),
+                ("unexplained".into(), Some(0), "redis-1".into(), 1),
+            ]
+        );
+        assert_eq!(f[0].lost_acked_writes, Some(3));
+    }
+
+    #[test]
+    fn the_durable_outage_runs_until_a_write_that_survived() {
+        let mut rows = vec![Failover {
+            at_ms: 1000,
+            ..Default::default()
+        }];
+        // Survivors before the fault, then one at 4 s, then none to the end (10 s).
+        super::super::losses::durable_outages(&mut rows, &[500, 900, 4000], 10_000);
+        assert_eq!(rows[0].durable_outage_ms, Some(6000));
+    }
+
+    #[test]
+    fn the_election_needs_the_quorum_when_it_exceeds_the_majority() {
+        assert_eq!(votes_needed(3, 3), 3);
+        assert_eq!(votes_needed(2, 3), 2);
+        assert_eq!(votes_needed(1, 5), 3);
+    }
+
+    #[test]
+    fn a_replica_without_a_hostname_is_said_in_words() {
+        let t = topology();
+        let e = sent(
+            9,
+            "sentinel-2",
+            "+slave",
+            "slave :6379  6379 @ mymaster 172.18.0.2 6379",
+        );
+        let said = explain(&e, &t);
+        assert!(!said.contains(":@"), "{said}");
+        assert!(said.contains("could not resolve"), "{said}");
+        assert!(said.contains("replica of redis-2"), "{said}");
+    }
+
     #[test]
     fn outage_falls_back_to_the_throughput_series() {
         let points: Vec<ThroughputPoint> = [5, 0, 0, 0, 7]

@@ -6,6 +6,7 @@ mod support;
 mod audit_cli;
 mod faults;
 mod locks;
+mod losses;
 mod scenario;
 mod topology_docker;
 mod topology_local;
