@@ -36,8 +36,12 @@ struct Up {
 
 impl Up {
     fn local(spec: &[&str]) -> Up {
+        Up::start("local", spec)
+    }
+
+    fn start(backend: &str, spec: &[&str]) -> Up {
         let state = state_dir();
-        let mut args = vec!["up", "--backend", "local", "--json"];
+        let mut args = vec!["up", "--backend", backend, "--json"];
         args.extend_from_slice(spec);
         let out = grabstorm(state.path(), &args);
         assert!(out.status.success(), "up: {}", text(&out));
@@ -361,6 +365,77 @@ fn key_of(l: &Value) -> (u64, u64, u64) {
         l["round"].as_u64().unwrap(),
         l["user"].as_u64().unwrap(),
     )
+}
+
+fn docker_or_skip(test: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    match rt.block_on(grabstorm::topology::docker::DockerBackend::connect(None)) {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI=true needs a Docker engine: {e:#}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no Docker engine answers: {e:#}");
+            false
+        }
+    }
+}
+
+/// Case 1: with quorum 3 and one sentinel killed, the crashed master is
+/// never replaced; the run still ends with a report, audited on the data
+/// nodes that answer, and says why there was no failover.
+#[test]
+fn no_quorum_no_master_still_a_report_audited_on_the_replicas() {
+    if !docker_or_skip("no_quorum_no_master_still_a_report_audited_on_the_replicas") {
+        return;
+    }
+    let up = Up::start("docker", &["--sentinels", "3", "--quorum", "3"]);
+    let out = tempfile::tempdir().unwrap();
+    let o = up.load(
+        out.path(),
+        &[
+            "--workload",
+            "redpacket",
+            "--grabbers",
+            "200",
+            "--duration",
+            "9s",
+            "--seed",
+            "14",
+            "--settle-timeout",
+            "4s",
+            "--fault",
+            "2s kill sentinel-1",
+            "--fault",
+            "4s segfault master",
+        ],
+    );
+    // Not a crash (2): a report whose verdict fails or holds on what it measured.
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+    let r = report(out.path());
+    assert!(out.path().join("report.md").exists());
+    assert_eq!(r["audit"]["checked"], true, "{}", r["audit"]);
+    let reason = r["audit"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no master was agreed"), "{reason}");
+    let f = &r["failovers"].as_array().unwrap()[0];
+    assert_eq!(f["failed_over"], false, "{f}");
+    assert!(f["reason"].as_str().unwrap().contains("no quorum"), "{f}");
+    // redis-1 crashed; the replicas still answer and are still replicas.
+    for replica in ["redis-2", "redis-3"] {
+        assert_eq!(up.replication(replica)["role"], "slave");
+    }
+    let node = r["audit"]["checked_node"].as_str().unwrap().to_string();
+    assert!(node == "redis-2" || node == "redis-3", "{node}");
+    let missing = grabs_missing(&up, &node, &journal(out.path()));
+    let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
+    eprintln!(
+        "no quorum: report {lost} lost on {node}, HGET recount {}",
+        missing.len()
+    );
+    assert_eq!(lost, missing.len() as u64);
+    assert_losses_add_up(&r);
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("no quorum"), "{md}");
 }
 
 /// Faults that cannot happen are refused before anything starts: exit 2,
