@@ -184,12 +184,7 @@ pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<E
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     if !args.attach {
-        let backend = match args.backend.backend {
-            crate::cli::BackendChoice::Local => Some(crate::topology::BackendKind::Local),
-            crate::cli::BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
-            crate::cli::BackendChoice::Auto => None,
-        };
-        if let Err(e) = crate::faults::check_plan(&config.faults, &args.spec.to_spec(), backend) {
+        if let Err(e) = check_faults(&args.backend, &args.spec, &config.faults) {
             eprintln!("grabstorm load: refused before anything started: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
@@ -230,6 +225,21 @@ pub async fn run(global: &GlobalArgs, args: LoadCommandArgs) -> anyhow::Result<E
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// Refuses the `--fault`s a topology started from these flags cannot have
+/// (`segfault replica-9` with two replicas, `partition` on local processes).
+pub fn check_faults(
+    backend: &BackendArgs,
+    spec: &SpecArgs,
+    faults: &[ScheduledFault],
+) -> Result<(), crate::faults::FaultError> {
+    let kind = match backend.backend {
+        crate::cli::BackendChoice::Local => Some(crate::topology::BackendKind::Local),
+        crate::cli::BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
+        crate::cli::BackendChoice::Auto => None,
+    };
+    crate::faults::check_plan(faults, &spec.to_spec(), kind)
 }
 
 /// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.
