@@ -603,7 +603,6 @@ fn audit(md: &mut String, r: &Report) {
     if let Some(why) = &a.reason {
         let _ = writeln!(md, "{why}.\n");
     }
-    losses(md, r);
     let _ = writeln!(
         md,
         "{} acknowledged write(s) journaled, checked against {} once the topology settled: **{} lost**.\n",
@@ -615,6 +614,7 @@ fn audit(md: &mut String, r: &Report) {
         },
         a.lost_acked_writes
     );
+    losses(md, r);
     if !a.lost.is_empty() {
         let _ = writeln!(
             md,
