@@ -9,6 +9,7 @@ use crate::audit::journal;
 use crate::audit::journal::JournalOp;
 use crate::faults::target::{replication, Replication};
 use crate::metrics::aggregate::Aggregator;
+use crate::metrics::losses::{Loss, LossCause};
 use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::timeline::{failovers_and_losses, LostAckedWrites};
 use crate::metrics::EventKind;
@@ -128,10 +129,14 @@ impl Lab {
             .as_ref()
             .map(|i| i.failures())
             .unwrap_or_default();
-        if let Some(t) = &topology {
-            explain_losses(&mut report, lost.as_deref(), &records, t);
-            let facts = read_facts(t).await;
-            apply_facts(&mut report, &facts, t);
+        match &topology {
+            Some(t) => {
+                explain_losses(&mut report, lost.as_deref(), &records, t);
+                let facts = read_facts(t).await;
+                apply_facts(&mut report, &facts, t);
+            }
+            // A single Redis at a fixed address: no timeline to explain a loss.
+            None => report.losses = unexplained(lost.as_deref().unwrap_or(&[])),
         }
         report.judge();
         write_json(&self.run_dir.join("report.json"), &report)?;
@@ -315,6 +320,33 @@ fn explain_losses(
     crate::metrics::losses::durable_outages(&mut failovers, &survived, end_ms);
     report.failovers = failovers;
     report.losses = losses;
+}
+
+/// Losses of a run without a topology (a fixed address): one per node,
+/// cause `unexplained`, so that the losses still add up to the audit's total.
+fn unexplained(lost: &[journal::JournalRecord]) -> Vec<Loss> {
+    let mut by_node: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    for r in lost {
+        by_node.entry(&r.node).or_default().push(r.at_ms);
+    }
+    by_node
+        .into_iter()
+        .map(|(node, at)| {
+            let (from, to) = (at[0], at[at.len() - 1]);
+            Loss {
+                cause: LossCause::Unexplained,
+                fault_index: None,
+                node: node.to_string(),
+                from_ms: from,
+                to_ms: to,
+                lost_acked_writes: at.len() as u64,
+                explanation: format!(
+                    "{} acknowledged write(s) by {node} are missing from Redis; this run talks to one Redis at a fixed address, with no timeline to explain why",
+                    at.len()
+                ),
+            }
+        })
+        .collect()
 }
 
 /// What tells one journal line from another.
