@@ -4,7 +4,8 @@
 //! share) with addresses and sentinel ids turned into node names as far as a
 //! [`Naming`] knows them, and the per-fault measurement
 //! of what a failover cost ([`Failover`]: when Sentinel noticed, agreed,
-//! elected, switched; when the client wrote again; what was lost).
+//! elected, switched; when the client wrote again; what was lost, by the
+//! attribution of [`super::losses`]).
 
 use super::event::{Event, EventBus, EventKind};
 use super::snapshot::ThroughputPoint;

@@ -438,6 +438,61 @@ fn no_quorum_no_master_still_a_report_audited_on_the_replicas() {
     assert!(md.contains("no quorum"), "{md}");
 }
 
+/// Every data node down at the end: the run still writes its reports, says
+/// the audit could not be made (`checked: false`, with the reason), prints
+/// the lost writes as unknown and fails the verdict (exit 1, not 2).
+#[test]
+fn with_no_data_node_left_the_audit_is_unchecked_and_the_verdict_fails() {
+    let up = Up::local(&["--down-after-ms", "5000"]);
+    let out = tempfile::tempdir().unwrap();
+    let o = up.load(
+        out.path(),
+        &[
+            "--workload",
+            "redpacket",
+            "--grabbers",
+            "40",
+            "--duration",
+            "5s",
+            "--settle-timeout",
+            "2s",
+            "--fault",
+            "2s kill redis-2",
+            "--fault",
+            "2s kill redis-3",
+            "--fault",
+            "3s kill redis-1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // The recount: no Redis node accepts a connection.
+    for node in ["redis-1", "redis-2", "redis-3"] {
+        assert!(
+            std::net::TcpStream::connect(&up.nodes[node]).is_err(),
+            "{node}"
+        );
+    }
+    let r = report(out.path());
+    assert_eq!(r["audit"]["checked"], false, "{}", r["audit"]);
+    let reason = r["audit"]["reason"].as_str().unwrap();
+    assert!(reason.contains("no data node answered"), "{reason}");
+    assert_eq!(r["verdict"]["ok"], false);
+    assert!(
+        r["failovers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["lost_acked_writes"].is_null()),
+        "{}",
+        r["failovers"]
+    );
+    let journaled = journal(out.path()).len() as u64;
+    assert_eq!(r["audit"]["journal_lines"].as_u64(), Some(journaled));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("lost writes unknown"));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("The audit could not be made"), "{md}");
+}
+
 /// Faults that cannot happen are refused before anything starts: exit 2,
 /// no process, no state file.
 #[test]
