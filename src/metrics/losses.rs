@@ -142,6 +142,24 @@ pub fn attribute(
     // The newest fault row at or before `t`.
     let row_before = |t: u64| failovers.iter().rposition(|f| f.at_ms <= t);
 
+    // A master that went down with no failover and was restarted: what it
+    // came back with is what its replicas copied. (row, restart, node)
+    let wipes: Vec<(usize, u64, &str)> = failovers
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.failed_over)
+        .filter_map(|(i, f)| {
+            let &(at, node) = restarts
+                .iter()
+                .find(|(at, node)| *node == f.old_master && *at >= f.at_ms)?;
+            // A failover of it in between would have kept the data on the promoted replica.
+            let switched = switches
+                .iter()
+                .any(|s| s.old == f.old_master && s.at_ms >= f.at_ms && s.at_ms <= at);
+            (!switched).then_some((i, at, node))
+        })
+        .collect();
+
     type Group = (LossCause, Option<usize>, String);
     let mut groups: BTreeMap<Group, (u64, u64, u64, String)> = BTreeMap::new();
     for w in lost {
@@ -153,9 +171,10 @@ pub fn attribute(
         let replaced_later = switches
             .iter()
             .find(|s| s.at_ms >= w.at_ms && s.old == w.node);
-        let restart_later = restarts
+        // The first wipe after the write: the lineage's data went with it.
+        let wiped = wipes
             .iter()
-            .find(|(at, node)| *at >= w.at_ms && *node == w.node);
+            .find(|(_, restart_at, _)| w.at_ms <= *restart_at);
         let (cause, row, why) = if let Some(s) = deposed {
             let row = row_of_switch(s).or_else(|| row_before(s.at_ms));
             let why = format!(
@@ -165,6 +184,27 @@ pub fn attribute(
                 secs(s.at_ms)
             );
             (LossCause::SplitBrain, row, why)
+        } else if let Some(&(row, at, node)) = wiped {
+            let data = match topology.spec.persistence {
+                Persistence::None => "without persistence it came back empty".to_string(),
+                p => format!(
+                    "it came back with only what its persistence ({p:?}) had written to disk"
+                ),
+            };
+            let down = secs(failovers[row].at_ms);
+            let whose = if w.node == node {
+                format!("acknowledged by {node}, which went down at {down}")
+            } else {
+                format!(
+                    "acknowledged by {} and held by {node}, the master when it went down at {down}",
+                    w.node
+                )
+            };
+            let why = format!(
+                "{whose} and was restarted at {} with no failover in between; {data}, and its replicas copied that dataset",
+                secs(at)
+            );
+            (LossCause::EmptyRestart, Some(row), why)
         } else if let Some(s) = replaced_later {
             match row_of_switch(s) {
                 Some(row) => {
@@ -187,23 +227,6 @@ pub fn attribute(
                     (LossCause::SecondFailover, row_before(s.at_ms), why)
                 }
             }
-        } else if let Some(&(at, node)) = restart_later {
-            // The fault that took it down: the last on it before the restart
-            // (a write may be acknowledged while the kill is under way).
-            let row = failovers
-                .iter()
-                .rposition(|f| f.old_master == node && f.at_ms <= at);
-            let data = match topology.spec.persistence {
-                Persistence::None => "without persistence it came back empty".to_string(),
-                p => format!(
-                    "it came back with only what its persistence ({p:?}) had written to disk"
-                ),
-            };
-            let why = format!(
-                "acknowledged by {node}, which went down and was restarted at {} with no failover in between; {data}, and its replicas copied that dataset",
-                secs(at)
-            );
-            (LossCause::EmptyRestart, row, why)
         } else {
             let why = format!(
                 "acknowledged by {} and missing from Redis, with no failover, split brain or restart of {} after it on the timeline",

@@ -1123,6 +1123,36 @@ mod tests {
     }
 
     #[test]
+    fn a_later_empty_restart_explains_what_an_earlier_failover_kept() {
+        let t = topology();
+        let events = vec![
+            fault(5000, "segfault", "redis-1"),
+            sent(
+                7300,
+                "sentinel-2",
+                "+switch-master",
+                "mymaster 172.18.0.1 6379 172.18.0.3 6379",
+            ),
+            fault(25_000, "segfault", "redis-3"),
+            fault(33_000, "restart", "redis-3"),
+        ];
+        let lost = lost_on(&[(100, "redis-1"), (8000, "redis-3")]);
+        let (f, losses) = failovers_and_losses(&events, &[], &t, &lost);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            causes(&losses),
+            vec![
+                ("empty_restart".into(), Some(1), "redis-1".into(), 1),
+                ("empty_restart".into(), Some(1), "redis-3".into(), 1),
+            ]
+        );
+        assert_eq!(
+            (f[0].lost_acked_writes, f[1].lost_acked_writes),
+            (Some(0), Some(2))
+        );
+    }
+
+    #[test]
     fn the_durable_outage_runs_until_a_write_that_survived() {
         let mut rows = vec![Failover {
             at_ms: 1000,
