@@ -107,7 +107,9 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
              A failover may be under way: retry once `grabstorm status` shows the sentinels \
              agree on a live master, or pass --addr"
         ),
-        r => r?,
+        r => {
+            r?;
+        }
     }
     let out = args.dir.join("audit.json");
     std::fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")

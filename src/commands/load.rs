@@ -201,6 +201,12 @@ pub async fn run(
         eprintln!("grabstorm load: {e}");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
+    if !args.attach {
+        if let Err(e) = check_faults(&args.backend, &args.spec, &config.faults) {
+            eprintln!("grabstorm load: refused before anything started: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    }
     if !args.json {
         eprintln!(
             "grabstorm load: {} grabbers, workload {}, seed {}, starting...",
@@ -238,6 +244,21 @@ pub async fn run(
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// Refuses the `--fault`s a topology started from these flags cannot have
+/// (`segfault replica-9` with two replicas, `partition` on local processes).
+pub fn check_faults(
+    backend: &BackendArgs,
+    spec: &SpecArgs,
+    faults: &[ScheduledFault],
+) -> Result<(), crate::faults::FaultError> {
+    let kind = match backend.backend {
+        crate::cli::BackendChoice::Local => Some(crate::topology::BackendKind::Local),
+        crate::cli::BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
+        crate::cli::BackendChoice::Auto => None,
+    };
+    crate::faults::check_plan(faults, &spec.to_spec(), kind)
 }
 
 /// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.

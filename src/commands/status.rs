@@ -1,11 +1,14 @@
 //! `grabstorm status`: the live truth about the running topology, read from
-//! the nodes (INFO replication, SENTINEL MASTER/REPLICAS), not from the
-//! state file: after a failover it shows the new roles.
+//! the nodes (INFO replication, SENTINEL GET-MASTER-ADDR-BY-NAME, which
+//! changes the moment a sentinel switches, where SENTINEL MASTER lags), not
+//! from the state file: after a failover it shows the new roles, and says
+//! so in words when two nodes claim to be master.
 
 use crate::cli::GlobalArgs;
 use crate::commands::up::{health_name, print_columns, role_name};
-use crate::metrics::snapshot::{NodeView, Role};
-use crate::topology::{live, select, state};
+use crate::metrics::snapshot::NodeView;
+use crate::metrics::{Health, Role};
+use crate::topology::{live, select, state, NodeKind, Topology};
 use clap::Args;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -26,6 +29,23 @@ struct StatusOutput<'a> {
     /// The run's password (`null` for runs started before it existed).
     password: Option<&'a str>,
     nodes: &'a [NodeView],
+    /// Set when the nodes disagree in a way worth a word (two masters).
+    warning: Option<&'a str>,
+}
+
+/// The master `sentinel` names right now (`SENTINEL GET-MASTER-ADDR-BY-NAME`),
+/// as a node name (or the address when no node has it).
+async fn named_master(topology: &Topology, sentinel: std::net::SocketAddr) -> Option<String> {
+    let addr =
+        crate::client::sentinel::ask_one(sentinel, &topology.auth(), &topology.spec.master_name)
+            .await
+            .ok()?;
+    Some(
+        topology
+            .node_by_addr(&addr)
+            .map(|n| n.name.clone())
+            .unwrap_or(addr),
+    )
 }
 
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -33,7 +53,30 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
     let topology = state::load(&state_dir)?;
     // The backend tells paused from dead; without it (Docker unreachable) the nodes still answer for themselves.
     let backend = select::backend_of(topology.backend, &state_dir).await.ok();
-    let view = live::observe_with(&topology, backend.as_ref().map(|(b, _)| b.as_ref())).await;
+    let mut view = live::observe_with(&topology, backend.as_ref().map(|(b, _)| b.as_ref())).await;
+    for n in view
+        .nodes
+        .iter_mut()
+        .filter(|n| n.kind == NodeKind::Sentinel)
+    {
+        if let Some(addr) = topology.node(&n.name).map(|t| t.host_addr) {
+            if let Some(m) = named_master(&topology, addr).await {
+                n.sentinel_master = Some(m);
+            }
+        }
+    }
+    let masters: Vec<&str> = view
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Redis && n.role == Role::Master && n.health == Health::Up)
+        .map(|n| n.name.as_str())
+        .collect();
+    let warning = (masters.len() > 1).then(|| {
+        format!(
+            "{} all say they are master: clients reaching different ones write to different datasets (split brain), and all but one will lose what they accept",
+            masters.join(" and ")
+        )
+    });
 
     if args.json {
         let out = StatusOutput {
@@ -43,6 +86,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             failover_in_progress: view.failover_in_progress,
             password: topology.password.as_deref(),
             nodes: &view.nodes,
+            warning: warning.as_deref(),
         };
         println!("{}", serde_json::to_string(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -58,6 +102,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             ""
         }
     );
+    if let Some(w) = &warning {
+        println!("WARNING: {w}");
+    }
     let opt = |v: Option<u64>| v.map_or("-".to_string(), |x| x.to_string());
     let cells: Vec<Vec<String>> = view
         .nodes

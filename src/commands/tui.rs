@@ -86,6 +86,12 @@ pub async fn run(
     if args.load.hard_cap == WorkloadArgs::default().hard_cap {
         args.load.hard_cap = DASHBOARD_HARD_CAP;
     }
+    if let Err(e) =
+        crate::commands::load::check_faults(&args.backend, &args.spec, &args.load.faults)
+    {
+        eprintln!("grabstorm tui: refused before anything started: {e}");
+        return Ok(ExitCode::from(crate::commands::EXIT_USAGE));
+    }
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
     let target = LabTarget::Start {
         backend: args.backend.clone(),

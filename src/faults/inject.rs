@@ -9,7 +9,7 @@ use super::target::{current_master, redis_role, resolve};
 use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
 use crate::client::Auth;
 use crate::metrics::{EventBus, EventKind};
-use crate::topology::{Backend, BackendKind, NodeKind, ProcessState, Topology};
+use crate::topology::{Backend, NodeKind, ProcessState, Topology};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +38,8 @@ pub struct Injector {
     tasks: TaskTracker,
     /// Fired on shutdown: pending thaws and heals happen at once.
     cancel: CancellationToken,
+    /// Scheduled faults that failed, in words: each fails the verdict.
+    failed: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What one scheduled fault did.
@@ -58,6 +60,7 @@ impl Injector {
             bus,
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
+            failed: Default::default(),
         }
     }
 
@@ -71,22 +74,7 @@ impl Injector {
     /// everything as it was.
     pub async fn inject(&self, req: &FaultRequest) -> anyhow::Result<String> {
         let kind = req.kind;
-        if req.duration.is_some()
-            && !matches!(
-                kind,
-                FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
-            )
-        {
-            return Err(FaultError::DurationNotAllowed(kind).into());
-        }
-        if !req.from.is_empty() && kind != FaultKind::Partition {
-            return Err(FaultError::FromNotAllowed(kind).into());
-        }
-        if matches!(kind, FaultKind::Partition | FaultKind::Heal)
-            && self.backend.kind() == BackendKind::Local
-        {
-            return Err(FaultError::NeedsDocker { kind }.into());
-        }
+        super::check_shape(req, Some(self.backend.kind()))?;
         let topology = self.topology.lock().await.clone();
         if kind == FaultKind::Heal && req.target == Target::All {
             return self.heal_all(&topology).await;
@@ -512,7 +500,19 @@ impl Injector {
                 let f = &scheduled.fault;
                 let text = match &result {
                     Ok(what) => format!("fault {} {}: {what}", f.kind, f.target),
-                    Err(why) => format!("fault {} {} failed: {why}", f.kind, f.target),
+                    Err(why) => {
+                        let failed = format!(
+                            "{} {} {} failed: {why}",
+                            show(scheduled.at),
+                            f.kind,
+                            f.target
+                        );
+                        this.failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(failed);
+                        format!("fault {} {} failed: {why}", f.kind, f.target)
+                    }
                 };
                 this.bus.emit("lab", EventKind::Note { text });
                 outcomes.push(FaultOutcome {
@@ -523,6 +523,14 @@ impl Injector {
             }
             outcomes
         })
+    }
+
+    /// The scheduled faults that failed so far, in words.
+    pub fn failures(&self) -> Vec<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Waits for pending thaws, heals and stalls to finish.

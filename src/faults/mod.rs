@@ -323,9 +323,123 @@ impl FromStr for ScheduledFault {
     }
 }
 
+/// Refuses a request whose parts do not fit its kind (a duration or peers
+/// where none apply, a partition on local processes), whatever the
+/// topology's state. `backend` None: not chosen yet.
+pub(crate) fn check_shape(
+    req: &FaultRequest,
+    backend: Option<crate::topology::BackendKind>,
+) -> Result<(), FaultError> {
+    let kind = req.kind;
+    if req.duration.is_some()
+        && !matches!(
+            kind,
+            FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
+        )
+    {
+        return Err(FaultError::DurationNotAllowed(kind));
+    }
+    if !req.from.is_empty() && kind != FaultKind::Partition {
+        return Err(FaultError::FromNotAllowed(kind));
+    }
+    if matches!(kind, FaultKind::Partition | FaultKind::Heal)
+        && backend == Some(crate::topology::BackendKind::Local)
+    {
+        return Err(FaultError::NeedsDocker { kind });
+    }
+    Ok(())
+}
+
+/// Refuses, before anything starts, the scheduled faults that cannot
+/// happen on a topology of `spec` (a replica or sentinel it does not have,
+/// a segfault of a sentinel, a partition on local processes). `backend` is
+/// None when it is not chosen yet (`--backend auto`).
+pub fn check_plan(
+    faults: &[ScheduledFault],
+    spec: &crate::topology::TopologySpec,
+    backend: Option<crate::topology::BackendKind>,
+) -> Result<(), FaultError> {
+    let redis = spec.replicas as usize + 1;
+    let sentinels = spec.sentinels as usize;
+    let mut names: Vec<String> = (1..=redis).map(|i| format!("redis-{i}")).collect();
+    names.extend((1..=sentinels).map(|i| format!("sentinel-{i}")));
+    let unknown = |name: String| FaultError::UnknownNode {
+        name,
+        known: names.join(", "),
+    };
+    for f in faults {
+        let req = &f.fault;
+        let kind = req.kind;
+        check_shape(req, backend)?;
+        if req.target == Target::All
+            && !matches!(
+                kind,
+                FaultKind::Restart | FaultKind::Resume | FaultKind::Heal
+            )
+        {
+            return Err(FaultError::AllNotAllowed(kind));
+        }
+        match &req.target {
+            Target::Replica(n) if *n > spec.replicas as usize => {
+                return Err(FaultError::NoSuchReplica {
+                    target: req.target.to_string(),
+                    replicas: format!("the topology has {} replica(s)", spec.replicas),
+                })
+            }
+            Target::Sentinel(n) if *n > sentinels => return Err(unknown(req.target.to_string())),
+            Target::Sentinel(_) if matches!(kind, FaultKind::Segfault | FaultKind::Slow) => {
+                return Err(FaultError::NeedsRedis {
+                    kind,
+                    node: req.target.to_string(),
+                })
+            }
+            Target::Node(name) if !names.contains(name) => return Err(unknown(name.clone())),
+            _ => {}
+        }
+        if let Some(peer) = req.from.iter().find(|p| !names.contains(p)) {
+            return Err(unknown(peer.clone()));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impossible_faults_are_refused_before_the_run() {
+        let spec = crate::topology::TopologySpec {
+            replicas: 2,
+            ..Default::default()
+        };
+        let plan = |s: &str| vec![s.parse::<ScheduledFault>().unwrap()];
+        let local = Some(crate::topology::BackendKind::Local);
+        assert!(matches!(
+            check_plan(&plan("5s segfault replica-9"), &spec, local),
+            Err(FaultError::NoSuchReplica { .. })
+        ));
+        assert!(matches!(
+            check_plan(&plan("5s partition master for 3s"), &spec, local),
+            Err(FaultError::NeedsDocker { .. })
+        ));
+        assert_eq!(
+            check_plan(&plan("5s partition master for 3s"), &spec, None),
+            Ok(())
+        );
+        assert!(matches!(
+            check_plan(&plan("5s kill redis-4"), &spec, local),
+            Err(FaultError::UnknownNode { .. })
+        ));
+        assert!(matches!(
+            check_plan(&plan("5s segfault sentinel-1"), &spec, local),
+            Err(FaultError::NeedsRedis { .. })
+        ));
+        assert_eq!(
+            check_plan(&plan("5s segfault replica-2"), &spec, local),
+            Ok(())
+        );
+    }
 
     #[test]
     fn scheduled_faults_parse_with_duration_and_peers() {

@@ -23,9 +23,22 @@ pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
     split(a).cmp(&split(b)).then_with(|| a.cmp(b))
 }
 
-/// The role a Redis node reports (`master` / `slave`), or `None` when it
-/// does not answer in time.
-pub async fn redis_role(addr: SocketAddr, auth: &Auth) -> Option<String> {
+/// What a Redis node says of its own replication (`INFO replication`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replication {
+    /// `master` or `slave`.
+    pub role: String,
+    /// For a replica: the address it replicates from (`host:port`).
+    pub master: Option<String>,
+    /// For a replica: whether its link to that master is up.
+    pub link_up: bool,
+    /// For a replica whose link is down: for how long, in seconds.
+    pub link_down_s: Option<u64>,
+}
+
+/// What a Redis node says of its replication, or `None` when it does not
+/// answer in time.
+pub async fn replication(addr: SocketAddr, auth: &Auth) -> Option<Replication> {
     let work = async {
         let mut conn = crate::client::connect_within(addr, auth, ROLE_TIMEOUT)
             .await
@@ -35,14 +48,33 @@ pub async fn redis_role(addr: SocketAddr, auth: &Auth) -> Option<String> {
             .query_async(&mut conn)
             .await
             .ok()?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("role:"))
-            .map(|r| r.trim().to_string())
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_string())
+        };
+        let role = field("role")?;
+        let master = match (field("master_host"), field("master_port")) {
+            (Some(h), Some(p)) => Some(format!("{h}:{p}")),
+            _ => None,
+        };
+        Some(Replication {
+            role,
+            master,
+            link_up: field("master_link_status").as_deref() == Some("up"),
+            link_down_s: field("master_link_down_since_seconds").and_then(|v| v.parse().ok()),
+        })
     };
     tokio::time::timeout(ROLE_TIMEOUT * 2, work)
         .await
         .ok()
         .flatten()
+}
+
+/// The role a Redis node reports (`master` / `slave`), or `None` when it
+/// does not answer in time.
+pub async fn redis_role(addr: SocketAddr, auth: &Auth) -> Option<String> {
+    replication(addr, auth).await.map(|r| r.role)
 }
 
 /// The current master's node name: asked of the sentinels, else of the nodes.

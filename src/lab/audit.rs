@@ -1,10 +1,18 @@
 //! The end of a run: close the journal, audit it against Redis, build and
-//! write the report.
+//! write the report. Every run gets its report: when no master was agreed
+//! the audit reads every reachable data node (and says which), when none
+//! answers it says so (`audit.checked: false`) and the verdict fails. The
+//! facts the report states about the topology (who rejoined as what, odd
+//! replication states) are read from Redis here, once the run settled.
 
 use crate::audit::journal;
+use crate::audit::journal::JournalOp;
 use crate::client::Auth;
+use crate::faults::target::{replication, Replication};
 use crate::metrics::aggregate::Aggregator;
+use crate::metrics::losses::{Loss, LossCause};
 use crate::metrics::recorder::{LockStep, OpKind};
+use crate::metrics::timeline::{failovers_and_losses, LostAckedWrites};
 use crate::metrics::EventKind;
 use crate::report::model::Report;
 use crate::workload::engine::Workloads;
@@ -12,6 +20,7 @@ use crate::workload::grabber::Workload;
 use crate::workload::WorkloadKind;
 use anyhow::Context;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -34,11 +43,10 @@ impl Lab {
                 .all()
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::FaultInjected { .. }));
-        // None: a second signal skipped the audit.
-        let master = self
-            .unless_audit_skipped(self.settle(faults))
-            .await
-            .transpose()?;
+        // Outer None: a second signal skipped the audit.
+        let settled = self.unless_audit_skipped(self.settle(faults)).await;
+        let mut skipped = settled.is_none();
+        let settled = settled.flatten();
 
         self.publisher_stop.cancel();
         let agg = match self.publisher.take() {
@@ -95,44 +103,72 @@ impl Lab {
             latency_buckets: agg.total_buckets(),
             ..Default::default()
         };
-        // Audited into a copy, so a skip half-way leaves no half-checked figure.
-        let mut audited = report.clone();
-        let done = match master {
-            Some(master) => {
-                let node = self.node_name(master).await;
-                let records = journal::read(&journal_path)?;
-                let auth = match self.topology().await {
-                    Some(t) => t.auth(),
-                    None => Auth::none(),
-                };
-                let audit = audit_into(&record, &w, master, &auth, &node, &records, &mut audited);
-                self.unless_audit_skipped(audit).await.transpose()?
-            }
-            None => None,
+        let records = journal::read(&journal_path)?;
+        let topology = self.topology().await;
+        let candidates = match settled {
+            Some(addr) => vec![(self.node_name(addr).await, addr)],
+            None => match &topology {
+                Some(t) => t
+                    .redis_nodes()
+                    .map(|n| (n.name.clone(), n.host_addr))
+                    .collect(),
+                None => vec![(
+                    self.pool.current().master.to_string(),
+                    self.pool.current().master,
+                )],
+            },
         };
-        match done {
-            Some(()) => report = audited,
-            None => {
-                report.audit.checked = false;
-                report.audit.reason = Some(crate::shutdown::AUDIT_SKIPPED.to_string());
-                report.audit.journal_records = lines;
+        let auth = topology
+            .as_ref()
+            .map(|t| t.auth())
+            .unwrap_or_else(Auth::none);
+        let lost = if skipped {
+            None
+        } else {
+            let audit = audit_best(&record, &w, &candidates, &auth, &records, &mut report);
+            match self.unless_audit_skipped(audit).await {
+                Some(lost) => lost,
+                None => {
+                    skipped = true;
+                    None
+                }
             }
+        };
+        if skipped {
+            report.audit.checked = false;
+            report.audit.reason = Some(crate::shutdown::AUDIT_SKIPPED.to_string());
+            report.audit.journal_records = lines;
         }
         for (kind, l) in report.locks.iter_mut() {
             l.wait = agg.op_summary(OpKind::Lock(*kind, LockStep::Wait));
             l.hold = agg.op_summary(OpKind::Lock(*kind, LockStep::Hold));
         }
         report.events = self.bus.all();
-        if let Some(t) = self.topology().await {
-            let lost = crate::metrics::timeline::LostAckedWrites {
-                total: report.audit.lost_acked_writes,
-                at_ms: report.audit.lost.iter().map(|r| r.at_ms).collect(),
-            };
-            report.failovers =
-                crate::metrics::timeline::failovers(&report.events, &report.throughput, &t, &lost);
+        report.faults_failed = self
+            .injector
+            .as_ref()
+            .map(|i| i.failures())
+            .unwrap_or_default();
+        match &topology {
+            Some(t) => {
+                explain_losses(&mut report, lost.as_deref(), &records, t);
+                // After a second signal the run ends now: no more reads.
+                if !skipped {
+                    let facts = read_facts(t).await;
+                    apply_facts(&mut report, &facts, t);
+                }
+            }
+            // A single Redis at a fixed address: no timeline to explain a loss.
+            None => report.losses = unexplained(lost.as_deref().unwrap_or(&[])),
         }
         report.judge();
         write_json(&self.run_dir.join("report.json"), &report)?;
+        let md = self.run_dir.join("report.md");
+        std::fs::write(
+            &md,
+            crate::report::markdown::render(&report, None, topology.as_ref()),
+        )
+        .with_context(|| format!("writing {}", md.display()))?;
         Ok(report)
     }
 
@@ -163,8 +199,70 @@ impl Lab {
     }
 }
 
+/// Audits `records` against each of `candidates` (node name, address) in
+/// turn and keeps the audit of the node that lacks the fewest acknowledged
+/// writes: with one candidate (the agreed master) that is simply its audit.
+/// Returns every lost write of the kept audit, or None when no candidate
+/// could be audited (then `report.audit.checked` is false, with the reason).
+pub async fn audit_best(
+    record: &RunRecord,
+    w: &Workloads,
+    candidates: &[(String, SocketAddr)],
+    auth: &Auth,
+    records: &[journal::JournalRecord],
+    report: &mut Report,
+) -> Option<Vec<journal::JournalRecord>> {
+    let mut best: Option<(Report, Vec<journal::JournalRecord>)> = None;
+    let mut checked = Vec::new();
+    let mut failures = Vec::new();
+    for (node, addr) in candidates {
+        let mut r = report.clone();
+        match audit_into(record, w, *addr, auth, node, records, &mut r).await {
+            Ok(lost) => {
+                checked.push((node.clone(), lost.len() as u64));
+                if best.as_ref().is_none_or(|(_, b)| lost.len() < b.len()) {
+                    best = Some((r, lost));
+                }
+            }
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    let Some((mut r, lost)) = best else {
+        report.audit.checked = false;
+        report.audit.journal_records = records.len() as u64;
+        report.audit.reason = Some(if failures.is_empty() {
+            "no data node to read".to_string()
+        } else {
+            format!("no data node answered: {}", failures.join("; "))
+        });
+        report.judge();
+        return None;
+    };
+    if candidates.len() > 1 {
+        let others: Vec<String> = checked
+            .iter()
+            .filter(|(n, _)| *n != r.audit.checked_node)
+            .map(|(n, lost)| format!("{n} lacks {lost}"))
+            .chain(failures.iter().cloned())
+            .collect();
+        r.audit.reason = Some(format!(
+            "no master was agreed on: read every reachable data node and kept {}, which lacks the fewest acknowledged writes{}",
+            r.audit.checked_node,
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", others.join("; "))
+            }
+        ));
+        r.audit.nodes_checked = checked;
+    }
+    *report = r;
+    Some(lost)
+}
+
 /// Audits `records` against the Redis at `master` for every workload of
-/// `record`, filling `report` (workload sections, audit summary).
+/// `record`, filling `report` (workload sections, audit summary). Returns
+/// every lost write (the report keeps the first 1,000).
 pub async fn audit_into(
     record: &RunRecord,
     w: &Workloads,
@@ -173,7 +271,7 @@ pub async fn audit_into(
     node: &str,
     records: &[journal::JournalRecord],
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<journal::JournalRecord>> {
     let mut conn = crate::client::connect(master, auth)
         .await
         .with_context(|| format!("connecting to {node} ({master}) for the audit"))?;
@@ -203,13 +301,187 @@ pub async fn audit_into(
         }
     }
     lost.sort_by_key(|r| r.at_ms);
+    report.audit.checked = true;
     report.audit.journal_records = records.len() as u64;
     report.audit.checked_node = node.to_string();
     report.audit.lost_acked_writes = lost.len() as u64;
-    lost.truncate(1000);
-    report.audit.lost = lost;
+    report.audit.lost = lost.iter().take(1000).cloned().collect();
     report.judge();
-    Ok(())
+    Ok(lost)
+}
+
+/// Fills `failovers` (one row per fault on the master) and `losses` (every
+/// lost write attributed, by the master the journal says acknowledged it),
+/// and each row's durable outage from the writes that survived the audit.
+/// Without an audit (`lost` None) losses stay unknown: rows say None.
+fn explain_losses(
+    report: &mut Report,
+    lost: Option<&[journal::JournalRecord]>,
+    records: &[journal::JournalRecord],
+    t: &crate::topology::Topology,
+) {
+    let listed = LostAckedWrites {
+        total: lost.map_or(0, |l| l.len() as u64),
+        at_ms: lost.unwrap_or(&[]).iter().map(|r| r.at_ms).collect(),
+        nodes: lost.unwrap_or(&[]).iter().map(|r| r.node.clone()).collect(),
+    };
+    let (mut failovers, losses) =
+        failovers_and_losses(&report.events, &report.throughput, t, &listed);
+    let Some(lost) = lost else {
+        for f in &mut failovers {
+            f.lost_acked_writes = None;
+        }
+        report.failovers = failovers;
+        return;
+    };
+    let gone: HashSet<(u64, JournalOp, u64, u64, u32, i64)> = lost.iter().map(identity).collect();
+    let mut survived: Vec<u64> = records
+        .iter()
+        .filter(|r| !gone.contains(&identity(r)))
+        .map(|r| r.at_ms)
+        .collect();
+    survived.sort_unstable();
+    let end_ms = (report.duration_s * 1000.0) as u64;
+    crate::metrics::losses::durable_outages(&mut failovers, &survived, end_ms);
+    report.failovers = failovers;
+    report.losses = losses;
+}
+
+/// Losses of a run without a topology (a fixed address): one per node,
+/// cause `unexplained`, so that the losses still add up to the audit's total.
+fn unexplained(lost: &[journal::JournalRecord]) -> Vec<Loss> {
+    let mut by_node: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    for r in lost {
+        by_node.entry(&r.node).or_default().push(r.at_ms);
+    }
+    by_node
+        .into_iter()
+        .map(|(node, at)| {
+            let (from, to) = (at[0], at[at.len() - 1]);
+            Loss {
+                cause: LossCause::Unexplained,
+                fault_index: None,
+                node: node.to_string(),
+                from_ms: from,
+                to_ms: to,
+                lost_acked_writes: at.len() as u64,
+                explanation: format!(
+                    "{} acknowledged write(s) by {node} are missing from Redis; this run talks to one Redis at a fixed address, with no timeline to explain why",
+                    at.len()
+                ),
+            }
+        })
+        .collect()
+}
+
+/// What tells one journal line from another.
+fn identity(r: &journal::JournalRecord) -> (u64, JournalOp, u64, u64, u32, i64) {
+    (r.at_ms, r.op, r.round, r.user, r.pos, r.value)
+}
+
+/// What each Redis node and the sentinels say once the run settled.
+struct Facts {
+    /// Per Redis node: what it says of its replication (None: no answer).
+    nodes: Vec<(String, Option<Replication>)>,
+    /// The master the sentinels name (by most answers), if any answered.
+    sentinel_master: Option<String>,
+}
+
+async fn read_facts(t: &crate::topology::Topology) -> Facts {
+    let auth = t.auth();
+    let redis: Vec<_> = t.redis_nodes().collect();
+    let answers =
+        futures::future::join_all(redis.iter().map(|n| replication(n.host_addr, &auth))).await;
+    let sentinel_master = match crate::client::SentinelSet::from_topology(t)
+        .master_addr()
+        .await
+    {
+        Ok(addr) => t.node_by_addr(&addr.to_string()).map(|n| n.name.clone()),
+        Err(_) => None,
+    };
+    Facts {
+        nodes: redis.iter().map(|n| n.name.clone()).zip(answers).collect(),
+        sentinel_master,
+    }
+}
+
+/// Sets each failover's rejoin from the old master's own `ROLE` (and who
+/// made it a replica), and lists the odd replication states in words.
+fn apply_facts(report: &mut Report, facts: &Facts, t: &crate::topology::Topology) {
+    let name_of = |addr: &str| t.node_by_addr(addr).map(|n| n.name.clone());
+    let role_words = |r: &Replication| match (&r.role[..], &r.master) {
+        ("master", _) => "master".to_string(),
+        (_, Some(m)) => format!("replica of {}", name_of(m).unwrap_or_else(|| m.clone())),
+        (role, None) => role.to_string(),
+    };
+    let restarted_by_lab = |node: &str| {
+        report.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::Note { text }
+                if text.starts_with(&format!("fault restart {node}:")) && text.contains("as a replica of"))
+        })
+    };
+    for f in report.failovers.iter_mut().filter(|f| f.failed_over) {
+        let Some((_, Some(r))) = facts.nodes.iter().find(|(n, _)| *n == f.old_master) else {
+            continue;
+        };
+        f.old_master_role = Some(role_words(r));
+        // ROLE is the fact; +convert-to-slave only says who did it.
+        f.old_master_rejoined_as_replica = r.role == "slave";
+        if f.old_master_rejoined_as_replica {
+            f.old_master_rejoined_by = Some(if f.old_master_rejoined_ms.is_some() {
+                "sentinel".to_string()
+            } else if restarted_by_lab(&f.old_master) {
+                "grabstorm".to_string()
+            } else {
+                "unknown".to_string()
+            });
+        }
+    }
+    let mut found = Vec::new();
+    if let Some(m) = &facts.sentinel_master {
+        if let Some((_, Some(r))) = facts.nodes.iter().find(|(n, _)| n == m) {
+            if r.role != "master" {
+                found.push(format!(
+                    "{m} is the master the sentinels name, but {m} reports itself a {}: writes to it fail",
+                    role_words(r)
+                ));
+            }
+        }
+    }
+    let masters: Vec<&str> = facts
+        .nodes
+        .iter()
+        .filter(|(_, r)| r.as_ref().is_some_and(|r| r.role == "master"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if masters.len() > 1 {
+        found.push(format!(
+            "{} all report themselves master: clients that reach different ones write to different datasets",
+            masters.join(" and ")
+        ));
+    }
+    for (node, r) in &facts.nodes {
+        let Some(r) = r.as_ref().filter(|r| r.role == "slave") else {
+            continue;
+        };
+        let Some(master) = &r.master else { continue };
+        match name_of(master) {
+            Some(m) if m == *node => {
+                found.push(format!("{node} is a replica of itself ({master}): it never receives new data"))
+            }
+            None => found.push(format!(
+                "{node} replicates from {master}, an address no node of the run has: it receives nothing"
+            )),
+            Some(m) if !r.link_up => found.push(format!(
+                "{node}'s link to its master {m} is down{}: it lacks every write since",
+                r.link_down_s
+                    .map(|s| format!(" since {s} s ago"))
+                    .unwrap_or_default()
+            )),
+            Some(_) => {}
+        }
+    }
+    report.topology_findings = found;
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {

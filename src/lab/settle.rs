@@ -1,8 +1,8 @@
 //! Settling after the load: wait until the topology agrees on one master
-//! before the audit reads it.
+//! before the audit reads it. When it never does (no quorum, no master
+//! left, two masters), say so: the audit then reads every data node.
 
 use crate::metrics::{EventKind, Role, TopologyView};
-use anyhow::Context;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -10,12 +10,12 @@ use super::{Lab, LabTarget, TOPOLOGY_POLL};
 
 impl Lab {
     /// Waits (after faults) until the topology agrees on one master, and
-    /// returns the master to audit against.
-    pub(super) async fn settle(&self, faults: bool) -> anyhow::Result<SocketAddr> {
+    /// returns it; None when it did not within the settle timeout.
+    pub(super) async fn settle(&self, faults: bool) -> Option<SocketAddr> {
         let (Some(shared), LabTarget::Start { .. } | LabTarget::Attach) =
             (&self.topology, &self.config.target)
         else {
-            return Ok(self.pool.current().master);
+            return Some(self.pool.current().master);
         };
         let deadline = Instant::now() + self.config.settle_timeout;
         let mut stable = 0;
@@ -43,30 +43,33 @@ impl Lab {
                         ),
                     },
                 );
-                return t
-                    .node(&name)
-                    .map(|n| n.host_addr)
-                    .with_context(|| format!("the settled master {name} is not in the topology"));
+                match t.node(&name) {
+                    Some(n) => return Some(n.host_addr),
+                    None => tracing::warn!("the settled master {name} is not in the topology"),
+                }
             }
             if Instant::now() >= deadline {
-                // Audit against whoever the sentinels name, or the pool's master.
-                let fallback = view
+                let masters: Vec<&str> = view
                     .nodes
                     .iter()
-                    .find(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
-                    .and_then(|n| t.node(&n.name))
-                    .map(|n| n.host_addr)
-                    .unwrap_or(self.pool.current().master);
+                    .filter(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
+                    .map(|n| n.name.as_str())
+                    .collect();
+                let state = match masters.as_slice() {
+                    [] => "no node is an answering master".to_string(),
+                    [one] => format!("{one} is master but the sentinels do not all name it"),
+                    many => format!("{} all claim to be master", many.join(" and ")),
+                };
                 self.bus.emit(
                     "lab",
                     EventKind::Note {
                         text: format!(
-                            "topology did not settle within {:?}; auditing against {fallback}",
+                            "topology did not settle within {:?} ({state}); auditing every reachable data node",
                             self.config.settle_timeout
                         ),
                     },
                 );
-                return Ok(fallback);
+                return None;
             }
             tokio::time::sleep(TOPOLOGY_POLL).await;
         }

@@ -4,7 +4,8 @@
 //! share) with addresses and sentinel ids turned into node names as far as a
 //! [`Naming`] knows them, and the per-fault measurement
 //! of what a failover cost ([`Failover`]: when Sentinel noticed, agreed,
-//! elected, switched; when the client wrote again; what was lost).
+//! elected, switched; when the client wrote again; what was lost, by the
+//! attribution of [`super::losses`]).
 
 use super::event::{Event, EventBus, EventKind};
 use super::snapshot::ThroughputPoint;
@@ -12,7 +13,7 @@ use crate::client::{subscribe, Auth, Subscription};
 use crate::topology::{NodeKind, Topology};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -108,7 +109,9 @@ struct Instance<'a> {
 }
 
 fn parse_instance(payload: &str) -> Option<Instance<'_>> {
-    let w: Vec<&str> = payload.split_whitespace().collect();
+    // Split on single spaces: an instance whose hostname Sentinel lost has
+    // an empty ip field (`slave :6379  6379 @ ...`), which must stay a field.
+    let w: Vec<&str> = payload.trim().split(' ').collect();
     if w.len() < 4 || !matches!(w[0], "master" | "slave" | "sentinel") {
         return None;
     }
@@ -153,9 +156,23 @@ impl Naming for Topology {
     }
 }
 
-/// The node name for an address as Sentinel gives it, or the address.
-fn name_of(names: &dyn Naming, addr: &str) -> String {
-    names.node_at(addr).unwrap_or(addr).to_string()
+/// The node name for an address as Sentinel gives it, or the address; an
+/// address without a host is one Sentinel could no longer resolve.
+pub(crate) fn name_of(names: &dyn Naming, addr: &str) -> String {
+    match names.node_at(addr) {
+        Some(name) => name.to_string(),
+        None if addr.starts_with(':') => format!(
+            "an instance whose hostname Sentinel could not resolve (port {})",
+            &addr[1..]
+        ),
+        None => addr.to_string(),
+    }
+}
+
+/// Votes a sentinel needs to lead a failover: a majority of all the
+/// sentinels, and never fewer than the quorum.
+pub fn votes_needed(quorum: u16, sentinels: u16) -> u16 {
+    (sentinels / 2 + 1).max(quorum)
 }
 
 /// One event in plain words, e.g. "sentinel-2 thinks the master redis-1 is
@@ -190,7 +207,7 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, names: &dyn Naming)
     let known = inst.as_ref().and_then(|i| names.node_at(&i.addr));
     let node = known
         .map(str::to_string)
-        .or_else(|| inst.as_ref().map(|i| i.addr.clone()))
+        .or_else(|| inst.as_ref().map(|i| name_of(names, &i.addr)))
         .unwrap_or_default();
     let master = inst
         .as_ref()
@@ -249,9 +266,9 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, names: &dyn Naming)
             format!("{src} votes for {leader} to lead the failover (epoch {epoch})")
         }
         ("+elected-leader", Some(_)) => match quorum {
-            Some((_, total)) => format!(
-                "{src} won the vote and leads the failover of {node} (a majority of {} is needed)",
-                total / 2 + 1
+            Some((q, total)) => format!(
+                "{src} won the vote and leads the failover of {node} ({} votes are needed: a majority of {total} sentinels, and at least the quorum {q})",
+                votes_needed(q, total)
             ),
             None => format!("{src} won the vote and leads the failover of {node}"),
         },
@@ -337,6 +354,9 @@ pub struct LostAckedWrites {
     /// When each was acknowledged (ms since run start), as far as known
     /// (the audit may list only the first ones).
     pub at_ms: Vec<u64>,
+    /// The master that acknowledged each (as `at_ms`, from the journal);
+    /// where unknown, the master Sentinel had elected at that time.
+    pub nodes: Vec<String>,
 }
 
 /// What one fault on the master cost. Times are milliseconds after the
@@ -346,6 +366,9 @@ pub struct LostAckedWrites {
 pub struct Failover {
     /// The fault, e.g. `segfault`.
     pub fault: String,
+    /// The fault's place among every fault injected in the run (0-based),
+    /// as `losses[].fault_index` names it.
+    pub fault_index: usize,
     /// Milliseconds since the run started when the fault was injected.
     pub at_ms: u64,
     pub fault_ms: u64,
@@ -364,7 +387,11 @@ pub struct Failover {
     pub client_recovered_ms: Option<u64>,
     /// Longest stretch with no successful write after the fault.
     pub write_outage_ms: Option<u64>,
-    /// Acknowledged writes lost with this failover (from the audit).
+    /// Longest stretch after the fault with no acknowledged write that
+    /// survived the audit (writes a stale master took count as none).
+    pub durable_outage_ms: Option<u64>,
+    /// Acknowledged writes lost with this fault: the sum of its `losses`
+    /// (None when the audit could not be made).
     pub lost_acked_writes: Option<u64>,
     pub old_master: String,
     pub new_master: Option<String>,
@@ -372,9 +399,17 @@ pub struct Failover {
     pub failed_over: bool,
     /// Sentinels that announced the switch (every one of them, when they agree).
     pub sentinels_switched: Vec<String>,
+    /// Whether the old master is a replica of the new one: from its own
+    /// `ROLE` once the run settled, else from `+convert-to-slave`.
     pub old_master_rejoined_as_replica: bool,
     /// When Sentinel turned the old master into a replica (`+convert-to-slave`).
     pub old_master_rejoined_ms: Option<u64>,
+    /// Who made the old master a replica: `sentinel` (+convert-to-slave)
+    /// or `grabstorm` (its restart sent REPLICAOF).
+    pub old_master_rejoined_by: Option<String>,
+    /// What the old master said of itself once the run settled, e.g.
+    /// "replica of redis-2" (None: not asked, or it did not answer).
+    pub old_master_role: Option<String>,
     /// Why the fault did not lead to a failover.
     pub reason: Option<String>,
 }
@@ -387,7 +422,7 @@ fn takes_node_away(fault: &str) -> bool {
     )
 }
 
-fn sentinel_payload<'a>(e: &'a Event, channel: &str) -> Option<&'a str> {
+pub(crate) fn sentinel_payload<'a>(e: &'a Event, channel: &str) -> Option<&'a str> {
     match &e.kind {
         EventKind::Sentinel { name, payload } if name == channel => Some(payload),
         _ => None,
@@ -411,6 +446,18 @@ pub fn failovers(
     topology: &Topology,
     lost: &LostAckedWrites,
 ) -> Vec<Failover> {
+    failovers_and_losses(events, throughput, topology, lost).0
+}
+
+/// [`failovers`], and every lost write attributed to a cause
+/// ([`super::losses::attribute`]): each row's `lost_acked_writes` is the
+/// sum of its losses.
+pub fn failovers_and_losses(
+    events: &[Event],
+    throughput: &[ThroughputPoint],
+    topology: &Topology,
+    lost: &LostAckedWrites,
+) -> (Vec<Failover>, Vec<super::losses::Loss>) {
     let faults: Vec<(usize, &str, &str)> = events
         .iter()
         .enumerate()
@@ -421,6 +468,13 @@ pub fn failovers(
             _ => None,
         })
         .collect();
+    // Every fault's place in the run, restarts and heals included.
+    let ordinal = |idx: usize| {
+        events[..idx]
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::FaultInjected { .. }))
+            .count()
+    };
     let mut out = Vec::new();
     for (k, &(idx, fault, node)) in faults.iter().enumerate() {
         let at = events[idx].at_ms;
@@ -432,17 +486,56 @@ pub fn failovers(
         }
         let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
         let window = &events[idx..end];
-        out.push(measure(
-            fault, node, at, window, events, idx, throughput, topology,
-        ));
+        let mut f = measure(fault, node, at, window, events, idx, throughput, topology);
+        f.fault_index = ordinal(idx);
+        out.push(f);
     }
-    attribute_lost(&mut out, lost);
+    let writes = lost_writes(lost, events, topology);
+    let losses = super::losses::attribute(&writes, events, &mut out, topology);
+    (out, losses)
+}
+
+/// The lost writes with their acknowledging master; those the list leaves
+/// out (beyond `at_ms`) are placed at the last one listed.
+fn lost_writes(
+    lost: &LostAckedWrites,
+    events: &[Event],
+    topology: &Topology,
+) -> Vec<super::losses::LostWrite> {
+    let initial = master_at(events, 0, topology);
+    let elected_at = |t: u64| {
+        events
+            .iter()
+            .take_while(|e| e.at_ms <= t)
+            .filter_map(|e| {
+                sentinel_payload(e, "+switch-master").and_then(crate::client::SwitchMaster::parse)
+            })
+            .last()
+            .map_or(initial.clone(), |s| name_of(topology, &s.new))
+    };
+    let mut out: Vec<super::losses::LostWrite> = lost
+        .at_ms
+        .iter()
+        .enumerate()
+        .map(|(i, &at_ms)| super::losses::LostWrite {
+            at_ms,
+            node: lost
+                .nodes
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| elected_at(at_ms)),
+        })
+        .collect();
+    if let Some(last) = out.last().cloned() {
+        let unlisted = lost.total.saturating_sub(out.len() as u64);
+        out.extend((0..unlisted).map(|_| last.clone()));
+    }
     out
 }
 
 /// The master just before event `idx`: the newest `+switch-master` before
 /// it; else what the first later announcement says the master was; else `redis-1`.
-fn master_at(events: &[Event], idx: usize, topology: &Topology) -> String {
+pub(crate) fn master_at(events: &[Event], idx: usize, topology: &Topology) -> String {
     let switch = |e: &Event| {
         sentinel_payload(e, "+switch-master").and_then(crate::client::SwitchMaster::parse)
     };
@@ -609,7 +702,7 @@ fn why_no_failover(
         return "no sentinels: nothing fails the master over".into();
     }
     let reachable = total - sentinels_unreachable(all, idx, topology).len();
-    let majority = total / 2 + 1;
+    let majority = votes_needed(spec.quorum, total as u16) as usize;
     let quorum = spec.quorum as usize;
     if reachable < quorum {
         return format!("no quorum: {reachable} of {total} sentinels reachable, quorum {quorum}");
@@ -621,7 +714,7 @@ fn why_no_failover(
         .collect();
     if f.odown_ms.is_some() && reachable < majority {
         return format!(
-            "no leader: the master was agreed down, but only {reachable} of {total} sentinels are reachable and a majority of {majority} must vote"
+            "no leader: the master was agreed down, but only {reachable} of {total} sentinels are reachable and {majority} must vote for one leader (a majority, and at least the quorum)"
         );
     }
     if f.sdown_ms.is_none() {
@@ -655,43 +748,11 @@ fn why_no_failover(
     }
     if f.elected_ms.is_none() {
         return format!(
-            "the master was agreed down, but no sentinel won a majority ({majority} of {total}) to lead the failover"
+            "the master was agreed down, but no sentinel won the {majority} votes of {total} needed to lead the failover"
         );
     }
     "a failover started but no +switch-master followed before the next fault or the end of the run"
         .into()
-}
-
-/// Spreads the audit's lost writes over the failovers: a write acknowledged
-/// at time t is lost with the first failover whose old master was replaced
-/// (switch, or rejoin when it kept taking writes) at or after t.
-fn attribute_lost(failovers: &mut [Failover], lost: &LostAckedWrites) {
-    let switched: Vec<usize> = (0..failovers.len())
-        .filter(|&i| failovers[i].failed_over)
-        .collect();
-    for f in failovers.iter_mut() {
-        f.lost_acked_writes = f.failed_over.then_some(0);
-    }
-    let Some(&last) = switched.last() else {
-        return;
-    };
-    let loss_point = |f: &Failover| f.at_ms + f.old_master_rejoined_ms.or(f.switch_ms).unwrap_or(0);
-    let mut counts: HashMap<usize, u64> = HashMap::new();
-    for &t in &lost.at_ms {
-        let i = switched
-            .iter()
-            .copied()
-            .find(|&i| loss_point(&failovers[i]) >= t)
-            .unwrap_or(last);
-        *counts.entry(i).or_default() += 1;
-    }
-    let listed = lost.at_ms.len() as u64;
-    if lost.total > listed {
-        *counts.entry(last).or_default() += lost.total - listed;
-    }
-    for (i, n) in counts {
-        failovers[i].lost_acked_writes = Some(n);
-    }
 }
 
 #[cfg(test)]
@@ -907,6 +968,7 @@ mod tests {
         let lost = LostAckedWrites {
             total: 3,
             at_ms: vec![990, 995, 999],
+            ..Default::default()
         };
         let f = failovers(&events, &[], &t, &lost);
         assert_eq!(f.len(), 1);
@@ -956,7 +1018,8 @@ mod tests {
             f[0].reason.as_deref(),
             Some("no quorum: 1 of 3 sentinels reachable, quorum 2")
         );
-        assert_eq!(f[0].lost_acked_writes, None);
+        // No failover, nothing lost: its row still says how much (none).
+        assert_eq!(f[0].lost_acked_writes, Some(0));
     }
 
     #[test]
@@ -984,6 +1047,150 @@ mod tests {
         assert_eq!(f[0].old_master, "redis-1");
         assert_eq!(f[1].old_master, "redis-2");
         assert!(!f[1].failed_over);
+    }
+
+    fn lost_on(writes: &[(u64, &str)]) -> LostAckedWrites {
+        LostAckedWrites {
+            total: writes.len() as u64,
+            at_ms: writes.iter().map(|w| w.0).collect(),
+            nodes: writes.iter().map(|w| w.1.to_string()).collect(),
+        }
+    }
+
+    fn causes(losses: &[super::super::losses::Loss]) -> Vec<(String, Option<usize>, String, u64)> {
+        losses
+            .iter()
+            .map(|l| {
+                (
+                    l.cause.to_string(),
+                    l.fault_index,
+                    l.node.clone(),
+                    l.lost_acked_writes,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn losses_are_attributed_by_who_acknowledged_them_and_when() {
+        let t = topology();
+        let events = vec![
+            fault(1000, "shutdown", "redis-1"),
+            sent(
+                3000,
+                "sentinel-1",
+                "+switch-master",
+                "mymaster 172.18.0.1 6379 172.18.0.2 6379",
+            ),
+            // The promoted replica is itself marked down under load.
+            sent(
+                4000,
+                "sentinel-1",
+                "+switch-master",
+                "mymaster 172.18.0.2 6379 172.18.0.3 6379",
+            ),
+        ];
+        let lost = lost_on(&[
+            (900, "redis-1"),
+            (950, "redis-1"),
+            (3200, "redis-1"),
+            (3500, "redis-2"),
+        ]);
+        let (f, losses) = failovers_and_losses(&events, &[], &t, &lost);
+        assert_eq!(
+            causes(&losses),
+            vec![
+                ("failover".into(), Some(0), "redis-1".into(), 2),
+                ("split_brain".into(), Some(0), "redis-1".into(), 1),
+                ("second_failover".into(), Some(0), "redis-2".into(), 1),
+            ]
+        );
+        assert_eq!(f[0].lost_acked_writes, Some(4));
+        assert!(losses[2].explanation.contains("without a fault of its own"));
+    }
+
+    #[test]
+    fn an_empty_restart_owns_what_the_master_had_before() {
+        let t = topology();
+        let events = vec![
+            fault(1000, "kill", "redis-1"),
+            fault(2000, "restart", "redis-1"),
+        ];
+        let lost = lost_on(&[(500, "redis-1"), (900, "redis-1"), (5000, "redis-1")]);
+        let (f, losses) = failovers_and_losses(&events, &[], &t, &lost);
+        assert_eq!(f.len(), 1);
+        assert!(!f[0].failed_over);
+        assert_eq!(
+            causes(&losses),
+            vec![
+                ("empty_restart".into(), Some(0), "redis-1".into(), 2),
+                ("unexplained".into(), Some(0), "redis-1".into(), 1),
+            ]
+        );
+        assert_eq!(f[0].lost_acked_writes, Some(3));
+    }
+
+    #[test]
+    fn a_later_empty_restart_explains_what_an_earlier_failover_kept() {
+        let t = topology();
+        let events = vec![
+            fault(5000, "segfault", "redis-1"),
+            sent(
+                7300,
+                "sentinel-2",
+                "+switch-master",
+                "mymaster 172.18.0.1 6379 172.18.0.3 6379",
+            ),
+            fault(25_000, "segfault", "redis-3"),
+            fault(33_000, "restart", "redis-3"),
+        ];
+        let lost = lost_on(&[(100, "redis-1"), (8000, "redis-3")]);
+        let (f, losses) = failovers_and_losses(&events, &[], &t, &lost);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            causes(&losses),
+            vec![
+                ("empty_restart".into(), Some(1), "redis-1".into(), 1),
+                ("empty_restart".into(), Some(1), "redis-3".into(), 1),
+            ]
+        );
+        assert_eq!(
+            (f[0].lost_acked_writes, f[1].lost_acked_writes),
+            (Some(0), Some(2))
+        );
+    }
+
+    #[test]
+    fn the_durable_outage_runs_until_a_write_that_survived() {
+        let mut rows = vec![Failover {
+            at_ms: 1000,
+            ..Default::default()
+        }];
+        // Survivors before the fault, then one at 4 s, then none to the end (10 s).
+        super::super::losses::durable_outages(&mut rows, &[500, 900, 4000], 10_000);
+        assert_eq!(rows[0].durable_outage_ms, Some(6000));
+    }
+
+    #[test]
+    fn the_election_needs_the_quorum_when_it_exceeds_the_majority() {
+        assert_eq!(votes_needed(3, 3), 3);
+        assert_eq!(votes_needed(2, 3), 2);
+        assert_eq!(votes_needed(1, 5), 3);
+    }
+
+    #[test]
+    fn a_replica_without_a_hostname_is_said_in_words() {
+        let t = topology();
+        let e = sent(
+            9,
+            "sentinel-2",
+            "+slave",
+            "slave :6379  6379 @ mymaster 172.18.0.2 6379",
+        );
+        let said = explain(&e, &t);
+        assert!(!said.contains(":@"), "{said}");
+        assert!(said.contains("could not resolve"), "{said}");
+        assert!(said.contains("replica of redis-2"), "{said}");
     }
 
     #[test]

@@ -324,6 +324,11 @@ fn failovers(md: &mut String, r: &Report) {
             "- longest stretch without a successful write: {}",
             opt_ms(f.write_outage_ms)
         );
+        let _ = writeln!(
+            md,
+            "- longest stretch without a write that survived (acknowledged and still in Redis at the audit): {}",
+            opt_ms(f.durable_outage_ms)
+        );
         if let Some(n) = f.new_master.as_deref() {
             let _ = writeln!(md, "- new master: {n}");
         }
@@ -334,23 +339,56 @@ fn failovers(md: &mut String, r: &Report) {
                 f.sentinels_switched.join(", ")
             );
         }
-        if let Some(lost) = f.lost_acked_writes {
-            let _ = writeln!(md, "- acknowledged writes lost with it: {lost}");
-        }
-        let _ = writeln!(
-            md,
-            "- the old master {}\n",
-            if f.old_master_rejoined_as_replica {
-                format!(
-                    "rejoined as a replica{}",
-                    f.old_master_rejoined_ms
-                        .map(|m| format!(" {m} ms after the fault"))
-                        .unwrap_or_default()
-                )
-            } else {
-                "did not rejoin as a replica during the run".to_string()
+        match f.lost_acked_writes {
+            Some(lost) => {
+                let _ = writeln!(md, "- acknowledged writes lost with it: {lost}");
             }
-        );
+            None => {
+                let _ = writeln!(md, "- acknowledged writes lost with it: unknown (no audit)");
+            }
+        }
+        for l in r
+            .losses
+            .iter()
+            .filter(|l| l.fault_index == Some(f.fault_index))
+        {
+            let _ = writeln!(
+                md,
+                "  - {}: {}",
+                crate::metrics::losses::cause_words(l.cause),
+                l.explanation
+            );
+        }
+        if f.failed_over {
+            let by = match f.old_master_rejoined_by.as_deref() {
+                Some("sentinel") => " (Sentinel converted it: +convert-to-slave)",
+                Some("grabstorm") => {
+                    " (grabstorm's restart pointed it at the master with REPLICAOF)"
+                }
+                _ => "",
+            };
+            let said = f
+                .old_master_role
+                .as_deref()
+                .map(|r| format!("; once the run settled it said of itself: {r}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- the old master {}{said}\n",
+                if f.old_master_rejoined_as_replica {
+                    format!(
+                        "rejoined as a replica{}{by}",
+                        f.old_master_rejoined_ms
+                            .map(|m| format!(" {m} ms after the fault"))
+                            .unwrap_or_default()
+                    )
+                } else {
+                    "did not rejoin as a replica during the run".to_string()
+                }
+            );
+        } else {
+            md.push('\n');
+        }
     }
 }
 
@@ -635,6 +673,18 @@ fn locks(md: &mut String, r: &Report) {
 fn audit(md: &mut String, r: &Report) {
     let a = &r.audit;
     let _ = writeln!(md, "## Audit\n");
+    if !a.checked {
+        let _ = writeln!(
+            md,
+            "{} acknowledged write(s) journaled. **The audit could not be made**: {}. What Redis kept is unknown, and the verdict fails.\n",
+            a.journal_records,
+            a.reason.as_deref().unwrap_or("no reason recorded")
+        );
+        return;
+    }
+    if let Some(why) = &a.reason {
+        let _ = writeln!(md, "{why}.\n");
+    }
     let _ = writeln!(
         md,
         "{} acknowledged write(s) journaled, checked against {} once the topology settled: **{} lost**.\n",
@@ -646,6 +696,7 @@ fn audit(md: &mut String, r: &Report) {
         },
         a.lost_acked_writes
     );
+    losses(md, r);
     if !a.lost.is_empty() {
         let _ = writeln!(
             md,
@@ -668,6 +719,51 @@ fn audit(md: &mut String, r: &Report) {
                 a.lost.len()
             );
         }
+        md.push('\n');
+    }
+}
+
+/// Every lost write by cause, in plain words, and the states of the
+/// topology the lab found worth a word.
+fn losses(md: &mut String, r: &Report) {
+    if !r.losses.is_empty() {
+        let _ = writeln!(
+            md,
+            "| lost | cause | acknowledged by | from | to |\n|---:|---|---|---:|---:|"
+        );
+        for l in &r.losses {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                l.lost_acked_writes,
+                l.cause,
+                l.node,
+                secs(l.from_ms),
+                secs(l.to_ms)
+            );
+        }
+        md.push('\n');
+        for l in &r.losses {
+            let _ = writeln!(
+                md,
+                "- {} ({}): {}",
+                crate::metrics::losses::cause_words(l.cause),
+                l.cause,
+                l.explanation
+            );
+        }
+        md.push('\n');
+    }
+    for t in &r.topology_findings {
+        let _ = writeln!(md, "- topology once the run settled: {t}");
+    }
+    if !r.topology_findings.is_empty() {
+        md.push('\n');
+    }
+    for f in &r.faults_failed {
+        let _ = writeln!(md, "- a scheduled fault failed: {f}");
+    }
+    if !r.faults_failed.is_empty() {
         md.push('\n');
     }
 }

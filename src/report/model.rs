@@ -190,16 +190,20 @@ pub struct LockReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuditSummary {
-    /// False when the audit did not run (a second signal skipped it): no
-    /// figure of this report was then checked against Redis.
+    /// Whether Redis was read at all. False: no data node answered (or the
+    /// run was cut short, or a second signal skipped it); every count below is then unknown, not zero.
     pub checked: bool,
-    /// Why the audit did not run (None when it ran).
+    /// Why the audit was not made, or how its node was chosen.
     pub reason: Option<String>,
     /// Acknowledged writes in the journal (records read back for the audit).
     #[serde(alias = "journal_lines")]
     pub journal_records: u64,
-    /// The node whose data was checked (the master once the run settled).
+    /// The node whose data was checked (the master once the run settled,
+    /// else the reachable data node that holds the most acknowledged writes).
     pub checked_node: String,
+    /// Every data node the audit read with what it lacked, when there was
+    /// no agreed master: (node, acknowledged writes missing on it).
+    pub nodes_checked: Vec<(String, u64)>,
     /// Acknowledged writes missing from Redis, all workloads.
     pub lost_acked_writes: u64,
     /// The first missing writes (up to 1,000), for the timeline.
@@ -214,6 +218,7 @@ impl Default for AuditSummary {
             reason: None,
             journal_records: 0,
             checked_node: String::new(),
+            nodes_checked: Vec::new(),
             lost_acked_writes: 0,
             lost: Vec::new(),
         }
@@ -272,9 +277,19 @@ pub struct Report {
     pub audit: AuditSummary,
     /// The timeline (issue 5).
     pub events: Vec<Event>,
-    /// One entry per fault that led to a failover (issue 5), filled from
-    /// the timeline by `metrics::timeline`.
+    /// One entry per fault on the master (issue 5), failed over or not,
+    /// filled from the timeline by `metrics::timeline`.
     pub failovers: Vec<crate::metrics::timeline::Failover>,
+    /// Every lost acknowledged write attributed to a cause; the sum over
+    /// the list is `audit.lost_acked_writes`.
+    pub losses: Vec<crate::metrics::losses::Loss>,
+    /// Scheduled faults that could not be injected, with why: each fails
+    /// the verdict (the run did not test what it said).
+    pub faults_failed: Vec<String>,
+    /// States of the topology worth a word, read from Redis once the run
+    /// settled (a master that reports itself a replica, a replica of itself
+    /// or of an unreachable address, a replica whose link is down).
+    pub topology_findings: Vec<String>,
     /// The scenario that was played (issue 7), as given.
     pub scenario: Option<serde_json::Value>,
     /// Its expectations with their verdicts (issue 7).
@@ -298,9 +313,13 @@ impl Report {
     pub fn judge(&mut self) {
         let mut f = Vec::new();
         if !self.audit.checked {
-            // Nothing was checked: the run cannot be called OK.
-            let why = self.audit.reason.as_deref().unwrap_or("not run");
-            f.push(format!("not audited ({why})"));
+            f.push(format!(
+                "the audit could not be made: {}; lost writes, conservation and oversell are unknown",
+                self.audit.reason.as_deref().unwrap_or("no reason recorded")
+            ));
+        }
+        for failed in &self.faults_failed {
+            f.push(format!("a scheduled fault failed: {failed}"));
         }
         if let Some(rp) = &self.redpacket {
             f.extend(rp.findings());
@@ -654,16 +673,47 @@ impl Report {
                 );
             }
         }
-        let _ = writeln!(
-            o,
-            "\naudit: {} acknowledged writes journaled, checked on {}: {} lost",
-            self.audit.journal_records, self.audit.checked_node, self.audit.lost_acked_writes
-        );
-        for f in &self.failovers {
-            let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
+        if self.audit.checked {
             let _ = writeln!(
                 o,
-                "failover after {} of {}: sdown {}, odown {}, switch {}, client recovered {}, write outage {}, lost {}",
+                "\naudit: {} acknowledged writes journaled, checked on {}: {} lost",
+                self.audit.journal_records, self.audit.checked_node, self.audit.lost_acked_writes
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "\naudit: {} acknowledged writes journaled, NOT checked: {}; lost writes unknown",
+                self.audit.journal_records,
+                self.audit.reason.as_deref().unwrap_or("no reason recorded")
+            );
+        }
+        if let Some(why) = self.audit.reason.as_deref().filter(|_| self.audit.checked) {
+            let _ = writeln!(o, "  ({why})");
+        }
+        for l in &self.losses {
+            let _ = writeln!(o, "  lost ({}): {}", l.cause, l.explanation);
+        }
+        for t in &self.topology_findings {
+            let _ = writeln!(o, "  topology: {t}");
+        }
+        for f in &self.failovers {
+            let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
+            let lost = f
+                .lost_acked_writes
+                .map_or("unknown".into(), |v| v.to_string());
+            if !f.failed_over {
+                let _ = writeln!(
+                    o,
+                    "no failover after {} of {}: {}; lost {lost}",
+                    f.fault,
+                    f.old_master,
+                    f.reason.as_deref().unwrap_or("no reason recorded")
+                );
+                continue;
+            }
+            let _ = writeln!(
+                o,
+                "failover after {} of {}: sdown {}, odown {}, switch {}, client recovered {}, write outage {}, durable outage {}, lost {lost}",
                 f.fault,
                 f.old_master,
                 show(f.sdown_ms),
@@ -671,7 +721,7 @@ impl Report {
                 show(f.switch_ms),
                 show(f.client_recovered_ms),
                 show(f.write_outage_ms),
-                f.lost_acked_writes.map_or("-".into(), |v| v.to_string())
+                show(f.durable_outage_ms),
             );
         }
         if self.verdict.ok {

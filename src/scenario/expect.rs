@@ -166,6 +166,35 @@ pub fn evaluate(
         .collect()
 }
 
+/// The expectations every scenario has unless it says otherwise: no
+/// acknowledged write lost (`lost_acked_writes = 0`). A scenario that
+/// teaches a loss overrides it by naming `lost_acked_writes` itself. Listed
+/// only when it fails, so a clean run's expectations read as written.
+pub fn implicit(
+    expectations: &[Expectation],
+    measure: impl Fn(&str) -> Measured,
+) -> Vec<ExpectationVerdict> {
+    const LOST: &str = "lost_acked_writes";
+    if expectations.iter().any(|e| e.name == LOST) {
+        return Vec::new();
+    }
+    let e = Expectation {
+        name: LOST.into(),
+        expected: Expected::Number {
+            cmp: Comparator::Eq,
+            value: 0.0,
+        },
+        written: "0".into(),
+        line: 0,
+    };
+    let mut v = judge(&e, measure(LOST));
+    v.name = format!("{LOST} (implicit: set it in [expect] when the scenario expects a loss)");
+    if v.ok {
+        return Vec::new();
+    }
+    vec![v]
+}
+
 /// A `required` `wait_for` step that timed out, as a failed expectation.
 /// `why` says what happened instead, e.g. "never came".
 pub fn missed_wait(event: &str, step_at: &str, timeout: &str, why: &str) -> ExpectationVerdict {

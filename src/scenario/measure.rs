@@ -77,6 +77,19 @@ fn error_class(report: &Report, class: ErrorClass) -> Measured {
     count(report.errors.get(&class).copied().unwrap_or(0))
 }
 
+/// Expectations whose value the audit reads from Redis: unknown without it.
+const READ_FROM_REDIS: &[&str] = &[
+    "lost_acked_writes",
+    "lost_acked_grabs",
+    "lost_acked_sales",
+    "conservation",
+    "duplicate_grabs",
+    "money_created_cents",
+    "oversold",
+    "lost_updates",
+    "locks_without_ttl",
+];
+
 /// The value `name` stands for in `report`.
 pub fn measure(name: &str, report: &Report) -> Measured {
     let no_rp = || Measured::Missing("the run had no red packets".into());
@@ -85,6 +98,16 @@ pub fn measure(name: &str, report: &Report) -> Measured {
     let rp = report.redpacket.as_ref();
     let sk = report.seckill.as_ref();
     let locks = || -> Option<_> { (!report.locks.is_empty()).then(|| report.locks.values()) };
+    if !report.audit.checked && READ_FROM_REDIS.contains(&name) {
+        return Measured::Missing(format!(
+            "unknown: the audit could not be made ({})",
+            report
+                .audit
+                .reason
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        ));
+    }
     match name {
         "failovers" => count(completed(report).len() as u64),
         "failover_within" => worst_phase(report, "+switch-master", |f| f.switch_ms),

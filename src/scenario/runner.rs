@@ -83,6 +83,25 @@ pub fn resolve_backend(
         .iter()
         .any(|st| matches!(&st.action, Action::Fault(f) if f.kind == FaultKind::Partition));
     let choice = cli.unwrap_or(s.backend);
+    // A fault the topology cannot have (replica-9 of two) is refused before anything starts.
+    let planned: Vec<crate::faults::ScheduledFault> = s
+        .steps
+        .iter()
+        .filter_map(|st| match &st.action {
+            Action::Fault(f) => Some(crate::faults::ScheduledFault {
+                at: st.at,
+                fault: f.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let kind = match choice {
+        BackendChoice::Local if !partitions => Some(crate::topology::BackendKind::Local),
+        BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
+        _ => None,
+    };
+    crate::faults::check_plan(&planned, &s.topology, kind)
+        .map_err(|e| RunError::Environment(format!("{}: {e}", s.file)))?;
     match (partitions, choice) {
         (true, BackendChoice::Local) => Err(RunError::Environment(format!(
             "{} partitions nodes, which needs the Docker backend; it cannot run with --backend local",
@@ -542,6 +561,9 @@ pub fn conclude(
     out_dir: &Path,
 ) -> anyhow::Result<Finished> {
     let mut verdicts = expect::evaluate(&s.expect, |name| measure::measure(name, &report));
+    verdicts.extend(expect::implicit(&s.expect, |name| {
+        measure::measure(name, &report)
+    }));
     verdicts.extend(step_failures);
     report.scenario = Some(serde_json::to_value(s).context("serialising the scenario")?);
     report.expectations = verdicts;

@@ -352,6 +352,7 @@ fn lost(missing: &[Ack]) -> LostAckedWrites {
     LostAckedWrites {
         total: missing.len() as u64,
         at_ms: missing.iter().map(|(_, t)| *t).collect(),
+        ..Default::default()
     }
 }
 

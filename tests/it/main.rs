@@ -11,6 +11,7 @@ mod journal;
 mod leftovers;
 mod limits;
 mod locks;
+mod losses;
 mod scenario;
 mod signals;
 mod topology_docker;
