@@ -13,7 +13,7 @@ use grabstorm::workload::seckill::SeckillArgs;
 use grabstorm::workload::{LockKind, WorkloadKind};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A finished run against a standalone Redis, and where it wrote.
@@ -63,16 +63,6 @@ async fn run(config: LabConfig) -> Run {
         dir,
         report,
     }
-}
-
-/// The journal's lines, as plain JSON.
-fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn findings(json: &Value) -> Vec<String> {
@@ -418,7 +408,7 @@ async fn reaudit_recomputes_lock_violations_from_the_journal() {
         ..Default::default()
     })
     .await;
-    let lines = journal(&r.dir);
+    let lines = crate::support::journal_json(&r.dir);
     let (code, json) = r.audit();
     for kind in ["naive", "safe"] {
         let recount = violations_in_journal(&lines, kind);
@@ -487,7 +477,7 @@ fn a_healthy_topology_under_heavy_load_claims_no_loss() {
         ],
     );
     assert!(code == 0 || code == 1, "{out}");
-    let lines = journal(&dir);
+    let lines = crate::support::journal_json(&dir);
     let locks = report["locks"].as_object().unwrap();
     for (kind, l) in locks {
         let recount = violations_in_journal(&lines, kind);
@@ -518,7 +508,8 @@ fn a_healthy_topology_under_heavy_load_claims_no_loss() {
     }
     // Sales and grabs: recount what Redis holds against the journal.
     let (_, addr) = live_master(s).expect("the master");
-    let mut c = redis::Client::open(format!("redis://{addr}/"))
+    let password = crate::support::password_in(s);
+    let mut c = redis::Client::open(crate::support::url_with(password.as_deref(), &addr))
         .unwrap()
         .get_connection()
         .unwrap();

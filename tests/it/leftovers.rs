@@ -82,7 +82,10 @@ impl Load {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let journal = std::fs::read_dir(state.join("runs"))
-                .map(|d| d.flatten().any(|e| e.path().join("journal.jsonl").exists()))
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.path().join(grabstorm::audit::journal::FILE_NAME).exists())
+                })
                 .unwrap_or(false);
             if journal {
                 return;

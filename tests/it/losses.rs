@@ -32,6 +32,8 @@ struct Up {
     state: tempfile::TempDir,
     /// Node name -> host address.
     nodes: BTreeMap<String, String>,
+    /// The run's password (every node requires it).
+    password: Option<String>,
 }
 
 impl Up {
@@ -57,7 +59,12 @@ impl Up {
                 )
             })
             .collect();
-        Up { state, nodes }
+        let password = v["password"].as_str().map(str::to_string);
+        Up {
+            state,
+            nodes,
+            password,
+        }
     }
 
     fn load(&self, out: &Path, args: &[&str]) -> Output {
@@ -67,10 +74,13 @@ impl Up {
     }
 
     fn conn(&self, node: &str) -> redis::Connection {
-        redis::Client::open(format!("redis://{}/", self.nodes[node]))
-            .unwrap()
-            .get_connection_with_timeout(std::time::Duration::from_secs(2))
-            .unwrap()
+        redis::Client::open(crate::support::url_with(
+            self.password.as_deref(),
+            &self.nodes[node],
+        ))
+        .unwrap()
+        .get_connection_with_timeout(std::time::Duration::from_secs(2))
+        .unwrap()
     }
 
     /// `INFO replication` of `node` as field -> value.
@@ -103,15 +113,6 @@ impl Drop for Up {
     fn drop(&mut self) {
         let _ = grabstorm(self.state.path(), &["down"]);
     }
-}
-
-/// The journal's lines.
-fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn report(dir: &Path) -> Value {
@@ -191,7 +192,7 @@ fn an_empty_restart_loses_writes_and_says_so() {
     assert_eq!(r["audit"]["checked"], true);
     let master = up.master();
     assert_eq!(master, "redis-1", "no failover: redis-1 stays master");
-    let lines = journal(out.path());
+    let lines = crate::support::journal_json(out.path());
     let missing = grabs_missing(&up, &master, &lines);
     let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
     eprintln!(
@@ -266,7 +267,7 @@ fn a_restarted_old_master_is_reported_as_what_role_says() {
         ),
         "{f}"
     );
-    let missing = grabs_missing(&up, &new_master, &journal(out.path()));
+    let missing = grabs_missing(&up, &new_master, &crate::support::journal_json(out.path()));
     let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
     eprintln!(
         "segfault + restart: report {lost} lost, HGET recount {}",
@@ -307,7 +308,7 @@ fn the_naive_clients_durable_outage_counts_writes_that_did_not_survive() {
     let f = &r["failovers"].as_array().unwrap()[0];
     assert_eq!(f["failed_over"], true, "{f}");
     let master = up.master();
-    let lines = journal(out.path());
+    let lines = crate::support::journal_json(out.path());
     let missing = grabs_missing(&up, &master, &lines);
     let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
     assert_eq!(lost, missing.len() as u64);
@@ -426,7 +427,7 @@ fn no_quorum_no_master_still_a_report_audited_on_the_replicas() {
     }
     let node = r["audit"]["checked_node"].as_str().unwrap().to_string();
     assert!(node == "redis-2" || node == "redis-3", "{node}");
-    let missing = grabs_missing(&up, &node, &journal(out.path()));
+    let missing = grabs_missing(&up, &node, &crate::support::journal_json(out.path()));
     let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
     eprintln!(
         "no quorum: report {lost} lost on {node}, HGET recount {}",
@@ -486,8 +487,8 @@ fn with_no_data_node_left_the_audit_is_unchecked_and_the_verdict_fails() {
         "{}",
         r["failovers"]
     );
-    let journaled = journal(out.path()).len() as u64;
-    assert_eq!(r["audit"]["journal_lines"].as_u64(), Some(journaled));
+    let journaled = crate::support::journal_json(out.path()).len() as u64;
+    assert_eq!(r["audit"]["journal_records"].as_u64(), Some(journaled));
     assert!(String::from_utf8_lossy(&o.stdout).contains("lost writes unknown"));
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.contains("The audit could not be made"), "{md}");

@@ -155,3 +155,21 @@ pub fn url_with(password: Option<&str>, addr: impl std::fmt::Display) -> String 
 pub fn password_in(state_dir: &std::path::Path) -> Option<String> {
     grabstorm::topology::state::load(state_dir).ok()?.password
 }
+
+/// The journal of the run in `dir`, one JSON value per acknowledged write,
+/// as `grabstorm journal DIR` prints it (what a user reads, not the
+/// audit's own decoder).
+pub fn journal_json(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = Command::new(grabstorm_bin())
+        .arg("journal")
+        .arg(dir)
+        .output()
+        .expect("run grabstorm journal");
+    assert!(out.status.success(), "grabstorm journal: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("journal as UTF-8")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a journal line is JSON"))
+        .collect()
+}
