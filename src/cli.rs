@@ -81,14 +81,24 @@ pub enum Command {
     Runs(commands::runs::RunsArgs),
 }
 
-/// Which backend to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
-pub enum BackendChoice {
-    /// Docker when an engine answers, else local processes.
-    #[default]
-    Auto,
-    Docker,
-    Local,
+pub use crate::topology::select::BackendChoice;
+use crate::topology::select::BackendSelection;
+
+/// `--backend auto|docker|local`: the domain's [`BackendChoice`], spelled
+/// by its own names, with the help text the command line adds.
+impl ValueEnum for BackendChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &BackendChoice::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let v = clap::builder::PossibleValue::new(self.name());
+        Some(match self {
+            BackendChoice::Auto => v.help("Docker when an engine answers, else local processes"),
+            BackendChoice::Docker => v.help("containers on a bridge network of their own"),
+            BackendChoice::Local => v.help("redis-server/redis-sentinel processes on 127.0.0.1"),
+        })
+    }
 }
 
 /// Backend selection, shared by every command that starts a topology.
@@ -101,6 +111,16 @@ pub struct BackendArgs {
     /// Default: a local redis:7* image, else one built from the host's redis-server.
     #[arg(long, env = "GRABSTORM_REDIS_IMAGE", value_name = "IMAGE")]
     pub image: Option<String>,
+}
+
+impl BackendArgs {
+    /// What these flags select, for the engine.
+    pub fn selection(&self) -> BackendSelection {
+        BackendSelection {
+            choice: self.backend,
+            image: self.image.clone(),
+        }
+    }
 }
 
 /// The topology flags, shared by `up`, `load`, `tui`.

@@ -179,7 +179,7 @@ pub async fn run(
         LabTarget::Attach
     } else {
         LabTarget::Start {
-            backend: args.backend.clone(),
+            backend: args.backend.selection(),
             spec: args.spec.to_spec(),
             keep: false,
             save_state: false,
@@ -253,12 +253,7 @@ pub fn check_faults(
     spec: &SpecArgs,
     faults: &[ScheduledFault],
 ) -> Result<(), crate::faults::FaultError> {
-    let kind = match backend.backend {
-        crate::cli::BackendChoice::Local => Some(crate::topology::BackendKind::Local),
-        crate::cli::BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
-        crate::cli::BackendChoice::Auto => None,
-    };
-    crate::faults::check_plan(faults, &spec.to_spec(), kind)
+    crate::faults::check_plan(faults, &spec.to_spec(), backend.backend.kind())
 }
 
 /// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.

@@ -94,7 +94,7 @@ pub async fn run(
     }
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
     let target = LabTarget::Start {
-        backend: args.backend.clone(),
+        backend: args.backend.selection(),
         spec: args.spec.to_spec(),
         keep: args.keep,
         // `grabstorm status` and `grabstorm fault` see the dashboard's run.

@@ -69,7 +69,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         ..StartOptions::new(&state_dir)
     };
-    let (guard, why) = match guard::start_from_args(&args.backend, &spec, &opts).await {
+    let (guard, why) = match guard::start_from_args(&args.backend.selection(), &spec, &opts).await {
         Ok(started) => started,
         Err(e) => {
             if let Some(StartError::Interrupted(sig)) = e.downcast_ref::<StartError>() {

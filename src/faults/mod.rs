@@ -4,7 +4,6 @@
 //! performs them.
 
 pub mod inject;
-pub mod partition;
 pub mod target;
 
 pub use inject::{FaultOutcome, Injector};

@@ -12,16 +12,7 @@ use std::time::Duration;
 /// Time a node gets to answer `INFO replication` while roles are read.
 const ROLE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Node names sorted as people count them: `redis-2` before `redis-10`.
-pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let split = |s: &str| -> (String, u64) {
-        match s.rsplit_once('-') {
-            Some((p, n)) => (p.to_string(), n.parse().unwrap_or(u64::MAX)),
-            None => (s.to_string(), u64::MAX),
-        }
-    };
-    split(a).cmp(&split(b)).then_with(|| a.cmp(b))
-}
+pub use crate::topology::plan::name_order;
 
 /// What a Redis node says of its own replication (`INFO replication`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

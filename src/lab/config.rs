@@ -1,10 +1,10 @@
 //! What a lab is told to do ([`LabConfig`], [`LabTarget`]), what it leaves
 //! behind for a later `grabstorm audit` ([`RunRecord`]) and why its load ended.
 
-use crate::cli::BackendArgs;
 use crate::client::ClientMode;
 use crate::faults::ScheduledFault;
 use crate::shutdown::Shutdown;
+use crate::topology::select::BackendSelection;
 use crate::topology::TopologySpec;
 use crate::workload::engine::Workloads;
 use crate::workload::grabber::KeySpace;
@@ -23,7 +23,7 @@ use std::time::Duration;
 pub enum LabTarget {
     /// Start a topology (removed at the end unless `keep`).
     Start {
-        backend: BackendArgs,
+        backend: BackendSelection,
         spec: TopologySpec,
         keep: bool,
         /// Write the state file, so `grabstorm status/fault` see the run.

@@ -4,8 +4,8 @@
 //! parser ([`super::parse`]) is the only way to build one from a file, so a
 //! `Scenario` value is always valid; it serialises into report.json.
 
-use crate::cli::BackendChoice;
 use crate::faults::FaultRequest;
+use crate::topology::select::BackendChoice;
 use crate::topology::TopologySpec;
 use crate::workload::{LockKind, Mode, WorkloadKind};
 use serde::{Serialize, Serializer};
@@ -261,11 +261,7 @@ fn as_opt_duration_text<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::
 }
 
 fn as_backend_text<S: Serializer>(b: &BackendChoice, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(match b {
-        BackendChoice::Auto => "auto",
-        BackendChoice::Docker => "docker",
-        BackendChoice::Local => "local",
-    })
+    s.serialize_str(b.name())
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use super::model::{
     Action, ClientMode, Comparator, Expectation, Expected, Scenario, Step, WorkloadSpec,
 };
 use super::names::{closest, LAB_EVENTS, SENTINEL_EVENTS};
-use crate::cli::BackendChoice;
 use crate::faults::{parse_any_duration, parse_duration, FaultKind, FaultRequest, Target};
 use crate::limits::{self, Limit, Refused};
+use crate::topology::select::BackendChoice;
 use crate::topology::{Persistence, SpecError, TopologySpec};
 use crate::workload::{LockKind, Mode, WorkloadKind};
 use std::fmt;
@@ -204,11 +204,6 @@ const LOCK_NAMES: &[(&str, LockKind)] = &[
     ("safe", LockKind::Safe),
     ("reentrant", LockKind::Reentrant),
     ("fenced", LockKind::Fenced),
-];
-const BACKEND_NAMES: &[(&str, BackendChoice)] = &[
-    ("auto", BackendChoice::Auto),
-    ("docker", BackendChoice::Docker),
-    ("local", BackendChoice::Local),
 ];
 const PERSISTENCE_NAMES: &[(&str, Persistence)] = &[
     ("none", Persistence::None),
@@ -569,7 +564,8 @@ impl<'s> Parser<'s> {
                     }
                 }
                 "backend" => {
-                    if let Some(b) = self.choice("backend", v, BACKEND_NAMES) {
+                    let names = BackendChoice::ALL.map(|b| (b.name(), b));
+                    if let Some(b) = self.choice("backend", v, &names) {
                         backend = b;
                         backend_span = Some(v.span());
                     }

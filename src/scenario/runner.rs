@@ -13,7 +13,6 @@
 use super::expect::{self, ExpectationVerdict};
 use super::measure;
 use super::model::{duration_text, Action, ClientMode, Scenario, Step};
-use crate::cli::{BackendArgs, BackendChoice};
 use crate::client::ClientMode as LabClientMode;
 use crate::faults::FaultKind;
 use crate::lab::{Control, Lab, LabConfig, LabTarget};
@@ -22,6 +21,7 @@ use crate::metrics::timeline::explain;
 use crate::report::model::Report;
 use crate::report::{charts, markdown};
 use crate::shutdown::Shutdown;
+use crate::topology::select::{BackendChoice, BackendSelection};
 use crate::topology::Topology;
 use crate::workload::lock::LockConfig;
 use crate::workload::redpacket::RedPacketArgs;
@@ -163,8 +163,8 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     // its default here.
     let mut c = defaults;
     c.target = LabTarget::Start {
-        backend: BackendArgs {
-            backend,
+        backend: BackendSelection {
+            choice: backend,
             image: opts.image.clone(),
         },
         spec: s.topology.clone(),

@@ -1066,18 +1066,18 @@ impl Backend for DockerBackend {
         node: &str,
         from: &[String],
     ) -> Result<std::time::Instant> {
-        // Blackhole routes on both sides of each cut: see faults::partition.
-        crate::faults::partition::partition(&self.docker, topology, node, from)
+        // Blackhole routes on both sides of each cut: see topology::partition.
+        super::partition::partition(&self.docker, topology, node, from)
             .await
             .map(|(_, cut)| cut)
     }
 
     async fn heal(&self, topology: &Topology, node: &str) -> Result<bool> {
-        crate::faults::partition::heal(&self.docker, topology, node).await
+        super::partition::heal(&self.docker, topology, node).await
     }
 
     async fn heal_all(&self, topology: &Topology) -> Result<Vec<String>> {
-        crate::faults::partition::heal_all(&self.docker, topology).await
+        super::partition::heal_all(&self.docker, topology).await
     }
 
     async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String {

@@ -8,7 +8,6 @@
 
 use super::manifest::Manifest;
 use super::{ready, select, state, Backend, SpecError, Topology, TopologySpec};
-use crate::cli::BackendArgs;
 use crate::shutdown::{Shutdown, StopSignal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,13 +56,13 @@ impl StartOptions {
 /// Selects the backend from `args` (saying why), then [`start`]s. The spec
 /// is checked first, so a bad one touches nothing, not even Docker.
 pub async fn start_from_args(
-    args: &BackendArgs,
+    args: &select::BackendSelection,
     spec: &TopologySpec,
     opts: &StartOptions,
 ) -> anyhow::Result<(TopologyGuard, String)> {
     spec.validate().map_err(StartError::Spec)?;
     let (backend, why) =
-        select::backend_in(args.backend, args.image.clone(), &opts.state_dir).await?;
+        select::backend_in(args.choice, args.image.clone(), &opts.state_dir).await?;
     tracing::info!(backend = %backend.kind(), "{why}");
     Ok((start(backend, spec, opts).await?, why))
 }

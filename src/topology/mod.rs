@@ -18,7 +18,9 @@
 //! starts the node again with its own config and nothing else. A stale
 //! master comes back as a master, and Sentinel converts it
 //! (`+convert-to-slave`); grabstorm never reconfigures a node behind
-//! Sentinel's back.
+//! Sentinel's back. Cutting a node off is the Docker backend's own
+//! mechanism too ([`partition`]: blackhole routes in the nodes' network
+//! namespaces); `faults` decides when, the backend carries it out.
 
 pub mod addr;
 pub mod config;
@@ -28,6 +30,7 @@ pub mod image;
 pub mod live;
 pub mod local;
 pub mod manifest;
+pub mod partition;
 pub mod plan;
 pub mod procfs;
 pub mod ready;

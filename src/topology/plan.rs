@@ -124,6 +124,17 @@ impl Plan {
     }
 }
 
+/// Node names sorted as people count them: `redis-2` before `redis-10`.
+pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| -> (String, u64) {
+        match s.rsplit_once('-') {
+            Some((p, n)) => (p.to_string(), n.parse().unwrap_or(u64::MAX)),
+            None => (s.to_string(), u64::MAX),
+        }
+    };
+    split(a).cmp(&split(b)).then_with(|| a.cmp(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,55 @@
 use super::docker::DockerError;
 use super::local::LocalBackend;
 use super::{Backend, BackendKind};
-use crate::cli::BackendChoice;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Which backend to use (`--backend`, a scenario's `backend` key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// Docker when an engine answers, else local processes.
+    #[default]
+    Auto,
+    Docker,
+    Local,
+}
+
+impl BackendChoice {
+    /// Every choice, in the order `--help` lists them.
+    pub const ALL: [BackendChoice; 3] = [
+        BackendChoice::Auto,
+        BackendChoice::Docker,
+        BackendChoice::Local,
+    ];
+
+    /// The word a user writes for it (flag value, scenario key).
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Docker => "docker",
+            BackendChoice::Local => "local",
+        }
+    }
+
+    /// The backend this choice names for sure (`None` for auto: it depends
+    /// on whether an engine answers).
+    pub fn kind(self) -> Option<BackendKind> {
+        match self {
+            BackendChoice::Auto => None,
+            BackendChoice::Docker => Some(BackendKind::Docker),
+            BackendChoice::Local => Some(BackendKind::Local),
+        }
+    }
+}
+
+/// Where a topology is to be started: the backend, and the Docker image
+/// when it is Docker (None: a local redis:7* image, else one built here).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendSelection {
+    pub choice: BackendChoice,
+    pub image: Option<String>,
+}
 
 /// How long `auto` waits for a Docker engine to answer.
 const DOCKER_PROBE: Duration = Duration::from_secs(3);

@@ -12,10 +12,11 @@
 //! (Disconnecting a second "cluster" network does not work: peers that
 //! share the first network keep replicating over it.)
 
-use crate::topology::docker::{container_name, network_name, run_labels};
-use crate::topology::image::build_scratch_image;
-use crate::topology::manifest::{Manifest, Record};
-use crate::topology::Topology;
+use super::docker::{container_name, network_name, run_labels};
+use super::image::build_scratch_image;
+use super::manifest::{Manifest, Record};
+use super::plan::name_order;
+use super::Topology;
 use anyhow::{bail, Context, Result};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
@@ -224,7 +225,7 @@ pub async fn heal_all(docker: &Docker, topology: &Topology) -> Result<Vec<String
         .filter(|(_, routes)| routes.iter().any(|r| r.proto == Some(TARGET_SIDE_PROTO)))
         .map(|((name, _), _)| name)
         .collect();
-    targets.sort_by(|a, b| crate::faults::target::name_order(a, b));
+    targets.sort_by(|a, b| name_order(a, b));
     Ok(targets)
 }
 
