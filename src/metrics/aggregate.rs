@@ -10,10 +10,25 @@
 use super::recorder::{OpKind, Sample, OP_KINDS};
 use super::snapshot::*;
 use super::{Event, EventBus, EventKind};
-use crate::report::model::OpReport;
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+/// One operation kind (e.g. `redpacket.grab`) over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpReport {
+    pub ok: u64,
+    pub errors: BTreeMap<ErrorClass, u64>,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// Successful operations per second over the run.
+    pub ops_per_s: f64,
+}
 
 /// Longest latency the histograms hold, in microseconds (60 s).
 const MAX_US: u64 = 60_000_000;

@@ -11,20 +11,7 @@ use crate::workload::{LockKind, Mode, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// One operation kind (e.g. `redpacket.grab`) over the whole run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct OpReport {
-    pub ok: u64,
-    pub errors: BTreeMap<ErrorClass, u64>,
-    pub p50_us: u64,
-    pub p90_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
-    pub max_us: u64,
-    /// Successful operations per second over the run.
-    pub ops_per_s: f64,
-}
+pub use crate::metrics::aggregate::OpReport;
 
 /// Red packets after the audit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
