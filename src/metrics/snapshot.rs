@@ -4,7 +4,6 @@
 //! `Arc<Snapshot>`, so readers clone a pointer, never the data.
 
 use super::event::Event;
-use crate::topology::NodeKind;
 use crate::workload::{LockKind, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,54 +100,7 @@ pub struct ThroughputPoint {
     pub writes_ok: u64,
 }
 
-/// Health of a node as the lab sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Up,
-    /// At least one sentinel flags it subjectively down.
-    Sdown,
-    /// The sentinels agreed it is down.
-    Odown,
-    Down,
-    Paused,
-    Partitioned,
-}
-
-/// Role of a node, read live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Master,
-    Replica,
-    Sentinel,
-    Unknown,
-}
-
-/// One node in the topology panel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeView {
-    pub name: String,
-    pub kind: NodeKind,
-    pub role: Role,
-    pub health: Health,
-    pub host_addr: String,
-    /// Replication offset (Redis nodes).
-    pub repl_offset: Option<u64>,
-    /// Bytes behind the master's offset (replicas).
-    pub lag_bytes: Option<u64>,
-    /// For a replica: the node it replicates from (node name).
-    pub master_of_replica: Option<String>,
-    /// For a sentinel: the node it names as master right now.
-    pub sentinel_master: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopologyView {
-    pub nodes: Vec<NodeView>,
-    /// True while sentinels disagree on the master or a failover is running.
-    pub failover_in_progress: bool,
-}
+pub use crate::topology::view::{Health, NodeView, Role, TopologyView};
 
 /// Fairness of one grab position (1st grabber of a packet, 2nd, ...).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -10,8 +10,8 @@
 //! through the run's [`AddrMap`](super::AddrMap) before it is named or
 //! used; an unmapped address is shown as text and never connected to.
 
+use super::view::{Health, NodeView, Role, TopologyView};
 use super::{local, Auth, Backend, BackendKind, NodeKind, ProcessState, Topology};
-use crate::metrics::snapshot::{Health, NodeView, Role, TopologyView};
 use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
 use std::collections::{HashMap, HashSet};

@@ -37,6 +37,7 @@ pub mod ready;
 pub mod select;
 pub mod spec;
 pub mod state;
+pub mod view;
 
 pub use crate::client::Auth;
 pub use addr::AddrMap;

@@ -1,0 +1,56 @@
+//! What the lab sees of a topology at one moment: each node's role and
+//! health as read live from the nodes ([`TopologyView`]). The observer in
+//! [`live`](super::live) builds it; snapshots, `status` and the dashboard
+//! show it.
+
+use super::NodeKind;
+use serde::{Deserialize, Serialize};
+
+/// Health of a node as the lab sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Up,
+    /// At least one sentinel flags it subjectively down.
+    Sdown,
+    /// The sentinels agreed it is down.
+    Odown,
+    Down,
+    Paused,
+    Partitioned,
+}
+
+/// Role of a node, read live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Replica,
+    Sentinel,
+    Unknown,
+}
+
+/// One node in the topology panel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub name: String,
+    pub kind: NodeKind,
+    pub role: Role,
+    pub health: Health,
+    pub host_addr: String,
+    /// Replication offset (Redis nodes).
+    pub repl_offset: Option<u64>,
+    /// Bytes behind the master's offset (replicas).
+    pub lag_bytes: Option<u64>,
+    /// For a replica: the node it replicates from (node name).
+    pub master_of_replica: Option<String>,
+    /// For a sentinel: the node it names as master right now.
+    pub sentinel_master: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyView {
+    pub nodes: Vec<NodeView>,
+    /// True while sentinels disagree on the master or a failover is running.
+    pub failover_in_progress: bool,
+}
