@@ -14,6 +14,7 @@
 pub mod follow;
 pub mod sentinel;
 
+pub use crate::topology::conn::{open, Auth, ConnectError};
 pub use sentinel::{ResolveError, SentinelSet, SwitchMaster};
 
 use crate::metrics::EventBus;
@@ -101,88 +102,9 @@ pub struct MasterPool {
     life: Arc<PoolLife>,
 }
 
-/// The credentials a connection authenticates with: the run's password
-/// (see [`Topology::auth`]), or none (a standalone server). Passed along
-/// with every address; cheap to clone. Its `Debug` never shows the secret.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Auth {
-    password: Option<Arc<str>>,
-}
-
-impl Auth {
-    /// No credentials.
-    pub fn none() -> Auth {
-        Auth::default()
-    }
-
-    /// `AUTH <password>` on connect, when there is one.
-    pub fn password(password: Option<&str>) -> Auth {
-        Auth {
-            password: password.map(Arc::from),
-        }
-    }
-
-    pub fn as_password(&self) -> Option<&str> {
-        self.password.as_deref()
-    }
-
-    /// Where and how to connect to `addr`.
-    fn connection_info(&self, addr: SocketAddr) -> redis::RedisResult<redis::ConnectionInfo> {
-        use redis::IntoConnectionInfo;
-        let info = format!("redis://{addr}/").into_connection_info()?;
-        Ok(match &self.password {
-            Some(pw) => {
-                let settings = info.redis_settings().clone().set_password(pw.as_ref());
-                info.set_redis_settings(settings)
-            }
-            None => info,
-        })
-    }
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.password {
-            Some(_) => "Auth(password)",
-            None => "Auth(none)",
-        })
-    }
-}
-
 /// Opens a multiplexed connection to a loopback address with a timeout.
 pub async fn connect(addr: SocketAddr, auth: &Auth) -> anyhow::Result<MultiplexedConnection> {
     connect_within(addr, auth, CONNECT_TIMEOUT).await
-}
-
-/// Why a connection could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("cannot connect: {0}")]
-    Failed(#[from] redis::RedisError),
-    #[error("no answer to connect within {0:?}")]
-    TimedOut(Duration),
-}
-
-/// Opens a multiplexed connection to a loopback address, giving up after
-/// `timeout`; commands on it time out after `response_timeout`. The one
-/// place every part of the lab opens a connection.
-pub async fn open(
-    addr: SocketAddr,
-    auth: &Auth,
-    timeout: Duration,
-    response_timeout: Duration,
-) -> Result<MultiplexedConnection, ConnectError> {
-    let client = redis::Client::open(auth.connection_info(addr)?)?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(response_timeout));
-    tokio::time::timeout(
-        timeout,
-        client.get_multiplexed_async_connection_with_config(&config),
-    )
-    .await
-    .map_err(|_| ConnectError::TimedOut(timeout))?
-    .map_err(ConnectError::Failed)
 }
 
 /// What a pub/sub connection listens to.

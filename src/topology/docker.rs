@@ -735,9 +735,7 @@ async fn wait_replicas_online(master: SocketAddr, auth: &Auth, replicas: usize, 
     let deadline = tokio::time::Instant::now() + within;
     let online = || async {
         let second = Duration::from_secs(1);
-        let mut conn = crate::client::open(master, auth, second, second)
-            .await
-            .ok()?;
+        let mut conn = super::conn::open(master, auth, second, second).await.ok()?;
         let info: String = tokio::time::timeout(
             Duration::from_secs(1),
             redis::cmd("INFO").arg("replication").query_async(&mut conn),

@@ -31,7 +31,7 @@ pub(crate) async fn connect(
     auth: &Auth,
     timeout: Duration,
 ) -> Result<MultiplexedConnection, ProbeError> {
-    crate::client::open(addr, auth, timeout, timeout)
+    super::conn::open(addr, auth, timeout, timeout)
         .await
         .map_err(|e| e.to_string())
 }

@@ -24,6 +24,7 @@
 
 pub mod addr;
 pub mod config;
+pub mod conn;
 pub mod docker;
 pub mod guard;
 pub mod image;
@@ -39,8 +40,8 @@ pub mod spec;
 pub mod state;
 pub mod view;
 
-pub use crate::client::Auth;
 pub use addr::AddrMap;
+pub use conn::Auth;
 pub use spec::{Persistence, SpecError, TopologySpec};
 
 use serde::{Deserialize, Serialize};
