@@ -443,7 +443,7 @@ mod tests {
         assert_eq!(app.report.as_deref(), Some(&*report));
         let shown = terminal.backend().to_string();
         assert!(shown.contains("lost acknowledged writes: !! 49"), "{shown}");
-        assert!(shown.contains("✗ VERDICT: FAIL"), "{shown}");
+        assert!(shown.contains("Audit ─ ✗ FAIL"), "{shown}");
     }
 
     #[tokio::test]

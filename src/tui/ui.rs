@@ -254,6 +254,21 @@ mod tests {
             screen(&ended(report, Theme::default()), 100, 30)
         );
 
+        // A scenario that expects the loss passes, as `grabstorm run` says.
+        let mut scenario = fixtures::report_with_losses();
+        scenario.expectations = vec![crate::report::model::ExpectationVerdict {
+            name: "lost_acked_writes".into(),
+            expected: "> 0".into(),
+            measured: "49".into(),
+            ok: true,
+        }];
+        let s = screen(&ended(scenario, Theme { color: false }), 100, 30);
+        assert!(s.contains("✓ SCENARIO: PASS"), "{s}");
+        assert!(
+            s.contains("✓ PASS lost_acked_writes: expected > 0, measured 49"),
+            "{s}"
+        );
+
         let unchecked = fixtures::report_unchecked();
         let s = screen(&ended(unchecked, Theme { color: false }), 80, 24);
         assert!(
@@ -262,7 +277,7 @@ mod tests {
         );
         assert!(s.contains("unknown"), "{s}");
         assert!(!s.contains("writes: ✓ 0"), "{s}");
-        assert!(s.contains("✗ VERDICT: FAIL"), "{s}");
+        assert!(s.contains("Audit ─ ✗ FAIL"), "{s}");
     }
 
     #[test]

@@ -162,7 +162,7 @@ fn segfault_in_the_dashboard_fails_over_and_q_leaves_a_clean_terminal() {
     let screen = tmux.wait_for(
         "the end screen with the audit",
         Duration::from_secs(120),
-        |s| s.contains("VERDICT") && s.contains("the run is over"),
+        |s| s.contains("┌ Audit ") && s.contains("the run is over"),
     );
     assert!(
         screen.contains("audit ✓ checked") || screen.contains("audit ? NOT CHECKED"),

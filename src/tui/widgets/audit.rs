@@ -3,7 +3,9 @@
 //! the acknowledged writes lost, each loss with its cause in plain words
 //! (the report's own sentences: `cause_words` and each loss's
 //! explanation, never a second wording), the topology as it settled, and
-//! the verdict's findings. Every state is spelled out: `✓`/`!!`/`?` marks
+//! a scenario's expectations and the verdict's findings. The title says
+//! PASS or FAIL as the command line does: a scenario on its expectations,
+//! a plain run on the audit. Every state is spelled out: `✓`/`!!`/`?` marks
 //! and words carry it, colour only repeats it.
 
 use super::{count, panel};
@@ -84,6 +86,18 @@ pub fn lines(app: &App, report: &Report) -> Vec<Line<'static>> {
             lines.push(Line::from(Span::styled(format!("!! {t}"), theme.warn())));
         }
     }
+    for e in &report.expectations {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} {}: expected {}, measured {}",
+                if e.ok { "✓ PASS" } else { "✗ FAIL" },
+                e.name,
+                e.expected,
+                e.measured
+            ),
+            if e.ok { theme.ok() } else { theme.bad() },
+        )));
+    }
     if !report.verdict.findings.is_empty() {
         lines.push(Line::from(Span::styled("findings:", theme.title())));
         for f in &report.verdict.findings {
@@ -98,11 +112,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let theme = app.theme;
-    let verdict = if report.verdict.ok {
-        Span::styled(" ✓ VERDICT: PASS ", theme.ok())
+    // A scenario passes on its expectations (as `grabstorm run` prints
+    // it: some expect violations); a plain run on the audit's checks.
+    let (what, ok) = if report.expectations.is_empty() {
+        ("", report.verdict.ok)
+    } else {
+        ("SCENARIO: ", report.expectations.iter().all(|e| e.ok))
+    };
+    let verdict = if ok {
+        Span::styled(format!(" ✓ {what}PASS "), theme.ok())
     } else {
         Span::styled(
-            " ✗ VERDICT: FAIL ",
+            format!(" ✗ {what}FAIL "),
             theme
                 .bad()
                 .patch(Style::new().add_modifier(Modifier::REVERSED)),
