@@ -129,10 +129,23 @@ async fn run_dashboard(
     let hosted = tui::run::host(&lab, app, tui::run::DEFAULT_FPS, shutdown, driver).await;
     match hosted {
         Ok((outcome, failures)) => {
-            if let Err(e) = outcome {
-                eprintln!("the dashboard failed: {e:#}");
+            let app = match outcome {
+                Ok(o) => Some(o.app),
+                Err(e) => {
+                    eprintln!("the dashboard failed: {e:#}");
+                    None
+                }
+            };
+            let done = runner::finish(lab, s, failures, true).await?;
+            // The end screen: the audit's word in the dashboard, unless a
+            // signal (or a dead terminal) ended the run.
+            if let (Some(app), None) = (app, shutdown.signal()) {
+                let report = std::sync::Arc::new(done.report.clone());
+                if let Err(e) = tui::run::show_report(app, report).await {
+                    tracing::warn!(error = %format!("{e:#}"), "the end screen could not be shown");
+                }
             }
-            runner::finish(lab, s, failures, true).await
+            Ok(done)
         }
         Err(e) => {
             // Without a terminal the lab still has to be removed.

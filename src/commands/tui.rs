@@ -18,6 +18,7 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest a dashboard run lasts unless `--hard-cap` says otherwise: a
@@ -144,6 +145,13 @@ pub async fn run(
     let (outcome, ()) = hosted?;
     let outcome = outcome?;
     let report = finished.context("finishing the run")?;
+    // The end screen: the audit's word in the dashboard, for a user who left with q.
+    if outcome.quit_by_user && shutdown.signal().is_none() {
+        let shown = run::show_report(outcome.app.clone(), Arc::new(report.clone())).await;
+        if let Err(e) = shown {
+            tracing::warn!(error = %format!("{e:#}"), "the end screen could not be shown");
+        }
+    }
     println!("{}", summary(&report, &outcome, args.keep));
     println!("report: {}", run_dir.join("report.json").display());
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ use crate::faults::{FaultKind, FaultRequest, Target};
 use crate::lab::Control;
 use crate::metrics::timeline::Naming;
 use crate::metrics::{Event, Health, Role, Snapshot};
+use crate::report::model::Report;
 use crate::topology::Topology;
 use crate::workload::WorkloadKind;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -78,6 +79,11 @@ pub struct App {
     /// the names of the addresses Sentinel reports, the quorum ("2 of 3 must
     /// agree") and the sentinels' ids (whom a sentinel votes for).
     pub topology: Option<Arc<Topology>>,
+    /// The run's report once it is audited: the end screen shows it in
+    /// place of the live panels.
+    pub report: Option<Arc<Report>>,
+    /// How many lines the end screen is scrolled down.
+    pub report_scroll: u16,
 }
 
 impl Default for App {
@@ -103,7 +109,17 @@ impl App {
             controls_in_flight: 0,
             quitting: false,
             topology: None,
+            report: None,
+            report_scroll: 0,
         }
+    }
+
+    /// Takes the audited report: the dashboard becomes the end screen.
+    pub fn on_report(&mut self, report: Arc<Report>) {
+        self.report = Some(report);
+        self.report_scroll = 0;
+        self.show_help = false;
+        self.selected = None;
     }
 
     /// Learns the run's topology record (node names, quorum, sentinel ids).
@@ -332,6 +348,38 @@ impl App {
         });
     }
 
+    /// The end screen's keys: scroll, or leave. The lab is gone: no fault
+    /// or load key means anything there.
+    fn end_screen_key(&mut self, key: KeyEvent) -> Option<Action> {
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc | KeyCode::Enter => {
+                self.quitting = true;
+                Some(Action::Quit)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.report_scroll = self.report_scroll.saturating_add(1);
+                None
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.report_scroll = self.report_scroll.saturating_sub(1);
+                None
+            }
+            KeyCode::PageDown | KeyCode::Char(' ') => {
+                self.report_scroll = self.report_scroll.saturating_add(10);
+                None
+            }
+            KeyCode::PageUp => {
+                self.report_scroll = self.report_scroll.saturating_sub(10);
+                None
+            }
+            KeyCode::Home => {
+                self.report_scroll = 0;
+                None
+            }
+            _ => None,
+        }
+    }
+
     /// Turns a key into state changes and, maybe, an action. Pure: no I/O.
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
         if key.kind == KeyEventKind::Release {
@@ -341,6 +389,9 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('C')) {
             self.quitting = true;
             return Some(Action::Quit);
+        }
+        if self.report.is_some() {
+            return self.end_screen_key(key);
         }
         if self.show_help {
             // The overlay swallows keys except quit; any other closes it.

@@ -1,14 +1,18 @@
 //! Constructed dashboard states shaped like recorded runs of the default
 //! topology (3 Redis nodes, 3 sentinels, quorum 2, mixed load, 1,000
 //! grabbers): healthy, a failover in progress, and after a failover with
-//! lost writes and a lock violation. The snapshot tests render them, and
+//! lost writes and a lock violation; and the audited reports the end screen
+//! shows (losses of two causes, an audit that could not be made). The
+//! snapshot tests render them, and
 //! `grabstorm bench --tui` can time frames on them without a cluster.
 
+use crate::metrics::timeline::LostAckedWrites;
 use crate::metrics::{
     ErrorClass, Event, EventKind, Health, LatencyBucket, LatencySummary, LatencyView, LoadView,
     LockView, LockViolation, NodeView, PositionStats, RedPacketView, Role, SeckillView, Snapshot,
     ThroughputPoint, TopologyView,
 };
+use crate::report::model::{AuditSummary, Report};
 use crate::topology::{BackendKind, Node, NodeKind, Topology, TopologySpec};
 use crate::workload::{LockKind, WorkloadKind};
 use std::collections::BTreeMap;
@@ -242,6 +246,10 @@ fn locks(violations: bool) -> Vec<LockView> {
             holders: vec!["g-0263".to_string(), "g-0841".to_string()],
         }];
         v[3].stale_tokens_refused = 4;
+        // Slow holders under the failover's latency: the TTL ran out on them.
+        v[0].ttl_expired_while_held = 5;
+        v[1].ttl_expired_while_held = 2;
+        v[1].locks_lost = 1;
     }
     v
 }
@@ -554,4 +562,70 @@ pub fn after_failover() -> State {
     st.events = failover_events(140_200);
     st.snapshot.events = st.events[st.events.len().saturating_sub(20)..].to_vec();
     st
+}
+
+/// The report's header for [`after_failover`]'s run, before the audit.
+fn report_of_the_run() -> Report {
+    Report {
+        run_id: "7f3a9c".to_string(),
+        seed: 42,
+        backend: "local".to_string(),
+        duration_s: 140.2,
+        grabbers: 1_000,
+        ..Default::default()
+    }
+}
+
+/// The audited report of [`after_failover`]'s run, as the lab builds it:
+/// 37 grabs acknowledged by redis-1 in the last 300 ms before the segfault
+/// never reached redis-2 (a failover loss), and 12 acknowledged by redis-1
+/// after redis-2 was elected, before the client moved (split brain). The
+/// losses and their sentences come from the report's own attribution.
+pub fn report_with_losses() -> Report {
+    let state = after_failover();
+    let mut at_ms: Vec<u64> = (0..37).map(|i| 96_700 + i * 8).collect();
+    at_ms.extend((0..12).map(|i| 102_400 + i * 6));
+    let lost = LostAckedWrites {
+        total: at_ms.len() as u64,
+        nodes: vec!["redis-1".to_string(); at_ms.len()],
+        at_ms,
+    };
+    let (failovers, losses) = crate::metrics::timeline::failovers_and_losses(
+        &state.events,
+        &state.snapshot.throughput,
+        &state.topology,
+        &lost,
+    );
+    let mut report = report_of_the_run();
+    report.events = state.events;
+    report.failovers = failovers;
+    report.losses = losses;
+    report.topology_findings = vec![
+        "redis-3 reports itself a replica of redis-2, but its link has been down since +2:11.0"
+            .to_string(),
+    ];
+    report.audit = AuditSummary {
+        checked: true,
+        reason: Some("the agreed master once the run settled".to_string()),
+        journal_records: 812_400,
+        checked_node: "redis-2".to_string(),
+        lost_acked_writes: lost.total,
+        ..Default::default()
+    };
+    report.judge();
+    report
+}
+
+/// A report whose audit could not be made: no data node answered.
+pub fn report_unchecked() -> Report {
+    let mut report = report_of_the_run();
+    report.audit = AuditSummary {
+        checked: false,
+        reason: Some(
+            "no data node answered: redis-1, redis-2 and redis-3 refused connections".to_string(),
+        ),
+        ..Default::default()
+    };
+    report.judge();
+    report
 }

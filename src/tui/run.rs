@@ -12,6 +12,7 @@
 //! [`host`] puts a running lab on this process's terminal: the one place
 //! that opens the dashboard for `grabstorm tui` and `grabstorm run`, and
 //! closes it on quit, the end of the run, a stop signal or a dead terminal.
+//! [`show_report`] opens it again once the run is audited: the end screen.
 
 use super::app::{Action, App};
 use super::event::{AppEvent, EventSource, TerminalInput};
@@ -19,6 +20,7 @@ use super::terminal::TerminalSession;
 use super::ui;
 use crate::lab::{Control, Lab};
 use crate::metrics::{Event, Snapshot};
+use crate::report::model::Report;
 use crate::shutdown::{Shutdown, StopSignal};
 use anyhow::Context;
 use crossterm::event::Event as TermEvent;
@@ -285,6 +287,56 @@ pub async fn host<T>(
     Ok((outcome, driven))
 }
 
+/// How long the end screen waits for a key before it leaves on its own:
+/// a forgotten terminal does not hold the process forever.
+pub const END_SCREEN_IDLE: Duration = Duration::from_secs(600);
+
+/// Shows the audited `report` on `terminal` (the end screen, drawn from the
+/// same report that report.json and report.md are written from) until the
+/// user leaves (q, Esc, Enter), the input ends, or no key came for
+/// [`END_SCREEN_IDLE`].
+pub async fn end_screen<B: Backend>(
+    terminal: &mut Terminal<B>,
+    mut app: App,
+    report: Arc<Report>,
+    mut input: mpsc::Receiver<TermEvent>,
+) -> anyhow::Result<App>
+where
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    app.on_report(report);
+    app.message = None;
+    loop {
+        terminal
+            .draw(|f| ui::draw(&app, f))
+            .map_err(|e| anyhow::anyhow!("cannot draw the end screen: {e}"))?;
+        match tokio::time::timeout(END_SCREEN_IDLE, input.recv()).await {
+            Ok(Some(TermEvent::Key(key))) => {
+                if app.handle_key(key) == Some(Action::Quit) {
+                    break;
+                }
+            }
+            Ok(Some(TermEvent::Resize(cols, rows))) => app.on_resize(cols, rows),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(app)
+}
+
+/// [`end_screen`] on this process's terminal, opened again after the
+/// dashboard closed for the audit; restored before this returns.
+pub async fn show_report(app: App, report: Arc<Report>) -> anyhow::Result<()> {
+    let mut session =
+        TerminalSession::enter().context("cannot open the end screen on this terminal")?;
+    let (input, keys) = TerminalInput::start();
+    let shown = end_screen(session.terminal(), app, report, keys).await;
+    drop(input);
+    super::terminal::silence_if_terminal_died();
+    drop(session);
+    shown.map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +424,26 @@ mod tests {
             .events
             .iter()
             .any(|e| e.at_ms == 95_500 && e.source == "lab"));
+    }
+
+    #[tokio::test]
+    async fn the_end_screen_shows_the_report_until_q() {
+        let state = fixtures::after_failover();
+        let mut app = App::default();
+        app.on_snapshot(Arc::new(state.snapshot));
+        let report = Arc::new(fixtures::report_with_losses());
+        let (input_tx, input_rx) = mpsc::channel(16);
+        input_tx.send(key('s')).await.unwrap();
+        input_tx.send(key('q')).await.unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let app = end_screen(&mut terminal, app, report.clone(), input_rx)
+            .await
+            .unwrap();
+        assert!(app.quitting);
+        assert_eq!(app.report.as_deref(), Some(&*report));
+        let shown = terminal.backend().to_string();
+        assert!(shown.contains("lost acknowledged writes: !! 49"), "{shown}");
+        assert!(shown.contains("Audit ─ ✗ FAIL"), "{shown}");
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
 //! The layout: a pure function from `&App` to a frame. Large terminals get
 //! every panel; small ones (down to 80x24) keep the topology, throughput, a
 //! one-line-per-topic "now" panel and the timeline, and drop the detail.
+//! Once the run is audited, the end screen replaces the live panels.
 
 use super::app::App;
 use super::widgets::{
-    header, help, latency, locks, redpacket, summary, throughput, timeline, topology,
+    audit, header, help, latency, locks, redpacket, summary, throughput, timeline, topology,
 };
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::Frame;
@@ -22,7 +23,9 @@ pub fn draw(app: &App, frame: &mut Frame) {
     ])
     .areas(area);
     header::render_header(app, frame, head);
-    if area.width >= FULL_LAYOUT_MIN.0 && area.height >= FULL_LAYOUT_MIN.1 {
+    if app.report.is_some() {
+        end_screen(app, frame, body);
+    } else if area.width >= FULL_LAYOUT_MIN.0 && area.height >= FULL_LAYOUT_MIN.1 {
         full(app, frame, body);
     } else {
         compact(app, frame, body);
@@ -46,7 +49,7 @@ fn full(app: &App, frame: &mut Frame, body: Rect) {
     throughput::render(app, frame, thru);
     let [lat, lock, rp] = Layout::horizontal([
         Constraint::Length(41),
-        Constraint::Length(39),
+        Constraint::Length(locks::WIDTH),
         Constraint::Min(30),
     ])
     .areas(mid);
@@ -54,6 +57,22 @@ fn full(app: &App, frame: &mut Frame, body: Rect) {
     locks::render(app, frame, lock);
     redpacket::render(app, frame, rp);
     timeline::render(app, frame, bottom);
+}
+
+/// The run is over and audited: the audit's word on the data, under the
+/// topology as it ended when the terminal has room for both.
+fn end_screen(app: &App, frame: &mut Frame, body: Rect) {
+    if body.height >= topology::height(app) + 20 {
+        let [top, rest] = Layout::vertical([
+            Constraint::Length(topology::height(app)),
+            Constraint::Min(0),
+        ])
+        .areas(body);
+        topology::render(app, frame, top);
+        audit::render(app, frame, rest);
+    } else {
+        audit::render(app, frame, body);
+    }
 }
 
 fn compact(app: &App, frame: &mut Frame, body: Rect) {
@@ -75,7 +94,8 @@ fn compact(app: &App, frame: &mut Frame, body: Rect) {
     ])
     .areas(body);
     topology::render(app, frame, top);
-    let [thru, now] = Layout::horizontal([Constraint::Min(30), Constraint::Length(28)]).areas(mid);
+    let [thru, now] =
+        Layout::horizontal([Constraint::Min(30), Constraint::Length(summary::WIDTH)]).areas(mid);
     throughput::render(app, frame, thru);
     summary::render(app, frame, now);
     timeline::render(app, frame, bottom);
@@ -175,6 +195,123 @@ mod tests {
         let mut app = app_for(fixtures::healthy(), Theme::default());
         app.handle_key(key('?'));
         insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    fn ended(report: crate::report::model::Report, theme: Theme) -> App {
+        let mut app = app_for(fixtures::after_failover(), theme);
+        app.on_report(Arc::new(report));
+        app
+    }
+
+    #[test]
+    fn end_screen_with_losses_of_two_causes_80x24() {
+        let app = ended(fixtures::report_with_losses(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn end_screen_with_losses_of_two_causes_100x30() {
+        let app = ended(fixtures::report_with_losses(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    #[test]
+    fn end_screen_with_losses_of_two_causes_120x40() {
+        let app = ended(fixtures::report_with_losses(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn end_screen_of_an_unchecked_audit_80x24() {
+        let app = ended(fixtures::report_unchecked(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn the_end_screen_says_each_cause_in_the_reports_own_words() {
+        use crate::metrics::losses::{cause_words, LossCause};
+        let report = fixtures::report_with_losses();
+        let causes: Vec<LossCause> = report.losses.iter().map(|l| l.cause).collect();
+        assert_eq!(causes, vec![LossCause::Failover, LossCause::SplitBrain]);
+        let lost: Vec<u64> = report.losses.iter().map(|l| l.lost_acked_writes).collect();
+        assert_eq!(lost, vec![37, 12]);
+        let app = ended(report.clone(), Theme { color: false });
+        // Unwrapped, so that each sentence is checked whole.
+        let text: Vec<String> = crate::tui::widgets::audit::lines(&app, &report)
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        let text = text.join("\n");
+        assert!(text.contains("lost acknowledged writes: !! 49"), "{text}");
+        for l in &report.losses {
+            assert!(text.contains(cause_words(l.cause)), "{text}");
+            assert!(text.contains(&l.explanation), "{text}");
+        }
+        assert!(text.contains(&report.topology_findings[0]), "{text}");
+        // Nothing said by colour alone.
+        assert_eq!(
+            screen(&app, 100, 30),
+            screen(&ended(report, Theme::default()), 100, 30)
+        );
+
+        // A scenario that expects the loss passes, as `grabstorm run` says.
+        let mut scenario = fixtures::report_with_losses();
+        scenario.expectations = vec![crate::report::model::ExpectationVerdict {
+            name: "lost_acked_writes".into(),
+            expected: "> 0".into(),
+            measured: "49".into(),
+            ok: true,
+        }];
+        let s = screen(&ended(scenario, Theme { color: false }), 100, 30);
+        assert!(s.contains("✓ SCENARIO: PASS"), "{s}");
+        assert!(
+            s.contains("✓ PASS lost_acked_writes: expected > 0, measured 49"),
+            "{s}"
+        );
+
+        let unchecked = fixtures::report_unchecked();
+        let s = screen(&ended(unchecked, Theme { color: false }), 80, 24);
+        assert!(
+            s.contains("audit ? NOT CHECKED: no data node answered"),
+            "{s}"
+        );
+        assert!(s.contains("unknown"), "{s}");
+        assert!(!s.contains("writes: ✓ 0"), "{s}");
+        assert!(s.contains("Audit ─ ✗ FAIL"), "{s}");
+    }
+
+    #[test]
+    fn the_end_screen_scrolls_and_q_leaves() {
+        use crate::tui::app::Action;
+        let mut app = ended(fixtures::report_with_losses(), Theme::default());
+        let top = screen(&app, 80, 24);
+        assert_eq!(
+            app.handle_key(key('s')),
+            None,
+            "no fault once the run is over"
+        );
+        app.handle_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        app.handle_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        assert_eq!(app.report_scroll, 2);
+        assert_ne!(screen(&app, 80, 24), top);
+        app.handle_key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE));
+        assert_eq!(app.report_scroll, 1);
+        assert_eq!(app.handle_key(key('q')), Some(Action::Quit));
+    }
+
+    #[test]
+    fn the_locks_panel_keeps_attempts_and_acquisitions_apart() {
+        let app = app_for(fixtures::after_failover(), Theme { color: false });
+        let s = screen(&app, 120, 40);
+        assert!(s.contains("kind     attempts   got refused  viol"), "{s}");
+        // naive: 179,610 attempts, 48,210 acquired, 131,400 refused, 2 violations.
+        assert!(s.contains("naive      179.6k 48.2k  131.4k  !! 2"), "{s}");
+        assert!(s.contains("naive: TTL ran out while held 5x"), "{s}");
+        assert!(s.contains("safe: 1 grants lost before TTL"), "{s}");
+        // The compact layout says it in one line.
+        let app = app_for(fixtures::healthy(), Theme { color: false });
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("locks ✓ got 191.8k of 712.1k"), "{s}");
     }
 
     #[test]

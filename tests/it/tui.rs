@@ -1,7 +1,8 @@
 //! Tests: the dashboard end to end, in a real terminal (tmux) against a
 //! real local topology: start `grabstorm tui --backend local` at 120x40,
 //! wait for the master, press `s`, watch the timeline announce the switch
-//! and the topology show a new master, press `q`, and check the exit
+//! and the topology show a new master, press `q`, read the audit on the end
+//! screen, press `q` again, and check the exit
 //! status, the restored terminal (summary printed, no alternate screen) and
 //! that no Redis process of the run is left. The rendered states themselves
 //! are insta snapshots in `src/tui/snapshots/`.
@@ -156,6 +157,17 @@ fn segfault_in_the_dashboard_fails_over_and_q_leaves_a_clean_terminal() {
         "the fault shows on screen:\n{screen}"
     );
 
+    tmux.keys("q");
+    // The audit runs, then the end screen shows its word until q.
+    let screen = tmux.wait_for(
+        "the end screen with the audit",
+        Duration::from_secs(120),
+        |s| s.contains("┌ Audit ") && s.contains("the run is over"),
+    );
+    assert!(
+        screen.contains("audit ✓ checked") || screen.contains("audit ? NOT CHECKED"),
+        "the end screen says whether Redis was checked:\n{screen}"
+    );
     tmux.keys("q");
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {

@@ -72,6 +72,8 @@ fn key_hints(app: &App, width: u16) -> Line<'static> {
         ("?", "help"),
         ("q", "quit"),
     ];
+    let end: &[(&str, &str)] = &[("↑/↓", "scroll"), ("q", "leave")];
+    let long = if app.report.is_some() { end } else { long };
     let long_len: usize = long.iter().map(|(k, d)| k.len() + d.len() + 2).sum();
     // The short list has room to breathe: two spaces between groups.
     let (keys, gap) = if long_len <= width as usize {
@@ -89,6 +91,15 @@ fn key_hints(app: &App, width: u16) -> Line<'static> {
 
 pub fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
+    if app.report.is_some() {
+        let first = Line::from(vec![
+            Span::styled(" the run is over ", theme.selected()),
+            Span::styled(" report.json and report.md have it all", theme.dim()),
+        ]);
+        let lines = vec![first, key_hints(app, area.width)];
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
     let target = match &app.selected {
         Some(n) => format!("target {n}"),
         None => match app.master() {

@@ -1,9 +1,11 @@
-//! The locks panel: per lock kind, holders, waiters, acquisitions per
-//! second, contention and safety violations. A violation is never colour
-//! alone: it reads `!! N` in the table and a line says who overlapped
-//! (the timeline has the moment).
+//! The locks panel: per lock kind, the counts kept apart so that "attempts
+//! are not acquisitions" is visible: acquire attempts, acquisitions,
+//! refusals (someone held it) and safety violations in the table; then who
+//! holds and waits now, and TTL expiries while a holder still held the lock. A violation
+//! is never colour alone: it reads `!! N` in the table and a line says who
+//! overlapped (the timeline has the moment).
 
-use super::{fit, panel, rfit, short};
+use super::{count, fit, panel, rfit, short};
 use crate::tui::app::App;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -11,18 +13,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-/// Failed attempts as a share of all attempts, in percent.
-pub fn contention(acquired: u64, failed: u64) -> u64 {
-    let total = acquired + failed;
-    if total == 0 {
-        0
-    } else {
-        ((failed as f64 / total as f64) * 100.0).round() as u64
-    }
-}
+/// The panel's width in the full layout: the table's columns plus borders.
+pub const WIDTH: u16 = 39;
 
 pub fn total_violations(app: &App) -> u64 {
     app.snapshot.locks.iter().map(|l| l.violations).sum()
+}
+
+/// Acquisitions and attempts over all lock kinds.
+pub fn acquired_of_attempts(app: &App) -> (u64, u64) {
+    app.snapshot.locks.iter().fold((0, 0), |(got, tries), l| {
+        (got + l.acquired, tries + l.attempts)
+    })
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -38,12 +40,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         lines.push(Line::from(Span::styled(
             format!(
-                "{}{}{}{}{}{}",
-                fit("kind", 10),
-                rfit("hold", 5),
-                rfit("wait", 5),
-                rfit("acq/s", 6),
-                rfit("cont", 5),
+                "{}{}{}{}{}",
+                fit("kind", 9),
+                rfit("attempts", 8),
+                rfit("got", 6),
+                rfit("refused", 8),
                 rfit("viol", 6)
             ),
             theme.dim(),
@@ -52,22 +53,52 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let viol = if l.violations == 0 {
                 ("✓ 0".to_string(), theme.ok())
             } else {
-                (format!("!! {}", l.violations), theme.bad())
+                (format!("!! {}", short(l.violations)), theme.bad())
             };
             lines.push(Line::from(vec![
                 Span::raw(format!(
-                    "{}{}{}{}{}",
-                    fit(&l.kind.to_string(), 10),
-                    rfit(&short(l.holders), 5),
-                    rfit(&short(l.waiters), 5),
-                    rfit(&short(l.acquisitions_per_s.round() as u64), 6),
-                    rfit(&format!("{}%", contention(l.acquired, l.failed)), 5),
+                    "{}{}{}{}",
+                    fit(&l.kind.to_string(), 9),
+                    rfit(&short(l.attempts), 8),
+                    rfit(&short(l.acquired), 6),
+                    rfit(&short(l.refused), 8),
                 )),
                 Span::styled(rfit(&viol.0, 6), viol.1),
             ]));
         }
+        let holding: u64 = locks.iter().map(|l| l.holders).sum();
+        let waiting: u64 = locks.iter().map(|l| l.waiters).sum();
+        let rate: f64 = locks.iter().map(|l| l.acquisitions_per_s).sum();
+        lines.push(Line::from(format!(
+            "now {} held, {} waiting, {} got/s",
+            count(holding),
+            count(waiting),
+            count(rate.round() as u64)
+        )));
+        // TTL expiries while held: a slow holder, not lost data; a zero is
+        // said too, so that "none" is not mistaken for "not counted".
+        if locks.iter().all(|l| l.ttl_expired_while_held == 0) {
+            lines.push(Line::from(Span::styled(
+                "✓ no TTL ran out while held",
+                theme.ok(),
+            )));
+        }
         let mut notes = Vec::new();
         for l in locks {
+            if l.ttl_expired_while_held > 0 {
+                notes.push(format!(
+                    "{}: TTL ran out while held {}x",
+                    l.kind,
+                    short(l.ttl_expired_while_held)
+                ));
+            }
+            if l.locks_lost > 0 {
+                notes.push(format!(
+                    "{}: {} grants lost before TTL",
+                    l.kind,
+                    short(l.locks_lost)
+                ));
+            }
             if l.lost_updates > 0 {
                 notes.push(format!(
                     "{}: {} lost updates",

@@ -2,6 +2,7 @@
 //! a region of the frame, and the number formats they share (so `12,345
 //! ops/s`, `2.1ms` and `+0:12.3` read the same everywhere).
 
+pub mod audit;
 pub mod header;
 pub mod help;
 pub mod latency;

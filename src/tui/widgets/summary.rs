@@ -1,12 +1,15 @@
 //! The compact "now" panel used when the terminal is small (80x24): one line
 //! each for throughput, latency, locks, money and seckill, in words.
 
-use super::{count, micros, panel};
+use super::{count, micros, panel, short};
 use crate::tui::app::App;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+
+/// The panel's width in the compact layout: its longest line plus borders.
+pub const WIDTH: u16 = 32;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
@@ -34,8 +37,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }));
     if !s.locks.is_empty() {
         let v = super::locks::total_violations(app);
+        let (got, tries) = super::locks::acquired_of_attempts(app);
         lines.push(if v == 0 {
-            Line::from(Span::styled("locks ✓ no violations", theme.ok()))
+            // Attempts are not acquisitions: both, side by side.
+            Line::from(Span::styled(
+                format!("locks ✓ got {} of {}", short(got), short(tries)),
+                theme.ok(),
+            ))
         } else {
             Line::from(Span::styled(
                 format!("locks !! {v} VIOLATIONS"),
