@@ -390,7 +390,7 @@ fn a_second_failover_keeps_its_own_losses() {
             "--workload",
             "redpacket",
             "--grabbers",
-            "200",
+            "400",
             "--duration",
             "18s",
             "--seed",
@@ -403,11 +403,11 @@ fn a_second_failover_keeps_its_own_losses() {
             // them eligible) while the promoted master goes on acknowledging;
             // then it dies with those writes unsent.
             "--fault",
-            "9s slow replica-1 for 900ms",
+            "9s slow replica-1 for 950ms",
             "--fault",
-            "9s slow replica-2 for 900ms",
+            "9s slow replica-2 for 950ms",
             "--fault",
-            "9.5s kill master",
+            "9.8s kill master",
         ],
     );
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
@@ -470,9 +470,8 @@ fn a_second_failover_keeps_its_own_losses() {
         } else {
             second
         };
-        assert_eq!(
+        assert!(
             l["node"] == "redis-1" || l["node"] == promoted.as_str(),
-            true,
             "{l}"
         );
         assert_eq!(l["fault_index"], row["fault_index"], "{l}");
