@@ -23,7 +23,8 @@ pub enum LossCause {
     Failover,
     /// Acknowledged by an isolated or demoted master after another was elected.
     SplitBrain,
-    /// A master without persistence came back empty and its replicas copied it.
+    /// A master without persistence came back empty (or with the RDB file
+    /// of its last full sync as a replica) and its replicas copied it.
     EmptyRestart,
     /// Acknowledged by a promoted master that was itself failed over later,
     /// without a fault of its own.
@@ -186,7 +187,9 @@ pub fn attribute(
             (LossCause::SplitBrain, row, why)
         } else if let Some(&(row, at, node)) = wiped {
             let data = match topology.spec.persistence {
-                Persistence::None => "without persistence it came back empty".to_string(),
+                // Not necessarily empty: a node that once full-synced as a
+                // replica loads the RDB file that sync left on disk.
+                Persistence::None => "without persistence it came back with no more than the RDB file of its last full sync as a replica (empty if it never had one)".to_string(),
                 p => format!(
                     "it came back with only what its persistence ({p:?}) had written to disk"
                 ),

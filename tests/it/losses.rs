@@ -4,7 +4,7 @@
 //! recounts with plain Redis commands (HGET, INFO) and the journal's own
 //! lines, compares with report.json, and removes the topology (`down`).
 
-use crate::support::{grabstorm_bin, processes_under, state_dir};
+use crate::support::{grabstorm_bin, processes_under, state_dir, url_with};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -74,13 +74,12 @@ impl Up {
     }
 
     fn conn(&self, node: &str) -> redis::Connection {
-        redis::Client::open(crate::support::url_with(
-            self.password.as_deref(),
-            &self.nodes[node],
-        ))
-        .unwrap()
-        .get_connection_with_timeout(std::time::Duration::from_secs(2))
-        .unwrap()
+        self.try_conn(node).unwrap()
+    }
+
+    fn try_conn(&self, node: &str) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(url_with(self.password.as_deref(), &self.nodes[node]))?
+            .get_connection_with_timeout(std::time::Duration::from_secs(2))
     }
 
     /// `INFO replication` of `node` as field -> value.
@@ -95,12 +94,13 @@ impl Up {
             .collect()
     }
 
-    /// The Redis node whose own INFO says master (the only one, asserted).
+    /// The Redis node whose own INFO says master (the only one, asserted);
+    /// nodes that are down are left out.
     fn master(&self) -> String {
         let masters: Vec<String> = self
             .nodes
             .keys()
-            .filter(|n| n.starts_with("redis-"))
+            .filter(|n| n.starts_with("redis-") && self.try_conn(n).is_ok())
             .filter(|n| self.replication(n).get("role").map(String::as_str) == Some("master"))
             .cloned()
             .collect();
@@ -357,6 +357,120 @@ fn the_naive_clients_durable_outage_counts_writes_that_did_not_survive() {
         split >= after_switch,
         "split {split} < {after_switch}: {}",
         r["losses"]
+    );
+}
+
+/// Case 3: the promoted replica is itself failed over a second or two
+/// after its promotion, under load. What it acknowledged and the last
+/// master lacks is charged to the fault that took it away (its own row),
+/// never to the first fault.
+#[test]
+fn a_second_failover_keeps_its_own_losses() {
+    let up = Up::local(&[
+        "--replicas",
+        "3",
+        "--down-after-ms",
+        "1000",
+        "--failover-timeout-ms",
+        "4000",
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let o = up.load(
+        out.path(),
+        &[
+            "--workload",
+            "redpacket",
+            "--grabbers",
+            "400",
+            "--duration",
+            "18s",
+            "--seed",
+            "31",
+            "--settle-timeout",
+            "20s",
+            "--fault",
+            "3s shutdown master",
+            // The replicas stall (shorter than down-after, so Sentinel keeps
+            // them eligible) while the promoted master goes on acknowledging;
+            // then it dies with those writes unsent.
+            "--fault",
+            "9s slow replica-1 for 950ms",
+            "--fault",
+            "9s slow replica-2 for 950ms",
+            "--fault",
+            "9.8s kill master",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+    let r = report(out.path());
+    let rows = r["failovers"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (first, second) = (&rows[0], &rows[1]);
+    assert_eq!(first["failed_over"], true, "{first}");
+    assert_eq!(second["failed_over"], true, "{second}");
+    assert_eq!(first["old_master"], "redis-1", "{first}");
+    let promoted = first["new_master"].as_str().unwrap().to_string();
+    assert_eq!(second["old_master"].as_str(), Some(promoted.as_str()));
+    let last = second["new_master"].as_str().unwrap().to_string();
+    assert_ne!(last, promoted);
+    let switched_at = first["at_ms"].as_u64().unwrap() + first["switch_ms"].as_u64().unwrap();
+    let second_at = second["at_ms"].as_u64().unwrap();
+    assert!(second_at > switched_at, "{first}\n{second}");
+    assert_eq!(up.master(), last);
+
+    let lines = crate::support::journal_json(out.path());
+    let missing = grabs_missing(&up, &last, &lines);
+    let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
+    let mut by_node: BTreeMap<String, u64> = BTreeMap::new();
+    for l in &missing {
+        *by_node
+            .entry(l["node"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let losses = r["losses"].as_array().unwrap();
+    let row_sum = |row: &Value| -> u64 {
+        losses
+            .iter()
+            .filter(|l| l["fault_index"] == row["fault_index"])
+            .map(|l| l["lost_acked_writes"].as_u64().unwrap())
+            .sum()
+    };
+    eprintln!(
+        "second failover {} ms after the first switch: report {lost} lost (rows {} + {}), HGET recount on {last} {} by acknowledging node {by_node:?}; losses {losses:?}",
+        second_at - switched_at,
+        row_sum(first),
+        row_sum(second),
+        missing.len()
+    );
+    assert_eq!(lost, missing.len() as u64);
+    assert_losses_add_up(&r);
+    // Each loss names the master that acknowledged its writes, and per node
+    // the losses add up to the recount.
+    let mut charged: BTreeMap<String, u64> = BTreeMap::new();
+    for l in losses {
+        *charged
+            .entry(l["node"].as_str().unwrap().to_string())
+            .or_default() += l["lost_acked_writes"].as_u64().unwrap();
+    }
+    assert_eq!(charged, by_node, "{losses:?}");
+    // What the promoted replica acknowledged belongs to the second fault,
+    // what redis-1 acknowledged to the first.
+    for l in losses {
+        let row = if l["node"] == "redis-1" {
+            first
+        } else {
+            second
+        };
+        assert!(
+            l["node"] == "redis-1" || l["node"] == promoted.as_str(),
+            "{l}"
+        );
+        assert_eq!(l["fault_index"], row["fault_index"], "{l}");
+    }
+    assert_eq!(row_sum(first), by_node.get("redis-1").copied().unwrap_or(0));
+    assert_eq!(
+        row_sum(second),
+        by_node.get(&promoted).copied().unwrap_or(0)
     );
 }
 
