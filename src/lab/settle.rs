@@ -49,12 +49,7 @@ impl Lab {
                 }
             }
             if Instant::now() >= deadline {
-                let masters: Vec<&str> = view
-                    .nodes
-                    .iter()
-                    .filter(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
-                    .map(|n| n.name.as_str())
-                    .collect();
+                let masters = live_masters(&view);
                 let state = match masters.as_slice() {
                     [] => "no node is an answering master".to_string(),
                     [one] => format!("{one} is master but the sentinels do not all name it"),
@@ -76,15 +71,19 @@ impl Lab {
     }
 }
 
-/// The master everybody agrees on: every sentinel that answers names it,
-/// it is up and a master, and no other live Redis node claims to be master.
-fn settled_master(view: &TopologyView) -> Option<String> {
-    let masters: Vec<&str> = view
-        .nodes
+/// The Redis nodes that answer and say they are master.
+fn live_masters(view: &TopologyView) -> Vec<&str> {
+    view.nodes
         .iter()
         .filter(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
         .map(|n| n.name.as_str())
-        .collect();
+        .collect()
+}
+
+/// The master everybody agrees on: every sentinel that answers names it,
+/// it is up and a master, and no other live Redis node claims to be master.
+fn settled_master(view: &TopologyView) -> Option<String> {
+    let masters = live_masters(view);
     if masters.len() != 1 || view.failover_in_progress {
         return None;
     }
