@@ -15,6 +15,7 @@
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
 //!   loopback address; [`topology::AddrMap`] maps what Sentinel reports.
+//! - [`kinds`]: the workload, mode and lock kinds every layer names.
 //! - [`client`]: connections to the current master, following Sentinel.
 //! - [`workload`]: the grabbers and what they do: red packets, seckill, locks.
 //! - [`metrics`]: latency samples each grabber buffers without a lock,
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod faults;
+pub mod kinds;
 pub mod lab;
 pub mod limits;
 pub mod logging;

@@ -11,7 +11,7 @@
 
 pub mod format;
 
-use crate::workload::LockKind;
+use crate::kinds::LockKind;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

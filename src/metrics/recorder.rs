@@ -20,7 +20,7 @@
 //! grabbers the buffers cost ~20 MB instead of gigabytes.
 
 use super::snapshot::ErrorClass;
-use crate::workload::LockKind;
+use crate::kinds::LockKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! `Arc<Snapshot>`, so readers clone a pointer, never the data.
 
 use super::event::Event;
-use crate::workload::{LockKind, WorkloadKind};
+use crate::kinds::{LockKind, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -5,9 +5,9 @@
 //! reports still load.
 
 use crate::audit::journal::JournalRecord;
+use crate::kinds::{LockKind, Mode, WorkloadKind};
 use crate::metrics::{ErrorClass, Event, LatencyBucket, LatencySummary, LockViolation};
 use crate::metrics::{PositionStats, ThroughputPoint};
-use crate::workload::{LockKind, Mode, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -13,7 +13,7 @@
 //! into the exact [`JournalRecord`]s the audit reads.
 
 use super::{Ack, JournalNaming, JournalOp, JournalRecord};
-use crate::workload::LockKind;
+use crate::kinds::LockKind;
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::net::SocketAddr;
