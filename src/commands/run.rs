@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// Redis image for the Docker backend.
     #[arg(long, env = "GRABSTORM_REDIS_IMAGE", value_name = "IMAGE")]
     pub image: Option<String>,
+    /// Leave the topology running after the run, to look at it or recount
+    /// with redis-cli (`grabstorm status` prints the password);
+    /// `grabstorm down` removes it.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 pub async fn run(
@@ -59,6 +64,7 @@ pub async fn run(
         image: args.image.clone(),
         narrate: args.headless,
         shutdown: shutdown.clone(),
+        keep: args.keep,
     };
     let result = if args.headless {
         runner::run_headless(&scenario, &opts).await

@@ -81,6 +81,7 @@ pub async fn run(
             seed: args.load.seed,
             backend,
             image: args.backend.image.clone(),
+            keep: args.keep,
         };
         return crate::commands::run::run(global, run_args, shutdown).await;
     }

@@ -10,7 +10,7 @@ use crate::audit::journal::JournalOp;
 use crate::client::Auth;
 use crate::faults::target::{replication, Replication};
 use crate::metrics::aggregate::Aggregator;
-use crate::metrics::losses::{Loss, LossCause};
+use crate::metrics::losses::{secs, Loss, LossCause};
 use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::timeline::{failovers_and_losses, LostAckedWrites};
 use crate::metrics::EventKind;
@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::roles::{self, RoleReading};
 use super::{Lab, LabTarget, RunRecord};
 
 impl Lab {
@@ -155,7 +156,7 @@ impl Lab {
                 // After a second signal the run ends now: no more reads.
                 if !skipped {
                     let facts = read_facts(t).await;
-                    apply_facts(&mut report, &facts, t);
+                    apply_facts(&mut report, &facts, &self.roles.readings(), t);
                 }
             }
             // A single Redis at a fixed address: no timeline to explain a loss.
@@ -406,8 +407,15 @@ async fn read_facts(t: &crate::topology::Topology) -> Facts {
 }
 
 /// Sets each failover's rejoin from the old master's own `ROLE` (and who
-/// made it a replica), and lists the odd replication states in words.
-fn apply_facts(report: &mut Report, facts: &Facts, t: &crate::topology::Topology) {
+/// made it a replica), and lists the odd replication states in words: the
+/// settled state from `facts`, what happened in between from the run's
+/// role `readings`.
+fn apply_facts(
+    report: &mut Report,
+    facts: &Facts,
+    readings: &[RoleReading],
+    t: &crate::topology::Topology,
+) {
     let name_of = |addr: &str| t.node_by_addr(addr).map(|n| n.name.clone());
     let role_words = |r: &Replication| match (&r.role[..], &r.master) {
         ("master", _) => "master".to_string(),
@@ -420,13 +428,49 @@ fn apply_facts(report: &mut Report, facts: &Facts, t: &crate::topology::Topology
                 if text.starts_with(&format!("fault restart {node}:")) && text.contains("as a replica of"))
         })
     };
+    let mut found = Vec::new();
     for f in report.failovers.iter_mut().filter(|f| f.failed_over) {
-        let Some((_, Some(r))) = facts.nodes.iter().find(|(n, _)| *n == f.old_master) else {
-            continue;
-        };
-        f.old_master_role = Some(role_words(r));
+        let switched_ms = f.at_ms + f.switch_ms.unwrap_or(0);
+        if let Some(s) = f
+            .new_master
+            .as_deref()
+            .and_then(|m| roles::stalled_promotion(readings, m, switched_ms))
+        {
+            found.push(format!(
+                "{} was promoted at {} although its replication from {} had not advanced since {}: it lacked {} bytes of {}'s data",
+                s.node,
+                secs(s.promoted_ms),
+                s.master,
+                secs(s.stalled_since_ms),
+                s.lacked_bytes,
+                s.master,
+            ));
+        }
+        // A replica reading after the switch is Redis's own word that the
+        // old master rejoined, even if it was promoted again later.
+        let seen = roles::replica_after(readings, &f.old_master, switched_ms);
+        let settled = facts
+            .nodes
+            .iter()
+            .find(|(n, _)| *n == f.old_master)
+            .and_then(|(_, r)| r.as_ref());
+        if let Some(r) = settled {
+            f.old_master_role = Some(role_words(r));
+        }
         // ROLE is the fact; +convert-to-slave only says who did it.
-        f.old_master_rejoined_as_replica = r.role == "slave";
+        f.old_master_rejoined_as_replica =
+            settled.is_some_and(|r| r.role == "slave") || seen.is_some();
+        if let (Some(seen), true) = (seen, settled.is_some_and(|r| r.role == "master")) {
+            found.push(format!(
+                "{} rejoined as a replica{} at {} and was master again by the end",
+                f.old_master,
+                seen.master
+                    .as_deref()
+                    .map(|m| format!(" of {m}"))
+                    .unwrap_or_default(),
+                secs(seen.at_ms)
+            ));
+        }
         if f.old_master_rejoined_as_replica {
             f.old_master_rejoined_by = Some(if f.old_master_rejoined_ms.is_some() {
                 "sentinel".to_string()
@@ -437,7 +481,6 @@ fn apply_facts(report: &mut Report, facts: &Facts, t: &crate::topology::Topology
             });
         }
     }
-    let mut found = Vec::new();
     if let Some(m) = &facts.sentinel_master {
         if let Some((_, Some(r))) = facts.nodes.iter().find(|(n, _)| n == m) {
             if r.role != "master" {

@@ -24,6 +24,7 @@ mod audit;
 mod config;
 mod control;
 mod publish;
+mod roles;
 mod settle;
 
 pub use audit::audit_into;
@@ -119,6 +120,8 @@ pub struct Lab {
     stop: CancellationToken,
     started: Instant,
     load_ended: Option<Instant>,
+    /// Every topology poll's roles and offsets, for the audit's facts.
+    roles: roles::RoleLog,
     faults_injected: Arc<AtomicBool>,
 }
 
@@ -278,6 +281,7 @@ impl Lab {
         // Off the hot path: topology polling, sentinel events, faults.
         let shared_topology = topology.clone().map(|t| Arc::new(Mutex::new(t)));
         let (topo_tx, topo_rx) = watch::channel(TopologyView::default());
+        let roles = roles::RoleLog::default();
         let mut injector = None;
         let mut schedule = None;
         if let (Some(t), Some(shared), Some(b)) = (&topology, &shared_topology, &backend) {
@@ -291,6 +295,7 @@ impl Lab {
                 shared.clone(),
                 b.clone(),
                 topo_tx,
+                (roles.clone(), bus.clone()),
                 cancel.child_token(),
             ));
             let inj = Injector::new(b.clone(), shared.clone(), bus.clone());
@@ -368,6 +373,7 @@ impl Lab {
             stop,
             started: Instant::now(),
             load_ended: None,
+            roles,
             faults_injected,
         })
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use super::roles::RoleLog;
 use super::{SNAPSHOT_EVENTS, TICK, TOPOLOGY_POLL};
 
 /// Shared with the snapshot publisher.
@@ -43,12 +44,16 @@ impl LoadState {
 /// one [`Observer`](crate::topology::live::Observer) for the life of the lab:
 /// its connections to the nodes are kept between polls, so polling adds no
 /// connects to the nodes' stats while the cluster is steady.
+///
+/// Every poll is also recorded in `roles`, stamped with the bus's clock.
 pub(super) async fn poll_topology(
     topology: Arc<Mutex<Topology>>,
     backend: Arc<dyn Backend>,
     tx: watch::Sender<TopologyView>,
+    roles: (RoleLog, EventBus),
     cancel: CancellationToken,
 ) {
+    let (roles, clock) = roles;
     let mut observer = crate::topology::live::Observer::new();
     loop {
         // A fresh clone each poll: a restart may have changed the nodes.
@@ -57,6 +62,7 @@ pub(super) async fn poll_topology(
             v = observer.observe(&t, Some(backend.as_ref())) => v,
             _ = cancel.cancelled() => return,
         };
+        roles.record(clock.now_ms(), &view);
         tx.send_replace(view);
         tokio::select! {
             _ = tokio::time::sleep(TOPOLOGY_POLL) => {}

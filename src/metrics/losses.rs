@@ -102,7 +102,8 @@ fn switches(events: &[Event], topology: &Topology) -> Vec<Switch> {
     out
 }
 
-fn secs(ms: u64) -> String {
+/// A time since the run started, as the losses and findings word it.
+pub(crate) fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 

@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub narrate: bool,
     /// Stops the run on a signal (a second one skips the audit).
     pub shutdown: Shutdown,
+    /// Leave the topology running after the run (removed by `grabstorm down`).
+    pub keep: bool,
 }
 
 /// Why a scenario could not be played (exit status 2), as opposed to a
@@ -168,7 +170,7 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
             image: opts.image.clone(),
         },
         spec: s.topology.clone(),
-        keep: false,
+        keep: opts.keep,
         save_state: true,
     };
     c.state_dir = opts.state_dir.clone();
@@ -675,6 +677,7 @@ mod tests {
             image: None,
             narrate: false,
             shutdown: Shutdown::default(),
+            keep: false,
         };
         let c = lab_config(&s, &opts, BackendChoice::Local);
         assert_eq!(c.seed, 4);

@@ -70,6 +70,18 @@ async fn node_ip(docker: &Docker, topology: &Topology, node: &str) -> Result<Str
         .with_context(|| format!("{node} has no address on network {net} (is it running?)"))
 }
 
+/// The address `node` has on the run network whether it runs or not (the
+/// nodes are started at fixed addresses, as real servers have).
+fn fixed_ip(topology: &Topology, node: &str) -> Result<String> {
+    let n = topology
+        .node(node)
+        .with_context(|| format!("no node named {node:?} in this run"))?;
+    n.internal_addr
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .with_context(|| format!("{node}'s address {:?} is not an ip:port", n.internal_addr))
+}
+
 /// `proto` of the routes in the cut node's own namespace, and of those in
 /// its peers': healing tells from them which node a partition was aimed at.
 const TARGET_SIDE_PROTO: u8 = 71;
@@ -100,17 +112,40 @@ pub async fn partition(
     } else {
         from.to_vec()
     };
-    let helper = &Helper::build(docker).await?;
-    let node_addr = node_ip(docker, topology, node).await?;
-    let mut peer_addrs = Vec::new();
     for peer in &peers {
-        peer_addrs.push(node_ip(docker, topology, peer).await?);
+        topology
+            .node(peer)
+            .with_context(|| format!("no node named {peer:?} in this run"))?;
+    }
+    let helper = &Helper::build(docker).await?;
+    let running = running_nodes(docker, topology).await;
+    let ip_of = |name: &str| {
+        running
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, ip)| ip.clone())
+    };
+    let node_addr = ip_of(node).with_context(|| {
+        format!("{node} is not running: a partition cuts the links of a running node")
+    })?;
+    // A peer that is down has no namespace to enter: it is cut on the
+    // node's side only, at the fixed address it will come back with.
+    let mut peer_addrs = Vec::new();
+    let mut running_peers = Vec::new();
+    for peer in &peers {
+        match ip_of(peer) {
+            Some(ip) => {
+                running_peers.push(peer.clone());
+                peer_addrs.push(ip);
+            }
+            None => peer_addrs.push(fixed_ip(topology, peer)?),
+        }
     }
     // Every helper is created, its commands in place, before anything is
     // cut: creating containers is the slow part (seconds on a loaded
     // machine), and the cut should start at a known moment and land at once.
     let mut sides = Vec::new();
-    for peer in &peers {
+    for peer in &running_peers {
         let dests = vec![node_addr.clone()];
         sides.push((peer.clone(), dests, PEER_SIDE_PROTO));
     }
