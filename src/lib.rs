@@ -16,11 +16,16 @@
 //!   processes on loopback. Every node is reached from the host through a
 //!   loopback address; [`topology::AddrMap`] maps what Sentinel reports.
 //! - [`kinds`]: the workload, mode and lock kinds every layer names.
-//! - [`client`]: connections to the current master, following Sentinel.
+//! - [`client`]: connections to the current master, following Sentinel;
+//!   the sentinel watcher that records every sentinel's announcements on
+//!   the run's [`metrics::EventBus`]. Sentinel's payloads are parsed once,
+//!   in [`topology::announcement`], for the client and the metrics alike.
 //! - [`workload`]: the grabbers and what they do: red packets, seckill, locks.
 //! - [`metrics`]: latency samples each grabber buffers without a lock,
 //!   merged into hdrhistograms and a [`metrics::Snapshot`] every ~250 ms;
-//!   the event timeline and the failover phases measured from it.
+//!   the event bus and timeline, each event in plain words
+//!   ([`metrics::explain`], the one place an event is worded), and the
+//!   failover phases and losses measured from the timeline.
 //! - [`audit`]: the journal of acknowledged operations and the checks of it
 //!   against what Redis holds once the run settles.
 //! - [`faults`]: crash, shutdown, kill, pause, partition, restart, slow.

@@ -6,9 +6,10 @@
 //! [`MIN_REPAIR_INTERVAL`]), and a `+switch-master` that arrives during a
 //! slow repair preempts it.
 
-use super::sentinel::{SentinelSet, SwitchMaster};
+use super::sentinel::SentinelSet;
 use super::{connect_within, Auth, ClientMode, Generation, MasterPool, PoolShared, Subscription};
 use crate::metrics::{EventBus, EventKind};
+use crate::topology::announcement::SwitchMaster;
 use crate::topology::Topology;
 use anyhow::Context;
 use futures::StreamExt;

@@ -10,12 +10,16 @@
 //! [`MasterPool::report_failure`] or by a sentinel's `+switch-master`. A
 //! grabber whose connection died waits for the next generation
 //! ([`await_next_generation`]) instead of retrying on it.
+//!
+//! Also the one place the lab listens to the sentinels: [`watcher`] records
+//! every announcement of every sentinel on the run's event bus.
 
 pub mod follow;
 pub mod sentinel;
+pub mod watcher;
 
 pub use crate::topology::conn::{open, Auth, ConnectError};
-pub use sentinel::{ResolveError, SentinelSet, SwitchMaster};
+pub use sentinel::{ResolveError, SentinelSet};
 
 use crate::metrics::EventBus;
 use crate::topology::Topology;

@@ -1,8 +1,6 @@
 //! Asking the sentinels where the master is: `SENTINEL get-master-addr-by-name`
 //! on every sentinel at once (each with a short timeout), the answers mapped
 //! from internal addresses to host addresses, the most common answer wins.
-//! Also the `+switch-master` announcement's parser, shared by the client and
-//! the timeline.
 
 use super::Auth;
 use crate::topology::{AddrMap, Topology};
@@ -149,40 +147,9 @@ pub async fn ask_one(
         .map_err(|_| anyhow::anyhow!("no answer within {SENTINEL_TIMEOUT:?}"))?
 }
 
-/// A parsed `+switch-master` payload: `<name> <old-ip> <old-port> <new-ip> <new-port>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SwitchMaster {
-    pub master_name: String,
-    pub old: String,
-    pub new: String,
-}
-
-impl SwitchMaster {
-    pub fn parse(payload: &str) -> Option<SwitchMaster> {
-        let w: Vec<&str> = payload.split_whitespace().collect();
-        if w.len() != 5 {
-            return None;
-        }
-        Some(SwitchMaster {
-            master_name: w[0].to_string(),
-            old: format!("{}:{}", w[1], w[2]),
-            new: format!("{}:{}", w[3], w[4]),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn switch_master_payload_parses() {
-        let s = SwitchMaster::parse("mymaster 172.18.0.2 6379 172.18.0.3 6379").unwrap();
-        assert_eq!(s.master_name, "mymaster");
-        assert_eq!(s.old, "172.18.0.2:6379");
-        assert_eq!(s.new, "172.18.0.3:6379");
-        assert!(SwitchMaster::parse("mymaster 1.2.3.4").is_none());
-    }
 
     #[test]
     fn the_most_common_answer_wins() {

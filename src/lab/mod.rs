@@ -286,7 +286,7 @@ impl Lab {
         let mut schedule = None;
         if let (Some(t), Some(shared), Some(b)) = (&topology, &shared_topology, &backend) {
             // The watcher spawns itself; the lab joins it like its own tasks.
-            tasks.spawn(crate::metrics::timeline::watch_sentinels(
+            tasks.spawn(crate::client::watcher::watch_sentinels(
                 t,
                 bus.clone(),
                 cancel.child_token(),

@@ -1,6 +1,7 @@
 //! Events of the timeline: faults, Sentinel's own announcements, node and
 //! client changes, each stamped with the time since the run started.
 
+use super::timeline::Timeline;
 use serde::{Deserialize, Serialize};
 
 /// What happened.
@@ -63,13 +64,24 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// The payload, when this is a Sentinel announcement on `channel`
+    /// (e.g. `+switch-master`).
+    pub fn sentinel_payload(&self, channel: &str) -> Option<&str> {
+        match &self.kind {
+            EventKind::Sentinel { name, payload } if name == channel => Some(payload),
+            _ => None,
+        }
+    }
+}
+
 /// Where events go: a broadcast for live readers (dashboard, scenario
 /// `wait_for`) and the full timeline kept for the report. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
     start: std::time::Instant,
     tx: tokio::sync::broadcast::Sender<Event>,
-    log: std::sync::Arc<std::sync::Mutex<Vec<Event>>>,
+    log: std::sync::Arc<std::sync::Mutex<Timeline>>,
 }
 
 impl EventBus {
@@ -112,17 +124,10 @@ impl EventBus {
     /// Records an event with its own time stamp.
     pub fn push(&self, event: Event) {
         tracing::info!(at_ms = event.at_ms, source = %event.source, kind = ?event.kind, "event");
-        {
-            // Faults are stamped when they began, which on a loaded machine
-            // can be after events recorded since (a partition's helpers take
-            // seconds): keep the log in time order, ties in arrival order.
-            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-            let at = log
-                .iter()
-                .rposition(|e| e.at_ms <= event.at_ms)
-                .map_or(0, |i| i + 1);
-            log.insert(at, event.clone());
-        }
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event.clone());
         // No live reader is fine: the log keeps it.
         let _ = self.tx.send(event);
     }
@@ -133,13 +138,20 @@ impl EventBus {
 
     /// Every event so far, in time order (ties in the order recorded).
     pub fn all(&self) -> Vec<Event> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .events()
+            .to_vec()
     }
 
     /// The last `n` events.
     pub fn recent(&self, n: usize) -> Vec<Event> {
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log[log.len().saturating_sub(n)..].to_vec()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recent(n)
+            .to_vec()
     }
 }
 

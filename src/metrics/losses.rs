@@ -7,7 +7,9 @@
 //! write that survived the audit), measured from the same journal.
 
 use super::event::{Event, EventKind};
-use super::timeline::{master_at, name_of, sentinel_payload, Failover};
+use super::explain::name_of;
+use super::failover::{master_at, Failover};
+use crate::topology::announcement::SwitchMaster;
 use crate::topology::{Persistence, Topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -83,8 +85,9 @@ struct Switch {
 fn switches(events: &[Event], topology: &Topology) -> Vec<Switch> {
     let mut out: Vec<Switch> = Vec::new();
     for e in events {
-        let Some(s) =
-            sentinel_payload(e, "+switch-master").and_then(crate::client::SwitchMaster::parse)
+        let Some(s) = e
+            .sentinel_payload("+switch-master")
+            .and_then(SwitchMaster::parse)
         else {
             continue;
         };

@@ -1,10 +1,18 @@
 //! Metrics: per-grabber latency histograms and counters merged on a snapshot
 //! tick, the error classes, the [`Snapshot`] the engine publishes for the
-//! dashboard, the headless runner and the report, the event timeline, and
-//! the losses the audit found, attributed to their causes.
+//! dashboard, the headless runner and the report; the event timeline
+//! ([`timeline`]), each event in plain words ([`explain`]), the failover
+//! phases measured from it ([`failover`]), and the losses the audit found,
+//! attributed to their causes ([`losses`]). Metrics never listens to Redis
+//! itself: the client's sentinel watcher and the lab record on the
+//! [`EventBus`].
 
 pub mod aggregate;
 pub mod event;
+pub mod explain;
+pub mod failover;
+#[cfg(test)]
+mod fixtures;
 pub mod losses;
 pub mod recorder;
 pub mod snapshot;

@@ -8,6 +8,7 @@
 //! the keys the final master holds.
 
 use crate::support::{grabstorm_bin, grabstorm_in as grabstorm, state_dir};
+use grabstorm::client::watcher::watch_sentinels;
 use grabstorm::client::{Auth, MasterPool};
 use grabstorm::faults::{FaultKind, FaultRequest, Injector, Target};
 use grabstorm::metrics::timeline::{self, Failover, LostAckedWrites};
@@ -43,7 +44,7 @@ impl Lab {
         let topology = guard.topology().clone();
         let bus = EventBus::new();
         let cancel = CancellationToken::new();
-        timeline::watch_sentinels(&topology, bus.clone(), cancel.clone());
+        watch_sentinels(&topology, bus.clone(), cancel.clone());
         let injector = Injector::new(
             backend,
             Arc::new(tokio::sync::Mutex::new(topology.clone())),
@@ -162,7 +163,7 @@ fn switched_by(bus: &EventBus, since: usize, topology: &Topology, old: &str) -> 
         .skip(since)
         .filter(|e| match &e.kind {
             EventKind::Sentinel { name, payload } if name == "+switch-master" => {
-                grabstorm::client::SwitchMaster::parse(payload)
+                grabstorm::topology::announcement::SwitchMaster::parse(payload)
                     .and_then(|s| topology.node_by_addr(&s.old).map(|n| n.name.clone()))
                     .as_deref()
                     == Some(old)
