@@ -188,30 +188,11 @@ const STEP_KEYS: &[&str] = &[
     "load", "wait_for", "timeout", "required", "sleep", "stop", "note",
 ];
 
-const WORKLOAD_NAMES: &[(&str, WorkloadKind)] = &[
-    ("redpacket", WorkloadKind::Redpacket),
-    ("seckill", WorkloadKind::Seckill),
-    ("lock", WorkloadKind::Lock),
-    ("mixed", WorkloadKind::Mixed),
-];
-const MODE_NAMES: &[(&str, Mode)] = &[("atomic", Mode::Atomic), ("naive", Mode::Naive)];
-const CLIENT_NAMES: &[(&str, ClientMode)] = &[
-    ("sentinel", ClientMode::Sentinel),
-    ("naive", ClientMode::Naive),
-];
-const LOCK_NAMES: &[(&str, LockKind)] = &[
-    ("naive", LockKind::Naive),
-    ("safe", LockKind::Safe),
-    ("reentrant", LockKind::Reentrant),
-    ("fenced", LockKind::Fenced),
-];
-const PERSISTENCE_NAMES: &[(&str, Persistence)] = &[
-    ("none", Persistence::None),
-    ("rdb", Persistence::Rdb),
-    ("aof-always", Persistence::AofAlways),
-    ("aof-everysec", Persistence::AofEverysec),
-    ("aof-no", Persistence::AofNo),
-];
+/// The workload names a file may write, for `kind` and a `workload` step.
+fn workload_names() -> [(&'static str, WorkloadKind); 4] {
+    WorkloadKind::ALL.map(|k| (k.name(), k))
+}
+
 const LOAD_NAMES: &[(&str, bool)] = &[("pause", true), ("resume", false)];
 
 /// Default for `settle`: the longest wait for the topology to agree on one
@@ -688,7 +669,8 @@ impl<'s> Parser<'s> {
                         u16_field(self, limits::PARALLEL_SYNCS).unwrap_or(spec.parallel_syncs)
                 }
                 "persistence" => {
-                    if let Some(p) = self.choice(&key, v, PERSISTENCE_NAMES) {
+                    if let Some(p) = self.choice(&key, v, &Persistence::ALL.map(|p| (p.name(), p)))
+                    {
                         spec.persistence = p;
                     }
                 }
@@ -746,7 +728,11 @@ impl<'s> Parser<'s> {
         for (k, v) in &entries {
             let key = normalise(k.get_ref());
             match key.as_str() {
-                "kind" => w.kind = self.choice("workload", v, WORKLOAD_NAMES).unwrap_or(w.kind),
+                "kind" => {
+                    w.kind = self
+                        .choice("workload", v, &workload_names())
+                        .unwrap_or(w.kind)
+                }
                 "grabbers" => {
                     if let Some(n) = self.limited(&key, v, limits::GRABBERS) {
                         w.grabbers = n as usize;
@@ -758,8 +744,16 @@ impl<'s> Parser<'s> {
                         .limited(&key, v, limits::CONNECTIONS)
                         .map(|n| n as usize)
                 }
-                "mode" => w.mode = self.choice("mode", v, MODE_NAMES).unwrap_or(w.mode),
-                "client" => w.client = self.choice("client", v, CLIENT_NAMES).unwrap_or(w.client),
+                "mode" => {
+                    w.mode = self
+                        .choice("mode", v, &Mode::ALL.map(|m| (m.name(), m)))
+                        .unwrap_or(w.mode)
+                }
+                "client" => {
+                    w.client = self
+                        .choice("client", v, &ClientMode::ALL.map(|c| (c.name(), c)))
+                        .unwrap_or(w.client)
+                }
                 "until_done" => w.until_done = self.boolean(&key, v).unwrap_or(false),
                 "packets" => w.packets = self.limited(&key, v, limits::PACKETS),
                 "packet_amount_cents" => {
@@ -781,7 +775,9 @@ impl<'s> Parser<'s> {
                     };
                     w.locks.clear();
                     for item in items.iter() {
-                        if let Some(l) = self.choice("lock kind", item, LOCK_NAMES) {
+                        if let Some(l) =
+                            self.choice("lock kind", item, &LockKind::ALL.map(|l| (l.name(), l)))
+                        {
                             if !w.locks.contains(&l) {
                                 w.locks.push(l);
                             }
@@ -1034,7 +1030,7 @@ impl<'s> Parser<'s> {
                             }
                         }),
                         "workload" => self
-                            .choice("workload", v, WORKLOAD_NAMES)
+                            .choice("workload", v, &workload_names())
                             .map(|w| Action::SetWorkload { workload: w }),
                         "load" => self
                             .choice("load", v, LOAD_NAMES)
@@ -1296,7 +1292,7 @@ impl<'s> Parser<'s> {
                 let s = s.trim();
                 let (cmp, rest) = Comparator::ALL
                     .iter()
-                    .find_map(|(sym, c)| s.strip_prefix(sym).map(|r| (*c, r.trim())))
+                    .find_map(|c| s.strip_prefix(c.symbol()).map(|r| (*c, r.trim())))
                     .unwrap_or((default_cmp, s));
                 let value = if kind == ExpectKind::Duration {
                     match parse_duration(rest) {
