@@ -28,6 +28,16 @@ impl WorkloadKind {
         WorkloadKind::Mixed,
     ];
 
+    /// The word a user writes for it (scenario key, flag value).
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Redpacket => "redpacket",
+            WorkloadKind::Seckill => "seckill",
+            WorkloadKind::Lock => "lock",
+            WorkloadKind::Mixed => "mixed",
+        }
+    }
+
     /// The next kind, for the dashboard's `w` key.
     pub fn next(self) -> WorkloadKind {
         let i = Self::ALL.iter().position(|k| *k == self).unwrap_or(0);
@@ -37,12 +47,7 @@ impl WorkloadKind {
 
 impl fmt::Display for WorkloadKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WorkloadKind::Redpacket => "redpacket",
-            WorkloadKind::Seckill => "seckill",
-            WorkloadKind::Lock => "lock",
-            WorkloadKind::Mixed => "mixed",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -55,6 +60,18 @@ pub enum Mode {
     #[default]
     Atomic,
     Naive,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Atomic, Mode::Naive];
+
+    /// The word a user writes for it (scenario key, flag value).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Atomic => "atomic",
+            Mode::Naive => "naive",
+        }
+    }
 }
 
 /// The four distributed locks the lab compares.
@@ -90,15 +107,20 @@ impl LockKind {
         LockKind::Reentrant,
         LockKind::Fenced,
     ];
-}
 
-impl fmt::Display for LockKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    /// The word a user writes for it (scenario key, flag value).
+    pub fn name(self) -> &'static str {
+        match self {
             LockKind::Naive => "naive",
             LockKind::Safe => "safe",
             LockKind::Reentrant => "reentrant",
             LockKind::Fenced => "fenced",
-        })
+        }
+    }
+}
+
+impl fmt::Display for LockKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }

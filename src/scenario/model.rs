@@ -51,7 +51,15 @@ pub enum ClientMode {
 }
 
 impl ClientMode {
-    pub const NAMES: [&'static str; 2] = ["sentinel", "naive"];
+    pub const ALL: [ClientMode; 2] = [ClientMode::Sentinel, ClientMode::Naive];
+
+    /// The word a scenario writes for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientMode::Sentinel => "sentinel",
+            ClientMode::Naive => "naive",
+        }
+    }
 }
 
 /// The workload of a scenario. `None` fields take the engine's defaults.
@@ -186,14 +194,14 @@ pub enum Comparator {
 }
 
 impl Comparator {
-    /// Longest first, so `<=` is not read as `<`.
-    pub const ALL: [(&'static str, Comparator); 6] = [
-        ("<=", Comparator::Le),
-        (">=", Comparator::Ge),
-        ("==", Comparator::Eq),
-        ("!=", Comparator::Ne),
-        ("<", Comparator::Lt),
-        (">", Comparator::Gt),
+    /// Longest symbol first, so `<=` is not read as `<`.
+    pub const ALL: [Comparator; 6] = [
+        Comparator::Le,
+        Comparator::Ge,
+        Comparator::Eq,
+        Comparator::Ne,
+        Comparator::Lt,
+        Comparator::Gt,
     ];
 
     pub fn symbol(self) -> &'static str {

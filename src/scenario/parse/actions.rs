@@ -1,0 +1,219 @@
+//! What a step does: the value of its one action key, read into an
+//! [`Action`]. A fault with its target, duration and the nodes it is cut
+//! from; heal, resume, restart; a change of the load; a wait for an event;
+//! a sleep; the end of the load.
+
+use super::reader::{entry, normalise, Entry, Reader};
+use super::steps::StepContext;
+use super::targets::node_names;
+use super::workload::workload_names;
+use crate::faults::{FaultKind, FaultRequest, Target};
+use crate::limits;
+use crate::scenario::model::Action;
+use crate::scenario::names::{closest, LAB_EVENTS, SENTINEL_EVENTS};
+use crate::topology::select::BackendChoice;
+use std::time::Duration;
+use toml::de::DeValue;
+use toml::Spanned;
+
+/// The keys that make a step do something; a step has exactly one.
+pub(super) const STEP_ACTIONS: &[&str] = &[
+    "fault", "heal", "resume", "restart", "grabbers", "workload", "load", "wait_for", "sleep",
+    "stop",
+];
+
+/// `load = "pause"` pauses the load, `load = "resume"` resumes it.
+const LOAD_NAMES: &[(&str, bool)] = &[("pause", true), ("resume", false)];
+
+/// Default for a `wait_for` step's `timeout`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Reader<'_> {
+    /// Reads the value `v` of a step's action key `name` (one of
+    /// [`STEP_ACTIONS`]); `entries` are the step's keys.
+    pub(super) fn action(
+        &mut self,
+        name: &str,
+        v: &Spanned<DeValue<'_>>,
+        entries: &[Entry<'_, '_>],
+        context: &StepContext<'_>,
+    ) -> Option<Action> {
+        match name {
+            "fault" => self.fault_step(v, entries, context),
+            "heal" | "resume" | "restart" => {
+                let kind = match name {
+                    "heal" => FaultKind::Heal,
+                    "resume" => FaultKind::Resume,
+                    _ => FaultKind::Restart,
+                };
+                self.target(name, v, context.topology).map(|target| {
+                    Action::Fault(FaultRequest {
+                        kind,
+                        target,
+                        duration: None,
+                        from: Vec::new(),
+                    })
+                })
+            }
+            "grabbers" => {
+                self.limited("grabbers", v, limits::GRABBERS)
+                    .map(|n| Action::SetGrabbers {
+                        grabbers: n as usize,
+                    })
+            }
+            "workload" => self
+                .choice("workload", v, &workload_names())
+                .map(|w| Action::SetWorkload { workload: w }),
+            "load" => self
+                .choice("load", v, LOAD_NAMES)
+                .map(|paused| Action::PauseLoad { paused }),
+            "wait_for" => self.wait_step(v, entries),
+            "sleep" => self
+                .duration("sleep", v)
+                .map(|d| Action::Sleep { duration: d }),
+            "stop" => match self.boolean("stop", v) {
+                Some(true) => Some(Action::Stop),
+                Some(false) => {
+                    self.error(
+                        v.span(),
+                        "`stop = false` does nothing: expected `stop = true` or no step",
+                        None,
+                    );
+                    None
+                }
+                None => None,
+            },
+            // Every name in STEP_ACTIONS has an arm above.
+            other => {
+                debug_assert!(
+                    !STEP_ACTIONS.contains(&other),
+                    "`{other}` is an action but not read"
+                );
+                None
+            }
+        }
+    }
+
+    fn fault_step(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        entries: &[Entry<'_, '_>],
+        context: &StepContext<'_>,
+    ) -> Option<Action> {
+        let topology = context.topology;
+        let kinds = FaultKind::ALL.map(|k| (k.name(), k));
+        let kind = self.choice("fault", v, &kinds);
+        let target = match entry(entries, "target") {
+            Some((_, t)) => self.target("target", t, topology),
+            None => Some(if kind == Some(FaultKind::Restart) {
+                Target::All
+            } else {
+                Target::Master
+            }),
+        };
+        let mut duration = None;
+        if let Some((k, d)) = entry(entries, "for") {
+            duration = self.duration("for", d);
+            if let Some(kind) = kind {
+                if !matches!(
+                    kind,
+                    FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
+                ) {
+                    self.error(
+                        k.span(),
+                        format!("`for` applies to pause, partition and slow, not to {kind}"),
+                        None,
+                    );
+                }
+            }
+        }
+        let mut from = Vec::new();
+        if let Some((k, f)) = entry(entries, "from") {
+            if kind.is_some() && kind != Some(FaultKind::Partition) {
+                self.error(k.span(), "`from` applies to partition only", None);
+            }
+            let nodes = node_names(topology);
+            match f.get_ref() {
+                DeValue::Array(items) => {
+                    for item in items.iter() {
+                        let Some(name) = self.string("from", item) else {
+                            continue;
+                        };
+                        if nodes.contains(&name) {
+                            from.push(name);
+                        } else {
+                            let help = closest(&name, nodes.iter().map(String::as_str))
+                                .map(|c| format!("did you mean `{c}`?"));
+                            self.error(
+                                item.span(),
+                                format!(
+                                    "unknown node {name:?} in `from`: expected one of {}",
+                                    nodes.join(", ")
+                                ),
+                                help,
+                            );
+                        }
+                    }
+                }
+                _ => self.wrong_type(
+                    "from",
+                    f,
+                    "an array of node names, e.g. [\"redis-2\", \"sentinel-1\"]",
+                ),
+            }
+        }
+        if kind == Some(FaultKind::Partition) && context.backend == BackendChoice::Local {
+            self.error(
+                v.span(),
+                "partition needs the Docker backend, but this scenario says backend = \"local\"",
+                context
+                    .backend_span
+                    .as_ref()
+                    .map(|_| "set backend = \"docker\" (or \"auto\")".to_string()),
+            );
+            return None;
+        }
+        Some(Action::Fault(FaultRequest {
+            kind: kind?,
+            target: target?,
+            duration,
+            from,
+        }))
+    }
+
+    fn wait_step(&mut self, v: &Spanned<DeValue<'_>>, entries: &[Entry<'_, '_>]) -> Option<Action> {
+        let event = self.string("wait_for", v)?;
+        let known = SENTINEL_EVENTS.contains(&event.as_str())
+            || LAB_EVENTS.contains(&normalise(&event).as_str());
+        let timeout = match entry(entries, "timeout") {
+            Some((_, t)) => self.duration("timeout", t)?,
+            None => DEFAULT_WAIT_TIMEOUT,
+        };
+        let required = match entry(entries, "required") {
+            Some((_, r)) => self.boolean("required", r)?,
+            None => true,
+        };
+        if !known {
+            let all = SENTINEL_EVENTS.iter().chain(LAB_EVENTS.iter()).copied();
+            let help = closest(&event, all).map(|c| format!("did you mean `{c}`?"));
+            self.error(
+                v.span(),
+                format!(
+                    "unknown event {event:?}: expected a Sentinel event such as \"+switch-master\" or \"+odown\", or a lab event: {}",
+                    LAB_EVENTS.join(", ")
+                ),
+                help,
+            );
+            return None;
+        }
+        Some(Action::WaitFor {
+            event: if event.starts_with(['+', '-']) {
+                event
+            } else {
+                normalise(&event)
+            },
+            timeout,
+            required,
+        })
+    }
+}

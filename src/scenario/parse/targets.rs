@@ -1,0 +1,81 @@
+//! The nodes a step may name: a fault's `target` (a role such as `master`
+//! or `replica-2`, or a node name) and a partition's `from` list, checked
+//! against the topology the file starts.
+
+use super::reader::Reader;
+use crate::faults::Target;
+use crate::scenario::names::closest;
+use crate::topology::TopologySpec;
+use toml::de::DeValue;
+use toml::Spanned;
+
+/// Node names and target words valid for this topology.
+fn target_names(topology: &TopologySpec) -> Vec<String> {
+    let mut names = vec![
+        "master".to_string(),
+        "replica".to_string(),
+        "all".to_string(),
+    ];
+    names.extend((1..=topology.replicas).map(|i| format!("replica-{i}")));
+    names.extend(node_names(topology));
+    names
+}
+
+/// The nodes of this topology: `redis-N`, then `sentinel-N`.
+pub(super) fn node_names(topology: &TopologySpec) -> Vec<String> {
+    let mut names: Vec<String> = (1..=topology.redis_count())
+        .map(|i| format!("redis-{i}"))
+        .collect();
+    names.extend((1..=topology.sentinels).map(|i| format!("sentinel-{i}")));
+    names
+}
+
+impl Reader<'_> {
+    /// A target that exists in this topology.
+    pub(super) fn target(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        topology: &TopologySpec,
+    ) -> Option<Target> {
+        let s = self.string(key, v)?;
+        let valid = target_names(topology);
+        let unknown = |p: &mut Self, why: String| {
+            let help = closest(&s, valid.iter().map(String::as_str))
+                .map(|c| format!("did you mean `{c}`?"));
+            p.error(v.span(), why, help);
+        };
+        match s.parse::<Target>() {
+            Ok(t) => {
+                let exists = match &t {
+                    Target::Replica(n) => *n <= topology.replicas as usize,
+                    Target::Sentinel(n) => *n <= topology.sentinels as usize,
+                    Target::Node(name) => node_names(topology).contains(name),
+                    Target::AnyReplica => topology.replicas > 0,
+                    Target::Master | Target::All => true,
+                };
+                if exists {
+                    Some(t)
+                } else {
+                    unknown(
+                        self,
+                        format!(
+                            "unknown target {s:?}: this topology has {} replica(s) and {} sentinel(s)",
+                            topology.replicas, topology.sentinels
+                        ),
+                    );
+                    None
+                }
+            }
+            Err(_) => {
+                unknown(
+                    self,
+                    format!(
+                        "unknown target {s:?}: expected master, replica, replica-N, sentinel-N, redis-N or all"
+                    ),
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The parser's tests, each through [`parse_str`] as a caller sees it: the
+//! defaults, every key read, the positions and suggestions of errors.
+
+use super::*;
+use crate::scenario::model::{ClientMode, Comparator, Expected};
+use crate::topology::select::BackendChoice;
+use crate::topology::TopologySpec;
+use crate::workload::Mode;
+use std::time::Duration;
+
+const MINIMAL: &str = "title = \"t\"\nteaches = \"x\"\n";
+
+fn first_error(text: &str) -> Diagnostic {
+    parse_str(text, "f.toml").unwrap_err().0.remove(0)
+}
+
+#[test]
+fn a_minimal_file_takes_every_default() {
+    let s = parse_str(MINIMAL, "f.toml").unwrap();
+    assert_eq!(s.topology, TopologySpec::default());
+    assert_eq!(s.duration, Duration::from_secs(30));
+    assert_eq!(s.seed, 1);
+    assert!(s.steps.is_empty());
+}
+
+#[test]
+fn a_fault_typo_points_at_the_value_and_suggests() {
+    let text = format!("{MINIMAL}[[step]]\nat = \"5s\"\nfault = \"segfalt\"\n");
+    let d = first_error(&text);
+    assert_eq!((d.line, d.col), (5, 9));
+    assert!(
+        d.message.contains("unknown fault \"segfalt\""),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `segfault`?"));
+    let shown = d.to_string();
+    assert!(shown.starts_with("f.toml:5:9: error: "), "{shown}");
+    assert!(shown.contains("        ^^^^^^^^^"), "{shown}");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_suggestions() {
+    let d = first_error(&format!("{MINIMAL}[topology]\nreplicsa = 2\n"));
+    assert_eq!((d.line, d.col), (4, 1));
+    assert_eq!(d.help.as_deref(), Some("did you mean `replicas`?"));
+}
+
+#[test]
+fn every_allowed_key_is_read() {
+    let text = format!(
+        "{MINIMAL}seed = 3\nduration = \"20s\"\nsettle = \"5s\"\nbackend = \"local\"\n\
+         [topology]\nmaster_name = \"m\"\nreplicas = 2\nsentinels = 3\nquorum = 2\n\
+         down_after_ms = 500\nfailover_timeout_ms = 5000\nparallel_syncs = 2\n\
+         persistence = \"rdb\"\nmin_replicas_to_write = 1\nmin_replicas_max_lag = 3\n\
+         [workload]\nkind = \"mixed\"\ngrabbers = 10\nusers = 5\nconnections = 2\n\
+         mode = \"naive\"\nclient = \"naive\"\nuntil_done = true\nthink = \"1ms\"\n\
+         naive_delay = \"2ms\"\npackets = 3\npacket_amount_cents = 500\npacket_count = 5\n\
+         stock = 9\nitems = 2\nlocks = [\"naive\"]\nlock_keys = 2\nlock_ttl = \"1s\"\n\
+         lock_hold = \"3ms\"\nlock_die_between = 1\n"
+    );
+    let s = parse_str(&text, "all.toml").unwrap();
+    let w = &s.workload;
+    assert_eq!(
+        (s.seed, s.settle, s.backend),
+        (3, Duration::from_secs(5), BackendChoice::Local)
+    );
+    assert_eq!(
+        (
+            s.topology.master_name.as_str(),
+            s.topology.min_replicas_max_lag_s
+        ),
+        ("m", 3)
+    );
+    assert_eq!(
+        (w.users, w.connections, w.items, w.stock),
+        (Some(5), Some(2), Some(2), Some(9))
+    );
+    assert_eq!(
+        (w.think, w.naive_delay),
+        (
+            Some(Duration::from_millis(1)),
+            Some(Duration::from_millis(2))
+        )
+    );
+    assert_eq!(
+        (w.packets, w.packet_amount_cents, w.packet_count),
+        (Some(3), Some(500), Some(5))
+    );
+    assert_eq!((w.lock_keys, w.lock_die_between), (Some(2), Some(1)));
+    assert_eq!(
+        (w.mode, w.client, w.until_done),
+        (Mode::Naive, ClientMode::Naive, true)
+    );
+}
+
+#[test]
+fn kebab_and_snake_keys_are_the_same() {
+    let s = parse_str(
+        &format!("{MINIMAL}[topology]\ndown-after-ms = 2000\nmin_replicas_to_write = 1\n"),
+        "f",
+    )
+    .unwrap();
+    assert_eq!(s.topology.down_after_ms, 2000);
+    assert_eq!(s.topology.min_replicas_to_write, 1);
+}
+
+#[test]
+fn steps_must_be_in_time_order() {
+    let text = format!(
+        "{MINIMAL}[[step]]\nat = \"10s\"\nnote = \"a\"\n[[step]]\nat = \"5s\"\nnote = \"b\"\n"
+    );
+    let d = first_error(&text);
+    assert_eq!((d.line, d.col), (7, 6));
+    assert!(d.message.contains("time order"));
+}
+
+#[test]
+fn expectations_parse_bare_and_compared_values() {
+    let text = format!(
+        "{MINIMAL}[expect]\nfailover_within = \"6s\"\nlost_acked_writes = \"> 0\"\np99_ms = 50\nconservation = true\n"
+    );
+    let s = parse_str(&text, "f").unwrap();
+    let by: Vec<_> = s
+        .expect
+        .iter()
+        .map(|e| (e.name.as_str(), e.expected.clone()))
+        .collect();
+    assert_eq!(
+        by[0],
+        (
+            "failover_within",
+            Expected::Number {
+                cmp: Comparator::Le,
+                value: 6000.0
+            }
+        )
+    );
+    assert_eq!(
+        by[1],
+        (
+            "lost_acked_writes",
+            Expected::Number {
+                cmp: Comparator::Gt,
+                value: 0.0
+            }
+        )
+    );
+    assert_eq!(
+        by[2],
+        (
+            "p99_ms",
+            Expected::Number {
+                cmp: Comparator::Le,
+                value: 50.0
+            }
+        )
+    );
+    assert_eq!(by[3], ("conservation", Expected::Bool(true)));
+}
+
+#[test]
+fn impossible_topology_points_at_the_quorum() {
+    let d = first_error(&format!("{MINIMAL}[topology]\nsentinels = 3\nquorum = 4\n"));
+    assert_eq!((d.line, d.col), (5, 10));
+    assert!(d.message.contains("impossible topology"));
+}
+
+#[test]
+fn syntax_errors_carry_a_position() {
+    let d = first_error("title = \"t\nteaches = 1\n");
+    assert_eq!(d.line, 1);
+    assert!(d.message.starts_with("invalid TOML"));
+}

@@ -1,0 +1,123 @@
+//! The `[topology]` section: how many replicas and sentinels, Sentinel's
+//! timing knobs, persistence and write safety, read into a
+//! [`TopologySpec`] and checked by it, with a spec error pointed at the key
+//! that makes the topology impossible.
+
+use super::reader::{normalise, Reader};
+use crate::limits::{self, Limit};
+use crate::topology::{Persistence, SpecError, TopologySpec};
+use std::ops::Range;
+use toml::de::DeTable;
+
+const TOPOLOGY_KEYS: &[&str] = &[
+    "master_name",
+    "replicas",
+    "sentinels",
+    "quorum",
+    "down_after_ms",
+    "failover_timeout_ms",
+    "parallel_syncs",
+    "persistence",
+    "min_replicas_to_write",
+    "min_replicas_max_lag",
+];
+
+impl Reader<'_> {
+    /// Fills `spec` from `[topology]` (whose header is at `header`) and
+    /// validates it when every key was read.
+    pub(super) fn topology(
+        &mut self,
+        t: &DeTable<'_>,
+        spec: &mut TopologySpec,
+        header: Range<usize>,
+    ) {
+        let entries = self.entries(t, TOPOLOGY_KEYS, "[topology]");
+        // The span of each key's value, so a spec error points at the right one.
+        let mut spans: Vec<(String, Range<usize>)> = Vec::new();
+        let mut ok = true;
+        for (k, v) in &entries {
+            let key = normalise(k.get_ref());
+            spans.push((key.clone(), v.span()));
+            let u16_field = |p: &mut Self, limit: Limit<u64>| -> Option<u16> {
+                p.limited(&key, v, limit).map(|n| n as u16)
+            };
+            let before = self.errors.len();
+            match key.as_str() {
+                "master_name" => {
+                    if let Some(s) = self.string(&key, v) {
+                        spec.master_name = s;
+                    }
+                }
+                "replicas" => {
+                    spec.replicas = u16_field(self, limits::REPLICAS).unwrap_or(spec.replicas)
+                }
+                "sentinels" => {
+                    spec.sentinels = u16_field(self, limits::SENTINELS).unwrap_or(spec.sentinels)
+                }
+                "quorum" => spec.quorum = u16_field(self, limits::QUORUM).unwrap_or(spec.quorum),
+                "down_after_ms" => {
+                    if let Some(n) = self.limited(&key, v, limits::DOWN_AFTER_MS) {
+                        spec.down_after_ms = n;
+                    }
+                }
+                "failover_timeout_ms" => {
+                    if let Some(n) = self.limited(&key, v, limits::FAILOVER_TIMEOUT_MS) {
+                        spec.failover_timeout_ms = n;
+                    }
+                }
+                "parallel_syncs" => {
+                    spec.parallel_syncs =
+                        u16_field(self, limits::PARALLEL_SYNCS).unwrap_or(spec.parallel_syncs)
+                }
+                "persistence" => {
+                    let names = Persistence::ALL.map(|p| (p.name(), p));
+                    if let Some(p) = self.choice(&key, v, &names) {
+                        spec.persistence = p;
+                    }
+                }
+                "min_replicas_to_write" => {
+                    spec.min_replicas_to_write = u16_field(self, limits::MIN_REPLICAS_TO_WRITE)
+                        .unwrap_or(spec.min_replicas_to_write)
+                }
+                "min_replicas_max_lag" => {
+                    if let Some(n) = self.limited(&key, v, limits::MIN_REPLICAS_MAX_LAG_S) {
+                        spec.min_replicas_max_lag_s = n as u32;
+                    }
+                }
+                // Unknown keys were reported by `entries`; an allowed key
+                // without an arm here would be silently ignored.
+                other => debug_assert!(
+                    !TOPOLOGY_KEYS.contains(&other),
+                    "`{other}` is allowed but not read"
+                ),
+            }
+            ok &= self.errors.len() == before;
+        }
+        if !ok {
+            return;
+        }
+        let Err(e) = spec.validate() else {
+            return;
+        };
+        let field = match &e {
+            SpecError::QuorumZero | SpecError::QuorumAboveSentinels { .. } => "quorum".to_string(),
+            SpecError::OutOfRange { field, .. } => normalise(field),
+            SpecError::MinReplicasAboveReplicas { .. } => "min_replicas_to_write".to_string(),
+            SpecError::BadMasterName(_) => "master_name".to_string(),
+        };
+        // Point at the key that makes the spec impossible; if it was left at
+        // its default, at the other half of the conflict.
+        let partner = match field.as_str() {
+            "quorum" => "sentinels",
+            "min_replicas_to_write" => "replicas",
+            _ => "",
+        };
+        let span = spans
+            .iter()
+            .find(|(k, _)| *k == field)
+            .or_else(|| spans.iter().find(|(k, _)| k == partner))
+            .map(|(_, s)| s.clone())
+            .unwrap_or(header);
+        self.error(span, format!("impossible topology: {e}"), None);
+    }
+}
