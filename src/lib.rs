@@ -11,6 +11,9 @@
 //!   [`shutdown::Shutdown`] (stop, then skip the audit).
 //! - [`limits`]: the allowed range of every number a user gives (flags,
 //!   scenario keys, dashboard keys), defined once.
+//! - [`words`]: how numbers read to people (durations, latencies, counts,
+//!   money, sizes), written once for the dashboard, report.md, the charts
+//!   and the printed summaries; a leaf every module can use.
 //! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
@@ -46,4 +49,5 @@ pub mod scenario;
 pub mod shutdown;
 pub mod topology;
 pub mod tui;
+pub mod words;
 pub mod workload;

@@ -166,7 +166,7 @@ impl Lab {
         let md = self.run_dir.join("report.md");
         std::fs::write(
             &md,
-            crate::report::markdown::render(&report, None, topology.as_ref()),
+            crate::report::markdown::render(&report, topology.as_ref()),
         )
         .with_context(|| format!("writing {}", md.display()))?;
         Ok(report)

@@ -9,6 +9,7 @@
 use super::event::{Event, EventKind};
 use super::timeline::{master_at, name_of, sentinel_payload, Failover};
 use crate::topology::{Persistence, Topology};
+use crate::words::secs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -100,10 +101,6 @@ fn switches(events: &[Event], topology: &Topology) -> Vec<Switch> {
         });
     }
     out
-}
-
-fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
 }
 
 /// Attributes every lost write to a cause and a fault row, and sets each

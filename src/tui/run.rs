@@ -64,7 +64,7 @@ impl Controls {
 /// A control in words, for messages.
 pub fn describe(c: &Control) -> String {
     match c {
-        Control::Fault(f) => format!("{} {}", f.kind, f.target),
+        Control::Fault(f) => f.sentence(),
         Control::SetGrabbers(n) => format!("{n} grabbers"),
         Control::SetWorkload(w) => format!("workload {w}"),
         Control::PauseLoad(true) => "pause the load".to_string(),
