@@ -156,6 +156,22 @@ impl Naming for Topology {
     }
 }
 
+/// Knows nothing: every name is unknown, so the words keep the addresses
+/// Sentinel gave (a report read without its topology).
+pub struct NoNames;
+
+impl Naming for NoNames {
+    fn node_at(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn quorum(&self) -> Option<(u16, u16)> {
+        None
+    }
+    fn sentinel_with_id(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
 /// The node name for an address as Sentinel gives it, or the address; an
 /// address without a host is one Sentinel could no longer resolve.
 pub(crate) fn name_of(names: &dyn Naming, addr: &str) -> String {
@@ -791,21 +807,6 @@ mod tests {
 
     /// sentinel-2's own id (`SENTINEL MYID`).
     const LEADER_ID: &str = "9c1e0d2b7a4f63e8d05b1c9a7e2f48d6b3a0c1f9";
-
-    /// Knows nothing: every name is unknown.
-    struct NoNames;
-
-    impl Naming for NoNames {
-        fn node_at(&self, _: &str) -> Option<&str> {
-            None
-        }
-        fn quorum(&self) -> Option<(u16, u16)> {
-            None
-        }
-        fn sentinel_with_id(&self, _: &str) -> Option<&str> {
-            None
-        }
-    }
 
     fn ev(at_ms: u64, source: &str, kind: EventKind) -> Event {
         Event {

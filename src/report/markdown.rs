@@ -1,11 +1,14 @@
-//! `report.md`: the story of a run for people. The setup, the timeline in
-//! plain language, the phases of every failover, tables of throughput,
-//! latency, red-packet fairness, seckill and locks, what the audit found,
-//! the scenario's expectations and the verdict. Built from the same
-//! [`Report`] as report.json and the charts, which it embeds.
+//! `report.md`: the story of a run for people. The setup, the scenario's
+//! script, the timeline in plain language, the phases of every failover,
+//! tables of throughput, latency, red-packet fairness, seckill and locks,
+//! what the audit found, the scenario's expectations and the verdict. Built
+//! from the same [`Report`] as report.json and the charts, which it embeds,
+//! and from it alone: the scenario is its [`Report::script`], the events
+//! are worded by [`explain`] and the numbers by [`crate::words`], as
+//! everywhere else.
 
 use crate::metrics::event::{Event, EventKind};
-use crate::metrics::timeline::{explain, Naming};
+use crate::metrics::timeline::{explain, NoNames};
 use crate::metrics::ErrorClass;
 use crate::report::model::Report;
 use crate::topology::{Topology, TopologySpec};
@@ -18,24 +21,6 @@ const TIMELINE_LINES: usize = 250;
 
 fn opt_ms(v: Option<u64>) -> String {
     v.map(millis).unwrap_or_else(|| "never".into())
-}
-
-/// Names for the words of an event when the topology is not known: none,
-/// so they keep the addresses Sentinel gave.
-struct NoNames;
-
-impl Naming for NoNames {
-    fn node_at(&self, _: &str) -> Option<&str> {
-        None
-    }
-
-    fn quorum(&self) -> Option<(u16, u16)> {
-        None
-    }
-
-    fn sentinel_with_id(&self, _: &str) -> Option<&str> {
-        None
-    }
 }
 
 /// One event in words: the timeline's own, with node names when the
@@ -201,7 +186,11 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
     );
     let _ = writeln!(md, "| client | {} |", r.client);
     let _ = writeln!(md, "| seed | {} |", r.seed);
-    let _ = writeln!(md, "| load ran for | {:.1} s |", r.duration_s);
+    let _ = writeln!(
+        md,
+        "| load ran for | {} |",
+        secs((r.duration_s * 1000.0).round() as u64)
+    );
     if let Some(s) = &r.script {
         let _ = writeln!(md, "| scenario file | `{}` |", s.file);
     }
@@ -797,6 +786,44 @@ mod tests {
             "| 1 | 3 | 11.00 | +10.0% | 0.10 | 50.0% |",
             "| `failover_within` | <= 6s | 2.45s | PASS |",
             "## Verdict",
+        ] {
+            assert!(md.contains(part), "report.md lacks {part:?}:\n{md}");
+        }
+    }
+
+    #[test]
+    fn the_scenario_and_its_events_are_told_from_the_report_alone() {
+        use crate::report::model::{Script, ScriptStep};
+        let r = Report {
+            run_id: "r2".into(),
+            script: Some(Script {
+                file: "scenarios/segfault.toml".into(),
+                title: "Segfault the master".into(),
+                teaches: "Sentinel promotes a replica.".into(),
+                topology: None,
+                steps: vec![ScriptStep {
+                    at_ms: 5000,
+                    sentence: "segfault master".into(),
+                    note: Some("the master dies | hard".into()),
+                }],
+            }),
+            events: vec![Event {
+                at_ms: 6100,
+                source: "sentinel-1".into(),
+                kind: EventKind::Sentinel {
+                    name: "+sdown".into(),
+                    payload: "master mymaster 10.0.0.2 6379".into(),
+                },
+            }],
+            ..Default::default()
+        };
+        let md = render(&r, None);
+        for part in [
+            "# Segfault the master",
+            "> Sentinel promotes a replica.",
+            "| scenario file | `scenarios/segfault.toml` |",
+            "| 5s | segfault master | the master dies \\| hard |",
+            "| 6.1s | sentinel-1 | sentinel-1 thinks the master 10.0.0.2:6379 is down (+sdown) |",
         ] {
             assert!(md.contains(part), "report.md lacks {part:?}:\n{md}");
         }

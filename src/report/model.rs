@@ -8,7 +8,7 @@ use crate::audit::journal::JournalRecord;
 use crate::metrics::{ErrorClass, Event, LatencyBucket, LatencySummary, LockViolation};
 use crate::metrics::{PositionStats, ThroughputPoint};
 use crate::topology::TopologySpec;
-use crate::words::{millis, percent, yuan};
+use crate::words::{millis, percent, secs, yuan};
 use crate::workload::{LockKind, Mode, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -538,7 +538,7 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "\nrun {}  seed {}  backend {}  client {}  workload {}  grabbers {}  connections {}  {:.1}s",
+            "\nrun {}  seed {}  backend {}  client {}  workload {}  grabbers {}  connections {}  {}",
             self.run_id,
             self.seed,
             self.backend,
@@ -546,7 +546,7 @@ impl Report {
             self.workload,
             self.grabbers,
             self.connections,
-            self.duration_s
+            secs((self.duration_s * 1000.0).round() as u64)
         );
         let _ = writeln!(
             o,

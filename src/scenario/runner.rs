@@ -17,7 +17,7 @@ use crate::client::ClientMode as LabClientMode;
 use crate::faults::FaultKind;
 use crate::lab::{Control, Lab, LabConfig, LabTarget};
 use crate::metrics::event::{Event, EventBus, EventKind};
-use crate::metrics::timeline::explain;
+use crate::metrics::timeline::{explain, NoNames};
 use crate::report::model::{Report, Script, ScriptStep};
 use crate::report::{charts, markdown};
 use crate::shutdown::Shutdown;
@@ -314,7 +314,7 @@ impl Narrator {
         if tell {
             let text = match &self.topology {
                 Some(t) => explain(e, t),
-                None => format!("{:?}", e.kind),
+                None => explain(e, &NoNames),
             };
             self.line(e.at_ms, &text);
         }
