@@ -8,7 +8,7 @@ use crate::audit::journal::JournalRecord;
 use crate::metrics::{ErrorClass, Event, LatencyBucket, LatencySummary, LockViolation};
 use crate::metrics::{PositionStats, ThroughputPoint};
 use crate::topology::TopologySpec;
-use crate::words::{millis, percent, secs, yuan};
+use crate::words::{latency, millis, percent, secs, yuan};
 use crate::workload::{LockKind, Mode, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -551,7 +551,7 @@ impl Report {
         let _ = writeln!(
             o,
             "\n{:<26} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9}",
-            "operation", "ok", "errors", "ops/s", "p50 us", "p90 us", "p99 us", "p99.9", "max us"
+            "operation", "ok", "errors", "ops/s", "p50", "p90", "p99", "p99.9", "max"
         );
         for (name, op) in &self.ops {
             let errors: u64 = op.errors.values().sum();
@@ -562,11 +562,11 @@ impl Report {
                 op.ok,
                 errors,
                 op.ops_per_s,
-                op.p50_us,
-                op.p90_us,
-                op.p99_us,
-                op.p999_us,
-                op.max_us
+                latency(op.p50_us),
+                latency(op.p90_us),
+                latency(op.p99_us),
+                latency(op.p999_us),
+                latency(op.max_us)
             );
         }
         if !self.errors.is_empty() {
@@ -671,7 +671,7 @@ impl Report {
             for (k, l) in &self.locks {
                 let _ = writeln!(
                     o,
-                    "{:<10} {:>10} {:>9} {:>10} {:>8} {:>16} {:>12} {:>12} {:>12} {:>11} {:>8}us {:>8}us",
+                    "{:<10} {:>10} {:>9} {:>10} {:>8} {:>16} {:>12} {:>12} {:>12} {:>11} {:>10} {:>10}",
                     k.to_string(),
                     l.attempts,
                     l.acquired,
@@ -683,8 +683,8 @@ impl Report {
                     l.lost_updates,
                     l.stale_tokens_refused,
                     l.locks_without_ttl,
-                    l.wait.p99_us,
-                    l.hold.p99_us
+                    latency(l.wait.p99_us),
+                    latency(l.hold.p99_us)
                 );
             }
         }
