@@ -31,7 +31,8 @@
 //!   through a [`lab::LabHandle`], and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
 //!   runner of their timelines and the expectations.
-//! - [`report`]: report.json, report.md and charts from the same data, and
+//! - [`report`]: report.json, report.md and charts from the same data (a
+//!   scenario's title and step sentences recorded in it by the runner), and
 //!   the run directories that keep them (the last 20).
 //! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
 

@@ -12,7 +12,7 @@ use crate::metrics::timeline::{explain, NoNames};
 use crate::metrics::ErrorClass;
 use crate::report::model::Report;
 use crate::topology::{Topology, TopologySpec};
-use crate::words::{self, duration, millis, percent, secs, yuan};
+use crate::words::{self, count, duration, millis, percent, secs, yuan};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -358,7 +358,10 @@ fn throughput(md: &mut String, r: &Report) {
     let peak = r.throughput.iter().map(|p| p.ok).max().unwrap_or(0);
     let _ = writeln!(
         md,
-        "{total_ok} successful operations, {total_err} errors; peak {peak} ops/s.\n"
+        "{} successful operations, {} errors; peak {} ops/s.\n",
+        count(total_ok),
+        count(total_err),
+        count(peak)
     );
     if total_err > 0 {
         let _ = writeln!(md, "| error class | count |\n|---|---:|");
@@ -635,7 +638,7 @@ fn audit(md: &mut String, r: &Report) {
         let _ = writeln!(
             md,
             "{} acknowledged write(s) journaled. **The audit could not be made**: {}. What Redis kept is unknown, and the verdict fails.\n",
-            a.journal_records,
+            count(a.journal_records),
             a.reason.as_deref().unwrap_or("no reason recorded")
         );
         return;
@@ -646,13 +649,13 @@ fn audit(md: &mut String, r: &Report) {
     let _ = writeln!(
         md,
         "{} acknowledged write(s) journaled, checked against {} once the topology settled: **{} lost**.\n",
-        a.journal_records,
+        count(a.journal_records),
         if a.checked_node.is_empty() {
             "the master"
         } else {
             &a.checked_node
         },
-        a.lost_acked_writes
+        count(a.lost_acked_writes)
     );
     losses(md, r);
     if !a.lost.is_empty() {
