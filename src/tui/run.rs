@@ -142,8 +142,8 @@ where
                                 Ok(Ok(done)) => Ok(done),
                                 Ok(Err(e)) => Err(format!("{what}: {e:#}")),
                                 Err(_) => Err(format!(
-                                    "{what}: no answer within {}s",
-                                    CONTROL_TIMEOUT.as_secs()
+                                    "{what}: no answer within {}",
+                                    crate::words::duration(CONTROL_TIMEOUT)
                                 )),
                             };
                         if let Err(e) = &result {
