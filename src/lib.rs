@@ -11,6 +11,9 @@
 //!   [`shutdown::Shutdown`] (stop, then skip the audit).
 //! - [`limits`]: the allowed range of every number a user gives (flags,
 //!   scenario keys, dashboard keys), defined once.
+//! - [`words`]: how numbers read to people (durations, latencies, counts,
+//!   money, sizes), written once for the dashboard, report.md, the charts
+//!   and the printed summaries; a leaf every module can use.
 //! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
@@ -34,7 +37,8 @@
 //!   through a [`lab::LabHandle`], and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
 //!   runner of their timelines and the expectations.
-//! - [`report`]: report.json, report.md and charts from the same data, and
+//! - [`report`]: report.json, report.md and charts from the same data (a
+//!   scenario's title and step sentences recorded in it by the runner), and
 //!   the run directories that keep them (the last 20).
 //! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
 
@@ -53,4 +57,5 @@ pub mod scenario;
 pub mod shutdown;
 pub mod topology;
 pub mod tui;
+pub mod words;
 pub mod workload;

@@ -187,13 +187,8 @@ impl std::fmt::Display for Limit<u64> {
 
 impl std::fmt::Display for Limit<Duration> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::faults::duration_text;
-        write!(
-            f,
-            "{} to {}",
-            duration_text(self.min),
-            duration_text(self.max)
-        )
+        use crate::words::duration;
+        write!(f, "{} to {}", duration(self.min), duration(self.max))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::faults::ScheduledFault;
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::limits;
 use crate::shutdown::Shutdown;
+use crate::words::secs;
 use crate::workload::lock::LockArgs;
 use crate::workload::redpacket::RedPacketArgs;
 use crate::workload::seckill::SeckillArgs;
@@ -272,8 +273,8 @@ async fn progress_line(
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r[{:>6.1}s] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}   ",
-            s.elapsed_ms as f64 / 1000.0,
+            "\r[{:>7}] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}   ",
+            secs(s.elapsed_ms),
             s.ops_per_s,
             ok,
             errors,

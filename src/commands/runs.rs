@@ -6,7 +6,7 @@
 use crate::cli::GlobalArgs;
 use crate::limits;
 use crate::report::runs::{self, RunEntry};
-use crate::tui::widgets::bytes as size;
+use crate::words::bytes;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
@@ -57,11 +57,11 @@ pub async fn run(global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<ExitCode
                 );
             }
             for r in &removed {
-                println!("removed {} ({}, {})", r.id, r.verdict, size(r.bytes));
+                println!("removed {} ({}, {})", r.id, r.verdict, bytes(r.bytes));
             }
             if !removed.is_empty() {
                 let freed: u64 = removed.iter().map(|r| r.bytes).sum();
-                println!("removed {} run(s), {} freed", removed.len(), size(freed));
+                println!("removed {} run(s), {} freed", removed.len(), bytes(freed));
             }
         }
     }
@@ -80,7 +80,7 @@ fn table(list: &[RunEntry]) -> String {
             r.started,
             r.workload.as_deref().unwrap_or("unknown"),
             r.verdict.to_string(),
-            size(r.bytes)
+            bytes(r.bytes)
         );
     }
     out

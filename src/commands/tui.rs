@@ -13,7 +13,7 @@ use crate::shutdown::Shutdown;
 use crate::tui::app::App;
 use crate::tui::run::{self, Outcome};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::count;
+use crate::words::{count, secs};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -191,8 +191,8 @@ pub fn summary(report: &Report, outcome: &Outcome, kept: bool) -> String {
         let failovers = plural(switched, "failover", "failovers");
         parts.push(match outage {
             Some(ms) => format!(
-                "{faults} on the master, {failovers}; the longest write outage was {:.1}s.",
-                ms as f64 / 1000.0
+                "{faults} on the master, {failovers}; the longest write outage was {}.",
+                secs(ms)
             ),
             None => format!("{faults} on the master, {failovers}."),
         });

@@ -8,6 +8,7 @@ use crate::metrics::snapshot::{Health, NodeView, Role};
 use crate::shutdown::Shutdown;
 use crate::topology::guard::{self, StartError, StartOptions};
 use crate::topology::{live, select, state, Backend, ProcessState, Topology};
+use crate::words::secs;
 use clap::Args;
 use serde::Serialize;
 use std::path::Path;
@@ -108,9 +109,9 @@ pub async fn run(
         eprintln!("backend: {} ({why})", topology.backend);
         print_table(&rows);
         println!(
-            "\nrun {} ready in {:.2} s; master name {:?}. `grabstorm status` shows live roles, `grabstorm down` removes it.",
+            "\nrun {} ready in {}; master name {:?}. `grabstorm status` shows live roles, `grabstorm down` removes it.",
             topology.run_id,
-            ready_in.as_secs_f64(),
+            secs(ready_in.as_millis() as u64),
             topology.spec.master_name
         );
         if let Some(master) = topology.redis_nodes().next() {

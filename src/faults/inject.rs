@@ -10,6 +10,7 @@ use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
 use crate::client::Auth;
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::{Backend, NodeKind, ProcessState, Topology};
+use crate::words::duration;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -242,7 +243,7 @@ impl Injector {
                 match req.duration {
                     Some(d) => {
                         self.after(d, kind, node.to_string());
-                        Ok(format!("{node} paused; it thaws in {}", show(d)))
+                        Ok(format!("{node} paused; it thaws in {}", duration(d)))
                     }
                     None => Ok(format!("{node} paused until `resume {node}`")),
                 }
@@ -279,7 +280,10 @@ impl Injector {
                 match req.duration {
                     Some(d) => {
                         self.after(d, kind, node.to_string());
-                        Ok(format!("{node} cut off from {from}; heals in {}", show(d)))
+                        Ok(format!(
+                            "{node} cut off from {from}; heals in {}",
+                            duration(d)
+                        ))
                     }
                     None => Ok(format!("{node} cut off from {from} until `heal {node}`")),
                 }
@@ -334,7 +338,7 @@ impl Injector {
                         },
                     );
                 });
-                Ok(format!("{node} stalls for {} (DEBUG SLEEP)", show(d)))
+                Ok(format!("{node} stalls for {} (DEBUG SLEEP)", duration(d)))
             }
         }
     }
@@ -503,7 +507,7 @@ impl Injector {
                     Err(why) => {
                         let failed = format!(
                             "{} {} {} failed: {why}",
-                            show(scheduled.at),
+                            duration(scheduled.at),
                             f.kind,
                             f.target
                         );
@@ -544,14 +548,6 @@ impl Injector {
     pub async fn shutdown(&self) {
         self.cancel.cancel();
         self.wait().await;
-    }
-}
-
-fn show(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
     }
 }
 

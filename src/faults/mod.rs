@@ -213,6 +213,22 @@ pub struct FaultRequest {
     pub from: Vec<String>,
 }
 
+impl FaultRequest {
+    /// The fault in words, as scenario steps and the dashboard say it:
+    /// `segfault master`, `pause redis-3 for 5s`, `partition master from
+    /// redis-2, sentinel-1`.
+    pub fn sentence(&self) -> String {
+        let mut s = format!("{} {}", self.kind, self.target);
+        if let Some(d) = self.duration {
+            s.push_str(&format!(" for {}", crate::words::duration(d)));
+        }
+        if !self.from.is_empty() {
+            s.push_str(&format!(" from {}", self.from.join(", ")));
+        }
+        s
+    }
+}
+
 /// A fault scheduled into a run: `--fault "5s segfault master for 3s"`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledFault {
@@ -220,7 +236,8 @@ pub struct ScheduledFault {
     pub fault: FaultRequest,
 }
 
-/// Parses a duration such as `250ms`, `5s`, `1.5s`, `2m`, up to 24h.
+/// Parses a duration such as `250ms`, `5s`, `1.5s`, `2m`, up to 24h (what
+/// [`crate::words::duration`] writes).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = parse_any_duration(s)?;
     if d > Duration::from_secs(86_400) {
@@ -251,26 +268,6 @@ pub fn parse_any_duration(s: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?}: not a duration"))
-}
-
-/// Renders a duration the way scenario files and flags write them (what
-/// [`parse_duration`] reads back): `250ms`, `5s`, `1.5s`, `2m`, `24h`.
-pub fn duration_text(d: Duration) -> String {
-    let ms = d.as_millis();
-    if !ms.is_multiple_of(1000) {
-        if ms < 1000 {
-            format!("{ms}ms")
-        } else {
-            let frac = format!("{:03}", ms % 1000);
-            format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
-        }
-    } else if ms.is_multiple_of(3_600_000) && ms >= 3_600_000 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
-        format!("{}m", ms / 60_000)
-    } else {
-        format!("{}s", ms / 1000)
-    }
 }
 
 impl FromStr for ScheduledFault {

@@ -10,11 +10,12 @@ use crate::audit::journal::JournalOp;
 use crate::client::Auth;
 use crate::faults::target::{replication, Replication};
 use crate::metrics::aggregate::Aggregator;
-use crate::metrics::losses::{secs, Loss, LossCause};
+use crate::metrics::losses::{Loss, LossCause};
 use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::timeline::{failovers_and_losses, LostAckedWrites};
 use crate::metrics::EventKind;
 use crate::report::model::Report;
+use crate::words::secs;
 use crate::workload::engine::Workloads;
 use crate::workload::grabber::Workload;
 use crate::workload::WorkloadKind;
@@ -167,7 +168,7 @@ impl Lab {
         let md = self.run_dir.join("report.md");
         std::fs::write(
             &md,
-            crate::report::markdown::render(&report, None, topology.as_ref()),
+            crate::report::markdown::render(&report, topology.as_ref()),
         )
         .with_context(|| format!("writing {}", md.display()))?;
         Ok(report)

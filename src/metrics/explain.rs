@@ -35,6 +35,22 @@ impl Naming for Topology {
     }
 }
 
+/// Knows nothing: every name is unknown, so the words keep the addresses
+/// Sentinel gave (a report read without its topology).
+pub struct NoNames;
+
+impl Naming for NoNames {
+    fn node_at(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn quorum(&self) -> Option<(u16, u16)> {
+        None
+    }
+    fn sentinel_with_id(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
 /// The node name for an address as Sentinel gives it, or the address; an
 /// address without a host is one Sentinel could no longer resolve.
 pub(crate) fn name_of(names: &dyn Naming, addr: &str) -> String {
@@ -229,21 +245,6 @@ fn explain_sentinel(src: &str, channel: &str, payload: &str, names: &dyn Naming)
 mod tests {
     use super::super::fixtures::{sent, topology, LEADER_ID, M1};
     use super::*;
-
-    /// Knows nothing: every name is unknown.
-    struct NoNames;
-
-    impl Naming for NoNames {
-        fn node_at(&self, _: &str) -> Option<&str> {
-            None
-        }
-        fn quorum(&self) -> Option<(u16, u16)> {
-            None
-        }
-        fn sentinel_with_id(&self, _: &str) -> Option<&str> {
-            None
-        }
-    }
 
     #[test]
     fn explanations_name_nodes_and_the_quorum() {

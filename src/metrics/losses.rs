@@ -11,6 +11,7 @@ use super::explain::name_of;
 use super::failover::{master_at, Failover};
 use crate::topology::announcement::SwitchMaster;
 use crate::topology::{Persistence, Topology};
+use crate::words::secs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -103,11 +104,6 @@ fn switches(events: &[Event], topology: &Topology) -> Vec<Switch> {
         });
     }
     out
-}
-
-/// A time since the run started, as the losses and findings word it.
-pub(crate) fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
 }
 
 /// Attributes every lost write to a cause and a fault row, and sets each

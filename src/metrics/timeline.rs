@@ -10,7 +10,7 @@
 
 use super::event::Event;
 
-pub use super::explain::{explain, votes_needed, Naming};
+pub use super::explain::{explain, votes_needed, Naming, NoNames};
 pub use super::failover::{failovers, failovers_and_losses, Failover, LostAckedWrites};
 
 /// Events in time order, ties in the order they were recorded.

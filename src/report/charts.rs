@@ -9,6 +9,7 @@
 
 use crate::metrics::event::{Event, EventKind};
 use crate::metrics::snapshot::{LatencyBucket, LatencySummary, PositionStats, ThroughputPoint};
+use crate::words::latency;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -242,20 +243,10 @@ fn draw_throughput<DB: DrawingBackend>(
     Ok(())
 }
 
-/// `1500` µs → `1.5ms`.
-pub fn format_us(us: f64) -> String {
-    if us >= 1_000_000.0 {
-        format!("{}s", trim(us / 1_000_000.0))
-    } else if us >= 1000.0 {
-        format!("{}ms", trim(us / 1000.0))
-    } else {
-        format!("{}µs", trim(us))
-    }
-}
-
-fn trim(v: f64) -> String {
-    let s = format!("{v:.1}");
-    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+/// A point of the log-scale latency axis (microseconds, not always whole)
+/// in the words every latency is written in.
+fn axis_latency(us: f64) -> String {
+    latency(us.max(0.0).round() as u64)
 }
 
 fn draw_latency<DB: DrawingBackend>(
@@ -298,7 +289,7 @@ fn draw_latency<DB: DrawingBackend>(
         .x_label_area_size(50)
         .y_label_area_size(90)
         .build_cartesian_2d(x_lo..x_hi, 0f64..top)?;
-    let fmt_x = |x: &f64| format_us(10f64.powf(*x));
+    let fmt_x = |x: &f64| axis_latency(10f64.powf(*x));
     c.configure_mesh()
         .x_desc("latency (log scale)")
         .y_desc("operations")
@@ -329,7 +320,7 @@ fn draw_latency<DB: DrawingBackend>(
             colour.stroke_width(2),
         ))?;
         c.draw_series(std::iter::once(Text::new(
-            format!("{name} {}", format_us(*us as f64)),
+            format!("{name} {}", latency(*us)),
             (x + (x_hi - x_lo) * 0.005, top * (0.97 - 0.06 * i as f64)),
             text_style(15.0).color(colour),
         )))?;
@@ -550,9 +541,11 @@ mod tests {
 
     #[test]
     fn microseconds_format_in_the_natural_unit() {
-        assert_eq!(format_us(250.0), "250µs");
-        assert_eq!(format_us(1500.0), "1.5ms");
-        assert_eq!(format_us(2_000_000.0), "2s");
+        assert_eq!(axis_latency(250.0), "250us");
+        assert_eq!(axis_latency(1500.0), "1.50ms");
+        assert_eq!(axis_latency(2_000_000.0), "2.00s");
+        // 10^3 computed in floating point is not always exactly 1000.
+        assert_eq!(axis_latency(999.999_9), "1.00ms");
     }
 
     /// A run shaped like a segfault failover: steady, an outage, recovery.
@@ -650,7 +643,7 @@ mod tests {
         let svg = std::fs::read_to_string(dir.path().join("fairness.svg")).unwrap();
         assert!(svg.contains("equal mean = 10.00"));
         let svg = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
-        assert!(svg.contains("p99 9ms"));
+        assert!(svg.contains("p99 9.00ms"));
         if let Some(keep) = std::env::var_os("GRABSTORM_KEEP_CHARTS") {
             for p in &files {
                 std::fs::copy(p, std::path::Path::new(&keep).join(p.file_name().unwrap())).unwrap();

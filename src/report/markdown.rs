@@ -1,58 +1,34 @@
-//! `report.md`: the story of a run for people. The setup, the timeline in
-//! plain language, the phases of every failover, tables of throughput,
-//! latency, red-packet fairness, seckill and locks, what the audit found,
-//! the scenario's expectations and the verdict. Built from the same
-//! [`Report`] as report.json and the charts, which it embeds.
+//! `report.md`: the story of a run for people. The setup, the scenario's
+//! script, the timeline in plain language, the phases of every failover,
+//! tables of throughput, latency, red-packet fairness, seckill and locks,
+//! what the audit found, the scenario's expectations and the verdict. Built
+//! from the same [`Report`] as report.json and the charts, which it embeds,
+//! and from it alone: the scenario is its [`Report::script`], the events
+//! are worded by [`explain`] and the numbers by [`crate::words`], as
+//! everywhere else.
 
 use crate::metrics::event::{Event, EventKind};
-use crate::metrics::timeline::explain;
+use crate::metrics::timeline::{explain, NoNames};
 use crate::metrics::ErrorClass;
 use crate::report::model::Report;
-use crate::scenario::model::{duration_text, Action, Scenario};
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologySpec};
+use crate::words::{self, count, duration, millis, percent, secs, yuan};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// Most timeline lines shown; the full timeline is in report.json.
 const TIMELINE_LINES: usize = 250;
 
-fn secs(ms: u64) -> String {
-    format!("{:.1}s", ms as f64 / 1000.0)
-}
-
 fn opt_ms(v: Option<u64>) -> String {
-    v.map(|v| format!("{v} ms"))
-        .unwrap_or_else(|| "never".into())
+    v.map(millis).unwrap_or_else(|| "never".into())
 }
 
-fn us(v: u64) -> String {
-    crate::report::charts::format_us(v as f64)
-}
-
-fn yuan(cents: f64) -> String {
-    format!("{:.2}", cents / 100.0)
-}
-
-/// One event in words: the timeline's explanation when the topology is
-/// known, else a plain rendering.
+/// One event in words: the timeline's own, with node names when the
+/// topology is known.
 fn describe(e: &Event, topology: Option<&Topology>) -> String {
-    if let Some(t) = topology {
-        return explain(e, t);
-    }
-    match &e.kind {
-        EventKind::Sentinel { name, payload } => format!("{name} {payload}"),
-        EventKind::FaultInjected { fault, node } => format!("fault injected: {fault} on {node}"),
-        EventKind::FaultHealed { fault, node } => format!("fault ended: {fault} on {node}"),
-        EventKind::NodeStarted { node } => format!("{node} started"),
-        EventKind::NodeStopped { node } => format!("{node} stopped"),
-        EventKind::ClientRerouted { from, to } => format!("the client moved from {from} to {to}"),
-        EventKind::WritesRecovered { outage_ms } => {
-            format!("writes succeed again after {outage_ms} ms")
-        }
-        EventKind::LoadChanged { what } => format!("load changed: {what}"),
-        EventKind::LockViolation { lock, holders } => {
-            format!("lock violation on {lock}: {}", holders.join(" and "))
-        }
-        EventKind::Note { text } => text.clone(),
+    match topology {
+        Some(t) => explain(e, t),
+        None => explain(e, &NoNames),
     }
 }
 
@@ -86,37 +62,13 @@ fn worth_telling(e: &Event, told: &mut Vec<(String, u64)>) -> bool {
     true
 }
 
-fn step_words(a: &Action) -> String {
-    match a {
-        Action::Fault(f) => {
-            let mut s = format!("{} {}", f.kind, f.target);
-            if let Some(d) = f.duration {
-                let _ = write!(s, " for {}", duration_text(d));
-            }
-            if !f.from.is_empty() {
-                let _ = write!(s, " from {}", f.from.join(", "));
-            }
-            s
-        }
-        Action::SetGrabbers { grabbers } => format!("set grabbers to {grabbers}"),
-        Action::SetWorkload { workload } => format!("switch the workload to {workload}"),
-        Action::PauseLoad { paused: true } => "pause the load".into(),
-        Action::PauseLoad { paused: false } => "resume the load".into(),
-        Action::WaitFor { event, timeout, .. } => {
-            format!("wait for {event} (at most {})", duration_text(*timeout))
-        }
-        Action::Sleep { duration } => format!("hold for {}", duration_text(*duration)),
-        Action::Note => "note".into(),
-        Action::Stop => "stop the load".into(),
-    }
-}
-
 /// The whole report as Markdown. Charts are referenced by file name
 /// (`throughput.png`, ...), written beside it.
-pub fn render(report: &Report, scenario: Option<&Scenario>, topology: Option<&Topology>) -> String {
+pub fn render(report: &Report, topology: Option<&Topology>) -> String {
     let mut md = String::new();
     let scenario_ok = report.expectations.iter().all(|e| e.ok);
-    match scenario {
+    let script = report.script.as_ref();
+    match script {
         Some(s) => {
             let _ = writeln!(md, "# {}\n", s.title);
             let _ = writeln!(md, "> {}\n", s.teaches);
@@ -125,7 +77,7 @@ pub fn render(report: &Report, scenario: Option<&Scenario>, topology: Option<&To
             let _ = writeln!(md, "# grabstorm run {}\n", report.run_id);
         }
     }
-    let verdict = if scenario.is_some() {
+    let verdict = if script.is_some() {
         if scenario_ok {
             format!(
                 "**Verdict: PASS**: all {} expectation(s) hold.",
@@ -145,16 +97,19 @@ pub fn render(report: &Report, scenario: Option<&Scenario>, topology: Option<&To
     };
     let _ = writeln!(md, "{verdict}\n");
 
-    setup(&mut md, report, scenario, topology);
-    if let Some(s) = scenario.filter(|s| !s.steps.is_empty()) {
+    let spec = topology
+        .map(|t| &t.spec)
+        .or(script.and_then(|s| s.topology.as_ref()));
+    setup(&mut md, report, spec);
+    if let Some(s) = script.filter(|s| !s.steps.is_empty()) {
         let _ = writeln!(md, "## The script\n");
         let _ = writeln!(md, "| at | step | note |\n|---:|---|---|");
         for step in &s.steps {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} |",
-                duration_text(step.at),
-                step_words(&step.action),
+                duration(Duration::from_millis(step.at_ms)),
+                step.sentence,
                 step.note.as_deref().unwrap_or("").replace('|', "\\|")
             );
         }
@@ -201,12 +156,11 @@ pub fn render(report: &Report, scenario: Option<&Scenario>, topology: Option<&To
     md
 }
 
-fn setup(md: &mut String, r: &Report, s: Option<&Scenario>, topology: Option<&Topology>) {
+fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
     let _ = writeln!(md, "## Setup\n");
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| run | `{}` |", r.run_id);
     let _ = writeln!(md, "| backend | {} |", r.backend);
-    let spec = topology.map(|t| &t.spec).or(s.map(|s| &s.topology));
     if let Some(spec) = spec {
         let _ = writeln!(
             md,
@@ -232,8 +186,12 @@ fn setup(md: &mut String, r: &Report, s: Option<&Scenario>, topology: Option<&To
     );
     let _ = writeln!(md, "| client | {} |", r.client);
     let _ = writeln!(md, "| seed | {} |", r.seed);
-    let _ = writeln!(md, "| load ran for | {:.1} s |", r.duration_s);
-    if let Some(s) = s {
+    let _ = writeln!(
+        md,
+        "| load ran for | {} |",
+        secs((r.duration_s * 1000.0).round() as u64)
+    );
+    if let Some(s) = &r.script {
         let _ = writeln!(md, "| scenario file | `{}` |", s.file);
     }
     md.push('\n');
@@ -379,7 +337,7 @@ fn failovers(md: &mut String, r: &Report) {
                     format!(
                         "rejoined as a replica{}{by}",
                         f.old_master_rejoined_ms
-                            .map(|m| format!(" {m} ms after the fault"))
+                            .map(|m| format!(" {} after the fault", millis(m)))
                             .unwrap_or_default()
                     )
                 } else {
@@ -400,7 +358,10 @@ fn throughput(md: &mut String, r: &Report) {
     let peak = r.throughput.iter().map(|p| p.ok).max().unwrap_or(0);
     let _ = writeln!(
         md,
-        "{total_ok} successful operations, {total_err} errors; peak {peak} ops/s.\n"
+        "{} successful operations, {} errors; peak {} ops/s.\n",
+        count(total_ok),
+        count(total_err),
+        count(peak)
     );
     if total_err > 0 {
         let _ = writeln!(md, "| error class | count |\n|---|---:|");
@@ -426,11 +387,11 @@ fn latency(md: &mut String, r: &Report) {
             md,
             "| {name} | {} | {errors} | {} | {} | {} | {} | {} | {:.0} |",
             o.ok,
-            us(o.p50_us),
-            us(o.p90_us),
-            us(o.p99_us),
-            us(o.p999_us),
-            us(o.max_us),
+            words::latency(o.p50_us),
+            words::latency(o.p90_us),
+            words::latency(o.p99_us),
+            words::latency(o.p999_us),
+            words::latency(o.max_us),
             o.ops_per_s
         );
     }
@@ -439,11 +400,11 @@ fn latency(md: &mut String, r: &Report) {
         md,
         "| **all** | {} | | {} | {} | {} | {} | {} | |\n",
         l.count,
-        us(l.p50_us),
-        us(l.p90_us),
-        us(l.p99_us),
-        us(l.p999_us),
-        us(l.max_us)
+        words::latency(l.p50_us),
+        words::latency(l.p90_us),
+        words::latency(l.p99_us),
+        words::latency(l.p999_us),
+        words::latency(l.max_us)
     );
 }
 
@@ -542,12 +503,12 @@ fn redpackets(md: &mut String, r: &Report) {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {gap:+.1}% | {} | {:.1}% |",
+            "| {} | {} | {} | {gap:+.1}% | {} | {} |",
             p.position,
             p.grabs,
             yuan(p.mean_cents),
             yuan(p.stdev_cents),
-            p.luck_king_share * 100.0
+            percent(p.luck_king_share)
         );
     }
     md.push('\n');
@@ -610,8 +571,8 @@ fn locks(md: &mut String, r: &Report) {
             l.lost_updates,
             l.stale_tokens_refused,
             l.locks_without_ttl,
-            us(l.wait.p99_us),
-            us(l.hold.p99_us)
+            words::latency(l.wait.p99_us),
+            words::latency(l.hold.p99_us)
         );
     }
     for (k, l) in &r.locks {
@@ -677,7 +638,7 @@ fn audit(md: &mut String, r: &Report) {
         let _ = writeln!(
             md,
             "{} acknowledged write(s) journaled. **The audit could not be made**: {}. What Redis kept is unknown, and the verdict fails.\n",
-            a.journal_records,
+            count(a.journal_records),
             a.reason.as_deref().unwrap_or("no reason recorded")
         );
         return;
@@ -688,13 +649,13 @@ fn audit(md: &mut String, r: &Report) {
     let _ = writeln!(
         md,
         "{} acknowledged write(s) journaled, checked against {} once the topology settled: **{} lost**.\n",
-        a.journal_records,
+        count(a.journal_records),
         if a.checked_node.is_empty() {
             "the master"
         } else {
             &a.checked_node
         },
-        a.lost_acked_writes
+        count(a.lost_acked_writes)
     );
     losses(md, r);
     if !a.lost.is_empty() {
@@ -817,7 +778,7 @@ mod tests {
             ..Default::default()
         };
         r.judge();
-        let md = render(&r, None, None);
+        let md = render(&r, None);
         for part in [
             "## Setup",
             "| 5.0s | lab | fault injected: segfault on redis-1 |",
@@ -828,6 +789,44 @@ mod tests {
             "| 1 | 3 | 11.00 | +10.0% | 0.10 | 50.0% |",
             "| `failover_within` | <= 6s | 2.45s | PASS |",
             "## Verdict",
+        ] {
+            assert!(md.contains(part), "report.md lacks {part:?}:\n{md}");
+        }
+    }
+
+    #[test]
+    fn the_scenario_and_its_events_are_told_from_the_report_alone() {
+        use crate::report::model::{Script, ScriptStep};
+        let r = Report {
+            run_id: "r2".into(),
+            script: Some(Script {
+                file: "scenarios/segfault.toml".into(),
+                title: "Segfault the master".into(),
+                teaches: "Sentinel promotes a replica.".into(),
+                topology: None,
+                steps: vec![ScriptStep {
+                    at_ms: 5000,
+                    sentence: "segfault master".into(),
+                    note: Some("the master dies | hard".into()),
+                }],
+            }),
+            events: vec![Event {
+                at_ms: 6100,
+                source: "sentinel-1".into(),
+                kind: EventKind::Sentinel {
+                    name: "+sdown".into(),
+                    payload: "master mymaster 10.0.0.2 6379".into(),
+                },
+            }],
+            ..Default::default()
+        };
+        let md = render(&r, None);
+        for part in [
+            "# Segfault the master",
+            "> Sentinel promotes a replica.",
+            "| scenario file | `scenarios/segfault.toml` |",
+            "| 5s | segfault master | the master dies \\| hard |",
+            "| 6.1s | sentinel-1 | sentinel-1 thinks the master 10.0.0.2:6379 is down (+sdown) |",
         ] {
             assert!(md.contains(part), "report.md lacks {part:?}:\n{md}");
         }

@@ -8,6 +8,8 @@ use crate::audit::journal::JournalRecord;
 use crate::kinds::{LockKind, Mode, WorkloadKind};
 use crate::metrics::{ErrorClass, Event, LatencyBucket, LatencySummary, LockViolation};
 use crate::metrics::{PositionStats, ThroughputPoint};
+use crate::topology::TopologySpec;
+use crate::words::{latency, millis, percent, secs, yuan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -222,6 +224,34 @@ pub struct ExpectationVerdict {
     pub ok: bool,
 }
 
+/// The scenario a run played, as report.md tells it: the scenario's own
+/// title, lesson and step sentences, recorded by the runner so the report
+/// renders from the report alone.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Script {
+    /// The scenario file, as given on the command line.
+    pub file: String,
+    pub title: String,
+    /// What the scenario shows a reader.
+    pub teaches: String,
+    /// The topology the scenario asked for.
+    pub topology: Option<TopologySpec>,
+    pub steps: Vec<ScriptStep>,
+}
+
+/// One step of a [`Script`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScriptStep {
+    /// When it was due, in milliseconds after the lab started.
+    pub at_ms: u64,
+    /// What it does, in words (`segfault master`, `set grabbers to 200`).
+    pub sentence: String,
+    /// The narration the file gives it.
+    pub note: Option<String>,
+}
+
 /// The overall verdict: every check of the audit, and whether all held.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -279,6 +309,8 @@ pub struct Report {
     pub topology_findings: Vec<String>,
     /// The scenario that was played (issue 7), as given.
     pub scenario: Option<serde_json::Value>,
+    /// The same scenario as report.md tells it: title, lesson and steps in words.
+    pub script: Option<Script>,
     /// Its expectations with their verdicts (issue 7).
     pub expectations: Vec<ExpectationVerdict>,
     pub verdict: Verdict,
@@ -498,10 +530,6 @@ impl LockReport {
     }
 }
 
-fn cents(c: f64) -> String {
-    format!("{:.2}", c / 100.0)
-}
-
 impl Report {
     /// The human summary printed by headless commands: tables of
     /// operations, checks and the verdict.
@@ -510,7 +538,7 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "\nrun {}  seed {}  backend {}  client {}  workload {}  grabbers {}  connections {}  {:.1}s",
+            "\nrun {}  seed {}  backend {}  client {}  workload {}  grabbers {}  connections {}  {}",
             self.run_id,
             self.seed,
             self.backend,
@@ -518,12 +546,12 @@ impl Report {
             self.workload,
             self.grabbers,
             self.connections,
-            self.duration_s
+            secs((self.duration_s * 1000.0).round() as u64)
         );
         let _ = writeln!(
             o,
             "\n{:<26} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9}",
-            "operation", "ok", "errors", "ops/s", "p50 us", "p90 us", "p99 us", "p99.9", "max us"
+            "operation", "ok", "errors", "ops/s", "p50", "p90", "p99", "p99.9", "max"
         );
         for (name, op) in &self.ops {
             let errors: u64 = op.errors.values().sum();
@@ -534,11 +562,11 @@ impl Report {
                 op.ok,
                 errors,
                 op.ops_per_s,
-                op.p50_us,
-                op.p90_us,
-                op.p99_us,
-                op.p999_us,
-                op.max_us
+                latency(op.p50_us),
+                latency(op.p90_us),
+                latency(op.p99_us),
+                latency(op.p999_us),
+                latency(op.max_us)
             );
         }
         if !self.errors.is_empty() {
@@ -555,7 +583,7 @@ impl Report {
                 "\nred packets ({:?}): {} packets of {} yuan in {} grabs; {} grabs acknowledged, {} in Redis",
                 rp.mode,
                 rp.packets,
-                cents(rp.amount_sent_cents as f64 / rp.packets.max(1) as f64),
+                yuan(rp.amount_sent_cents as f64 / rp.packets.max(1) as f64),
                 rp.count_per_packet,
                 rp.grabs_ok,
                 rp.grabs_in_redis
@@ -591,17 +619,17 @@ impl Report {
                     "mean",
                     "stdev",
                     "luck king",
-                    cents(rp.expected_mean_cents)
+                    yuan(rp.expected_mean_cents)
                 );
                 for p in &rp.by_position {
                     let _ = writeln!(
                         o,
-                        "  {:<9} {:>8} {:>10} {:>10} {:>9.1}%",
+                        "  {:<9} {:>8} {:>10} {:>10} {:>10}",
                         p.position,
                         p.grabs,
-                        cents(p.mean_cents),
-                        cents(p.stdev_cents),
-                        p.luck_king_share * 100.0
+                        yuan(p.mean_cents),
+                        yuan(p.stdev_cents),
+                        percent(p.luck_king_share)
                     );
                 }
                 let _ = writeln!(o, "  mean Gini per packet {:.3}", rp.gini_mean);
@@ -643,7 +671,7 @@ impl Report {
             for (k, l) in &self.locks {
                 let _ = writeln!(
                     o,
-                    "{:<10} {:>10} {:>9} {:>10} {:>8} {:>16} {:>12} {:>12} {:>12} {:>11} {:>8}us {:>8}us",
+                    "{:<10} {:>10} {:>9} {:>10} {:>8} {:>16} {:>12} {:>12} {:>12} {:>11} {:>10} {:>10}",
                     k.to_string(),
                     l.attempts,
                     l.acquired,
@@ -655,8 +683,8 @@ impl Report {
                     l.lost_updates,
                     l.stale_tokens_refused,
                     l.locks_without_ttl,
-                    l.wait.p99_us,
-                    l.hold.p99_us
+                    latency(l.wait.p99_us),
+                    latency(l.hold.p99_us)
                 );
             }
         }
@@ -684,7 +712,7 @@ impl Report {
             let _ = writeln!(o, "  topology: {t}");
         }
         for f in &self.failovers {
-            let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
+            let show = |v: Option<u64>| v.map_or("-".to_string(), millis);
             let lost = f
                 .lost_acked_writes
                 .map_or("unknown".into(), |v| v.to_string());

@@ -115,9 +115,9 @@ pub fn judge(e: &Expectation, measured: Measured) -> ExpectationVerdict {
     let kind = find(&e.name).map(|d| d.kind).unwrap_or(ExpectKind::Number);
     let show = |v: f64| -> String {
         match kind {
-            ExpectKind::Duration => super::model::duration_text(std::time::Duration::from_millis(
-                v.max(0.0).round() as u64,
-            )),
+            ExpectKind::Duration => {
+                crate::words::duration(std::time::Duration::from_millis(v.max(0.0).round() as u64))
+            }
             ExpectKind::Count => format!("{}", v.round() as i64),
             _ => {
                 if v.fract() == 0.0 && v.abs() < 1e15 {

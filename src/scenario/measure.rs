@@ -7,6 +7,7 @@ use super::expect::Measured;
 use crate::metrics::timeline::Failover;
 use crate::metrics::ErrorClass;
 use crate::report::model::Report;
+use crate::words::secs;
 
 /// The failovers of the report that switched to a new master.
 fn completed(report: &Report) -> Vec<&Failover> {
@@ -34,8 +35,8 @@ fn worst_phase(report: &Report, phase: &str, get: fn(&Failover) -> Option<u64>) 
             Some(v) => worst = worst.max(v),
             None => {
                 return Measured::Missing(format!(
-                    "the failover at {:.1}s never reached {phase}",
-                    f.at_ms as f64 / 1000.0
+                    "the failover at {} never reached {phase}",
+                    secs(f.at_ms)
                 ))
             }
         }

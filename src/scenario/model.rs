@@ -176,6 +176,29 @@ pub enum Action {
     Stop,
 }
 
+impl Action {
+    /// The step in words, written once for the narration, the dashboard's
+    /// timeline and report.md: `segfault master`, `set grabbers to 200`,
+    /// `wait for +switch-master (at most 30s)`.
+    pub fn sentence(&self) -> String {
+        match self {
+            Action::Fault(f) => f.sentence(),
+            Action::SetGrabbers { grabbers } => format!("set grabbers to {grabbers}"),
+            Action::SetWorkload { workload } => format!("switch the workload to {workload}"),
+            Action::PauseLoad { paused: true } => "pause the load".into(),
+            Action::PauseLoad { paused: false } => "resume the load".into(),
+            Action::WaitFor { event, timeout, .. } => {
+                format!("wait for {event} (at most {})", duration_text(*timeout))
+            }
+            Action::Sleep { duration } => {
+                format!("hold the timeline for {}", duration_text(*duration))
+            }
+            Action::Note => "note".into(),
+            Action::Stop => "stop the load".into(),
+        }
+    }
+}
+
 /// How an expectation compares the measured value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Comparator {
@@ -255,7 +278,8 @@ pub struct Expectation {
     pub line: usize,
 }
 
-pub use crate::faults::duration_text;
+// The parser's messages name durations by this path.
+use crate::words::duration as duration_text;
 
 fn as_duration_text<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&duration_text(*d))
@@ -277,12 +301,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_render_as_written_in_files() {
-        assert_eq!(duration_text(Duration::from_millis(250)), "250ms");
-        assert_eq!(duration_text(Duration::from_secs(5)), "5s");
-        assert_eq!(duration_text(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(duration_text(Duration::from_secs(120)), "2m");
-        assert_eq!(duration_text(Duration::from_millis(2405)), "2.405s");
+    fn steps_say_what_they_do() {
+        use crate::faults::{FaultKind, Target};
+        let pause = Action::Fault(FaultRequest {
+            kind: FaultKind::Pause,
+            target: Target::Master,
+            duration: Some(Duration::from_secs(5)),
+            from: Vec::new(),
+        });
+        assert_eq!(pause.sentence(), "pause master for 5s");
+        let cut = Action::Fault(FaultRequest {
+            kind: FaultKind::Partition,
+            target: Target::Master,
+            duration: None,
+            from: vec!["redis-2".into(), "sentinel-1".into()],
+        });
+        assert_eq!(cut.sentence(), "partition master from redis-2, sentinel-1");
+        assert_eq!(
+            Action::SetGrabbers { grabbers: 200 }.sentence(),
+            "set grabbers to 200"
+        );
+        let wait = Action::WaitFor {
+            event: "+switch-master".into(),
+            timeout: Duration::from_secs(30),
+            required: true,
+        };
+        assert_eq!(wait.sentence(), "wait for +switch-master (at most 30s)");
+        let hold = Action::Sleep {
+            duration: Duration::from_millis(1500),
+        };
+        assert_eq!(hold.sentence(), "hold the timeline for 1.5s");
     }
 
     #[test]

@@ -12,17 +12,18 @@
 
 use super::expect::{self, ExpectationVerdict};
 use super::measure;
-use super::model::{duration_text, Action, ClientMode, Scenario, Step};
+use super::model::{Action, ClientMode, Scenario};
 use crate::client::ClientMode as LabClientMode;
 use crate::faults::FaultKind;
 use crate::lab::{Control, Lab, LabConfig, LabTarget};
 use crate::metrics::event::{Event, EventBus, EventKind};
-use crate::metrics::timeline::explain;
-use crate::report::model::Report;
+use crate::metrics::timeline::{explain, NoNames};
+use crate::report::model::{Report, Script, ScriptStep};
 use crate::report::{charts, markdown};
 use crate::shutdown::Shutdown;
 use crate::topology::select::{BackendChoice, BackendSelection};
 use crate::topology::Topology;
+use crate::words::{duration, secs};
 use crate::workload::lock::LockConfig;
 use crate::workload::redpacket::RedPacketArgs;
 use crate::workload::seckill::SeckillArgs;
@@ -201,32 +202,6 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c
 }
 
-/// A step in words, for narration.
-pub fn describe_step(step: &Step) -> String {
-    match &step.action {
-        Action::Fault(f) => {
-            let mut s = format!("{} {}", f.kind, f.target);
-            if let Some(d) = f.duration {
-                s.push_str(&format!(" for {}", duration_text(d)));
-            }
-            if !f.from.is_empty() {
-                s.push_str(&format!(" from {}", f.from.join(",")));
-            }
-            s
-        }
-        Action::SetGrabbers { grabbers } => format!("{grabbers} grabbers"),
-        Action::SetWorkload { workload } => format!("workload {workload}"),
-        Action::PauseLoad { paused: true } => "pause the load".into(),
-        Action::PauseLoad { paused: false } => "resume the load".into(),
-        Action::WaitFor { event, timeout, .. } => {
-            format!("wait for {event} (at most {})", duration_text(*timeout))
-        }
-        Action::Sleep { duration } => format!("hold the timeline for {}", duration_text(*duration)),
-        Action::Note => "note".into(),
-        Action::Stop => "stop the load".into(),
-    }
-}
-
 /// The `type` name of a lab event, as `wait_for` spells it.
 fn event_type(kind: &EventKind) -> &'static str {
     match kind {
@@ -299,7 +274,7 @@ struct Narrator {
 impl Narrator {
     fn line(&self, at_ms: u64, text: &str) {
         if self.enabled {
-            println!("{:>7.1}s  {text}", at_ms as f64 / 1000.0);
+            println!("{:>8}  {text}", secs(at_ms));
         }
     }
 
@@ -341,7 +316,7 @@ impl Narrator {
         if tell {
             let text = match &self.topology {
                 Some(t) => explain(e, t),
-                None => format!("{:?}", e.kind),
+                None => explain(e, &NoNames),
             };
             self.line(e.at_ms, &text);
         }
@@ -366,8 +341,8 @@ async fn play(
     for step in &s.steps {
         let due = (start + step.at).max(not_before);
         tokio::time::sleep_until(due.into()).await;
-        let at = duration_text(step.at);
-        let what = describe_step(step);
+        let at = duration(step.at);
+        let what = step.action.sentence();
         // A wait's note tells what its event means: said when it comes.
         let waits = matches!(step.action, Action::WaitFor { .. });
         let text = match &step.note {
@@ -377,7 +352,7 @@ async fn play(
         };
         bus.emit("scenario", EventKind::Note { text: text.clone() });
         if narrate {
-            println!("{:>7.1}s  [step {at}] {text}", bus.now_ms() as f64 / 1000.0);
+            println!("{:>8}  [step {at}] {text}", secs(bus.now_ms()));
         }
         let control = match &step.action {
             Action::Fault(f) => Some(Control::Fault(f.clone())),
@@ -396,7 +371,7 @@ async fn play(
                     *lock(waiting) = Some(expect::missed_wait(
                         event,
                         &at,
-                        &duration_text(*timeout),
+                        &duration(*timeout),
                         "the run ended first",
                     ));
                 }
@@ -409,9 +384,9 @@ async fn play(
                         }
                         if narrate {
                             println!(
-                                "{:>7.1}s  [step {at}] {event} came at {:.1}s{}",
-                                bus.now_ms() as f64 / 1000.0,
-                                e.at_ms as f64 / 1000.0,
+                                "{:>8}  [step {at}] {event} came at {}{}",
+                                secs(bus.now_ms()),
+                                secs(e.at_ms),
                                 step.note
                                     .as_deref()
                                     .map(|n| format!(": {n}"))
@@ -420,7 +395,7 @@ async fn play(
                         }
                     }
                     None => {
-                        let t = duration_text(*timeout);
+                        let t = duration(*timeout);
                         bus.emit(
                             "scenario",
                             EventKind::Note {
@@ -429,8 +404,8 @@ async fn play(
                         );
                         if narrate {
                             println!(
-                                "{:>7.1}s  [step {at}] {event} never came within {t}",
-                                bus.now_ms() as f64 / 1000.0
+                                "{:>8}  [step {at}] {event} never came within {t}",
+                                secs(bus.now_ms())
                             );
                         }
                         if *required {
@@ -451,10 +426,7 @@ async fn play(
             match lab.control(c).await {
                 Ok(done) => {
                     if narrate && !stop {
-                        println!(
-                            "{:>7.1}s  [step {at}] done: {done}",
-                            bus.now_ms() as f64 / 1000.0
-                        );
+                        println!("{:>8}  [step {at}] done: {done}", secs(bus.now_ms()));
                     }
                 }
                 Err(e) => {
@@ -466,10 +438,7 @@ async fn play(
                         },
                     );
                     if narrate {
-                        println!(
-                            "{:>7.1}s  [step {at}] FAILED: {why}",
-                            bus.now_ms() as f64 / 1000.0
-                        );
+                        println!("{:>8}  [step {at}] FAILED: {why}", secs(bus.now_ms()));
                     }
                     lock(failures).push(ExpectationVerdict {
                         name: format!("step at {at}: {what}"),
@@ -524,8 +493,8 @@ pub async fn drive(lab: &Lab, s: &Scenario, narrate: bool) -> Vec<ExpectationVer
             let snap = snaps.borrow_and_update().clone();
             let errors: u64 = snap.errors.values().sum();
             println!(
-                "{:>7.1}s  {:.0} ops/s, {} errors so far, {} grabbers",
-                snap.elapsed_ms as f64 / 1000.0,
+                "{:>8}  {:.0} ops/s, {} errors so far, {} grabbers",
+                secs(snap.elapsed_ms),
                 snap.ops_per_s,
                 errors,
                 snap.load.grabbers
@@ -552,6 +521,26 @@ pub async fn drive(lab: &Lab, s: &Scenario, narrate: bool) -> Vec<ExpectationVer
     failures
 }
 
+/// The scenario as report.md tells it: title, lesson and each step's
+/// sentence.
+fn script(s: &Scenario) -> Script {
+    Script {
+        file: s.file.clone(),
+        title: s.title.clone(),
+        teaches: s.teaches.clone(),
+        topology: Some(s.topology.clone()),
+        steps: s
+            .steps
+            .iter()
+            .map(|step| ScriptStep {
+                at_ms: step.at.as_millis() as u64,
+                sentence: step.action.sentence(),
+                note: step.note.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// After the lab finished: evaluates the expectations, then writes
 /// report.json (the lab's report plus `scenario` and `expectations`),
 /// report.md and the charts into `out_dir`.
@@ -568,6 +557,7 @@ pub fn conclude(
     }));
     verdicts.extend(step_failures);
     report.scenario = Some(serde_json::to_value(s).context("serialising the scenario")?);
+    report.script = Some(script(s));
     report.expectations = verdicts;
     report.judge();
     std::fs::create_dir_all(out_dir)
@@ -578,7 +568,7 @@ pub fn conclude(
         .with_context(|| format!("writing {}", json.display()))?;
     files.push(json);
     let md = out_dir.join("report.md");
-    std::fs::write(&md, markdown::render(&report, Some(s), topology))
+    std::fs::write(&md, markdown::render(&report, topology))
         .with_context(|| format!("writing {}", md.display()))?;
     files.push(md);
     files.extend(charts::write_report_charts(&report, out_dir)?);
@@ -609,7 +599,7 @@ pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, R
                 .map(|t| t.backend.to_string())
                 .unwrap_or_default(),
             opts.seed.unwrap_or(s.seed),
-            duration_text(s.duration)
+            duration(s.duration)
         );
     }
     let failures = drive(&lab, s, opts.narrate).await;

@@ -64,7 +64,7 @@ impl Controls {
 /// A control in words, for messages.
 pub fn describe(c: &Control) -> String {
     match c {
-        Control::Fault(f) => format!("{} {}", f.kind, f.target),
+        Control::Fault(f) => f.sentence(),
         Control::SetGrabbers(n) => format!("{n} grabbers"),
         Control::SetWorkload(w) => format!("workload {w}"),
         Control::PauseLoad(true) => "pause the load".to_string(),
@@ -142,8 +142,8 @@ where
                                 Ok(Ok(done)) => Ok(done),
                                 Ok(Err(e)) => Err(format!("{what}: {e:#}")),
                                 Err(_) => Err(format!(
-                                    "{what}: no answer within {}s",
-                                    CONTROL_TIMEOUT.as_secs()
+                                    "{what}: no answer within {}",
+                                    crate::words::duration(CONTROL_TIMEOUT)
                                 )),
                             };
                         if let Err(e) = &result {

@@ -5,9 +5,10 @@
 
 use super::actions::STEP_ACTIONS;
 use super::reader::{entry, normalise, quoted_list, Entry, Reader};
-use crate::scenario::model::{duration_text, Action, Step};
+use crate::scenario::model::{Action, Step};
 use crate::topology::select::BackendChoice;
 use crate::topology::TopologySpec;
+use crate::words::duration as duration_text;
 use std::ops::Range;
 use std::time::Duration;
 use toml::de::DeValue;

@@ -8,10 +8,11 @@
 //! a plain run on the audit. Every state is spelled out: `✓`/`!!`/`?` marks
 //! and words carry it, colour only repeats it.
 
-use super::{count, panel};
+use super::panel;
 use crate::metrics::losses::cause_words;
 use crate::report::model::Report;
 use crate::tui::app::App;
+use crate::words::count;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};

@@ -1,9 +1,9 @@
 //! The header line (what runs, for how long, under which load) and the
 //! footer (what the last key did, and the keys).
 
-use super::{clock, count};
 use crate::metrics::Role;
 use crate::tui::app::{App, MessageKind};
+use crate::words::{clock, count};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

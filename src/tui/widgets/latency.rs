@@ -2,9 +2,10 @@
 //! whole run, and the whole run's histogram, one bar per (merged) bucket, so
 //! the failover's long tail is visible next to the fast body.
 
-use super::{fit, micros, panel, rfit, short};
+use super::{fit, panel, rfit};
 use crate::metrics::{LatencyBucket, LatencySummary};
 use crate::tui::app::App;
+use crate::words::{latency, short};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -16,11 +17,11 @@ fn percentiles(label: &str, s: &LatencySummary) -> String {
     }
     format!(
         "{label:<4}{}{}{}{}{}",
-        rfit(&micros(s.p50_us), 7),
-        rfit(&micros(s.p90_us), 7),
-        rfit(&micros(s.p99_us), 7),
-        rfit(&micros(s.p999_us), 7),
-        rfit(&micros(s.max_us), 7),
+        rfit(&latency(s.p50_us), 7),
+        rfit(&latency(s.p90_us), 7),
+        rfit(&latency(s.p99_us), 7),
+        rfit(&latency(s.p999_us), 7),
+        rfit(&latency(s.max_us), 7),
     )
 }
 
@@ -80,7 +81,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         };
         lines.push(Line::from(vec![
             Span::styled(
-                fit(&format!("≤{}", micros(b.upper_us)), label_w),
+                fit(&format!("≤{}", latency(b.upper_us)), label_w),
                 theme.dim(),
             ),
             Span::styled(fit(&bar, bar_w), theme.bar()),

@@ -5,8 +5,9 @@
 //! is never colour alone: it reads `!! N` in the table and a line says who
 //! overlapped (the timeline has the moment).
 
-use super::{count, fit, panel, rfit, short};
+use super::{fit, panel, rfit};
 use crate::tui::app::App;
+use crate::words::{count, short};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

@@ -4,9 +4,10 @@
 //! line (`┃`), its spread, and how often it was the luck king. Seckill's
 //! stock and oversell line goes at the bottom when that workload runs.
 
-use super::{count, money, money_total, panel, rfit};
+use super::{panel, rfit};
 use crate::metrics::RedPacketView;
 use crate::tui::app::App;
+use crate::words::{count, money, money_total};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;

@@ -1,8 +1,9 @@
 //! The compact "now" panel used when the terminal is small (80x24): one line
 //! each for throughput, latency, locks, money and seckill, in words.
 
-use super::{count, micros, panel, short};
+use super::panel;
 use crate::tui::app::App;
+use crate::words::{count, latency, short};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -31,7 +32,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     ])];
     let l = &s.latency.interval;
     lines.push(Line::from(if l.count > 0 {
-        format!("p99 {}  max {}", micros(l.p99_us), micros(l.max_us))
+        format!("p99 {}  max {}", latency(l.p99_us), latency(l.max_us))
     } else {
         "p99 -  (no ops now)".to_string()
     }));

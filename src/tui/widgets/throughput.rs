@@ -4,9 +4,10 @@
 //! (`F`), the failover windows (`═`) and the master switches (`S`), so the
 //! dip in the chart lines up with its cause.
 
-use super::{count, panel, short};
+use super::panel;
 use crate::metrics::{ErrorClass, EventKind};
 use crate::tui::app::App;
+use crate::words::{count, short};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

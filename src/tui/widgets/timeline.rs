@@ -4,10 +4,11 @@
 //! ("sentinel-2 thinks the master redis-1 is down; 2 of 3 sentinels must
 //! agree (+sdown)"), in the same words as the report.
 
-use super::{at, fit, panel};
+use super::{fit, panel};
 use crate::metrics::timeline::explain;
 use crate::metrics::{Event, EventKind};
 use crate::tui::app::App;
+use crate::words::at;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};

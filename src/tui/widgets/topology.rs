@@ -2,9 +2,10 @@
 //! and lag, and each sentinel's view of who the master is. A failover in
 //! progress shows in the title, in words, so it is seen from the back row.
 
-use super::{bytes, fit, panel, rfit, short};
+use super::{fit, panel, rfit};
 use crate::metrics::{Health, NodeView, Role};
 use crate::tui::app::App;
+use crate::words::{bytes, count, short};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -124,7 +125,7 @@ fn detail(n: &NodeView, app: &App, master: Option<&str>, wide: bool) -> Vec<Span
     }
     let offset_w = if wide { 11 } else { 6 };
     let offset = match n.repl_offset {
-        Some(off) if wide => super::count(off),
+        Some(off) if wide => count(off),
         Some(off) => short(off),
         None => "-".to_string(),
     };
