@@ -84,6 +84,9 @@ pub struct App {
     pub report: Option<Arc<Report>>,
     /// How many lines the end screen is scrolled down.
     pub report_scroll: u16,
+    /// The end screen's last scroll position that still shows its last
+    /// line, as the last frame measured it (set while rendering).
+    pub report_scroll_max: std::cell::Cell<u16>,
 }
 
 impl Default for App {
@@ -111,6 +114,7 @@ impl App {
             topology: None,
             report: None,
             report_scroll: 0,
+            report_scroll_max: std::cell::Cell::new(u16::MAX),
         }
     }
 
@@ -348,6 +352,14 @@ impl App {
         });
     }
 
+    /// Scrolls the end screen down, no further than its last line.
+    fn scroll_report_by(&mut self, lines: u16) {
+        self.report_scroll = self
+            .report_scroll
+            .saturating_add(lines)
+            .min(self.report_scroll_max.get());
+    }
+
     /// The end screen's keys: scroll, or leave. The lab is gone: no fault
     /// or load key means anything there.
     fn end_screen_key(&mut self, key: KeyEvent) -> Option<Action> {
@@ -357,19 +369,25 @@ impl App {
                 Some(Action::Quit)
             }
             KeyCode::Down | KeyCode::Char('j') => {
-                self.report_scroll = self.report_scroll.saturating_add(1);
+                self.scroll_report_by(1);
                 None
             }
             KeyCode::Up | KeyCode::Char('k') => {
-                self.report_scroll = self.report_scroll.saturating_sub(1);
+                self.report_scroll = self
+                    .report_scroll
+                    .min(self.report_scroll_max.get())
+                    .saturating_sub(1);
                 None
             }
             KeyCode::PageDown | KeyCode::Char(' ') => {
-                self.report_scroll = self.report_scroll.saturating_add(10);
+                self.scroll_report_by(10);
                 None
             }
             KeyCode::PageUp => {
-                self.report_scroll = self.report_scroll.saturating_sub(10);
+                self.report_scroll = self
+                    .report_scroll
+                    .min(self.report_scroll_max.get())
+                    .saturating_sub(10);
                 None
             }
             KeyCode::Home => {

@@ -284,7 +284,8 @@ mod tests {
     fn the_end_screen_scrolls_and_q_leaves() {
         use crate::tui::app::Action;
         let mut app = ended(fixtures::report_with_losses(), Theme::default());
-        let top = screen(&app, 80, 24);
+        // Smaller than the report, so that there is something to scroll.
+        let top = screen(&app, 80, 16);
         assert_eq!(
             app.handle_key(key('s')),
             None,
@@ -293,10 +294,35 @@ mod tests {
         app.handle_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
         app.handle_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
         assert_eq!(app.report_scroll, 2);
-        assert_ne!(screen(&app, 80, 24), top);
+        assert_ne!(screen(&app, 80, 16), top);
         app.handle_key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE));
         assert_eq!(app.report_scroll, 1);
         assert_eq!(app.handle_key(key('q')), Some(Action::Quit));
+    }
+
+    #[test]
+    fn the_end_screen_scrolls_no_further_than_its_last_line() {
+        let mut app = ended(fixtures::report_with_losses(), Theme::default());
+        let _ = screen(&app, 70, 16);
+        for _ in 0..500 {
+            app.handle_key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+        }
+        let max = app.report_scroll;
+        assert!(max > 0 && max < 500, "scrolled to {max}");
+        let bottom = screen(&app, 70, 16);
+        // The last line of the report is on screen, and one more key press
+        // changes nothing.
+        assert!(
+            bottom.contains("findings") || bottom.contains("·"),
+            "{bottom}"
+        );
+        app.handle_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        assert_eq!(app.report_scroll, max);
+        assert_eq!(screen(&app, 70, 16), bottom);
+        // One key up moves the view at once (no hidden overshoot to undo).
+        app.handle_key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE));
+        assert_eq!(app.report_scroll, max - 1);
+        assert_ne!(screen(&app, 70, 16), bottom);
     }
 
     #[test]

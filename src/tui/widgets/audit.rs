@@ -131,9 +131,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         )
     };
     let block = panel("Audit", theme).title(Line::from(verdict));
-    let text = Paragraph::new(lines(app, report))
+    let text = Paragraph::new(lines(app, report)).wrap(Wrap { trim: false });
+    // Lines once wrapped to the panel's inner width, so that scrolling
+    // stops with the last line at the bottom instead of an empty panel.
+    let inner = block.inner(area);
+    let total = text.line_count(inner.width);
+    let max = total.saturating_sub(usize::from(inner.height));
+    app.report_scroll_max
+        .set(u16::try_from(max).unwrap_or(u16::MAX));
+    let text = text
         .block(block)
-        .wrap(Wrap { trim: false })
-        .scroll((app.report_scroll, 0));
+        .scroll((app.report_scroll.min(app.report_scroll_max.get()), 0));
     frame.render_widget(text, area);
 }
