@@ -197,6 +197,7 @@ impl DockerBackend {
         }
     }
 
+    /// What the engine reports about the container `id` of `node`.
     pub(super) async fn inspect(&self, node: &str, id: &str) -> Result<ContainerInspectResponse> {
         call(
             format!("inspecting the container of node {node}"),
@@ -209,6 +210,7 @@ impl DockerBackend {
     }
 
     /// The published host address and the address on the run network of a
+    /// started container; an exited one is an error with its log tail.
     pub(super) async fn addresses(
         &self,
         info: &ContainerInspectResponse,

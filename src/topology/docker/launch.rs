@@ -24,7 +24,7 @@ const REPLICAS_ATTACH_WAIT: Duration = Duration::from_secs(10);
 impl DockerBackend {
     /// Starts every node of `spec` as run `run_id` from `image`, keeping
     /// the run's files in `run_dir`; on error, leaves the cleanup to the caller.
-    pub(super) async fn up_inner(
+    pub(super) async fn launch_run(
         &self,
         spec: &TopologySpec,
         run_id: &str,

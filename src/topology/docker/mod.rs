@@ -88,7 +88,7 @@ impl DockerBackend {
     /// Puts per-run directories under `<state_dir>/runs`, as the local
     /// backend does (default: the state dir from `GRABSTORM_STATE_DIR` or
     /// the user's state home).
-    pub fn with_state_dir(mut self, state_dir: &std::path::Path) -> DockerBackend {
+    pub fn with_state_dir(mut self, state_dir: &Path) -> DockerBackend {
         self.state_dir = state_dir.to_path_buf();
         self
     }
@@ -112,11 +112,13 @@ impl DockerBackend {
             .await
             .cloned()
     }
+
     /// The run dir of run `run_id`: `<state_dir>/runs/<run_id>`, canonical.
     fn run_dir(&self, run_id: &str) -> Result<PathBuf> {
         Ok(state::runs_root(&self.state_dir)?.join(run_id))
     }
 
+    /// The node `node` of `topology`; an unknown name is an error listing the run's nodes.
     fn handle<'t>(&self, topology: &'t Topology, node: &str) -> Result<&'t Node> {
         topology.node(node).with_context(|| {
             let names: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -129,6 +131,7 @@ impl DockerBackend {
     }
 }
 
+/// The state dir from `GRABSTORM_STATE_DIR`, else the user's state home.
 fn default_state_dir() -> PathBuf {
     let state = std::env::var_os("GRABSTORM_STATE_DIR").map(PathBuf::from);
     crate::logging::state_dir(state.as_ref())
@@ -158,7 +161,7 @@ impl Backend for DockerBackend {
         let (image, how) = self.image().await?;
         tracing::info!(run_id, "{how}");
         let run_dir = self.run_dir(run_id)?;
-        match self.up_inner(spec, run_id, &image, &run_dir).await {
+        match self.launch_run(spec, run_id, &image, &run_dir).await {
             Ok(t) => Ok(t),
             Err(e) => {
                 // Leave nothing behind: whatever was created carries the run label.

@@ -23,6 +23,7 @@ pub use process::node_process_state;
 use crate::topology::manifest::{Manifest, RecordedRun};
 use crate::topology::plan::{Addresses, Plan, PlannedNode};
 use crate::topology::spec::TopologySpec;
+use crate::topology::state;
 use crate::topology::{Backend, BackendKind, Node, NodeKind, ProcessState, Topology};
 use anyhow::Context;
 use files::is_local_run_dir;
@@ -82,6 +83,7 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
+    /// A backend keeping its run dirs under `<state_dir>/runs`.
     pub fn new(state_dir: &Path) -> LocalBackend {
         LocalBackend {
             state_dir: state_dir.to_path_buf(),
@@ -90,9 +92,10 @@ impl LocalBackend {
 
     /// The canonical runs root, created if absent.
     fn runs_root(&self) -> anyhow::Result<PathBuf> {
-        crate::topology::state::runs_root(&self.state_dir)
+        state::runs_root(&self.state_dir)
     }
 
+    /// The node `name` of `topology`, or [`LocalError::UnknownNode`].
     fn node<'a>(topology: &'a Topology, name: &str) -> anyhow::Result<&'a Node> {
         Ok(topology
             .node(name)
@@ -110,6 +113,8 @@ impl LocalBackend {
         Ok(pid)
     }
 
+    /// Launches every node of `plan` in `run_dir` on free loopback ports:
+    /// the master, then its replicas and the sentinels.
     async fn start_all(&self, plan: &Plan, run_dir: &Path) -> anyhow::Result<Topology> {
         let launcher = Launcher::find(run_dir)?;
         let ports = free_ports(plan.nodes.len())?;
@@ -190,7 +195,7 @@ impl Backend for LocalBackend {
     async fn up(&self, spec: &TopologySpec, run_id: &str) -> anyhow::Result<Topology> {
         let run_dir = self.runs_root()?.join(run_id);
         // Node configs hold the run's password.
-        crate::topology::state::create_private_dir(&run_dir)?;
+        state::create_private_dir(&run_dir)?;
         Manifest::create(&run_dir, run_id, BackendKind::Local)?;
         let plan = Plan::new(spec, run_id)?;
         match self.start_all(&plan, &run_dir).await {
