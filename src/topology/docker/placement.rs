@@ -1,0 +1,190 @@
+//! Where each node of a [`Plan`] goes in Docker: its fixed address on the
+//! run network, the port it listens on inside its container, and its config
+//! (the plan's lines from [`config`], plus the lines that place it in the
+//! container). Every node is named by its fixed address in the others'
+//! configs and announces it.
+
+use super::network::SubnetAddresses;
+use crate::topology::config;
+use crate::topology::plan::{Addresses, Plan, PlanError};
+use crate::topology::NodeKind;
+use anyhow::{bail, Result};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Port Redis listens on inside its container.
+pub const REDIS_PORT: u16 = 6379;
+/// Port Sentinel listens on inside its container.
+pub const SENTINEL_PORT: u16 = 26379;
+
+/// One node to start: its name, kind, fixed address and port inside the
+/// network, and config.
+pub(super) struct NodePlan {
+    pub(super) name: String,
+    pub(super) kind: NodeKind,
+    pub(super) ip: Ipv4Addr,
+    pub(super) port: u16,
+    pub(super) config: String,
+}
+
+/// The nodes of `plan` with their fixed addresses on the run network (in
+/// plan order) and their configs. Every node is named by that address in
+/// the others' configs and announces it: the sentinels never depend on a
+/// container's DNS name, which the engine forgets while it is stopped.
+pub(super) fn plan_nodes(plan: &Plan, addresses: &SubnetAddresses) -> Result<Vec<NodePlan>> {
+    let addrs: Addresses = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let port = container_port(n.kind);
+            Ok((n.name.clone(), SocketAddr::from((addresses.nth(i)?, port))))
+        })
+        .collect::<Result<_>>()?;
+    plan.nodes
+        .iter()
+        .map(|n| {
+            let addr = addrs[&n.name];
+            let IpAddr::V4(ip) = addr.ip() else {
+                bail!(
+                    "node {}: the run network has no IPv4 address for it",
+                    n.name
+                );
+            };
+            Ok(NodePlan {
+                name: n.name.clone(),
+                kind: n.kind,
+                ip,
+                port: addr.port(),
+                config: node_config(plan, &n.name, &addrs)?,
+            })
+        })
+        .collect()
+}
+
+/// The config file of `node` as the Docker backend starts it.
+pub fn node_config(plan: &Plan, node: &str, addrs: &Addresses) -> Result<String, PlanError> {
+    let kind = plan.node(node)?.kind;
+    // Inside its container a node listens on every interface: the run
+    // network and the container's loopback; the host reaches it only through
+    // the port published on 127.0.0.1.
+    let placement = [
+        "bind * -::*".to_string(),
+        match kind {
+            NodeKind::Redis => "dir /data".into(),
+            NodeKind::Sentinel => "dir /tmp".into(),
+        },
+    ];
+    config::render(plan, node, addrs, &placement)
+}
+
+/// The port `kind` listens on inside its container.
+pub(super) fn container_port(kind: NodeKind) -> u16 {
+    match kind {
+        NodeKind::Redis => REDIS_PORT,
+        NodeKind::Sentinel => SENTINEL_PORT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::TopologySpec;
+
+    #[test]
+    fn every_node_is_named_by_its_fixed_address_on_the_run_network() {
+        let spec = TopologySpec {
+            quorum: 3,
+            sentinels: 5,
+            ..Default::default()
+        };
+        let plan = Plan::with_password(&spec, "r1", Some("pw".into()));
+        let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
+        let plans = plan_nodes(&plan, &subnet).unwrap();
+        let ips: Vec<String> = plans.iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(ips[..3], ["172.20.0.2", "172.20.0.3", "172.20.0.4"]);
+        let replica = &plans[1].config;
+        assert!(replica.contains("replicaof 172.20.0.2 6379\n"), "{replica}");
+        assert!(
+            replica.contains("replica-announce-ip 172.20.0.3\n"),
+            "{replica}"
+        );
+        let conf = &plans[3].config;
+        assert!(
+            conf.contains("sentinel monitor mymaster 172.20.0.2 6379 3\n"),
+            "{conf}"
+        );
+        assert!(conf.contains("sentinel announce-ip 172.20.0.5\n"), "{conf}");
+        assert!(conf.contains("port 26379\n"), "{conf}");
+        // No line depends on a container's DNS name.
+        for p in &plans {
+            for line in p.config.lines().filter(|l| !l.starts_with('#')) {
+                assert!(
+                    !line.contains("redis-") && !line.contains("sentinel-"),
+                    "{line}"
+                );
+                assert!(!line.contains("resolve-hostnames"), "{line}");
+            }
+        }
+    }
+
+    /// The same plan gives the same config lines on both backends, apart
+    /// from the placement lines each adds (bind, files, daemonizing).
+    #[test]
+    fn the_same_plan_renders_the_same_config_on_both_backends() {
+        let plan = Plan::with_password(&TopologySpec::default(), "r1", Some("pw".into()));
+        let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
+        let docker = plan_nodes(&plan, &subnet).unwrap();
+        let addrs: crate::topology::plan::Addresses = docker
+            .iter()
+            .map(|p| (p.name.clone(), SocketAddr::from((p.ip, p.port))))
+            .collect();
+        let placement = [
+            "bind",
+            "dir",
+            "daemonize",
+            "pidfile",
+            "logfile",
+            "proc-title-template",
+        ];
+        let body = |config: &str| -> Vec<String> {
+            config
+                .lines()
+                .filter(|l| !placement.contains(&l.split(' ').next().unwrap_or_default()))
+                .map(str::to_string)
+                .collect()
+        };
+        for p in &docker {
+            let files = crate::topology::local::NodeFiles::new(
+                std::path::Path::new("/state/runs/r1"),
+                &p.name,
+                p.kind,
+            );
+            let local =
+                crate::topology::local::node_config(&plan, &p.name, &files, &addrs).unwrap();
+            assert_eq!(body(&local), body(&p.config), "{}", p.name);
+            assert!(local.contains("daemonize yes") && !p.config.contains("daemonize"));
+        }
+    }
+
+    #[test]
+    fn the_plan_names_nodes_as_the_topology_does() {
+        let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
+        let plan = Plan::with_password(&TopologySpec::default(), "r1", None);
+        let names: Vec<String> = plan_nodes(&plan, &subnet)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "redis-1",
+                "redis-2",
+                "redis-3",
+                "sentinel-1",
+                "sentinel-2",
+                "sentinel-3"
+            ]
+        );
+    }
+}
