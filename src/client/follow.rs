@@ -6,9 +6,9 @@
 //! [`MIN_REPAIR_INTERVAL`]), and a `+switch-master` that arrives during a
 //! slow repair preempts it.
 
-use super::sentinel::SentinelSet;
 use super::{connect_within, Auth, ClientMode, Generation, MasterPool, PoolShared, Subscription};
 use crate::metrics::{EventBus, EventKind};
+use crate::topology::admin::sentinel::SentinelSet;
 use crate::topology::announcement::SwitchMaster;
 use crate::topology::Topology;
 use anyhow::Context;

@@ -23,6 +23,7 @@
 //! namespaces); `faults` decides when, the backend carries it out.
 
 pub mod addr;
+pub mod admin;
 pub mod announcement;
 pub mod config;
 pub mod conn;
