@@ -19,6 +19,8 @@ pub mod follow;
 pub mod watcher;
 
 pub use crate::topology::admin::sentinel::{ResolveError, SentinelSet};
+
+use crate::topology::admin::sentinel::master_or_first_node;
 pub use crate::topology::conn::{open, Auth, ConnectError};
 
 use crate::topology::admin::errors::RedisFailure;
@@ -206,14 +208,9 @@ impl MasterPool {
         bus: EventBus,
         cancel: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let addr = match SentinelSet::from_topology(topology).master_addr().await {
-            Ok(addr) => addr,
-            Err(ResolveError::NoSentinels) => topology
-                .node("redis-1")
-                .map(|n| n.host_addr)
-                .context("the topology has neither sentinels nor a redis-1 node")?,
-            Err(e) => return Err(e).context("finding the master for the naive client"),
-        };
+        let addr = master_or_first_node(topology)
+            .await
+            .context("finding the master for the naive client")?;
         let names = topology.clone();
         follow::start_naive(
             addr,

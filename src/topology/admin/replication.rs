@@ -1,6 +1,7 @@
 //! What a Redis node says of its own replication (`INFO replication`),
 //! typed: its role, the master it follows, the state of that link and its
-//! own offset. [`Replication::parse`] is the one parser of that text; the
+//! own offset; and its bare `ROLE` ([`role`]), which the client asks on
+//! the connection it is about to use. [`Replication::parse`] is the one parser of that text; the
 //! status table, readiness, the lab's audit facts and the faults' targets
 //! all read roles through it.
 
@@ -124,6 +125,26 @@ pub async fn read(addr: SocketAddr, auth: &Auth) -> Option<Replication> {
         .await
         .ok()
         .flatten()
+}
+
+/// `ROLE` on an open connection, within `timeout`: the first word of the
+/// reply (`master`, `slave`, `sentinel`), the node's own word on the
+/// connection the caller will use.
+pub async fn role(conn: &mut MultiplexedConnection, timeout: Duration) -> anyhow::Result<String> {
+    let reply = tokio::time::timeout(
+        timeout,
+        redis::cmd("ROLE").query_async::<redis::Value>(conn),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("ROLE got no answer within {timeout:?}"))??;
+    match reply {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+            Some(redis::Value::SimpleString(s)) => Ok(s.clone()),
+            other => anyhow::bail!("unexpected ROLE reply {other:?}"),
+        },
+        other => anyhow::bail!("unexpected ROLE reply {other:?}"),
+    }
 }
 
 #[cfg(test)]

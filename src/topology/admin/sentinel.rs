@@ -133,6 +133,8 @@ pub enum ResolveError {
     },
     #[error("sentinels name the master {master_name:?} at {addr}, an address this lab does not know; refusing to connect to it")]
     Unmapped { master_name: String, addr: String },
+    #[error("the topology has neither sentinels nor a redis-1 node")]
+    NoSentinelsNorFirstNode,
 }
 
 /// The sentinels of one topology and what is needed to ask them.
@@ -220,6 +222,20 @@ impl SentinelSet {
                 master_name: self.master_name.clone(),
                 addr: best.to_string(),
             })
+    }
+}
+
+/// The master's host address in `topology`: by the sentinels
+/// ([`SentinelSet::master_addr`]), or, in a topology without sentinels,
+/// the node it started as master (`redis-1`). For the callers that ask
+/// once: the naive client and `grabstorm audit`.
+pub async fn master_or_first_node(topology: &Topology) -> Result<SocketAddr, ResolveError> {
+    match SentinelSet::from_topology(topology).master_addr().await {
+        Err(ResolveError::NoSentinels) => topology
+            .node("redis-1")
+            .map(|n| n.host_addr)
+            .ok_or(ResolveError::NoSentinelsNorFirstNode),
+        found => found,
     }
 }
 
