@@ -17,6 +17,12 @@
 //!   by the lab's settle, which must not audit against a topology still
 //!   moving: strict agreement, on purpose.
 //!
+//! With no sentinel to ask, callers that must still act say so in one
+//! place each: faults' `master` target takes the first node that says it
+//! is master (`faults::target::current_master`); the naive client and
+//! `grabstorm audit` take the node started as master
+//! ([`super::sentinel::master_or_first_node`]).
+//!
 //! [`claimants`] are the nodes that answer and say they are master; more
 //! than one is split brain, in the words of `status` and settle.
 
