@@ -18,6 +18,9 @@
 //!   backends that start it: Docker containers on a bridge network or local
 //!   processes on loopback. Every node is reached from the host through a
 //!   loopback address; [`topology::AddrMap`] maps what Sentinel reports.
+//!   What the nodes are asked about themselves is [`topology::admin`]'s:
+//!   `INFO replication` and Sentinel's views typed, the one rule for who
+//!   the master is, the one classifier of Redis errors.
 //! - [`kinds`]: the workload, mode and lock kinds every layer names.
 //! - [`client`]: connections to the current master, following Sentinel;
 //!   the sentinel watcher that records every sentinel's announcements on

@@ -6,9 +6,10 @@
 //! [`MIN_REPAIR_INTERVAL`]), and a `+switch-master` that arrives during a
 //! slow repair preempts it.
 
-use super::sentinel::SentinelSet;
 use super::{connect_within, Auth, ClientMode, Generation, MasterPool, PoolShared, Subscription};
 use crate::metrics::{EventBus, EventKind};
+use crate::topology::admin::replication;
+use crate::topology::admin::sentinel::SentinelSet;
 use crate::topology::announcement::SwitchMaster;
 use crate::topology::Topology;
 use anyhow::Context;
@@ -146,22 +147,10 @@ async fn open_conns(
     futures::future::try_join_all(opens).await
 }
 
-/// The node's `ROLE` (`master`, `slave`, `sentinel`), within [`PROBE_TIMEOUT`].
+/// The node's `ROLE` (`master`, `slave`, `sentinel`), within [`PROBE_TIMEOUT`]:
+/// how the client confirms the master the sentinels name.
 async fn role_of(mut conn: MultiplexedConnection) -> anyhow::Result<String> {
-    let reply = tokio::time::timeout(
-        PROBE_TIMEOUT,
-        redis::cmd("ROLE").query_async::<redis::Value>(&mut conn),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("ROLE got no answer within {PROBE_TIMEOUT:?}"))??;
-    match reply {
-        redis::Value::Array(items) => match items.first() {
-            Some(redis::Value::BulkString(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
-            Some(redis::Value::SimpleString(s)) => Ok(s.clone()),
-            other => anyhow::bail!("unexpected ROLE reply {other:?}"),
-        },
-        other => anyhow::bail!("unexpected ROLE reply {other:?}"),
-    }
+    replication::role(&mut conn, PROBE_TIMEOUT).await
 }
 
 /// The node name for a host address, or the address itself.

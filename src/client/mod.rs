@@ -1,5 +1,6 @@
 //! Client: connections to "the master", wherever it is. The Sentinel-aware
-//! target asks the sentinels, maps internal addresses to host addresses,
+//! target asks the sentinels (through the admin layer's [`SentinelSet`] and
+//! its rule for who the master is), maps internal addresses to host addresses,
 //! follows `+switch-master` and re-resolves on READONLY, connection loss and
 //! timeouts; the naive target keeps writing to the address it started with.
 //!
@@ -15,11 +16,14 @@
 //! every announcement of every sentinel on the run's event bus.
 
 pub mod follow;
-pub mod sentinel;
 pub mod watcher;
 
+pub use crate::topology::admin::sentinel::{ResolveError, SentinelSet};
+
+use crate::topology::admin::sentinel::master_or_first_node;
 pub use crate::topology::conn::{open, Auth, ConnectError};
-pub use sentinel::{ResolveError, SentinelSet};
+
+use crate::topology::admin::errors::RedisFailure;
 
 use crate::metrics::EventBus;
 use crate::topology::Topology;
@@ -157,33 +161,13 @@ pub async fn connect_within(
         .with_context(|| format!("connecting to {addr}"))
 }
 
-/// Whether an error means the connection or the node is gone (connection
-/// refused, reset, closed, timed out).
-pub fn is_connection_failure(err: &redis::RedisError) -> bool {
-    err.is_io_error()
-        || err.is_connection_dropped()
-        || err.is_connection_refusal()
-        || err.is_timeout()
-        || err.is_unrecoverable_error()
-}
-
 /// Longest a caller waits for the pool's next generation after its
 /// connection died (see [`await_next_generation`]): while the master stays
 /// unreachable, each caller retries about this often.
 pub const DEAD_CONNECTION_WAIT: Duration = Duration::from_millis(500);
 
-/// Whether an error means this connection is gone for good (reset, closed,
-/// refused): a multiplexed connection never reconnects, and every later
-/// command on it fails at once without awaiting anything, so a loop that
-/// retries it never yields and starves the runtime, the pool's reconnecting
-/// task included. Timeouts are not: the connection may still answer.
-pub fn is_dead_connection(err: &redis::RedisError) -> bool {
-    !err.is_timeout()
-        && (err.is_connection_dropped() || err.is_connection_refusal() || err.is_io_error())
-}
-
 /// After an operation on the current generation of `rx` failed with a dead
-/// connection ([`is_dead_connection`]): waits until the pool publishes its
+/// connection ([`RedisFailure::connection_dead`]): waits until the pool publishes its
 /// next generation (the follower does so as soon as it has reconnected, at
 /// the same address or another), at most [`DEAD_CONNECTION_WAIT`], and
 /// returns the generation to use now. One await per failure, none per
@@ -194,15 +178,6 @@ pub async fn await_next_generation(rx: &mut watch::Receiver<Arc<Generation>>) ->
         tokio::time::sleep(DEAD_CONNECTION_WAIT).await;
     }
     rx.borrow_and_update().clone()
-}
-
-/// Whether an error means "the node you wrote to is not the master".
-pub fn is_not_master(err: &redis::RedisError) -> bool {
-    matches!(
-        err.kind(),
-        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-            | redis::ErrorKind::Server(redis::ServerErrorKind::MasterDown)
-    ) || matches!(err.code(), Some("READONLY") | Some("MASTERDOWN"))
 }
 
 impl MasterPool {
@@ -233,14 +208,9 @@ impl MasterPool {
         bus: EventBus,
         cancel: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let addr = match SentinelSet::from_topology(topology).master_addr().await {
-            Ok(addr) => addr,
-            Err(ResolveError::NoSentinels) => topology
-                .node("redis-1")
-                .map(|n| n.host_addr)
-                .context("the topology has neither sentinels nor a redis-1 node")?,
-            Err(e) => return Err(e).context("finding the master for the naive client"),
-        };
+        let addr = master_or_first_node(topology)
+            .await
+            .context("finding the master for the naive client")?;
         let names = topology.clone();
         follow::start_naive(
             addr,
@@ -302,14 +272,11 @@ impl MasterPool {
     /// re-resolve the master or reconnect. Cheap: never blocks the caller.
     /// After a dead connection the caller should not retry at once but
     /// [`await_next_generation`].
-    pub fn report_failure(&self, err: &redis::RedisError) {
-        let not_master = is_not_master(err);
-        if !not_master && !is_connection_failure(err) {
-            // NOREPLICAS, NOSCRIPT, LOADING, script errors...: the master is
-            // where we think it is.
+    pub fn report_failure(&self, failure: &RedisFailure) {
+        if !failure.re_resolve() {
             return;
         }
-        if not_master {
+        if failure.not_master() {
             self.shared.saw_readonly.store(true, Ordering::Relaxed);
         }
         if !self.shared.failure_pending.swap(true, Ordering::AcqRel) {

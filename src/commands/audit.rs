@@ -60,17 +60,9 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
                     state_dir.display()
                 )
             })?;
-            let addr = match crate::client::SentinelSet::from_topology(&t)
-                .master_addr()
+            let addr = crate::topology::admin::sentinel::master_or_first_node(&t)
                 .await
-            {
-                Ok(a) => a,
-                Err(crate::client::ResolveError::NoSentinels) => t
-                    .node("redis-1")
-                    .map(|n| n.host_addr)
-                    .context("the topology has neither sentinels nor redis-1")?,
-                Err(e) => return Err(e).context("asking the sentinels for the master"),
-            };
+                .context("asking the sentinels for the master")?;
             let name = t
                 .nodes
                 .iter()

@@ -7,7 +7,8 @@
 use crate::cli::GlobalArgs;
 use crate::commands::up::{health_name, print_columns, role_name};
 use crate::metrics::snapshot::NodeView;
-use crate::metrics::{Health, Role};
+use crate::metrics::Role;
+use crate::topology::admin::master;
 use crate::topology::{live, select, state, NodeKind, Topology};
 use clap::Args;
 use serde::Serialize;
@@ -36,10 +37,13 @@ struct StatusOutput<'a> {
 /// The master `sentinel` names right now (`SENTINEL GET-MASTER-ADDR-BY-NAME`),
 /// as a node name (or the address when no node has it).
 async fn named_master(topology: &Topology, sentinel: std::net::SocketAddr) -> Option<String> {
-    let addr =
-        crate::client::sentinel::ask_one(sentinel, &topology.auth(), &topology.spec.master_name)
-            .await
-            .ok()?;
+    let addr = crate::topology::admin::sentinel::ask_one(
+        sentinel,
+        &topology.auth(),
+        &topology.spec.master_name,
+    )
+    .await
+    .ok()?;
     Some(
         topology
             .node_by_addr(&addr)
@@ -65,12 +69,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    let masters: Vec<&str> = view
-        .nodes
-        .iter()
-        .filter(|n| n.kind == NodeKind::Redis && n.role == Role::Master && n.health == Health::Up)
-        .map(|n| n.name.as_str())
-        .collect();
+    let masters = master::claimants(&view);
     let warning = (masters.len() > 1).then(|| {
         format!(
             "{} all say they are master: clients reaching different ones write to different datasets (split brain), and all but one will lose what they accept",

@@ -157,9 +157,13 @@ async fn is_alive(t: &Topology, backend: Option<&dyn Backend>) -> bool {
         return false;
     }
     for n in &t.nodes {
-        if live::connect(n.host_addr, &t.auth(), Duration::from_millis(300))
-            .await
-            .is_ok()
+        if crate::topology::admin::probe::connect(
+            n.host_addr,
+            &t.auth(),
+            Duration::from_millis(300),
+        )
+        .await
+        .is_ok()
         {
             return true;
         }

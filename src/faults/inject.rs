@@ -5,10 +5,12 @@
 //! [`EventBus`]. Timed ends (thaw after a pause, heal after a partition, the
 //! end of a stall) run in tracked tasks that [`Injector::wait`] joins.
 
-use super::target::{current_master, redis_role, resolve};
+use super::target::{current_master, resolve};
 use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
 use crate::client::Auth;
 use crate::metrics::{EventBus, EventKind};
+use crate::topology::admin::errors::classify;
+use crate::topology::admin::replication::{self, ReplicationRole};
 use crate::topology::{Backend, NodeKind, ProcessState, Topology};
 use crate::words::duration;
 use anyhow::Context;
@@ -373,8 +375,8 @@ impl Injector {
         }
         let deadline = Instant::now() + START_TIMEOUT;
         let role = loop {
-            if let Some(role) = redis_role(n.host_addr, &topology.auth()).await {
-                break role;
+            if let Some(r) = replication::read(n.host_addr, &topology.auth()).await {
+                break r.role;
             }
             if Instant::now() > deadline {
                 let log = self.backend.log_tail(&topology, node, 15).await;
@@ -382,12 +384,15 @@ impl Injector {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let role = if role == "slave" { "a replica" } else { &role };
         let said = match current_master(&topology).await {
-            Ok(m) if m != node && role == "master" => {
+            Ok(m) if m != node && role == ReplicationRole::Master => {
                 format!(", while the sentinels name {m}: Sentinel will convert it")
             }
             _ => String::new(),
+        };
+        let role = match role {
+            ReplicationRole::Replica => "a replica",
+            ReplicationRole::Master => "master",
         };
         Ok(format!("{node} started again as {role}{said}"))
     }
@@ -564,7 +569,7 @@ async fn send_fatal(addr: SocketAddr, auth: &Auth, args: &[&str]) -> Result<(), 
     }
     match cmd.query_async::<redis::Value>(&mut conn).await {
         Ok(v) => Err(format!("it answered {v:?}")),
-        Err(e) if crate::client::is_connection_failure(&e) => Ok(()),
+        Err(e) if classify(&e).connection_failed() => Ok(()),
         Err(e) => Err(e.to_string()),
     }
 }

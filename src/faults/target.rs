@@ -4,71 +4,16 @@
 //! `replica-N` the N-th of the nodes that are replicas now, in name order.
 
 use super::{FaultError, FaultKind, Target};
-use crate::client::{Auth, SentinelSet};
+use crate::topology::admin::replication::{self, Replication};
+use crate::topology::admin::sentinel::SentinelSet;
 use crate::topology::{Backend, ProcessState, Topology};
-use std::net::SocketAddr;
-use std::time::Duration;
-
-/// Time a node gets to answer `INFO replication` while roles are read.
-const ROLE_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub use crate::topology::plan::name_order;
 
-/// What a Redis node says of its own replication (`INFO replication`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Replication {
-    /// `master` or `slave`.
-    pub role: String,
-    /// For a replica: the address it replicates from (`host:port`).
-    pub master: Option<String>,
-    /// For a replica: whether its link to that master is up.
-    pub link_up: bool,
-    /// For a replica whose link is down: for how long, in seconds.
-    pub link_down_s: Option<u64>,
-}
-
-/// What a Redis node says of its replication, or `None` when it does not
-/// answer in time.
-pub async fn replication(addr: SocketAddr, auth: &Auth) -> Option<Replication> {
-    let work = async {
-        let mut conn = crate::client::connect_within(addr, auth, ROLE_TIMEOUT)
-            .await
-            .ok()?;
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query_async(&mut conn)
-            .await
-            .ok()?;
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .map(|v| v.trim().to_string())
-        };
-        let role = field("role")?;
-        let master = match (field("master_host"), field("master_port")) {
-            (Some(h), Some(p)) => Some(format!("{h}:{p}")),
-            _ => None,
-        };
-        Some(Replication {
-            role,
-            master,
-            link_up: field("master_link_status").as_deref() == Some("up"),
-            link_down_s: field("master_link_down_since_seconds").and_then(|v| v.parse().ok()),
-        })
-    };
-    tokio::time::timeout(ROLE_TIMEOUT * 2, work)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// The role a Redis node reports (`master` / `slave`), or `None` when it
-/// does not answer in time.
-pub async fn redis_role(addr: SocketAddr, auth: &Auth) -> Option<String> {
-    replication(addr, auth).await.map(|r| r.role)
-}
-
-/// The current master's node name: asked of the sentinels, else of the nodes.
+/// The current master's node name: asked of the sentinels by
+/// [`MasterRule::MOST_ANSWERS`](crate::topology::admin::master::MasterRule)
+/// (a lagging sentinel must not stop a fault), else, with no sentinel
+/// answering with a known address, the first node that says it is master.
 pub async fn current_master(topology: &Topology) -> Result<String, FaultError> {
     let set = SentinelSet::from_topology(topology);
     if let Ok(addr) = set.master_addr().await {
@@ -79,11 +24,12 @@ pub async fn current_master(topology: &Topology) -> Result<String, FaultError> {
     let redis: Vec<_> = topology.redis_nodes().collect();
     let auth = topology.auth();
     let roles =
-        futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr, &auth))).await;
+        futures::future::join_all(redis.iter().map(|n| replication::read(n.host_addr, &auth)))
+            .await;
     redis
         .iter()
         .zip(roles)
-        .find(|(_, r)| r.as_deref() == Some("master"))
+        .find(|(_, r)| r.as_ref().is_some_and(Replication::is_master))
         .map(|(n, _)| n.name.clone())
         .ok_or(FaultError::NoMaster)
 }
@@ -93,11 +39,12 @@ pub async fn current_replicas(topology: &Topology) -> Vec<String> {
     let redis: Vec<_> = topology.redis_nodes().collect();
     let auth = topology.auth();
     let roles =
-        futures::future::join_all(redis.iter().map(|n| redis_role(n.host_addr, &auth))).await;
+        futures::future::join_all(redis.iter().map(|n| replication::read(n.host_addr, &auth)))
+            .await;
     let mut names: Vec<String> = redis
         .iter()
         .zip(roles)
-        .filter(|(_, r)| r.as_deref() == Some("slave"))
+        .filter(|(_, r)| r.as_ref().is_some_and(Replication::is_replica))
         .map(|(n, _)| n.name.clone())
         .collect();
     names.sort_by(|a, b| name_order(a, b));

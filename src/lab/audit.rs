@@ -8,13 +8,13 @@
 use crate::audit::journal;
 use crate::audit::journal::JournalOp;
 use crate::client::Auth;
-use crate::faults::target::{replication, Replication};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::losses::{Loss, LossCause};
 use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::timeline::{failovers_and_losses, LostAckedWrites};
 use crate::metrics::EventKind;
 use crate::report::model::Report;
+use crate::topology::admin::replication::{self, Replication, ReplicationRole};
 use crate::words::secs;
 use crate::workload::engine::Workloads;
 use crate::workload::grabber::Workload;
@@ -393,7 +393,8 @@ async fn read_facts(t: &crate::topology::Topology) -> Facts {
     let auth = t.auth();
     let redis: Vec<_> = t.redis_nodes().collect();
     let answers =
-        futures::future::join_all(redis.iter().map(|n| replication(n.host_addr, &auth))).await;
+        futures::future::join_all(redis.iter().map(|n| replication::read(n.host_addr, &auth)))
+            .await;
     let sentinel_master = match crate::client::SentinelSet::from_topology(t)
         .master_addr()
         .await
@@ -418,10 +419,10 @@ fn apply_facts(
     t: &crate::topology::Topology,
 ) {
     let name_of = |addr: &str| t.node_by_addr(addr).map(|n| n.name.clone());
-    let role_words = |r: &Replication| match (&r.role[..], &r.master) {
-        ("master", _) => "master".to_string(),
+    let role_words = |r: &Replication| match (r.role, &r.master) {
+        (ReplicationRole::Master, _) => "master".to_string(),
         (_, Some(m)) => format!("replica of {}", name_of(m).unwrap_or_else(|| m.clone())),
-        (role, None) => role.to_string(),
+        (role, None) => role.redis_word().to_string(),
     };
     let restarted_by_lab = |node: &str| {
         report.events.iter().any(|e| {
@@ -460,8 +461,8 @@ fn apply_facts(
         }
         // ROLE is the fact; +convert-to-slave only says who did it.
         f.old_master_rejoined_as_replica =
-            settled.is_some_and(|r| r.role == "slave") || seen.is_some();
-        if let (Some(seen), true) = (seen, settled.is_some_and(|r| r.role == "master")) {
+            settled.is_some_and(Replication::is_replica) || seen.is_some();
+        if let (Some(seen), true) = (seen, settled.is_some_and(Replication::is_master)) {
             found.push(format!(
                 "{} rejoined as a replica{} at {} and was master again by the end",
                 f.old_master,
@@ -484,7 +485,7 @@ fn apply_facts(
     }
     if let Some(m) = &facts.sentinel_master {
         if let Some((_, Some(r))) = facts.nodes.iter().find(|(n, _)| n == m) {
-            if r.role != "master" {
+            if !r.is_master() {
                 found.push(format!(
                     "{m} is the master the sentinels name, but {m} reports itself a {}: writes to it fail",
                     role_words(r)
@@ -495,7 +496,7 @@ fn apply_facts(
     let masters: Vec<&str> = facts
         .nodes
         .iter()
-        .filter(|(_, r)| r.as_ref().is_some_and(|r| r.role == "master"))
+        .filter(|(_, r)| r.as_ref().is_some_and(Replication::is_master))
         .map(|(n, _)| n.as_str())
         .collect();
     if masters.len() > 1 {
@@ -505,7 +506,7 @@ fn apply_facts(
         ));
     }
     for (node, r) in &facts.nodes {
-        let Some(r) = r.as_ref().filter(|r| r.role == "slave") else {
+        let Some(r) = r.as_ref().filter(|r| r.is_replica()) else {
             continue;
         };
         let Some(master) = &r.master else { continue };
@@ -516,7 +517,7 @@ fn apply_facts(
             None => found.push(format!(
                 "{node} replicates from {master}, an address no node of the run has: it receives nothing"
             )),
-            Some(m) if !r.link_up => found.push(format!(
+            Some(m) if !r.link_up() => found.push(format!(
                 "{node}'s link to its master {m} is down{}: it lacks every write since",
                 r.link_down_s
                     .map(|s| format!(" since {s} s ago"))

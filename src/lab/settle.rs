@@ -1,8 +1,11 @@
 //! Settling after the load: wait until the topology agrees on one master
-//! before the audit reads it. When it never does (no quorum, no master
+//! before the audit reads it: [`MasterRule::SETTLED`], the strict option of
+//! the one rule (every answering sentinel names it, it is the only node
+//! saying master), twice in a row after faults. When it never does (no quorum, no master
 //! left, two masters), say so: the audit then reads every data node.
 
-use crate::metrics::{EventKind, Role, TopologyView};
+use crate::metrics::EventKind;
+use crate::topology::admin::master::{self, MasterRule};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -26,7 +29,7 @@ impl Lab {
             let view = observer
                 .observe(&t, self.backend.as_ref().map(|b| b.as_ref()))
                 .await;
-            let agreed = settled_master(&view);
+            let agreed = master::of_view(&view, MasterRule::SETTLED);
             if agreed.is_some() && agreed == last {
                 stable += 1;
             } else {
@@ -49,7 +52,7 @@ impl Lab {
                 }
             }
             if Instant::now() >= deadline {
-                let masters = live_masters(&view);
+                let masters = master::claimants(&view);
                 let state = match masters.as_slice() {
                     [] => "no node is an answering master".to_string(),
                     [one] => format!("{one} is master but the sentinels do not all name it"),
@@ -69,29 +72,4 @@ impl Lab {
             tokio::time::sleep(TOPOLOGY_POLL).await;
         }
     }
-}
-
-/// The Redis nodes that answer and say they are master.
-fn live_masters(view: &TopologyView) -> Vec<&str> {
-    view.nodes
-        .iter()
-        .filter(|n| n.role == Role::Master && n.health == crate::metrics::Health::Up)
-        .map(|n| n.name.as_str())
-        .collect()
-}
-
-/// The master everybody agrees on: every sentinel that answers names it,
-/// it is up and a master, and no other live Redis node claims to be master.
-fn settled_master(view: &TopologyView) -> Option<String> {
-    let masters = live_masters(view);
-    if masters.len() != 1 || view.failover_in_progress {
-        return None;
-    }
-    let m = masters[0];
-    let sentinels_agree = view
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Sentinel && n.health == crate::metrics::Health::Up)
-        .all(|n| n.sentinel_master.as_deref() == Some(m));
-    sentinels_agree.then(|| m.to_string())
 }

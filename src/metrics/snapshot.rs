@@ -8,48 +8,9 @@ use crate::kinds::{LockKind, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Classes of errors the client sees, counted separately.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    Timeout,
-    ConnectionRefused,
-    ConnectionReset,
-    Readonly,
-    Loading,
-    Masterdown,
-    Noreplicas,
-    Noscript,
-    Other,
-}
-
-impl ErrorClass {
-    pub const ALL: [ErrorClass; 9] = [
-        ErrorClass::Timeout,
-        ErrorClass::ConnectionRefused,
-        ErrorClass::ConnectionReset,
-        ErrorClass::Readonly,
-        ErrorClass::Loading,
-        ErrorClass::Masterdown,
-        ErrorClass::Noreplicas,
-        ErrorClass::Noscript,
-        ErrorClass::Other,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::ConnectionRefused => "connection_refused",
-            ErrorClass::ConnectionReset => "connection_reset",
-            ErrorClass::Readonly => "readonly",
-            ErrorClass::Loading => "loading",
-            ErrorClass::Masterdown => "masterdown",
-            ErrorClass::Noreplicas => "noreplicas",
-            ErrorClass::Noscript => "noscript",
-            ErrorClass::Other => "other",
-        }
-    }
-}
+/// The classes errors are counted under: defined with the one classifier
+/// of Redis errors.
+pub use crate::topology::admin::errors::ErrorClass;
 
 /// Latency percentiles in microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -5,11 +5,14 @@
 //! [`observe`] reads once; an [`Observer`] reads again and again over
 //! connections it keeps (the lab's topology poll).
 //!
-//! Also owns the small, timed Redis probes that `ready` and the local
-//! backend share. Every address that comes back from a node is mapped
+//! What each node is asked, and how its answer is read, is the admin
+//! layer's ([`super::admin`]). Every address that comes back from a node is mapped
 //! through the run's [`AddrMap`](super::AddrMap) before it is named or
 //! used; an unmapped address is shown as text and never connected to.
 
+use super::admin::probe::{connect, probe, verdict_of, ConnVerdict};
+use super::admin::replication::{self, Replication, ReplicationRole};
+use super::admin::sentinel::{Instance, Question};
 use super::view::{Health, NodeView, Role, TopologyView};
 use super::{local, Auth, Backend, BackendKind, NodeKind, ProcessState, Topology};
 use futures::future::join_all;
@@ -21,160 +24,19 @@ use std::time::Duration;
 /// Time allowed for each probe (connect, or one command) during `observe`.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
-/// Why a probe got no answer, as a short phrase for "last seen" messages.
-pub(crate) type ProbeError = String;
-
-/// Opens a connection to a loopback address, bounded by `timeout` (for the
-/// connect and for each command on it).
-pub(crate) async fn connect(
-    addr: SocketAddr,
-    auth: &Auth,
-    timeout: Duration,
-) -> Result<MultiplexedConnection, ProbeError> {
-    super::conn::open(addr, auth, timeout, timeout)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Runs one command with a deadline.
-pub(crate) async fn query<T: redis::FromRedisValue>(
-    conn: &mut MultiplexedConnection,
-    cmd: &redis::Cmd,
-    timeout: Duration,
-) -> Result<T, ProbeError> {
-    probe(conn, cmd, timeout).await.map_err(|f| f.message)
-}
-
-/// What a failed probe says about the connection it ran on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum ConnVerdict {
-    /// The node answered (an error reply): the connection is fine.
-    Fine,
-    /// No reply in time: the node may be frozen or stalled, and a request
-    /// left on the connection would be answered, if ever, after the ones
-    /// sent behind it.
-    TimedOut,
-    /// The connection is gone (reset, closed, refused): a multiplexed
-    /// connection never reconnects by itself.
-    Broken,
-}
-
-/// A probe that got no answer: the short phrase for messages, and the verdict
-/// on the connection.
-struct ProbeFailure {
-    message: ProbeError,
-    verdict: ConnVerdict,
-}
-
-/// [`query`], keeping the verdict on the connection.
-async fn probe<T: redis::FromRedisValue>(
-    conn: &mut MultiplexedConnection,
-    cmd: &redis::Cmd,
-    timeout: Duration,
-) -> Result<T, ProbeFailure> {
-    match tokio::time::timeout(timeout, cmd.query_async::<T>(conn)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ProbeFailure {
-            message: e.to_string(),
-            verdict: if e.code().is_some() {
-                ConnVerdict::Fine
-            } else if e.is_timeout() {
-                // The connection's own response timeout.
-                ConnVerdict::TimedOut
-            } else {
-                ConnVerdict::Broken
-            },
-        }),
-        Err(_) => Err(ProbeFailure {
-            message: format!("no reply within {timeout:?}"),
-            verdict: ConnVerdict::TimedOut,
-        }),
-    }
-}
-
-/// The verdict on a connection after a probe's result.
-fn verdict_of<T>(result: &Result<T, ProbeFailure>) -> ConnVerdict {
-    result
-        .as_ref()
-        .err()
-        .map_or(ConnVerdict::Fine, |f| f.verdict)
-}
-
-/// `INFO replication` as a field map.
-pub(crate) async fn info_replication(
-    conn: &mut MultiplexedConnection,
-    timeout: Duration,
-) -> Result<HashMap<String, String>, ProbeError> {
-    let text: String = query(conn, redis::cmd("INFO").arg("replication"), timeout).await?;
-    Ok(parse_info(&text))
-}
-
-/// Parses `INFO` text (`field:value` lines) into a map.
-pub(crate) fn parse_info(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.trim_end().split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// `SENTINEL GET-MASTER-ADDR-BY-NAME`: the `ip:port` this sentinel names, if any.
-pub(crate) async fn sentinel_master_addr(
-    conn: &mut MultiplexedConnection,
-    master_name: &str,
-    timeout: Duration,
-) -> Result<Option<String>, ProbeError> {
-    let reply: Option<(String, String)> = query(
-        conn,
-        redis::cmd("SENTINEL")
-            .arg("GET-MASTER-ADDR-BY-NAME")
-            .arg(master_name),
-        timeout,
-    )
-    .await?;
-    Ok(reply.map(|(ip, port)| format!("{ip}:{port}")))
-}
-
-/// `SENTINEL REPLICAS name` or `SENTINEL SENTINELS name`: one field map per instance.
-pub(crate) async fn sentinel_instances(
-    conn: &mut MultiplexedConnection,
-    which: &str,
-    master_name: &str,
-    timeout: Duration,
-) -> Result<Vec<HashMap<String, String>>, ProbeError> {
-    query(
-        conn,
-        redis::cmd("SENTINEL").arg(which).arg(master_name),
-        timeout,
-    )
-    .await
-}
-
-/// `ip:port` of an instance described by a Sentinel field map.
-pub(crate) fn instance_addr(fields: &HashMap<String, String>) -> Option<String> {
-    Some(format!("{}:{}", fields.get("ip")?, fields.get("port")?))
-}
-
-/// Sentinel's flags field split into words (`s_down`, `o_down`, `disconnected`, ...).
-pub(crate) fn flags(fields: &HashMap<String, String>) -> Vec<&str> {
-    fields
-        .get("flags")
-        .map(|f| f.split(',').collect())
-        .unwrap_or_default()
-}
-
 /// What one Redis node said, or didn't.
 #[derive(Default)]
 struct RedisReading {
-    info: Option<HashMap<String, String>>,
+    answered: bool,
+    replication: Option<Replication>,
 }
 
 /// What one sentinel said about the monitored master and its replicas.
 #[derive(Default)]
 struct SentinelReading {
     answered: bool,
-    master: Option<HashMap<String, String>>,
-    replicas: Vec<HashMap<String, String>>,
+    master: Option<Instance>,
+    replicas: Vec<Instance>,
 }
 
 /// Runs `read` on the kept connection to `addr`, or on a fresh one when
@@ -214,15 +76,11 @@ async fn read_redis(
     kept: Option<MultiplexedConnection>,
 ) -> (RedisReading, Option<MultiplexedConnection>) {
     read_on(addr, auth, kept, |mut conn| async move {
-        let info = probe::<String>(
-            &mut conn,
-            redis::cmd("INFO").arg("replication"),
-            PROBE_TIMEOUT,
-        )
-        .await;
+        let info = probe::<String>(&mut conn, &replication::command(), PROBE_TIMEOUT).await;
         let verdict = verdict_of(&info);
         let reading = RedisReading {
-            info: info.ok().map(|text| parse_info(&text)),
+            answered: info.is_ok(),
+            replication: info.ok().and_then(|text| Replication::parse(&text)),
         };
         (reading, verdict)
     })
@@ -237,10 +95,8 @@ async fn read_sentinel(
 ) -> (SentinelReading, Option<MultiplexedConnection>) {
     read_on(addr, auth, kept, |mut conn| async move {
         let mut conn2 = conn.clone();
-        let mut master_cmd = redis::cmd("SENTINEL");
-        master_cmd.arg("MASTER").arg(master_name);
-        let mut replicas_cmd = redis::cmd("SENTINEL");
-        replicas_cmd.arg("REPLICAS").arg(master_name);
+        let master_cmd = Question::Master.command(master_name);
+        let replicas_cmd = Question::Replicas.command(master_name);
         let (master, replicas) = tokio::join!(
             probe::<HashMap<String, String>>(&mut conn2, &master_cmd, PROBE_TIMEOUT),
             probe::<Vec<HashMap<String, String>>>(&mut conn, &replicas_cmd, PROBE_TIMEOUT),
@@ -248,8 +104,12 @@ async fn read_sentinel(
         let verdict = verdict_of(&master).max(verdict_of(&replicas));
         let reading = SentinelReading {
             answered: master.is_ok() || replicas.is_ok(),
-            master: master.ok(),
-            replicas: replicas.unwrap_or_default(),
+            master: master.ok().map(|m| Instance::from_fields(&m)),
+            replicas: replicas
+                .unwrap_or_default()
+                .iter()
+                .map(Instance::from_fields)
+                .collect(),
         };
         (reading, verdict)
     })
@@ -407,25 +267,24 @@ fn view_of(
     let mut named_masters: Vec<Option<String>> = Vec::new();
     for reading in sentinel_readings {
         let named = reading.master.as_ref().and_then(|m| {
-            let addr = instance_addr(m)?;
-            addr_map.resolve(&addr).map(|_| name_of(&addr))
+            let addr = m.addr.as_deref()?;
+            addr_map.resolve(addr).map(|_| name_of(addr))
         });
         if let (Some(m), Some(name)) = (&reading.master, &named) {
-            let f = flags(m);
-            if f.contains(&"failover_in_progress") {
+            if m.has_flag("failover_in_progress") {
                 failover_flag = true;
             }
-            if f.contains(&"s_down") {
+            if m.has_flag("s_down") {
                 sdown.insert(name.clone());
             }
-            if f.contains(&"o_down") {
+            if m.has_flag("o_down") {
                 odown.insert(name.clone());
             }
         }
         for r in &reading.replicas {
-            if let Some(addr) = instance_addr(r) {
-                if flags(r).contains(&"s_down") {
-                    sdown.insert(name_of(&addr));
+            if let Some(addr) = &r.addr {
+                if r.has_flag("s_down") {
+                    sdown.insert(name_of(addr));
                 }
             }
         }
@@ -438,7 +297,7 @@ fn view_of(
     let offsets: HashMap<&str, u64> = redis_nodes
         .iter()
         .zip(redis_readings)
-        .filter_map(|(n, r)| Some((n.name.as_str(), own_offset(r.info.as_ref()?)?)))
+        .filter_map(|(n, r)| Some((n.name.as_str(), r.replication.as_ref()?.offset?)))
         .collect();
 
     let mut views = Vec::with_capacity(topology.nodes.len());
@@ -467,18 +326,15 @@ fn view_of(
         let answered = match node.kind {
             NodeKind::Redis => {
                 let idx = redis_nodes.iter().position(|n| n.name == node.name);
-                let info = idx.and_then(|i| redis_readings[i].info.as_ref());
-                if let Some(info) = info {
-                    view.repl_offset = own_offset(info);
-                    match info.get("role").map(String::as_str) {
-                        Some("master") => view.role = Role::Master,
-                        Some("slave") => {
+                let reading = idx.map(|i| &redis_readings[i]);
+                if let Some(r) = reading.and_then(|r| r.replication.as_ref()) {
+                    view.repl_offset = r.offset;
+                    match r.role {
+                        ReplicationRole::Master => view.role = Role::Master,
+                        ReplicationRole::Replica => {
                             view.role = Role::Replica;
-                            if let (Some(h), Some(p)) =
-                                (info.get("master_host"), info.get("master_port"))
-                            {
-                                let addr = format!("{h}:{p}");
-                                let master = name_of(&addr);
+                            if let Some(addr) = &r.master {
+                                let master = name_of(addr);
                                 view.lag_bytes = offsets
                                     .get(master.as_str())
                                     .zip(view.repl_offset)
@@ -486,17 +342,16 @@ fn view_of(
                                 view.master_of_replica = Some(master);
                             }
                         }
-                        _ => {}
                     }
                 }
-                info.is_some()
+                reading.is_some_and(|r| r.answered)
             }
             NodeKind::Sentinel => {
                 view.role = Role::Sentinel;
                 let idx = sentinel_nodes.iter().position(|n| n.name == node.name);
                 let reading = idx.map(|i| &sentinel_readings[i]);
                 if let Some(m) = reading.and_then(|r| r.master.as_ref()) {
-                    view.sentinel_master = instance_addr(m).map(|a| name_of(&a));
+                    view.sentinel_master = m.addr.as_deref().map(name_of);
                 }
                 reading.is_some_and(|r| r.answered)
             }
@@ -513,31 +368,5 @@ fn view_of(
     TopologyView {
         nodes: views,
         failover_in_progress: failover_flag || disagree,
-    }
-}
-
-/// A node's own replication offset from its `INFO replication`.
-fn own_offset(info: &HashMap<String, String>) -> Option<u64> {
-    let field = if info.get("role").map(String::as_str) == Some("slave") {
-        "slave_repl_offset"
-    } else {
-        "master_repl_offset"
-    };
-    info.get(field)
-        .or_else(|| info.get("master_repl_offset"))
-        .and_then(|v| v.parse().ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn info_text_is_parsed_into_fields() {
-        let text = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:7001\r\nmaster_link_status:up\r\nslave_repl_offset:42\r\n";
-        let info = parse_info(text);
-        assert_eq!(info.get("role").unwrap(), "slave");
-        assert_eq!(info.get("master_port").unwrap(), "7001");
-        assert_eq!(own_offset(&info), Some(42));
     }
 }

@@ -11,6 +11,9 @@
 //! is created ([`manifest`]), so that `down` finds the runs of crashed
 //! owners that no state file names.
 //!
+//! What a running node says of itself is read through [`admin`], the Redis
+//! admin layer every module above topology uses.
+//!
 //! What to start is decided once, backend-neutrally, by [`plan`] (names,
 //! sentinel ids, the run's password) and rendered by [`config`] (every
 //! redis.conf and sentinel.conf line); the backends carry the plan out.
@@ -23,6 +26,7 @@
 //! namespaces); `faults` decides when, the backend carries it out.
 
 pub mod addr;
+pub mod admin;
 pub mod announcement;
 pub mod config;
 pub mod conn;

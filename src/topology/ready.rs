@@ -6,7 +6,10 @@
 //! the last thing it said, and the tail of its log. Each sentinel's own id
 //! needs no reading: the plan fixed it (`sentinel myid`).
 
-use super::{live, local, Backend, BackendKind, Node, NodeKind, Topology};
+use super::admin::probe::connect;
+use super::admin::replication;
+use super::admin::sentinel::{self, Question};
+use super::{local, Backend, BackendKind, Node, NodeKind, Topology};
 use futures::future::join_all;
 use std::time::{Duration, Instant};
 
@@ -58,15 +61,15 @@ fn first_master(t: &Topology) -> Option<&Node> {
 
 async fn check_master(t: &Topology, node: &Node) -> Check {
     let awaited = "the master to answer INFO replication with role:master";
-    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
+    let mut conn = match connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting(awaited, e),
     };
-    match live::info_replication(&mut conn, PROBE).await {
-        Ok(info) if info.get("role").map(String::as_str) == Some("master") => Check::ready(),
-        Ok(info) => Check::waiting(
+    match replication::query(&mut conn, PROBE).await {
+        Ok(Some(r)) if r.is_master() => Check::ready(),
+        Ok(r) => Check::waiting(
             awaited,
-            format!("role:{}", info.get("role").map_or("?", |r| r.as_str())),
+            format!("role:{}", r.map_or("?", |r| r.role.redis_word())),
         ),
         Err(e) => Check::waiting(awaited, e),
     }
@@ -74,27 +77,27 @@ async fn check_master(t: &Topology, node: &Node) -> Check {
 
 async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
     let awaited = format!("master_link_status:up towards {}", master.name);
-    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
+    let mut conn = match connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting(awaited, e),
     };
-    let info = match live::info_replication(&mut conn, PROBE).await {
+    let info = match replication::query(&mut conn, PROBE).await {
         Ok(i) => i,
         Err(e) => return Check::waiting(awaited, e),
     };
-    let get = |k: &str| info.get(k).map_or("?", |v| v.as_str());
+    let its_master = info.as_ref().and_then(|r| r.master.as_deref());
     let seen = format!(
-        "role:{} master {}:{} master_link_status:{}",
-        get("role"),
-        get("master_host"),
-        get("master_port"),
-        get("master_link_status")
+        "role:{} master {} master_link_status:{}",
+        info.as_ref().map_or("?", |r| r.role.redis_word()),
+        its_master.unwrap_or("?:?"),
+        info.as_ref()
+            .and_then(|r| r.link_status.as_deref())
+            .unwrap_or("?")
     );
-    let its_master = format!("{}:{}", get("master_host"), get("master_port"));
-    let follows = t
-        .node_by_addr(&its_master)
+    let follows = its_master
+        .and_then(|a| t.node_by_addr(a))
         .is_some_and(|n| n.name == master.name);
-    if get("role") == "slave" && follows && get("master_link_status") == "up" {
+    if info.as_ref().is_some_and(|r| r.is_replica() && r.link_up()) && follows {
         Check::ready()
     } else {
         Check::waiting(awaited, seen)
@@ -103,12 +106,12 @@ async fn check_replica(t: &Topology, node: &Node, master: &Node) -> Check {
 
 async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
     let name = &t.spec.master_name;
-    let mut conn = match live::connect(node.host_addr, &t.auth(), PROBE).await {
+    let mut conn = match connect(node.host_addr, &t.auth(), PROBE).await {
         Ok(c) => c,
         Err(e) => return Check::waiting("the sentinel to answer", e),
     };
     let awaited = format!("the sentinel to name {} as master of {name}", master.name);
-    match live::sentinel_master_addr(&mut conn, name, PROBE).await {
+    match sentinel::master_addr_by_name(&mut conn, name, PROBE).await {
         Ok(Some(addr)) if t.node_by_addr(&addr).is_some_and(|n| n.name == master.name) => {}
         Ok(Some(addr)) => return Check::waiting(awaited, format!("it names {addr}")),
         Ok(None) => return Check::waiting(awaited, format!("it does not monitor {name}")),
@@ -117,14 +120,16 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
 
     let want = t.spec.replicas as usize;
     let awaited = format!("the sentinel to see all {want} replicas linked to the master");
-    let replicas = match live::sentinel_instances(&mut conn, "REPLICAS", name, PROBE).await {
+    let replicas = match sentinel::instances(&mut conn, Question::Replicas, name, PROBE).await {
         Ok(r) => r,
         Err(e) => return Check::waiting(awaited, e),
     };
-    let healthy = |r: &&std::collections::HashMap<String, String>| {
-        live::flags(r) == ["slave"]
-            && r.get("master-link-status").map(String::as_str) == Some("ok")
-            && live::instance_addr(r).is_some_and(|a| t.node_by_addr(&a).is_some())
+    let healthy = |r: &&sentinel::Instance| {
+        r.flags_are(&["slave"])
+            && r.master_link_status.as_deref() == Some("ok")
+            && r.addr
+                .as_deref()
+                .is_some_and(|a| t.node_by_addr(a).is_some())
     };
     let ok = replicas.iter().filter(healthy).count();
     if ok != want {
@@ -133,9 +138,9 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
             .map(|r| {
                 format!(
                     "{} [{}] link {}",
-                    live::instance_addr(r).unwrap_or_default(),
-                    r.get("flags").map_or("", |f| f.as_str()),
-                    r.get("master-link-status").map_or("?", |f| f.as_str())
+                    r.addr.as_deref().unwrap_or_default(),
+                    r.flags_text(),
+                    r.master_link_status.as_deref().unwrap_or("?")
                 )
             })
             .collect();
@@ -144,12 +149,9 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
 
     let want = (t.spec.sentinels as usize).saturating_sub(1);
     let awaited = format!("the sentinel to know the {want} other sentinels");
-    match live::sentinel_instances(&mut conn, "SENTINELS", name, PROBE).await {
+    match sentinel::instances(&mut conn, Question::Sentinels, name, PROBE).await {
         Ok(peers) => {
-            let ok = peers
-                .iter()
-                .filter(|p| live::flags(p) == ["sentinel"])
-                .count();
+            let ok = peers.iter().filter(|p| p.flags_are(&["sentinel"])).count();
             if ok == want {
                 Check::ready()
             } else {
@@ -158,8 +160,8 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
                     .map(|p| {
                         format!(
                             "{} [{}]",
-                            live::instance_addr(p).unwrap_or_default(),
-                            p.get("flags").map_or("", |f| f.as_str())
+                            p.addr.as_deref().unwrap_or_default(),
+                            p.flags_text()
                         )
                     })
                     .collect();

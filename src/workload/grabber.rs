@@ -43,10 +43,11 @@ use crate::client::{Generation, MasterPool};
 use crate::metrics::recorder::{OpKind, Recorder};
 use crate::metrics::{ErrorClass, EventBus, Snapshot};
 use crate::report::model::Report;
+use crate::topology::admin::errors::{classify, ConnectionFate, RedisFailure};
 use crate::workload::rounds::GrabberRng;
 use crate::workload::LockKind;
 use redis::aio::MultiplexedConnection;
-use redis::{ErrorKind, FromRedisValue, RedisError, ServerErrorKind};
+use redis::{FromRedisValue, RedisError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -154,45 +155,6 @@ impl KeySpace {
             JournalOp::LockAcquired(k) | JournalOp::LockReleased(k) => self.lock(k, round),
             JournalOp::ResourceWrite(k) => self.resource(k, round),
         }
-    }
-}
-
-/// Classifies a Redis error the way the report counts it.
-pub fn classify(e: &RedisError) -> ErrorClass {
-    if e.is_timeout() {
-        return ErrorClass::Timeout;
-    }
-    if e.is_connection_refusal() {
-        return ErrorClass::ConnectionRefused;
-    }
-    match e.kind() {
-        ErrorKind::Server(ServerErrorKind::ReadOnly) => return ErrorClass::Readonly,
-        ErrorKind::Server(ServerErrorKind::BusyLoading) => return ErrorClass::Loading,
-        ErrorKind::Server(ServerErrorKind::MasterDown) => return ErrorClass::Masterdown,
-        ErrorKind::Server(ServerErrorKind::NoScript) => return ErrorClass::Noscript,
-        _ => {}
-    }
-    match e.code() {
-        Some("NOREPLICAS") => return ErrorClass::Noreplicas,
-        Some("READONLY") => return ErrorClass::Readonly,
-        Some("LOADING") => return ErrorClass::Loading,
-        Some("MASTERDOWN") => return ErrorClass::Masterdown,
-        Some("NOSCRIPT") => return ErrorClass::Noscript,
-        _ => {}
-    }
-    if e.is_connection_dropped() || e.is_io_error() {
-        return ErrorClass::ConnectionReset;
-    }
-    // Some client-side messages carry the cause only as text.
-    let text = e.to_string();
-    if text.contains("timed out") || text.contains("Timeout") {
-        ErrorClass::Timeout
-    } else if text.contains("refused") {
-        ErrorClass::ConnectionRefused
-    } else if text.contains("reset") || text.contains("closed") || text.contains("broken pipe") {
-        ErrorClass::ConnectionReset
-    } else {
-        ErrorClass::Other
     }
 }
 
@@ -373,11 +335,11 @@ impl GrabberCtx {
     /// Records a failed operation: classifies it, counts it and tells the
     /// pool (which may re-resolve the master). Returns the class.
     pub fn record_err(&mut self, op: OpKind, latency: Duration, e: &RedisError) -> ErrorClass {
-        let class = classify(e);
-        self.recorder.err(op, latency, class);
-        self.pool.report_failure(e);
-        self.conn_dead = crate::client::is_dead_connection(e);
-        class
+        let failure = classify(e);
+        self.recorder.err(op, latency, failure.class);
+        self.pool.report_failure(&failure);
+        self.conn_dead = failure.connection_dead();
+        failure.class
     }
 
     /// Records a duration that is not a Redis call (lock wait and hold).
@@ -457,13 +419,14 @@ impl GrabberCtx {
             }
             Ok(Err(e)) => Err(self.record_err(op, latency, &e)),
             Err(_) => {
-                let e = RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "grabstorm operation timeout",
-                ));
-                self.recorder.err(op, latency, ErrorClass::Timeout);
-                self.pool.report_failure(&e);
-                Err(ErrorClass::Timeout)
+                // The operation timeout: what the classifier says of a timed-out call.
+                let failure = RedisFailure {
+                    class: ErrorClass::Timeout,
+                    connection: ConnectionFate::TimedOut,
+                };
+                self.recorder.err(op, latency, failure.class);
+                self.pool.report_failure(&failure);
+                Err(failure.class)
             }
         }
     }
@@ -520,28 +483,6 @@ impl GrabberCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_are_classified_by_their_code() {
-        let readonly = RedisError::from((
-            ErrorKind::Extension,
-            "READONLY",
-            "You can't write against a read only replica.".to_string(),
-        ));
-        let _ = classify(&readonly);
-        let io = RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            "refused",
-        ));
-        assert_eq!(classify(&io), ErrorClass::ConnectionRefused);
-        let reset = RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "reset",
-        ));
-        assert_eq!(classify(&reset), ErrorClass::ConnectionReset);
-        let timeout = RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "t"));
-        assert_eq!(classify(&timeout), ErrorClass::Timeout);
-    }
 
     #[test]
     fn keys_of_one_run_share_a_prefix() {

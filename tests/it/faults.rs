@@ -278,9 +278,10 @@ impl WriteLoop {
                             Err(e) => {
                                 failing.store(true, Ordering::Release);
                                 errors.fetch_add(1, Ordering::Relaxed);
-                                pool.report_failure(&e);
+                                let failure = grabstorm::topology::admin::errors::classify(&e);
+                                pool.report_failure(&failure);
                                 if on_error == OnError::LikeAGrabber {
-                                    if grabstorm::client::is_dead_connection(&e) {
+                                    if failure.connection_dead() {
                                         conn = grabstorm::client::await_next_generation(&mut rx)
                                             .await
                                             .conn(i);
