@@ -161,11 +161,6 @@ impl Topology {
         self.nodes.iter().filter(|n| n.kind == NodeKind::Sentinel)
     }
 
-    /// Host addresses of all sentinels.
-    pub fn sentinel_addrs(&self) -> Vec<SocketAddr> {
-        self.sentinels().map(|n| n.host_addr).collect()
-    }
-
     /// The map from any address Sentinel may report to the host address.
     pub fn addr_map(&self) -> AddrMap {
         let mut map = AddrMap::default();
