@@ -60,7 +60,7 @@ pub const MANAGED_LABEL: &str = "grabstorm.managed";
 pub const STATE_DIR_LABEL: &str = "grabstorm.state_dir";
 
 /// Which backend runs the nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Docker,

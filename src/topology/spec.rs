@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How a Redis node persists its data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Persistence {
     /// No RDB snapshots, no AOF: a restarted node comes back empty.
@@ -24,6 +24,24 @@ pub enum Persistence {
 }
 
 impl Persistence {
+    pub const ALL: [Persistence; 5] = [
+        Persistence::None,
+        Persistence::Rdb,
+        Persistence::AofAlways,
+        Persistence::AofEverysec,
+        Persistence::AofNo,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::None => "none",
+            Persistence::Rdb => "rdb",
+            Persistence::AofAlways => "aof-always",
+            Persistence::AofEverysec => "aof-everysec",
+            Persistence::AofNo => "aof-no",
+        }
+    }
+
     /// The redis.conf lines that select this persistence mode.
     pub fn config_lines(self) -> Vec<String> {
         let aof = |fsync: &str| {
@@ -45,13 +63,7 @@ impl Persistence {
 
 impl fmt::Display for Persistence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Persistence::None => "none",
-            Persistence::Rdb => "rdb",
-            Persistence::AofAlways => "aof-always",
-            Persistence::AofEverysec => "aof-everysec",
-            Persistence::AofNo => "aof-no",
-        })
+        f.write_str(self.name())
     }
 }
 

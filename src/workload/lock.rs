@@ -61,7 +61,7 @@ pub mod registry;
 pub mod round;
 
 pub use audit::{journal_violations, missing_writes, sections_of, JournalOverlaps, Section};
-pub use config::{LockArgs, LockConfig, LockConfigError};
+pub use config::{LockConfig, LockConfigError};
 pub use round::{LockGrabber, LockRound};
 
 use crate::audit::journal::JournalRecord;

@@ -40,35 +40,27 @@ static GRAB: LazyLock<Script> =
 /// number per position).
 pub const MAX_COUNT: u64 = crate::limits::PACKET_COUNT.max;
 
-/// Red-packet flags.
-#[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the red-packet workload does. Serde for scenario files and the
+/// report; the command line's flags ([`crate::cli::RedPacketArgs`]) give one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct RedPacketArgs {
+pub struct RedPacketConfig {
     /// Amount in each red packet, in cents (10000 = 100.00 yuan).
-    #[arg(long = "packet-cents", default_value_t = 10_000, value_name = "CENTS", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::PACKET_CENTS.parse::<u64>(s))]
     pub total_cents: u64,
     /// Grabs per packet.
-    #[arg(long = "packet-count", default_value_t = 10, value_name = "N", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::PACKET_COUNT.parse::<u64>(s))]
     pub count: u64,
     /// Packets the sender creates (with --until-done: the whole run; with
     /// --duration: per batch, created again as grabbers empty them).
-    #[arg(long, default_value_t = 10, value_name = "N", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::PACKETS.parse::<u64>(s))]
     pub packets: u64,
     /// atomic: one Lua script per grab; naive: read, compute, write as separate commands.
-    #[arg(id = "redpacket_mode", long = "redpacket-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Red packets")]
     pub mode: Mode,
     /// Naive mode: pause between the read and the write, to force interleaving.
-    #[arg(long = "naive-delay-ms", default_value_t = 0, value_name = "MS", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::NAIVE_DELAY_MS.parse::<u64>(s))]
     pub naive_delay_ms: u64,
 }
 
-impl Default for RedPacketArgs {
+impl Default for RedPacketConfig {
     fn default() -> Self {
-        RedPacketArgs {
+        RedPacketConfig {
             total_cents: 10_000,
             count: 10,
             packets: 10,
@@ -78,7 +70,7 @@ impl Default for RedPacketArgs {
     }
 }
 
-impl RedPacketArgs {
+impl RedPacketConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.count == 0 || self.count > MAX_COUNT {
             return Err(format!(
@@ -207,7 +199,7 @@ type PacketRead = (Option<i64>, Option<i64>, Option<i64>);
 
 /// The red-packet workload of one run.
 pub struct RedPacket {
-    pub args: RedPacketArgs,
+    pub args: RedPacketConfig,
     seed: u64,
     pub rounds: Rounds,
     ledger: Arc<Mutex<Ledger>>,
@@ -223,7 +215,7 @@ pub struct RedPacketGrabber {
 
 impl RedPacket {
     pub fn new(
-        args: RedPacketArgs,
+        args: RedPacketConfig,
         seed: u64,
         until_done: bool,
         ledger: Arc<Mutex<Ledger>>,

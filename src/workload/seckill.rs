@@ -25,31 +25,25 @@ use std::time::Duration;
 
 static BUY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/seckill_buy.lua")));
 
-/// Seckill flags.
-#[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the seckill workload does. Serde for scenario files and the
+/// report; the command line's flags ([`crate::cli::SeckillArgs`]) give one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct SeckillArgs {
+pub struct SeckillConfig {
     /// Stock of each item.
-    #[arg(long, default_value_t = 100, value_name = "N", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::STOCK.parse::<u64>(s))]
     pub stock: u64,
     /// Items put on sale (with --until-done: the whole run; with --duration:
     /// per batch, put on sale again as they sell out).
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::ITEMS.parse::<u64>(s))]
     pub items: u64,
     /// atomic: check and take the stock in one Lua script; naive: GET, then SET.
-    #[arg(id = "seckill_mode", long = "seckill-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Seckill")]
     pub mode: Mode,
     /// Naive mode: pause between the GET and the SET, to force interleaving.
-    #[arg(id = "seckill_delay_ms", long = "seckill-delay-ms", default_value_t = 0, value_name = "MS", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::NAIVE_DELAY_MS.parse::<u64>(s))]
     pub naive_delay_ms: u64,
 }
 
-impl Default for SeckillArgs {
+impl Default for SeckillConfig {
     fn default() -> Self {
-        SeckillArgs {
+        SeckillConfig {
             stock: 100,
             items: 1,
             mode: Mode::Atomic,
@@ -58,7 +52,7 @@ impl Default for SeckillArgs {
     }
 }
 
-impl SeckillArgs {
+impl SeckillConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.stock == 0 || self.items == 0 {
             return Err("--stock and --items must be at least 1".into());
@@ -69,7 +63,7 @@ impl SeckillArgs {
 
 /// The seckill workload of one run.
 pub struct Seckill {
-    pub args: SeckillArgs,
+    pub args: SeckillConfig,
     pub rounds: Rounds,
     ledger: Arc<Mutex<Ledger>>,
 }
@@ -80,7 +74,7 @@ pub struct SeckillGrabber {
 }
 
 impl Seckill {
-    pub fn new(args: SeckillArgs, until_done: bool, ledger: Arc<Mutex<Ledger>>) -> Seckill {
+    pub fn new(args: SeckillConfig, until_done: bool, ledger: Arc<Mutex<Ledger>>) -> Seckill {
         let limit = until_done.then_some(args.items);
         Seckill {
             rounds: Rounds::new(limit, args.items),
