@@ -1,9 +1,9 @@
 //! Command-line interface: the clap definitions and the `--help` text. Each
 //! subcommand's own arguments live beside its implementation in `commands/`;
 //! the flags shared by several subcommands live here, with the domain's
-//! kinds as values ([`values`]) and the workload flags ([`workload`]). The
-//! defaults of the flags are the domain's own defaults. Only this layer and
-//! `commands/` use clap.
+//! kinds as flag values (`cli/values.rs`) and the workload flags
+//! (`cli/workload.rs`). The defaults of the flags are the domain's own
+//! defaults. Only this layer and `commands/` use clap.
 
 mod values;
 mod workload;
