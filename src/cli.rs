@@ -1,10 +1,19 @@
 //! Command-line interface: the clap definitions and the `--help` text. Each
-//! subcommand's own arguments live beside its implementation in `commands/`.
+//! subcommand's own arguments live beside its implementation in `commands/`;
+//! the flags shared by several subcommands live here, with the domain's
+//! kinds as flag values (`cli/values.rs`) and the workload flags
+//! (`cli/workload.rs`). The defaults of the flags are the domain's own
+//! defaults. Only this layer and `commands/` use clap.
+
+mod values;
+mod workload;
+
+pub use workload::{LockArgs, RedPacketArgs, SeckillArgs};
 
 use crate::commands;
 use crate::limits;
 use crate::topology::{Persistence, TopologySpec};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const ABOUT: &str = "A terminal chaos lab for Redis high availability.
@@ -84,23 +93,6 @@ pub enum Command {
 pub use crate::topology::select::BackendChoice;
 use crate::topology::select::BackendSelection;
 
-/// `--backend auto|docker|local`: the domain's [`BackendChoice`], spelled
-/// by its own names, with the help text the command line adds.
-impl ValueEnum for BackendChoice {
-    fn value_variants<'a>() -> &'a [Self] {
-        &BackendChoice::ALL
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        let v = clap::builder::PossibleValue::new(self.name());
-        Some(match self {
-            BackendChoice::Auto => v.help("Docker when an engine answers, else local processes"),
-            BackendChoice::Docker => v.help("containers on a bridge network of their own"),
-            BackendChoice::Local => v.help("redis-server/redis-sentinel processes on 127.0.0.1"),
-        })
-    }
-}
-
 /// Backend selection, shared by every command that starts a topology.
 #[derive(Args, Debug, Clone, Default)]
 pub struct BackendArgs {
@@ -127,49 +119,49 @@ impl BackendArgs {
 #[derive(Args, Debug, Clone)]
 pub struct SpecArgs {
     /// Name under which the sentinels monitor the master.
-    #[arg(long, default_value = "mymaster", help_heading = "Topology")]
+    #[arg(long, default_value_t = TopologySpec::default().master_name, help_heading = "Topology")]
     pub master_name: String,
     /// Number of replicas (0 to 16).
-    #[arg(long, default_value_t = 2, help_heading = "Topology", allow_hyphen_values = true,
+    #[arg(long, default_value_t = TopologySpec::default().replicas, help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::REPLICAS.parse::<u16>(s))]
     pub replicas: u16,
     /// Number of sentinels (0 to 9; 0 means no automatic failover).
-    #[arg(long, default_value_t = 3, help_heading = "Topology", allow_hyphen_values = true,
+    #[arg(long, default_value_t = TopologySpec::default().sentinels, help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::SENTINELS.parse::<u16>(s))]
     pub sentinels: u16,
     /// Sentinels that must agree the master is down (1 to --sentinels, at most 9).
-    #[arg(long, default_value_t = 2, help_heading = "Topology", allow_hyphen_values = true,
+    #[arg(long, default_value_t = TopologySpec::default().quorum, help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::QUORUM.parse::<u16>(s))]
     pub quorum: u16,
     /// Sentinel's down-after-milliseconds: silence before a node is flagged down (100 to 600000).
     #[arg(long,
-        default_value_t = 1000,
+        default_value_t = TopologySpec::default().down_after_ms,
         value_name = "MS",
         help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::DOWN_AFTER_MS.parse::<u64>(s))]
     pub down_after_ms: u64,
     /// Sentinel's failover-timeout (1000 to 3600000).
     #[arg(long,
-        default_value_t = 10_000,
+        default_value_t = TopologySpec::default().failover_timeout_ms,
         value_name = "MS",
         help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::FAILOVER_TIMEOUT_MS.parse::<u64>(s))]
     pub failover_timeout_ms: u64,
     /// Replicas reconfigured at once after a failover (1 to 16).
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
+    #[arg(long, default_value_t = TopologySpec::default().parallel_syncs, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::PARALLEL_SYNCS.parse::<u16>(s))]
     pub parallel_syncs: u16,
     /// Persistence of every Redis node.
-    #[arg(long, value_enum, default_value_t = Persistence::None, help_heading = "Topology")]
+    #[arg(long, value_enum, default_value_t = TopologySpec::default().persistence, help_heading = "Topology")]
     pub persistence: Persistence,
     /// The master refuses writes unless this many replicas are connected and
     /// recent (0 to --replicas).
-    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
+    #[arg(long, default_value_t = TopologySpec::default().min_replicas_to_write, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::MIN_REPLICAS_TO_WRITE.parse::<u16>(s))]
     pub min_replicas_to_write: u16,
     /// How recent (seconds, 1 to 3600) a replica must be to count for --min-replicas-to-write.
     #[arg(long,
-        default_value_t = 10,
+        default_value_t = TopologySpec::default().min_replicas_max_lag_s,
         value_name = "S",
         help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::MIN_REPLICAS_MAX_LAG_S.parse::<u32>(s))]

@@ -4,11 +4,13 @@
 //!
 //! The modules in the order data flows through a run:
 //!
-//! - [`cli`]: the command line and its help; [`commands`]: one file per
-//!   subcommand, gluing the modules below together; [`logging`]: tracing to
-//!   a file while the dashboard owns the terminal; [`shutdown`]: SIGINT,
-//!   SIGTERM and SIGHUP registered once and passed down as a
-//!   [`shutdown::Shutdown`] (stop, then skip the audit).
+//! - [`cli`]: the command line and its help, the only layer (with
+//!   [`commands`]) that uses clap: the domain's kinds become flag values
+//!   there and flag defaults come from the domain's defaults; [`commands`]:
+//!   one file per subcommand, gluing the modules below together;
+//!   [`logging`]: tracing to a file while the dashboard owns the terminal;
+//!   [`shutdown`]: SIGINT, SIGTERM and SIGHUP registered once and passed
+//!   down as a [`shutdown::Shutdown`] (stop, then skip the audit).
 //! - [`limits`]: the allowed range of every number a user gives (flags,
 //!   scenario keys, dashboard keys), defined once.
 //! - [`words`]: how numbers read to people (durations, latencies, counts,
@@ -21,7 +23,8 @@
 //!   What the nodes are asked about themselves is [`topology::admin`]'s:
 //!   `INFO replication` and Sentinel's views typed, the one rule for who
 //!   the master is, the one classifier of Redis errors.
-//! - [`kinds`]: the workload, mode and lock kinds every layer names.
+//! - [`kinds`]: the workload, mode, client mode and lock kinds every layer
+//!   names, each listing its values and naming them once.
 //! - [`client`]: connections to the current master, following Sentinel;
 //!   the sentinel watcher that records every sentinel's announcements on
 //!   the run's [`metrics::EventBus`]. Sentinel's payloads are parsed once,

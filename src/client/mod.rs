@@ -29,8 +29,6 @@ use crate::metrics::EventBus;
 use crate::topology::Topology;
 use anyhow::Context;
 use redis::aio::MultiplexedConnection;
-use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,25 +43,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// pool, reports a failure that makes it re-resolve).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// How the pool finds the master.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientMode {
-    /// Ask the sentinels, follow `+switch-master`, re-resolve on errors.
-    #[default]
-    Sentinel,
-    /// Keep writing to the address it started with (reconnecting to it).
-    Naive,
-}
-
-impl fmt::Display for ClientMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ClientMode::Sentinel => "sentinel",
-            ClientMode::Naive => "naive",
-        })
-    }
-}
+pub use crate::kinds::ClientMode;
 
 /// One set of connections to one master.
 pub struct Generation {

@@ -6,6 +6,7 @@
 //! `tui` and `run`: flatten it and call [`WorkloadArgs::lab_config`].
 
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
+use crate::cli::{LockArgs, RedPacketArgs, SeckillArgs};
 use crate::client::ClientMode;
 use crate::commands::{EXIT_FAILED, EXIT_USAGE};
 use crate::faults::ScheduledFault;
@@ -13,9 +14,6 @@ use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::limits;
 use crate::shutdown::Shutdown;
 use crate::words::secs;
-use crate::workload::lock::LockArgs;
-use crate::workload::redpacket::RedPacketArgs;
-use crate::workload::seckill::SeckillArgs;
 use crate::workload::WorkloadKind;
 use clap::Args;
 use std::io::Write;
@@ -140,8 +138,8 @@ impl WorkloadArgs {
             until_done: self.until_done,
             hard_cap: self.hard_cap,
             think: Duration::from_millis(self.think_ms),
-            redpacket: self.redpacket.clone(),
-            seckill: self.seckill.clone(),
+            redpacket: self.redpacket.config(),
+            seckill: self.seckill.config(),
             locks: self.locks.config(),
             client: self.client,
             faults: self.faults.clone(),

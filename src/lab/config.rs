@@ -9,8 +9,8 @@ use crate::topology::TopologySpec;
 use crate::workload::engine::Workloads;
 use crate::workload::grabber::KeySpace;
 use crate::workload::lock::{LockConfig, LockWorkload};
-use crate::workload::redpacket::{RedPacket, RedPacketArgs};
-use crate::workload::seckill::{Seckill, SeckillArgs};
+use crate::workload::redpacket::{RedPacket, RedPacketConfig};
+use crate::workload::seckill::{Seckill, SeckillConfig};
 use crate::workload::WorkloadKind;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -57,8 +57,8 @@ pub struct LabConfig {
     pub hard_cap: Duration,
     /// Pause between two steps of one grabber.
     pub think: Duration,
-    pub redpacket: RedPacketArgs,
-    pub seckill: SeckillArgs,
+    pub redpacket: RedPacketConfig,
+    pub seckill: SeckillConfig,
     pub locks: LockConfig,
     pub client: ClientMode,
     pub faults: Vec<ScheduledFault>,
@@ -84,8 +84,8 @@ impl Default for LabConfig {
             until_done: false,
             hard_cap: Duration::from_secs(3600),
             think: Duration::ZERO,
-            redpacket: RedPacketArgs::default(),
-            seckill: SeckillArgs::default(),
+            redpacket: RedPacketConfig::default(),
+            seckill: SeckillConfig::default(),
             locks: LockConfig::default(),
             client: ClientMode::Sentinel,
             faults: Vec::new(),
@@ -106,8 +106,8 @@ pub struct RunRecord {
     pub until_done: bool,
     /// Workloads that ran.
     pub workloads: Vec<WorkloadKind>,
-    pub redpacket: RedPacketArgs,
-    pub seckill: SeckillArgs,
+    pub redpacket: RedPacketConfig,
+    pub seckill: SeckillConfig,
     pub locks: Option<LockConfig>,
     /// Red packets and seckill items created.
     pub packets_created: u64,

@@ -1,6 +1,7 @@
 //! The snapshot publisher and the topology poll: the lab's background
 //! tasks that turn samples, events and live roles into [`Snapshot`]s.
 
+use crate::kinds::PerWorkload;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{SampleBatch, SampleSink};
 use crate::metrics::{EventBus, LoadView, Snapshot, TopologyView};
@@ -18,25 +19,19 @@ use super::{SNAPSHOT_EVENTS, TICK, TOPOLOGY_POLL};
 
 /// Shared with the snapshot publisher.
 pub(super) struct LoadState {
-    pub(super) used: [AtomicBool; 3],
+    /// Which workloads have run at some point of the run.
+    pub(super) used: PerWorkload<AtomicBool>,
 }
 
 impl LoadState {
     pub(super) fn mark(&self, kind: WorkloadKind) {
-        match kind {
-            WorkloadKind::Redpacket => self.used[0].store(true, Ordering::Relaxed),
-            WorkloadKind::Seckill => self.used[1].store(true, Ordering::Relaxed),
-            WorkloadKind::Lock => self.used[2].store(true, Ordering::Relaxed),
-            WorkloadKind::Mixed => {
-                for u in &self.used {
-                    u.store(true, Ordering::Relaxed);
-                }
-            }
+        for k in kind.singles() {
+            self.used[*k].store(true, Ordering::Relaxed);
         }
     }
 
-    pub(super) fn used(&self) -> [bool; 3] {
-        [0, 1, 2].map(|i| self.used[i].load(Ordering::Relaxed))
+    pub(super) fn used(&self) -> PerWorkload<bool> {
+        self.used.map(|u| u.load(Ordering::Relaxed))
     }
 }
 
@@ -110,13 +105,13 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
         agg.fill_snapshot(&mut snap);
         let used = p.load.used();
         let w = p.engine.workloads();
-        if used[0] {
+        if used[WorkloadKind::Redpacket] {
             w.redpacket.fill_snapshot(&mut snap);
         }
-        if used[1] {
+        if used[WorkloadKind::Seckill] {
             w.seckill.fill_snapshot(&mut snap);
         }
-        if used[2] {
+        if used[WorkloadKind::Lock] {
             w.lock.fill_snapshot(&mut snap);
         }
         agg.fill_lock_timings(&mut snap);

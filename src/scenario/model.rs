@@ -40,27 +40,7 @@ pub struct Scenario {
 }
 
 /// Whether the client follows Sentinel or keeps its first master.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientMode {
-    /// Ask Sentinel, follow `+switch-master`, re-resolve on errors.
-    #[default]
-    Sentinel,
-    /// Keep writing to the address it started with (feeds a split brain).
-    Naive,
-}
-
-impl ClientMode {
-    pub const ALL: [ClientMode; 2] = [ClientMode::Sentinel, ClientMode::Naive];
-
-    /// The word a scenario writes for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ClientMode::Sentinel => "sentinel",
-            ClientMode::Naive => "naive",
-        }
-    }
-}
+pub use crate::kinds::ClientMode;
 
 /// The workload of a scenario. `None` fields take the engine's defaults.
 #[derive(Clone, Debug, PartialEq, Serialize)]

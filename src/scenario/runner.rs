@@ -12,8 +12,7 @@
 
 use super::expect::{self, ExpectationVerdict};
 use super::measure;
-use super::model::{Action, ClientMode, Scenario};
-use crate::client::ClientMode as LabClientMode;
+use super::model::{Action, Scenario};
 use crate::faults::FaultKind;
 use crate::lab::{Control, Lab, LabConfig, LabTarget};
 use crate::metrics::event::{Event, EventBus, EventKind};
@@ -25,8 +24,8 @@ use crate::topology::select::{BackendChoice, BackendSelection};
 use crate::topology::Topology;
 use crate::words::{duration, secs};
 use crate::workload::lock::LockConfig;
-use crate::workload::redpacket::RedPacketArgs;
-use crate::workload::seckill::SeckillArgs;
+use crate::workload::redpacket::RedPacketConfig;
+use crate::workload::seckill::SeckillConfig;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -119,9 +118,9 @@ pub fn resolve_backend(
 pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> LabConfig {
     let w = &s.workload;
     let defaults = LabConfig::default();
-    let mut redpacket = RedPacketArgs {
+    let mut redpacket = RedPacketConfig {
         mode: w.mode,
-        ..RedPacketArgs::default()
+        ..RedPacketConfig::default()
     };
     if let Some(n) = w.packets {
         redpacket.packets = n;
@@ -132,9 +131,9 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     if let Some(n) = w.packet_count {
         redpacket.count = n;
     }
-    let mut seckill = SeckillArgs {
+    let mut seckill = SeckillConfig {
         mode: w.mode,
-        ..SeckillArgs::default()
+        ..SeckillConfig::default()
     };
     if let Some(n) = w.stock {
         seckill.stock = n;
@@ -193,10 +192,7 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c.redpacket = redpacket;
     c.seckill = seckill;
     c.locks = locks;
-    c.client = match w.client {
-        ClientMode::Sentinel => LabClientMode::Sentinel,
-        ClientMode::Naive => LabClientMode::Naive,
-    };
+    c.client = w.client;
     c.faults = Vec::new();
     c.settle_timeout = s.settle;
     c
@@ -675,7 +671,7 @@ mod tests {
         assert_eq!(c.duration, Some(Duration::from_secs(12)));
         assert_eq!(c.locks.kinds, vec![crate::workload::LockKind::Fenced]);
         assert_eq!((c.locks.ttl_ms, c.locks.hold_ms), (100, 250));
-        assert_eq!(c.client, LabClientMode::Naive);
+        assert_eq!(c.client, crate::client::ClientMode::Naive);
     }
 
     #[tokio::test]

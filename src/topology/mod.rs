@@ -64,7 +64,7 @@ pub const MANAGED_LABEL: &str = "grabstorm.managed";
 pub const STATE_DIR_LABEL: &str = "grabstorm.state_dir";
 
 /// Which backend runs the nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Docker,
@@ -163,11 +163,6 @@ impl Topology {
 
     pub fn sentinels(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.kind == NodeKind::Sentinel)
-    }
-
-    /// Host addresses of all sentinels.
-    pub fn sentinel_addrs(&self) -> Vec<SocketAddr> {
-        self.sentinels().map(|n| n.host_addr).collect()
     }
 
     /// The map from any address Sentinel may report to the host address.

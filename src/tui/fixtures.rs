@@ -3,8 +3,8 @@
 //! grabbers): healthy, a failover in progress, and after a failover with
 //! lost writes and a lock violation; and the audited reports the end screen
 //! shows (losses of two causes, an audit that could not be made). The
-//! snapshot tests render them, and
-//! `grabstorm bench --tui` can time frames on them without a cluster.
+//! snapshot tests render them and the frame-rate test times frames on them
+//! without a cluster; nothing outside the tests uses them.
 
 use crate::metrics::timeline::LostAckedWrites;
 use crate::metrics::{

@@ -18,7 +18,8 @@
 pub mod app;
 pub mod bench;
 pub mod event;
-pub mod fixtures;
+#[cfg(test)]
+mod fixtures;
 pub mod run;
 pub mod terminal;
 pub mod theme;

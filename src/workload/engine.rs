@@ -245,7 +245,8 @@ async fn grabber_task(shared: Arc<Shared>, id: usize, cancel: CancellationToken)
     let mut sk: Option<SeckillGrabber> = None;
     let mut lk: Option<<super::lock::LockWorkload as Workload>::Grabber> = None;
     let mut paused_rx = shared.paused_rx.clone();
-    let mut finished = [false; 3];
+    // Whether some workload of this grabber ran out of work.
+    let mut finished = false;
     loop {
         if ctx.cancel.is_cancelled() {
             break;
@@ -265,7 +266,7 @@ async fn grabber_task(shared: Arc<Shared>, id: usize, cancel: CancellationToken)
             WorkloadKind::ALL[shared.kind.load(Ordering::Relaxed) as usize],
             id,
         );
-        let (slot, step) = match kind {
+        let step = match kind {
             WorkloadKind::Redpacket | WorkloadKind::Mixed => {
                 let me = rp.get_or_insert_with(|| w.redpacket.new_grabber(&ctx));
                 // Boxed: a task is as large as its largest future, and at
@@ -274,19 +275,19 @@ async fn grabber_task(shared: Arc<Shared>, id: usize, cancel: CancellationToken)
                 // client makes per call) exists only while the step runs,
                 // i.e. for the grabbers holding a call slot; the queued
                 // rest wait above in `reserve_call`, holding nothing.
-                (0, Box::pin(w.redpacket.step(&mut ctx, me)).await)
+                Box::pin(w.redpacket.step(&mut ctx, me)).await
             }
             WorkloadKind::Seckill => {
                 let me = sk.get_or_insert_with(|| w.seckill.new_grabber(&ctx));
-                (1, Box::pin(w.seckill.step(&mut ctx, me)).await)
+                Box::pin(w.seckill.step(&mut ctx, me)).await
             }
             WorkloadKind::Lock => {
                 let me = lk.get_or_insert_with(|| w.lock.new_grabber(&ctx));
-                (2, Box::pin(w.lock.step(&mut ctx, me)).await)
+                Box::pin(w.lock.step(&mut ctx, me)).await
             }
         };
         if step == Step::Done {
-            finished[slot] = true;
+            finished = true;
             if shared.until_done {
                 break;
             }
@@ -302,7 +303,7 @@ async fn grabber_task(shared: Arc<Shared>, id: usize, cancel: CancellationToken)
     drop(ctx);
     if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 {
         let _ = shared.done_tx.send(true);
-        if shared.until_done && finished.iter().any(|f| *f) {
+        if shared.until_done && finished {
             shared.bus.emit(
                 "lab",
                 EventKind::LoadChanged {

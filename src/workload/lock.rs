@@ -61,7 +61,7 @@ pub mod registry;
 pub mod round;
 
 pub use audit::{journal_violations, missing_writes, sections_of, JournalOverlaps, Section};
-pub use config::{LockArgs, LockConfig, LockConfigError};
+pub use config::{LockConfig, LockConfigError};
 pub use round::{LockGrabber, LockRound};
 
 use crate::audit::journal::JournalRecord;
@@ -71,7 +71,6 @@ use crate::report::model::Report;
 use crate::workload::grabber::{GrabberCtx, KeySpace, Step, Workload};
 pub use crate::workload::LockKind;
 use ops::LockKeys;
-use rand::Rng;
 use redis::aio::MultiplexedConnection;
 use redis::RedisError;
 use registry::HolderRegistry;
@@ -225,13 +224,6 @@ impl LockWorkload {
         }
         let _: u64 = ops::timed(del.query_async(conn)).await?;
         Ok(())
-    }
-
-    /// A grabber of a given kind (tests and scenarios that pin kinds); `None`
-    /// when `kind` is not configured.
-    pub fn grabber_of(&self, kind: LockKind, ctx: &mut GrabberCtx) -> Option<LockGrabber> {
-        let slot = self.kinds.iter().position(|s| s.kind == kind)?;
-        Some(self.make_grabber(slot, ctx.id, ctx.rng.random()))
     }
 
     fn make_grabber(&self, slot: usize, id: usize, random: u64) -> LockGrabber {

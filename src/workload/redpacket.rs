@@ -40,35 +40,27 @@ static GRAB: LazyLock<Script> =
 /// number per position).
 pub const MAX_COUNT: u64 = crate::limits::PACKET_COUNT.max;
 
-/// Red-packet flags.
-#[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the red-packet workload does. Serde for scenario files and the
+/// report; the command line's flags ([`crate::cli::RedPacketArgs`]) give one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct RedPacketArgs {
+pub struct RedPacketConfig {
     /// Amount in each red packet, in cents (10000 = 100.00 yuan).
-    #[arg(long = "packet-cents", default_value_t = 10_000, value_name = "CENTS", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::PACKET_CENTS.parse::<u64>(s))]
     pub total_cents: u64,
     /// Grabs per packet.
-    #[arg(long = "packet-count", default_value_t = 10, value_name = "N", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::PACKET_COUNT.parse::<u64>(s))]
     pub count: u64,
     /// Packets the sender creates (with --until-done: the whole run; with
     /// --duration: per batch, created again as grabbers empty them).
-    #[arg(long, default_value_t = 10, value_name = "N", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::PACKETS.parse::<u64>(s))]
     pub packets: u64,
     /// atomic: one Lua script per grab; naive: read, compute, write as separate commands.
-    #[arg(id = "redpacket_mode", long = "redpacket-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Red packets")]
     pub mode: Mode,
     /// Naive mode: pause between the read and the write, to force interleaving.
-    #[arg(long = "naive-delay-ms", default_value_t = 0, value_name = "MS", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::NAIVE_DELAY_MS.parse::<u64>(s))]
     pub naive_delay_ms: u64,
 }
 
-impl Default for RedPacketArgs {
+impl Default for RedPacketConfig {
     fn default() -> Self {
-        RedPacketArgs {
+        RedPacketConfig {
             total_cents: 10_000,
             count: 10,
             packets: 10,
@@ -78,7 +70,7 @@ impl Default for RedPacketArgs {
     }
 }
 
-impl RedPacketArgs {
+impl RedPacketConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.count == 0 || self.count > MAX_COUNT {
             return Err(format!(
@@ -207,7 +199,7 @@ type PacketRead = (Option<i64>, Option<i64>, Option<i64>);
 
 /// The red-packet workload of one run.
 pub struct RedPacket {
-    pub args: RedPacketArgs,
+    pub config: RedPacketConfig,
     seed: u64,
     pub rounds: Rounds,
     ledger: Arc<Mutex<Ledger>>,
@@ -223,15 +215,15 @@ pub struct RedPacketGrabber {
 
 impl RedPacket {
     pub fn new(
-        args: RedPacketArgs,
+        config: RedPacketConfig,
         seed: u64,
         until_done: bool,
         ledger: Arc<Mutex<Ledger>>,
     ) -> RedPacket {
-        let limit = until_done.then_some(args.packets);
+        let limit = until_done.then_some(config.packets);
         RedPacket {
-            rounds: Rounds::new(limit, args.packets),
-            args,
+            rounds: Rounds::new(limit, config.packets),
+            config,
             seed,
             ledger,
         }
@@ -243,13 +235,13 @@ impl RedPacket {
             pipe.cmd("HSET")
                 .arg(ctx.keys.packet(p))
                 .arg("total")
-                .arg(self.args.total_cents)
+                .arg(self.config.total_cents)
                 .arg("count")
-                .arg(self.args.count)
+                .arg(self.config.count)
                 .arg("remaining_cents")
-                .arg(self.args.total_cents)
+                .arg(self.config.total_cents)
                 .arg("remaining_count")
-                .arg(self.args.count)
+                .arg(self.config.count)
                 .ignore();
         }
         ctx.query_pipe::<()>(OpKind::Setup, true, &pipe)
@@ -314,9 +306,9 @@ impl RedPacket {
         let pos = (count - left).max(0) as u32;
         let r = me.randoms.get(pos as usize).copied().unwrap_or(0);
         let amount = draw(remaining, left, r);
-        if self.args.naive_delay_ms > 0
+        if self.config.naive_delay_ms > 0
             && !ctx
-                .sleep(Duration::from_millis(self.args.naive_delay_ms))
+                .sleep(Duration::from_millis(self.config.naive_delay_ms))
                 .await
         {
             return Err(());
@@ -352,7 +344,7 @@ impl Workload for RedPacket {
     fn new_grabber(&self, _ctx: &GrabberCtx) -> RedPacketGrabber {
         RedPacketGrabber {
             packet: 0,
-            randoms: Vec::with_capacity(self.args.count as usize),
+            randoms: Vec::with_capacity(self.config.count as usize),
             randoms_of: None,
         }
     }
@@ -374,10 +366,10 @@ impl Workload for RedPacket {
             }
         }
         if me.randoms_of != Some(me.packet) {
-            position_randoms(self.seed, me.packet, self.args.count, &mut me.randoms);
+            position_randoms(self.seed, me.packet, self.config.count, &mut me.randoms);
             me.randoms_of = Some(me.packet);
         }
-        let r = match self.args.mode {
+        let r = match self.config.mode {
             Mode::Atomic => self.grab_atomic(ctx, me).await,
             Mode::Naive => self.grab_naive(ctx, me).await,
         };
@@ -397,7 +389,7 @@ impl Workload for RedPacket {
     }
 
     fn fill_snapshot(&self, snap: &mut Snapshot) {
-        let count = self.args.count as usize;
+        let count = self.config.count as usize;
         let l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
         let mut done = 0u64;
         let mut grabs = 0u64;
@@ -415,7 +407,7 @@ impl Workload for RedPacket {
             dups += (g.len() - users.len()) as u64;
             if g.len() >= count {
                 done += 1;
-                if sum != self.args.total_cents as i64 {
+                if sum != self.config.total_cents as i64 {
                     conserved = false;
                 }
                 let mut by_pos = g.clone();
@@ -429,11 +421,11 @@ impl Workload for RedPacket {
             packets: self.rounds.created(),
             packets_done: done,
             grabs_ok: grabs,
-            amount_sent_cents: self.rounds.created() * self.args.total_cents,
+            amount_sent_cents: self.rounds.created() * self.config.total_cents,
             amount_granted_cents: granted,
             conservation_ok: conserved,
             duplicate_grabs: dups,
-            expected_mean_cents: self.args.total_cents as f64 / self.args.count as f64,
+            expected_mean_cents: self.config.total_cents as f64 / self.config.count as f64,
             by_position,
             gini_mean,
         });
@@ -453,14 +445,14 @@ impl Workload for RedPacket {
             by_round: acked_by_packet,
         } = self.rounds.acked(journal, JournalOp::RedpacketGrab);
         let mut rep = RedPacketReport {
-            mode: self.args.mode,
+            mode: self.config.mode,
             packets,
-            count_per_packet: self.args.count,
+            count_per_packet: self.config.count,
             grabs_ok: acked.len() as u64,
-            amount_sent_cents: packets * self.args.total_cents,
+            amount_sent_cents: packets * self.config.total_cents,
             amount_acked_cents: acked.iter().map(|r| r.value.max(0) as u64).sum(),
             conservation_ok: true,
-            expected_mean_cents: self.args.total_cents as f64 / self.args.count as f64,
+            expected_mean_cents: self.config.total_cents as f64 / self.config.count as f64,
             unknown_outcome_grabs: report
                 .ops
                 .get(OpKind::RedpacketGrab.name())
@@ -505,7 +497,7 @@ impl Workload for RedPacket {
                 if q < 1000 {
                     rep.amounts.insert(q, amounts.clone());
                 }
-                if amounts.len() as u64 == self.args.count {
+                if amounts.len() as u64 == self.config.count {
                     complete.push(amounts);
                 }
             }
@@ -514,7 +506,7 @@ impl Workload for RedPacket {
         rep.conservation_ok = rep.conservation_violations == 0;
         let (by_position, gini_mean) = fairness(
             complete.iter().map(|v| v.as_slice()),
-            self.args.count as usize,
+            self.config.count as usize,
         );
         rep.by_position = by_position;
         rep.gini_mean = gini_mean;
@@ -542,7 +534,7 @@ impl RedPacket {
         rep: &mut RedPacketReport,
         lost: &mut Vec<JournalRecord>,
     ) -> Vec<i64> {
-        let total = self.args.total_cents as i64;
+        let total = self.config.total_cents as i64;
         // An entry that does not parse is kept as a grant of 0 cents to no
         // user, so it shows as a disagreement rather than vanishing.
         let order: Vec<(u64, i64)> = r
@@ -592,7 +584,7 @@ impl RedPacket {
             let left_matches = r
                 .packet
                 .get("remaining_count")
-                .is_some_and(|left| *left + order.len() as i64 == self.args.count as i64);
+                .is_some_and(|left| *left + order.len() as i64 == self.config.count as i64);
             if r.packet.is_empty() || listed != hashed || !left_matches {
                 rep.records_disagree += 1;
             }

@@ -25,31 +25,25 @@ use std::time::Duration;
 
 static BUY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/seckill_buy.lua")));
 
-/// Seckill flags.
-#[derive(clap::Args, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the seckill workload does. Serde for scenario files and the
+/// report; the command line's flags ([`crate::cli::SeckillArgs`]) give one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct SeckillArgs {
+pub struct SeckillConfig {
     /// Stock of each item.
-    #[arg(long, default_value_t = 100, value_name = "N", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::STOCK.parse::<u64>(s))]
     pub stock: u64,
     /// Items put on sale (with --until-done: the whole run; with --duration:
     /// per batch, put on sale again as they sell out).
-    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::ITEMS.parse::<u64>(s))]
     pub items: u64,
     /// atomic: check and take the stock in one Lua script; naive: GET, then SET.
-    #[arg(id = "seckill_mode", long = "seckill-mode", value_enum, default_value_t = Mode::Atomic, help_heading = "Seckill")]
     pub mode: Mode,
     /// Naive mode: pause between the GET and the SET, to force interleaving.
-    #[arg(id = "seckill_delay_ms", long = "seckill-delay-ms", default_value_t = 0, value_name = "MS", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::NAIVE_DELAY_MS.parse::<u64>(s))]
     pub naive_delay_ms: u64,
 }
 
-impl Default for SeckillArgs {
+impl Default for SeckillConfig {
     fn default() -> Self {
-        SeckillArgs {
+        SeckillConfig {
             stock: 100,
             items: 1,
             mode: Mode::Atomic,
@@ -58,7 +52,7 @@ impl Default for SeckillArgs {
     }
 }
 
-impl SeckillArgs {
+impl SeckillConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.stock == 0 || self.items == 0 {
             return Err("--stock and --items must be at least 1".into());
@@ -69,7 +63,7 @@ impl SeckillArgs {
 
 /// The seckill workload of one run.
 pub struct Seckill {
-    pub args: SeckillArgs,
+    pub config: SeckillConfig,
     pub rounds: Rounds,
     ledger: Arc<Mutex<Ledger>>,
 }
@@ -80,11 +74,11 @@ pub struct SeckillGrabber {
 }
 
 impl Seckill {
-    pub fn new(args: SeckillArgs, until_done: bool, ledger: Arc<Mutex<Ledger>>) -> Seckill {
-        let limit = until_done.then_some(args.items);
+    pub fn new(config: SeckillConfig, until_done: bool, ledger: Arc<Mutex<Ledger>>) -> Seckill {
+        let limit = until_done.then_some(config.items);
         Seckill {
-            rounds: Rounds::new(limit, args.items),
-            args,
+            rounds: Rounds::new(limit, config.items),
+            config,
             ledger,
         }
     }
@@ -94,7 +88,7 @@ impl Seckill {
         for i in from..to {
             pipe.cmd("SET")
                 .arg(ctx.keys.stock(i))
-                .arg(self.args.stock)
+                .arg(self.config.stock)
                 .ignore();
         }
         ctx.query_pipe::<()>(OpKind::Setup, true, &pipe)
@@ -105,7 +99,7 @@ impl Seckill {
     /// Ok(true) sold, Ok(false) sold out / already bought / no such item.
     async fn buy(&self, ctx: &mut GrabberCtx, item: u64) -> Result<bool, ()> {
         let (stock, orders) = (ctx.keys.stock(item), ctx.keys.orders(item));
-        match self.args.mode {
+        match self.config.mode {
             Mode::Atomic => {
                 let mut inv = BUY.prepare_invoke();
                 inv.key(stock).key(orders).arg(ctx.user).arg(ctx.user);
@@ -129,9 +123,9 @@ impl Seckill {
                 if already || left <= 0 {
                     return Ok(false);
                 }
-                if self.args.naive_delay_ms > 0
+                if self.config.naive_delay_ms > 0
                     && !ctx
-                        .sleep(Duration::from_millis(self.args.naive_delay_ms))
+                        .sleep(Duration::from_millis(self.config.naive_delay_ms))
                         .await
                 {
                     return Err(());
@@ -205,10 +199,10 @@ impl Workload for Seckill {
         let oversold: u64 = l
             .sales_by_item
             .values()
-            .map(|s| s.saturating_sub(self.args.stock))
+            .map(|s| s.saturating_sub(self.config.stock))
             .sum();
         drop(l);
-        let stock = self.rounds.created() * self.args.stock;
+        let stock = self.rounds.created() * self.config.stock;
         snap.seckill = Some(SeckillView {
             stock,
             sold,
@@ -232,9 +226,9 @@ impl Workload for Seckill {
         } = self.rounds.acked(journal, JournalOp::SeckillSale);
         let keys = KeySpace::new(&report.run_id);
         let mut rep = SeckillReport {
-            mode: self.args.mode,
+            mode: self.config.mode,
             items,
-            stock: self.args.stock,
+            stock: self.config.stock,
             sold: acked.len() as u64,
             unknown_outcome_buys: report
                 .ops
@@ -242,7 +236,7 @@ impl Workload for Seckill {
                 .map_or(0, |o| o.errors.values().sum()),
             ..Default::default()
         };
-        let initial = self.args.stock as i64;
+        let initial = self.config.stock as i64;
         // Read items in pipelined chunks: one round trip per 200 items.
         let mut from = 0;
         while from < items {
@@ -275,16 +269,16 @@ impl Workload for Seckill {
                         // Naive mode loses decrements by design (its lesson);
                         // only the atomic script promises the balance.
                         let off = held as i64 + left - initial;
-                        if self.args.mode == Mode::Atomic && off != 0 {
+                        if self.config.mode == Mode::Atomic && off != 0 {
                             rep.unbalanced.insert(i, off);
                         }
                     }
                 }
-                if held > self.args.stock {
+                if held > self.config.stock {
                     rep.orders_over_stock.insert(i, held);
                 }
                 let acks = by_item.get(&i).map(|v| v.as_slice()).unwrap_or(&[]);
-                rep.oversold += (acks.len() as u64).saturating_sub(self.args.stock);
+                rep.oversold += (acks.len() as u64).saturating_sub(self.config.stock);
                 let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
                 for a in acks {
                     let n = seen.entry(a.user).or_default();

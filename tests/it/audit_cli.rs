@@ -3,8 +3,8 @@
 
 use crate::support::{grabstorm_bin, state_dir, StandaloneRedis};
 use grabstorm::lab::{Lab, LabConfig, LabTarget};
-use grabstorm::workload::redpacket::RedPacketArgs;
-use grabstorm::workload::seckill::SeckillArgs;
+use grabstorm::workload::redpacket::RedPacketConfig;
+use grabstorm::workload::seckill::SeckillConfig;
 use grabstorm::workload::WorkloadKind;
 use std::path::Path;
 use std::process::Command;
@@ -42,11 +42,11 @@ async fn audit_rechecks_a_finished_run_and_finds_writes_removed_since() {
         duration: None,
         until_done: true,
         hard_cap: Duration::from_secs(60),
-        redpacket: RedPacketArgs {
+        redpacket: RedPacketConfig {
             packets: 5,
             ..Default::default()
         },
-        seckill: SeckillArgs {
+        seckill: SeckillConfig {
             stock: 20,
             ..Default::default()
         },

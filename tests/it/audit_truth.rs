@@ -8,8 +8,8 @@ use crate::support::{state_dir, StandaloneRedis};
 use grabstorm::lab::{Lab, LabConfig, LabTarget};
 use grabstorm::report::model::Report;
 use grabstorm::workload::lock::LockConfig;
-use grabstorm::workload::redpacket::RedPacketArgs;
-use grabstorm::workload::seckill::SeckillArgs;
+use grabstorm::workload::redpacket::RedPacketConfig;
+use grabstorm::workload::seckill::SeckillConfig;
 use grabstorm::workload::{LockKind, WorkloadKind};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -79,7 +79,7 @@ fn redpacket_run(seed: u64, packets: u64) -> LabConfig {
         workload: WorkloadKind::Redpacket,
         grabbers: 120,
         seed,
-        redpacket: RedPacketArgs {
+        redpacket: RedPacketConfig {
             packets,
             count: 10,
             total_cents: 10_000,
@@ -243,7 +243,7 @@ async fn seckill_compares_stock_and_orders_in_redis() {
         workload: WorkloadKind::Seckill,
         grabbers: 90,
         seed: 67,
-        seckill: SeckillArgs {
+        seckill: SeckillConfig {
             stock: 30,
             items: 2,
             ..Default::default()

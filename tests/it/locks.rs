@@ -601,10 +601,10 @@ fn lock_args_default_to_the_safe_lock_and_parse_kind_lists() {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        locks: grabstorm::workload::lock::LockArgs,
+        locks: grabstorm::cli::LockArgs,
     }
     let defaults = Cli::parse_from(["x"]).locks;
-    assert_eq!(defaults, grabstorm::workload::lock::LockArgs::default());
+    assert_eq!(defaults, grabstorm::cli::LockArgs::default());
     assert_eq!(defaults.config(), LockConfig::default());
     let cli = Cli::parse_from([
         "x",

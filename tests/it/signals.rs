@@ -10,7 +10,7 @@ use crate::topology_docker::{docker_or_skip, leftovers, RemoveOnDrop};
 use crate::tui::{master_on_screen, Tmux};
 use grabstorm::lab::{EndReason, Lab, LabConfig, LabTarget};
 use grabstorm::shutdown::{Shutdown, StopSignal};
-use grabstorm::workload::seckill::SeckillArgs;
+use grabstorm::workload::seckill::SeckillConfig;
 use grabstorm::workload::WorkloadKind;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -506,7 +506,7 @@ async fn a_lab_stops_on_the_first_request_and_skips_its_audit_on_the_second() {
             seed: 3,
             duration: Some(Duration::from_secs(60)),
             hard_cap: Duration::from_secs(120),
-            seckill: SeckillArgs {
+            seckill: SeckillConfig {
                 stock: STOCK as u64,
                 items: 1,
                 ..Default::default()

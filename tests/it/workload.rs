@@ -6,8 +6,8 @@
 use crate::support::{grabstorm_bin, state_dir, StandaloneRedis};
 use grabstorm::lab::{Lab, LabConfig, LabTarget};
 use grabstorm::report::model::Report;
-use grabstorm::workload::redpacket::{expected_amounts, RedPacketArgs};
-use grabstorm::workload::seckill::SeckillArgs;
+use grabstorm::workload::redpacket::{expected_amounts, RedPacketConfig};
+use grabstorm::workload::seckill::SeckillConfig;
 use grabstorm::workload::{Mode, WorkloadKind};
 use std::path::Path;
 use std::time::Duration;
@@ -61,7 +61,7 @@ async fn atomic_red_packets_under_1000_grabbers_conserve_money_and_lose_nothing(
     let redis = StandaloneRedis::start();
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&redis, dir.path(), WorkloadKind::Redpacket);
-    c.redpacket = RedPacketArgs {
+    c.redpacket = RedPacketConfig {
         packets: 30,
         ..Default::default()
     };
@@ -134,7 +134,7 @@ async fn naive_red_packets_with_forced_interleaving_are_caught() {
     c.grabbers = 200;
     // Fewer users than grabbers: the same user races itself.
     c.users = 40;
-    c.redpacket = RedPacketArgs {
+    c.redpacket = RedPacketConfig {
         packets: 5,
         mode: Mode::Naive,
         naive_delay_ms: 20,
@@ -184,7 +184,7 @@ async fn atomic_seckill_never_oversells() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&redis, dir.path(), WorkloadKind::Seckill);
     c.grabbers = 500;
-    c.seckill = SeckillArgs {
+    c.seckill = SeckillConfig {
         stock: 50,
         items: 2,
         ..Default::default()
@@ -210,7 +210,7 @@ async fn naive_seckill_oversells_and_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&redis, dir.path(), WorkloadKind::Seckill);
     c.grabbers = 300;
-    c.seckill = SeckillArgs {
+    c.seckill = SeckillConfig {
         stock: 20,
         items: 1,
         mode: Mode::Naive,

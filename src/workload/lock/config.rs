@@ -1,87 +1,9 @@
-//! The lock workload's settings: the `--lock-*` flags ([`LockArgs`], flattened
-//! into `load` and `tui`) and the [`LockConfig`] they produce, which scenario
-//! files and the lab also build directly (serde, every field defaulted).
+//! The lock workload's settings: the [`LockConfig`] that scenario files, the
+//! lab and the `--lock-*` flags ([`crate::cli::LockArgs`]) build (serde,
+//! every field defaulted), and its checks.
 
 use crate::workload::LockKind;
 use serde::{Deserialize, Serialize};
-
-/// Lock workload flags of `grabstorm load` (and `tui`), flattened there.
-#[derive(clap::Args, Debug, Clone, PartialEq)]
-#[command(next_help_heading = "Locks")]
-pub struct LockArgs {
-    /// Lock kinds the lock grabbers use, split evenly between them
-    /// (comma-separated: naive,safe,reentrant,fenced).
-    #[arg(long = "lock-kinds", value_delimiter = ',', default_value = "safe")]
-    pub lock_kinds: Vec<LockKind>,
-    /// Lock keys per kind the grabbers contend for.
-    #[arg(long = "lock-keys", default_value_t = 4, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_KEYS.parse::<usize>(s))]
-    pub lock_keys: usize,
-    /// Lock TTL in milliseconds.
-    #[arg(long = "lock-ttl-ms", default_value_t = 1000, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_TTL_MS.parse::<u64>(s))]
-    pub lock_ttl_ms: u64,
-    /// Time the critical section holds the lock, in milliseconds; above the
-    /// TTL it shows the classic failure (two holders).
-    #[arg(long = "lock-hold-ms", default_value_t = 5, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_HOLD_MS.parse::<u64>(s))]
-    pub lock_hold_ms: u64,
-    /// Naive lock: how many grabbers die between SETNX and EXPIRE, leaving a
-    /// lock without TTL.
-    #[arg(long = "lock-die-between", default_value_t = 0, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_DIE_BETWEEN.parse::<u64>(s))]
-    pub lock_die_between: u64,
-    /// Naive lock: chance that an acquisition is one that dies (while deaths
-    /// are left), drawn from the seed.
-    #[arg(long = "lock-die-probability", default_value_t = 1.0)]
-    pub lock_die_probability: f64,
-    /// First retry backoff in milliseconds (doubles, jittered, up to 32x, so
-    /// thousands of waiters do not flood Redis with attempts).
-    #[arg(long = "lock-retry-ms", default_value_t = 2, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_RETRY_MS.parse::<u64>(s))]
-    pub lock_retry_ms: u64,
-    /// A grabber gives up acquiring after this many milliseconds (counted as failed).
-    #[arg(long = "lock-max-wait-ms", default_value_t = 2000, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_MAX_WAIT_MS.parse::<u64>(s))]
-    pub lock_max_wait_ms: u64,
-    /// With --until-done: lock rounds (acquire, work, release) per lock grabber.
-    #[arg(long = "lock-rounds", default_value_t = 10, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::LOCK_ROUNDS.parse::<u64>(s))]
-    pub lock_rounds: u64,
-}
-
-impl Default for LockArgs {
-    fn default() -> Self {
-        let c = LockConfig::default();
-        LockArgs {
-            lock_kinds: c.kinds,
-            lock_keys: c.keys,
-            lock_ttl_ms: c.ttl_ms,
-            lock_hold_ms: c.hold_ms,
-            lock_die_between: c.die_between,
-            lock_die_probability: c.die_probability,
-            lock_retry_ms: c.retry_ms,
-            lock_max_wait_ms: c.max_wait_ms,
-            lock_rounds: c.rounds,
-        }
-    }
-}
-
-impl LockArgs {
-    pub fn config(&self) -> LockConfig {
-        LockConfig {
-            kinds: self.lock_kinds.clone(),
-            keys: self.lock_keys,
-            ttl_ms: self.lock_ttl_ms,
-            hold_ms: self.lock_hold_ms,
-            die_between: self.lock_die_between,
-            die_probability: self.lock_die_probability,
-            retry_ms: self.lock_retry_ms,
-            max_wait_ms: self.lock_max_wait_ms,
-            rounds: self.lock_rounds,
-        }
-    }
-}
 
 /// Errors in a lock configuration.
 #[derive(Debug, thiserror::Error, PartialEq)]

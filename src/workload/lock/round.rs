@@ -52,10 +52,6 @@ impl LockGrabber {
         &self.owner
     }
 
-    pub fn is_dead(&self) -> bool {
-        self.dead
-    }
-
     /// Rounds completed (acquired or gave up).
     pub fn rounds(&self) -> u64 {
         self.rounds
