@@ -175,17 +175,12 @@ impl Lab {
     }
 
     fn used_kinds(&self) -> Vec<WorkloadKind> {
-        let used = self.load.used();
-        [
-            WorkloadKind::Redpacket,
-            WorkloadKind::Seckill,
-            WorkloadKind::Lock,
-        ]
-        .into_iter()
-        .zip(used)
-        .filter(|(_, u)| *u)
-        .map(|(k, _)| k)
-        .collect()
+        self.load
+            .used()
+            .iter()
+            .filter(|(_, used)| **used)
+            .map(|(kind, _)| kind)
+            .collect()
     }
 
     async fn node_name(&self, addr: SocketAddr) -> String {

@@ -47,6 +47,8 @@ pub struct Replication {
     /// Its own replication offset (a replica's `slave_repl_offset`, else
     /// `master_repl_offset`).
     pub offset: Option<u64>,
+    /// For a master: its replicas whose sync is done (`slaveN:...,state=online`).
+    pub replicas_online: usize,
 }
 
 impl Replication {
@@ -80,6 +82,10 @@ impl Replication {
             offset: own_offset
                 .or_else(|| field("master_repl_offset"))
                 .and_then(|v| v.parse().ok()),
+            replicas_online: text
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+                .count(),
         })
     }
 
@@ -181,6 +187,12 @@ mod tests {
         assert_eq!(r.master, None);
         assert!(!r.link_up());
         assert_eq!(r.offset, Some(99));
+        assert_eq!(r.replicas_online, 1);
+        // A replica still syncing is connected but not online.
+        let syncing = text.replace("connected_slaves:2\r\n", "connected_slaves:2\r\nslave1:ip=127.0.0.1,port=7003,state=wait_bgsave,offset=0,lag=0\r\n");
+        assert_eq!(Replication::parse(&syncing).unwrap().replicas_online, 1);
+        let both = syncing.replace("state=wait_bgsave", "state=online");
+        assert_eq!(Replication::parse(&both).unwrap().replicas_online, 2);
     }
 
     #[test]

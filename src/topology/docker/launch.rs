@@ -135,22 +135,9 @@ impl DockerBackend {
 async fn wait_replicas_online(master: SocketAddr, auth: &Auth, replicas: usize, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     let online = || async {
-        let second = Duration::from_secs(1);
-        let mut conn = crate::topology::conn::open(master, auth, second, second)
+        crate::topology::admin::replication::read(master, auth)
             .await
-            .ok()?;
-        let info: String = tokio::time::timeout(
-            Duration::from_secs(1),
-            redis::cmd("INFO").arg("replication").query_async(&mut conn),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        Some(
-            info.lines()
-                .filter(|l| l.starts_with("slave") && l.contains("state=online"))
-                .count(),
-        )
+            .map(|r| r.replicas_online)
     };
     loop {
         let seen = online().await;
