@@ -146,21 +146,29 @@ mod tests {
         }
     }
 
+    /// 20 polls 500 ms apart: redis-1 master advancing 100 bytes a poll,
+    /// redis-2 its replica at `replica(i)` in poll `i`.
+    fn polls(replica: impl Fn(u64) -> u64) -> Vec<RoleReading> {
+        (0..20u64)
+            .flat_map(|i| {
+                [
+                    r(i * 500, "redis-1", Role::Master, None, 1_000 + i * 100),
+                    r(
+                        i * 500,
+                        "redis-2",
+                        Role::Replica,
+                        Some("redis-1"),
+                        replica(i),
+                    ),
+                ]
+            })
+            .collect()
+    }
+
     #[test]
     fn a_replica_whose_offset_stood_still_is_named_with_what_it_lacked() {
-        let mut log = Vec::new();
-        for i in 0..20u64 {
-            let t = i * 500;
-            log.push(r(t, "redis-1", Role::Master, None, 1_000 + i * 100));
-            // redis-2 follows until 3 s, then stands still at 1,600.
-            log.push(r(
-                t,
-                "redis-2",
-                Role::Replica,
-                Some("redis-1"),
-                1_000 + i.min(6) * 100,
-            ));
-        }
+        // redis-2 follows until 3 s, then stands still at 1,600.
+        let log = polls(|i| 1_000 + i.min(6) * 100);
         let s = stalled_promotion(&log, "redis-2", 10_000).unwrap();
         assert_eq!(s.stalled_since_ms, 3_000);
         assert_eq!(s.master, "redis-1");
@@ -170,18 +178,7 @@ mod tests {
 
     #[test]
     fn a_replica_that_kept_up_is_not_named() {
-        let mut log = Vec::new();
-        for i in 0..20u64 {
-            let t = i * 500;
-            log.push(r(t, "redis-1", Role::Master, None, 1_000 + i * 100));
-            log.push(r(
-                t,
-                "redis-2",
-                Role::Replica,
-                Some("redis-1"),
-                1_000 + i * 100,
-            ));
-        }
+        let log = polls(|i| 1_000 + i * 100);
         assert_eq!(stalled_promotion(&log, "redis-2", 10_000), None);
         // Standing still while the master also stood still lacks nothing.
         let idle: Vec<_> = (0..20u64)

@@ -47,24 +47,7 @@ impl Up {
         args.extend_from_slice(spec);
         let out = grabstorm(state.path(), &args);
         assert!(out.status.success(), "up: {}", text(&out));
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let nodes = v["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["name"].as_str().unwrap().to_string(),
-                    n["host_addr"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        let password = v["password"].as_str().map(str::to_string);
-        Up {
-            state,
-            nodes,
-            password,
-        }
+        Up::from_json(state, &serde_json::from_slice(&out.stdout).unwrap())
     }
 
     /// The topology a `run --keep` left in `state`, read with `status --json`.
@@ -72,6 +55,11 @@ impl Up {
         let out = grabstorm(state.path(), &["status", "--json"]);
         let v: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("status --json: {e}: {}", text(&out)));
+        Up::from_json(state, &v)
+    }
+
+    /// From `up --json` or `status --json` (one node shape in both).
+    fn from_json(state: tempfile::TempDir, v: &Value) -> Up {
         let nodes = v["nodes"]
             .as_array()
             .unwrap()
