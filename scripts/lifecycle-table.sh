@@ -38,25 +38,34 @@ left_containers() {
 }
 left_of() { echo "$(left_processes "$1") processes, $(left_containers "$1") containers"; }
 
-# signal BACKEND SIG: a 20 s load, the signal after 4 s; how long it took to
-# end after the signal, its exit status and what was left.
+# signal BACKEND SIG [WHEN]: a 20 s load, the signal after 4 s of load (or,
+# with WHEN=starting, while the topology is still starting); how long it
+# took to end after the signal, its exit status and what was left.
 signal_case() {
-    local backend=$1 sig=$2 s out pid t0 t1 rc
+    local backend=$1 sig=$2 when=${3:-load} s out pid t0 t1 rc
     s=$(new_state)
     out="$s/out"
     "$BIN" --state-dir "$s" load --backend "$backend" --workload redpacket --grabbers 200 \
         --duration 20s --out "$out" >"$s/log" 2>&1 &
     pid=$!
-    # 4 s of load: wait for the topology, then 4 s more.
-    for _ in $(seq 1 600); do grep -q "grabbers started\|load:" "$s/log" 2>/dev/null && break; sleep 0.1; done
-    sleep 4
+    if [[ $when == starting ]]; then
+        # The run dir appears before the first node is created.
+        for _ in $(seq 1 600); do [[ -d $s/runs ]] && break; sleep 0.05; done
+        sleep 0.5
+    else
+        # The first progress line: the load runs. Then 4 s more.
+        for _ in $(seq 1 900); do grep -q "ops/s" "$s/log" 2>/dev/null && break; sleep 0.1; done
+        sleep 4
+    fi
     t0=$(date +%s.%N)
     kill -"$sig" "$pid"
     wait "$pid"
     rc=$?
     t1=$(date +%s.%N)
-    printf '| `kill -%s` a %s `load --duration 20s` after 4 s | ended %.1f s after the signal, exit %s, report: %s, left: %s |\n' \
-        "$sig" "$backend" "$(echo "$t1 - $t0" | bc)" "$rc" \
+    local what="after 4 s of load"
+    [[ $when == starting ]] && what="while its topology starts"
+    printf '| `kill -%s` a %s `load --duration 20s` %s | ended %.1f s after the signal, exit %s, report: %s, left: %s |\n' \
+        "$sig" "$backend" "$what" "$(echo "$t1 - $t0" | bc)" "$rc" \
         "$([[ -s $out/report.json ]] && echo yes || echo no)" "$(left_of "$s")"
 }
 
@@ -65,16 +74,20 @@ docker_ok() { docker info >/dev/null 2>&1; }
 echo "| case | measured |"
 echo "|---|---|"
 for sig in TERM HUP INT; do signal_case local "$sig"; done
-if docker_ok; then for sig in TERM HUP; do signal_case docker "$sig"; done; fi
+if docker_ok; then
+    for sig in TERM HUP; do signal_case docker "$sig"; done
+    signal_case docker TERM starting
+fi
 
 # The dashboard's terminal dies.
 if command -v tmux >/dev/null && docker_ok; then
     s=$(new_state)
     tmux new-session -d -s grabstorm-table -x 120 -y 40 \
-        "$BIN --state-dir $s --backend docker --grabbers 1000 2>$s/err"
+        "$BIN --state-dir $s tui --backend docker --grabbers 1000 2>$s/err"
     for _ in $(seq 1 900); do [[ $(left_containers "$s") -ge 6 ]] && break; sleep 0.1; done
     sleep 3
-    pid=$(pgrep -f -- "--state-dir $s --backend docker" | head -1)
+    pid=$(pgrep -f -- "--state-dir $s tui" | head -1)
+    [[ -z $pid ]] && { echo "| dashboard in tmux | did not start: $(head -c 300 "$s/err") |"; pid=0; }
     t0=$(date +%s.%N)
     tmux kill-session -t grabstorm-table
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
