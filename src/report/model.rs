@@ -305,7 +305,10 @@ pub struct Report {
     pub faults_failed: Vec<String>,
     /// States of the topology worth a word, read from Redis once the run
     /// settled (a master that reports itself a replica, a replica of itself
-    /// or of an unreachable address, a replica whose link is down).
+    /// or of an unreachable address, a replica whose link is down) and from
+    /// the roles polled during the run (an old master that rejoined and was
+    /// promoted again; a replica promoted after its replication had stalled,
+    /// with the bytes it lacked).
     pub topology_findings: Vec<String>,
     /// The scenario that was played (issue 7), as given.
     pub scenario: Option<serde_json::Value>,
