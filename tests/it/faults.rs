@@ -921,6 +921,98 @@ fn bad_faults_are_refused_clearly_and_touch_nothing() {
     assert!(down.status.success(), "{}", text(&down.stderr));
 }
 
+/// A partition while another node is stopped: the stopped peer has no
+/// namespace to enter, so it is cut on the target's side only, and the cut
+/// still lands (the sentinels see the master go down). Before, the fault
+/// failed on the stopped peer and cut nothing.
+#[test]
+fn a_partition_lands_while_a_peer_is_stopped() {
+    let _cut = crate::support::one_partition_at_a_time();
+    let state = state_dir();
+    let s = state.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if rt
+        .block_on(docker_or_skip(
+            "a_partition_lands_while_a_peer_is_stopped",
+            s,
+        ))
+        .is_none()
+    {
+        return;
+    }
+    let up = grabstorm(
+        s,
+        &[
+            "up",
+            "--backend",
+            "docker",
+            "--down-after-ms",
+            "1000",
+            "--json",
+        ],
+    );
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&up.stdout).unwrap();
+    let password = v["password"].as_str().map(str::to_string);
+    let sentinel = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "sentinel-1")
+        .unwrap()["host_addr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = grabstorm(s, &["fault", "kill", "redis-3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = grabstorm(s, &["fault", "partition", "redis-1"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    // Recount from outside: sentinel-1's own view of the master's flags.
+    let mut conn = redis::Client::open(crate::support::url_with(password.as_deref(), &sentinel))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let flags = loop {
+        let fields: Vec<String> = redis::cmd("SENTINEL")
+            .arg("MASTER")
+            .arg("mymaster")
+            .query(&mut conn)
+            .unwrap();
+        let flags = fields
+            .chunks(2)
+            .find(|kv| kv[0] == "flags")
+            .map(|kv| kv[1].clone())
+            .unwrap_or_default();
+        // Either still marked down, or already failed over to redis-2.
+        let ip = fields
+            .chunks(2)
+            .find(|kv| kv[0] == "ip")
+            .map(|kv| kv[1].clone());
+        if flags.contains("s_down") || std::time::Instant::now() > deadline {
+            break format!("{flags} (ip {ip:?})");
+        }
+        let masters: Vec<String> = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg("mymaster")
+            .query(&mut conn)
+            .unwrap();
+        if !masters.is_empty() && Some(&masters[0]) != ip.as_ref() {
+            break "switched".to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        flags.contains("s_down") || flags == "switched",
+        "the cut did not land: sentinel-1 says the master's flags are {flags}; fault said {said}"
+    );
+    let out = grabstorm(s, &["fault", "heal", "all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let down = grabstorm(s, &["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+}
+
 // -------------------------------------------------------------- measurement
 
 /// Five segfault failovers at down-after 1000 ms with 3 sentinels: prints
@@ -1105,7 +1197,10 @@ fn split_spec(min_replicas_to_write: u16) -> TopologySpec {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Each test has its own runtime: a blocking guard is the point.
+#[allow(clippy::await_holding_lock)]
 async fn split_brain_loses_acknowledged_writes_without_min_replicas() {
+    let _cut = crate::support::one_partition_at_a_time();
     let state = state_dir();
     let Some(backend) = docker_or_skip("split_brain_without_min_replicas", state.path()).await
     else {
@@ -1135,7 +1230,10 @@ async fn split_brain_loses_acknowledged_writes_without_min_replicas() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Each test has its own runtime: a blocking guard is the point.
+#[allow(clippy::await_holding_lock)]
 async fn split_brain_with_min_replicas_loses_at_most_the_lag_window() {
+    let _cut = crate::support::one_partition_at_a_time();
     let state = state_dir();
     let Some(backend) = docker_or_skip("split_brain_with_min_replicas", state.path()).await else {
         return;

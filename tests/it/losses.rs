@@ -381,6 +381,7 @@ fn the_naive_clients_durable_outage_counts_writes_that_did_not_survive() {
 /// it acknowledges writes that the next master never receives.
 #[test]
 fn a_second_failover_keeps_its_own_losses() {
+    let _cut = crate::support::one_partition_at_a_time();
     if !docker_or_skip("a_second_failover_keeps_its_own_losses") {
         return;
     }

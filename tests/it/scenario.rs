@@ -422,6 +422,7 @@ fn docker_or_skip(test: &str) -> bool {
 
 #[test]
 fn split_brain_on_docker_loses_acknowledged_writes() {
+    let _cut = crate::support::one_partition_at_a_time();
     if !docker_or_skip("split_brain_on_docker_loses_acknowledged_writes") {
         return;
     }
@@ -452,7 +453,14 @@ fn assert_shipped_passes(name: &str, backend: &str) -> serde_json::Value {
     let out = tempfile::tempdir().unwrap();
     let file = repo().join("scenarios").join(format!("{name}.toml"));
     let o = play(&file, backend, out.path(), &[]);
-    assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+    // On failure, what the run counted too: the errors by class and the
+    // failover rows say which part of the story went another way.
+    let counted = std::fs::read(out.path().join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|r| format!("errors {}\nfailovers {}", r["errors"], r["failovers"]))
+        .unwrap_or_default();
+    assert_eq!(o.status.code(), Some(0), "{name}: {}\n{counted}", text(&o));
     let r = report_json(out.path());
     let expectations = r["expectations"].as_array().unwrap();
     assert!(!expectations.is_empty(), "{name} has no expectations");
@@ -480,6 +488,7 @@ fn redpacket_naive_breaks_conservation_and_grants_twice() {
 
 #[test]
 fn lock_lost_on_failover_on_docker_grants_a_lock_twice() {
+    let _cut = crate::support::one_partition_at_a_time();
     if !docker_or_skip("lock_lost_on_failover_on_docker_grants_a_lock_twice") {
         return;
     }
@@ -494,6 +503,7 @@ fn lock_lost_on_failover_on_docker_grants_a_lock_twice() {
 
 #[test]
 fn split_brain_with_min_replicas_on_docker_refuses_writes() {
+    let _cut = crate::support::one_partition_at_a_time();
     if !docker_or_skip("split_brain_with_min_replicas_on_docker_refuses_writes") {
         return;
     }

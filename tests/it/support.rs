@@ -116,6 +116,16 @@ impl Drop for StandaloneRedis {
     }
 }
 
+/// Tests that cut a node off measure windows of seconds (Sentinel's
+/// down-after, min-replicas-max-lag, the moment a cut lands): two of them
+/// at once on a 2-core machine stretch those windows past what Redis
+/// promises. Each holds this guard while it runs; other tests still run
+/// beside it.
+pub fn one_partition_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A private state dir so tests never touch the user's runs or each other's.
 pub fn state_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
