@@ -419,12 +419,6 @@ fn apply_facts(
         (_, Some(m)) => format!("replica of {}", name_of(m).unwrap_or_else(|| m.clone())),
         (role, None) => role.redis_word().to_string(),
     };
-    let restarted_by_lab = |node: &str| {
-        report.events.iter().any(|e| {
-            matches!(&e.kind, EventKind::Note { text }
-                if text.starts_with(&format!("fault restart {node}:")) && text.contains("as a replica of"))
-        })
-    };
     let mut found = Vec::new();
     for f in report.failovers.iter_mut().filter(|f| f.failed_over) {
         let switched_ms = f.at_ms + f.switch_ms.unwrap_or(0);
@@ -455,8 +449,10 @@ fn apply_facts(
             f.old_master_role = Some(role_words(r));
         }
         // ROLE is the fact; +convert-to-slave only says who did it.
-        f.old_master_rejoined_as_replica =
-            settled.is_some_and(Replication::is_replica) || seen.is_some();
+        // Silent at the end and never read as a replica: Sentinel's
+        // +convert-to-slave (already in the row) is all there is.
+        f.old_master_rejoined_as_replica = seen.is_some()
+            || settled.map_or(f.old_master_rejoined_as_replica, Replication::is_replica);
         if let (Some(seen), true) = (seen, settled.is_some_and(Replication::is_master)) {
             found.push(format!(
                 "{} rejoined as a replica{} at {} and was master again by the end",
@@ -469,10 +465,10 @@ fn apply_facts(
             ));
         }
         if f.old_master_rejoined_as_replica {
+            // grabstorm never sends REPLICAOF (a restart is a real restart):
+            // Sentinel did it, or its announcement was missed.
             f.old_master_rejoined_by = Some(if f.old_master_rejoined_ms.is_some() {
                 "sentinel".to_string()
-            } else if restarted_by_lab(&f.old_master) {
-                "grabstorm".to_string()
             } else {
                 "unknown".to_string()
             });

@@ -295,7 +295,8 @@ impl Lab {
                 shared.clone(),
                 b.clone(),
                 topo_tx,
-                (roles.clone(), bus.clone()),
+                roles.clone(),
+                bus.clone(),
                 cancel.child_token(),
             ));
             let inj = Injector::new(b.clone(), shared.clone(), bus.clone());

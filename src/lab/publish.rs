@@ -45,10 +45,10 @@ pub(super) async fn poll_topology(
     topology: Arc<Mutex<Topology>>,
     backend: Arc<dyn Backend>,
     tx: watch::Sender<TopologyView>,
-    roles: (RoleLog, EventBus),
+    roles: RoleLog,
+    clock: EventBus,
     cancel: CancellationToken,
 ) {
-    let (roles, clock) = roles;
     let mut observer = crate::topology::live::Observer::new();
     loop {
         // A fresh clone each poll: a restart may have changed the nodes.

@@ -97,20 +97,13 @@ pub fn stalled_promotion(
     let last = *before.last()?;
     let master = last.master.clone()?;
     let offset = last.offset?;
-    // The last reading at which the offset was lower than it is now: the
-    // offset advanced right after it.
+    // The first reading of the last run of readings at today's offset.
     let stalled_since_ms = before
         .iter()
         .rev()
-        .find(|r| r.offset.is_some_and(|o| o < offset))
-        .map(|r| {
-            // The first reading that shows today's offset.
-            before
-                .iter()
-                .find(|s| s.at_ms > r.at_ms && s.offset == Some(offset))
-                .map_or(r.at_ms, |s| s.at_ms)
-        })
-        .unwrap_or(before[0].at_ms);
+        .take_while(|r| r.offset == Some(offset))
+        .last()
+        .map_or(last.at_ms, |r| r.at_ms);
     // What the master had at its last reading before the switch. Only a
     // master that went on advancing for a while after the replica stood
     // still shows a stalled link: a crashed master stops both at once.

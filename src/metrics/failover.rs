@@ -64,13 +64,15 @@ pub struct Failover {
     pub failed_over: bool,
     /// Sentinels that announced the switch (every one of them, when they agree).
     pub sentinels_switched: Vec<String>,
-    /// Whether the old master is a replica of the new one: from its own
-    /// `ROLE` once the run settled, else from `+convert-to-slave`.
+    /// Whether the old master rejoined as a replica: its own `ROLE` once
+    /// the run settled, or any poll after the switch that read it as a
+    /// replica (it may have been promoted again since); when it answered
+    /// neither, `+convert-to-slave`.
     pub old_master_rejoined_as_replica: bool,
     /// When Sentinel turned the old master into a replica (`+convert-to-slave`).
     pub old_master_rejoined_ms: Option<u64>,
-    /// Who made the old master a replica: `sentinel` (+convert-to-slave)
-    /// or `grabstorm` (its restart sent REPLICAOF).
+    /// Who made the old master a replica: `sentinel` (+convert-to-slave
+    /// seen) or `unknown`; grabstorm itself never sends REPLICAOF.
     pub old_master_rejoined_by: Option<String>,
     /// What the old master said of itself once the run settled, e.g.
     /// "replica of redis-2" (None: not asked, or it did not answer).

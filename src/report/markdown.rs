@@ -320,9 +320,6 @@ fn failovers(md: &mut String, r: &Report) {
         if f.failed_over {
             let by = match f.old_master_rejoined_by.as_deref() {
                 Some("sentinel") => " (Sentinel converted it: +convert-to-slave)",
-                Some("grabstorm") => {
-                    " (grabstorm's restart pointed it at the master with REPLICAOF)"
-                }
                 _ => "",
             };
             let said = f
