@@ -12,7 +12,7 @@ pub use workload::{LockArgs, RedPacketArgs, SeckillArgs};
 
 use crate::commands;
 use crate::limits;
-use crate::topology::{Persistence, TopologySpec};
+use crate::topology::{HaMode, Persistence, TopologySpec};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -118,6 +118,30 @@ impl BackendArgs {
 /// The topology flags, shared by `up`, `load`, `tui`.
 #[derive(Args, Debug, Clone)]
 pub struct SpecArgs {
+    /// The high-availability model: a master with replicas watched by
+    /// sentinels, or a Redis Cluster (masters sharing 16,384 hash slots,
+    /// each with replicas, failing each other over).
+    #[arg(long, value_enum, default_value_t = TopologySpec::default().mode, help_heading = "Topology")]
+    pub mode: HaMode,
+    /// Cluster mode: number of masters, i.e. shards (3 to 10).
+    #[arg(long, default_value_t = TopologySpec::default().masters, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::CLUSTER_MASTERS.parse::<u16>(s))]
+    pub masters: u16,
+    /// Cluster mode: replicas of each master (0 to 4).
+    #[arg(long, default_value_t = TopologySpec::default().replicas_per_master, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::CLUSTER_REPLICAS_PER_MASTER.parse::<u16>(s))]
+    pub replicas_per_master: u16,
+    /// Cluster mode: cluster-node-timeout, the silence before a node is
+    /// flagged failing (100 to 600000).
+    #[arg(long, default_value_t = TopologySpec::default().node_timeout_ms, value_name = "MS", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NODE_TIMEOUT_MS.parse::<u64>(s))]
+    pub node_timeout_ms: u64,
+    /// Cluster mode: cluster-require-full-coverage. yes: the whole cluster
+    /// refuses writes while any slot has no master; no: the other shards
+    /// keep serving.
+    #[arg(long, default_value = "yes", value_name = "yes|no", help_heading = "Topology",
+          value_parser = parse_yes_no)]
+    pub require_full_coverage: bool,
     /// Name under which the sentinels monitor the master.
     #[arg(long, default_value_t = TopologySpec::default().master_name, help_heading = "Topology")]
     pub master_name: String,
@@ -187,6 +211,11 @@ impl SpecArgs {
             persistence: self.persistence,
             min_replicas_to_write: self.min_replicas_to_write,
             min_replicas_max_lag_s: self.min_replicas_max_lag,
+            mode: self.mode,
+            masters: self.masters,
+            replicas_per_master: self.replicas_per_master,
+            node_timeout_ms: self.node_timeout_ms,
+            require_full_coverage: self.require_full_coverage,
         }
     }
 
@@ -202,7 +231,21 @@ impl SpecArgs {
             persistence: s.persistence,
             min_replicas_to_write: s.min_replicas_to_write,
             min_replicas_max_lag: s.min_replicas_max_lag_s,
+            mode: s.mode,
+            masters: s.masters,
+            replicas_per_master: s.replicas_per_master,
+            node_timeout_ms: s.node_timeout_ms,
+            require_full_coverage: s.require_full_coverage,
         }
+    }
+}
+
+/// A yes/no flag value, as redis.conf spells it.
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(format!("{other:?} is not allowed: use yes or no")),
     }
 }
 

@@ -68,6 +68,12 @@ pub const QUORUM: Limit<u64> = Limit::new(1, 9);
 pub const DOWN_AFTER_MS: Limit<u64> = Limit::new(100, 600_000);
 pub const FAILOVER_TIMEOUT_MS: Limit<u64> = Limit::new(1000, 3_600_000);
 pub const PARALLEL_SYNCS: Limit<u64> = Limit::new(1, 16);
+/// Masters (shards) of a Redis Cluster: Redis needs at least 3 to elect.
+pub const CLUSTER_MASTERS: Limit<u64> = Limit::new(3, 10);
+/// Replicas of each Cluster master.
+pub const CLUSTER_REPLICAS_PER_MASTER: Limit<u64> = Limit::new(0, 4);
+/// Cluster's `cluster-node-timeout`, milliseconds.
+pub const NODE_TIMEOUT_MS: Limit<u64> = Limit::new(100, 600_000);
 /// At most the replicas (checked by the spec).
 pub const MIN_REPLICAS_TO_WRITE: Limit<u64> = Limit::new(0, 16);
 /// Seconds.

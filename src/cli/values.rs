@@ -5,7 +5,7 @@
 use crate::client::ClientMode;
 use crate::kinds::{LockKind, Mode, WorkloadKind};
 use crate::topology::select::BackendChoice;
-use crate::topology::Persistence;
+use crate::topology::{HaMode, Persistence};
 use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
@@ -42,6 +42,11 @@ value_enum!(Persistence, |p| Some(match p {
     Persistence::AofAlways => "AOF with `appendfsync always`",
     Persistence::AofEverysec => "AOF with `appendfsync everysec`",
     Persistence::AofNo => "AOF with `appendfsync no` (the OS decides when to flush)",
+}));
+
+value_enum!(HaMode, |m| Some(match m {
+    HaMode::Sentinel => "one master, its replicas, sentinels that fail it over",
+    HaMode::Cluster => "Redis Cluster: masters sharing the 16,384 slots, each with replicas",
 }));
 
 value_enum!(WorkloadKind, |w| match w {

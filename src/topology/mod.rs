@@ -47,7 +47,7 @@ pub mod view;
 
 pub use addr::AddrMap;
 pub use conn::Auth;
-pub use spec::{Persistence, SpecError, TopologySpec};
+pub use spec::{HaMode, Persistence, SpecError, TopologySpec};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -55,7 +55,7 @@ pub enum PlanError {
 pub fn node_names(spec: &TopologySpec) -> Vec<(String, NodeKind)> {
     let redis = (1..=spec.redis_count()).map(|i| (format!("redis-{i}"), NodeKind::Redis));
     let sentinels =
-        (1..=spec.sentinels as usize).map(|i| (format!("sentinel-{i}"), NodeKind::Sentinel));
+        (1..=spec.sentinel_count()).map(|i| (format!("sentinel-{i}"), NodeKind::Sentinel));
     redis.chain(sentinels).collect()
 }
 

@@ -68,8 +68,40 @@ impl fmt::Display for Persistence {
     }
 }
 
-/// What to start: one master, `replicas` replicas and `sentinels` sentinels
-/// monitoring the master under `master_name`.
+/// Which high-availability model a topology runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HaMode {
+    /// One master, its replicas, and sentinels that fail it over.
+    #[default]
+    Sentinel,
+    /// A Redis Cluster: masters sharing the 16,384 hash slots, each with
+    /// its replicas; the nodes fail each other over themselves.
+    Cluster,
+}
+
+impl HaMode {
+    pub const ALL: [HaMode; 2] = [HaMode::Sentinel, HaMode::Cluster];
+
+    /// The word a user writes for it (`--mode`, scenario `mode`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HaMode::Sentinel => "sentinel",
+            HaMode::Cluster => "cluster",
+        }
+    }
+}
+
+impl fmt::Display for HaMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to start. Sentinel mode: one master, `replicas` replicas and
+/// `sentinels` sentinels monitoring the master under `master_name`.
+/// Cluster mode: `masters` masters with `replicas_per_master` replicas
+/// each and no sentinel (the Sentinel-only fields are then unused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TopologySpec {
@@ -83,6 +115,16 @@ pub struct TopologySpec {
     pub persistence: Persistence,
     pub min_replicas_to_write: u16,
     pub min_replicas_max_lag_s: u32,
+    pub mode: HaMode,
+    /// Cluster mode: number of masters (shards).
+    pub masters: u16,
+    /// Cluster mode: replicas of each master.
+    pub replicas_per_master: u16,
+    /// Cluster mode: `cluster-node-timeout`, milliseconds.
+    pub node_timeout_ms: u64,
+    /// Cluster mode: `cluster-require-full-coverage` (yes: the whole
+    /// cluster refuses writes while any slot has no master).
+    pub require_full_coverage: bool,
 }
 
 impl Default for TopologySpec {
@@ -98,6 +140,11 @@ impl Default for TopologySpec {
             persistence: Persistence::None,
             min_replicas_to_write: 0,
             min_replicas_max_lag_s: 10,
+            mode: HaMode::Sentinel,
+            masters: 3,
+            replicas_per_master: 1,
+            node_timeout_ms: 2000,
+            require_full_coverage: true,
         }
     }
 }
@@ -124,6 +171,47 @@ pub enum SpecError {
 impl TopologySpec {
     /// Refuses a spec that cannot work, before anything is started.
     pub fn validate(&self) -> Result<(), SpecError> {
+        if self.mode == HaMode::Cluster {
+            return self.validate_cluster();
+        }
+        self.validate_sentinel()
+    }
+
+    /// The checks of a Cluster spec: only the Cluster fields count.
+    fn validate_cluster(&self) -> Result<(), SpecError> {
+        let range = |field: &'static str, value: u64, limit: Limit<u64>| {
+            limit.check(value).map_err(|_| SpecError::OutOfRange {
+                field,
+                value,
+                allowed: limit,
+            })
+        };
+        range("masters", self.masters.into(), limits::CLUSTER_MASTERS)?;
+        range(
+            "replicas-per-master",
+            self.replicas_per_master.into(),
+            limits::CLUSTER_REPLICAS_PER_MASTER,
+        )?;
+        range(
+            "node-timeout-ms",
+            self.node_timeout_ms,
+            limits::NODE_TIMEOUT_MS,
+        )?;
+        range(
+            "min-replicas-max-lag",
+            self.min_replicas_max_lag_s.into(),
+            limits::MIN_REPLICAS_MAX_LAG_S,
+        )?;
+        if self.min_replicas_to_write > self.replicas_per_master {
+            return Err(SpecError::MinReplicasAboveReplicas {
+                wanted: self.min_replicas_to_write,
+                replicas: self.replicas_per_master,
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_sentinel(&self) -> Result<(), SpecError> {
         fn range(field: &'static str, value: u64, limit: Limit<u64>) -> Result<(), SpecError> {
             limit.check(value).map_err(|_| SpecError::OutOfRange {
                 field,
@@ -180,9 +268,25 @@ impl TopologySpec {
         Ok(())
     }
 
-    /// Number of Redis data nodes (master plus replicas).
+    /// Number of Redis data nodes: the master plus its replicas, or every
+    /// Cluster master and replica.
     pub fn redis_count(&self) -> usize {
-        1 + self.replicas as usize
+        match self.mode {
+            HaMode::Sentinel => 1 + self.replicas as usize,
+            HaMode::Cluster => self.masters as usize * (1 + self.replicas_per_master as usize),
+        }
+    }
+
+    /// Number of sentinels started: none in Cluster mode.
+    pub fn sentinel_count(&self) -> usize {
+        match self.mode {
+            HaMode::Sentinel => self.sentinels as usize,
+            HaMode::Cluster => 0,
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.mode == HaMode::Cluster
     }
 }
 
@@ -198,6 +302,27 @@ mod tests {
             (s.replicas, s.sentinels, s.quorum, s.down_after_ms),
             (2, 3, 2, 1000)
         );
+    }
+
+    #[test]
+    fn cluster_specs_count_their_own_nodes_and_refuse_too_few_masters() {
+        let mut s = TopologySpec {
+            mode: HaMode::Cluster,
+            ..Default::default()
+        };
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!((s.redis_count(), s.sentinel_count()), (6, 0));
+        s.replicas_per_master = 2;
+        s.masters = 4;
+        assert_eq!(s.redis_count(), 12);
+        s.masters = 2;
+        assert!(matches!(
+            s.validate(),
+            Err(SpecError::OutOfRange {
+                field: "masters",
+                ..
+            })
+        ));
     }
 
     #[test]

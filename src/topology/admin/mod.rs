@@ -8,9 +8,10 @@
 //! - [`sentinel`]: what the sentinels say, typed, each question once.
 //! - [`master`]: THE rule for who the master is, and its options.
 //! - [`errors`]: the one classifier of Redis errors.
-//!
-//! Cluster will add its views (`CLUSTER NODES`, `CLUSTER SHARDS`) here.
+//! - [`cluster`]: what a Cluster node says (`CLUSTER NODES`, `CLUSTER INFO`)
+//!   and the hash slot of a key.
 
+pub mod cluster;
 pub mod errors;
 pub mod master;
 pub(crate) mod probe;

@@ -1,0 +1,424 @@
+//! What a Redis Cluster node says of the cluster, typed and parsed once:
+//! `CLUSTER NODES` (every node as this node sees it: role, flags such as
+//! PFAIL and FAIL, its master, its config epoch, its slots) and
+//! `CLUSTER INFO` (`cluster_state`, slot counts, epochs); and the key's
+//! hash slot ([`key_slot`]: CRC16 of the key, or of its `{hash tag}`,
+//! modulo 16,384). The readiness check, `status`, faults' `master-K`
+//! targets, the client's slot map and the lab's cluster timeline all read
+//! the cluster through here.
+
+use super::probe::{self, ProbeError};
+use crate::topology::Auth;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The number of hash slots of every Redis Cluster.
+pub const SLOTS: u16 = 16384;
+
+/// Time a node gets to answer a one-off read (connect, then the command).
+pub const READ_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// CRC16/XMODEM (polynomial 0x1021, initial 0), the checksum Redis Cluster
+/// hashes keys with.
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The part of `key` that is hashed: the text between the first `{` and
+/// the next `}` when that is not empty, else the whole key (Redis's rule).
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// The hash slot of `key` (`CLUSTER KEYSLOT`).
+pub fn key_slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key)) % SLOTS
+}
+
+/// An inclusive range of slots, `start..=end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SlotRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl SlotRange {
+    pub fn len(self) -> u32 {
+        u32::from(self.end) - u32::from(self.start) + 1
+    }
+    pub fn is_empty(self) -> bool {
+        false
+    }
+    pub fn contains(self, slot: u16) -> bool {
+        (self.start..=self.end).contains(&slot)
+    }
+}
+
+impl std::fmt::Display for SlotRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}\u{2013}{}", self.start, self.end)
+        }
+    }
+}
+
+/// `masters` shards' even split of the 16,384 slots, in order: shard K
+/// (from 1) gets the K-th range, the first ones one slot more when the
+/// split is uneven (what `redis-cli --cluster create` does).
+pub fn even_split(masters: usize) -> Vec<SlotRange> {
+    let masters = masters.max(1);
+    let per = SLOTS as usize / masters;
+    let extra = SLOTS as usize % masters;
+    let mut start = 0usize;
+    (0..masters)
+        .map(|k| {
+            let len = per + usize::from(k < extra);
+            let r = SlotRange {
+                start: start as u16,
+                end: (start + len - 1) as u16,
+            };
+            start += len;
+            r
+        })
+        .collect()
+}
+
+/// A node's flags in `CLUSTER NODES`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeFlags {
+    /// The line is the answering node itself.
+    pub myself: bool,
+    pub master: bool,
+    /// `slave`.
+    pub replica: bool,
+    /// Possibly failing: this node alone has not heard from it in node-timeout.
+    pub pfail: bool,
+    /// Failing: a majority of masters agreed.
+    pub fail: bool,
+    pub handshake: bool,
+    pub noaddr: bool,
+    pub nofailover: bool,
+}
+
+/// One line of `CLUSTER NODES`: a node as the answering node sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The 40-character node id.
+    pub id: String,
+    /// `ip:port` the node is reached at (its client port), as gossiped:
+    /// map it before connecting from the host.
+    pub addr: String,
+    /// The client port alone.
+    pub port: u16,
+    /// The announced hostname, when the node has one (`,hostname` part).
+    pub hostname: Option<String>,
+    pub flags: NodeFlags,
+    /// For a replica: its master's id.
+    pub master_id: Option<String>,
+    pub config_epoch: u64,
+    /// Whether the answering node's link to it is up.
+    pub connected: bool,
+    /// The slots it serves (masters), importing/migrating marks left out.
+    pub slots: Vec<SlotRange>,
+}
+
+impl ClusterNode {
+    /// Whether the answering node sees it as failing (PFAIL or FAIL).
+    pub fn failing(&self) -> bool {
+        self.flags.pfail || self.flags.fail
+    }
+}
+
+/// Why a `CLUSTER NODES` line could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("CLUSTER NODES line {line}: {what}: {text:?}")]
+pub struct NodesParseError {
+    pub line: usize,
+    pub what: &'static str,
+    pub text: String,
+}
+
+/// Parses `CLUSTER NODES` text, one node per line:
+/// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent>
+/// <pong-recv> <config-epoch> <link-state> <slot> <slot> ...`.
+pub fn parse_nodes(text: &str) -> Result<Vec<ClusterNode>, NodesParseError> {
+    let mut nodes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let err = |what| NodesParseError {
+            line: i + 1,
+            what,
+            text: line.to_string(),
+        };
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 8 {
+            return Err(err("fewer than 8 fields"));
+        }
+        let (addr_part, hostname) = match fields[1].split_once(',') {
+            Some((a, h)) if !h.is_empty() => (a, Some(h.to_string())),
+            Some((a, _)) => (a, None),
+            None => (fields[1], None),
+        };
+        let addr = addr_part.split('@').next().unwrap_or(addr_part).to_string();
+        let port = addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .ok_or_else(|| err("no port in the address"))?;
+        let mut flags = NodeFlags::default();
+        for f in fields[2].split(',') {
+            match f {
+                "myself" => flags.myself = true,
+                "master" => flags.master = true,
+                "slave" => flags.replica = true,
+                "fail?" => flags.pfail = true,
+                "fail" => flags.fail = true,
+                "handshake" => flags.handshake = true,
+                "noaddr" => flags.noaddr = true,
+                "nofailover" => flags.nofailover = true,
+                _ => {}
+            }
+        }
+        let master_id = (fields[3] != "-").then(|| fields[3].to_string());
+        let config_epoch = fields[6].parse().map_err(|_| err("config epoch"))?;
+        let mut slots = Vec::new();
+        for s in &fields[8..] {
+            // `[slot->-id]` / `[slot-<-id]`: a migration in progress, not owned.
+            if s.starts_with('[') {
+                continue;
+            }
+            let range = match s.split_once('-') {
+                Some((a, b)) => (a.parse(), b.parse()),
+                None => (s.parse(), s.parse()),
+            };
+            match range {
+                (Ok(start), Ok(end)) if start <= end && end < SLOTS => {
+                    slots.push(SlotRange { start, end })
+                }
+                _ => return Err(err("a slot range")),
+            }
+        }
+        nodes.push(ClusterNode {
+            id: fields[0].to_string(),
+            addr,
+            port,
+            hostname,
+            flags,
+            master_id,
+            config_epoch,
+            connected: fields[7] == "connected",
+            slots,
+        });
+    }
+    Ok(nodes)
+}
+
+/// What `CLUSTER INFO` says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterInfo {
+    /// `cluster_state:ok`.
+    pub state_ok: bool,
+    pub slots_assigned: u32,
+    pub slots_ok: u32,
+    pub slots_pfail: u32,
+    pub slots_fail: u32,
+    pub known_nodes: u32,
+    /// Masters serving at least one slot.
+    pub size: u32,
+    pub current_epoch: u64,
+    pub my_epoch: u64,
+}
+
+impl ClusterInfo {
+    /// Parses `CLUSTER INFO` text (`field:value` lines); missing fields stay 0.
+    pub fn parse(text: &str) -> ClusterInfo {
+        let mut info = ClusterInfo::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.trim().split_once(':') else {
+                continue;
+            };
+            let n = || v.trim().parse::<u64>().unwrap_or(0);
+            match k {
+                "cluster_state" => info.state_ok = v.trim() == "ok",
+                "cluster_slots_assigned" => info.slots_assigned = n() as u32,
+                "cluster_slots_ok" => info.slots_ok = n() as u32,
+                "cluster_slots_pfail" => info.slots_pfail = n() as u32,
+                "cluster_slots_fail" => info.slots_fail = n() as u32,
+                "cluster_known_nodes" => info.known_nodes = n() as u32,
+                "cluster_size" => info.size = n() as u32,
+                "cluster_current_epoch" => info.current_epoch = n(),
+                "cluster_my_epoch" => info.my_epoch = n(),
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+/// One node's view of the cluster: its `CLUSTER INFO` and `CLUSTER NODES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterView {
+    pub info: ClusterInfo,
+    pub nodes: Vec<ClusterNode>,
+}
+
+impl ClusterView {
+    /// The answering node's own line.
+    pub fn myself(&self) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.flags.myself)
+    }
+
+    /// The node (as this view sees it) with `id`.
+    pub fn by_id(&self, id: &str) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The master serving `slot` in this view.
+    pub fn owner_of(&self, slot: u16) -> Option<&ClusterNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.flags.master && n.slots.iter().any(|r| r.contains(slot)))
+    }
+}
+
+/// Asks the node at `addr` for its view (`CLUSTER INFO`, `CLUSTER NODES`
+/// on one connection), each within `timeout`.
+pub async fn read_view(
+    addr: SocketAddr,
+    auth: &Auth,
+    timeout: Duration,
+) -> Result<ClusterView, ProbeError> {
+    let mut conn = probe::connect(addr, auth, timeout).await?;
+    let info: String = probe::query(&mut conn, redis::cmd("CLUSTER").arg("INFO"), timeout).await?;
+    let nodes: String =
+        probe::query(&mut conn, redis::cmd("CLUSTER").arg("NODES"), timeout).await?;
+    let nodes = parse_nodes(&nodes).map_err(|e| e.to_string())?;
+    Ok(ClusterView {
+        info: ClusterInfo::parse(&info),
+        nodes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_slots_are_redis_own() {
+        // Values from Redis's own CLUSTER KEYSLOT.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
+        assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
+        assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
+    }
+
+    #[test]
+    fn an_even_split_covers_every_slot_once() {
+        let r = even_split(3);
+        assert_eq!(
+            r,
+            vec![
+                SlotRange {
+                    start: 0,
+                    end: 5461
+                },
+                SlotRange {
+                    start: 5462,
+                    end: 10922
+                },
+                SlotRange {
+                    start: 10923,
+                    end: 16383
+                },
+            ]
+        );
+        for m in 1..=10 {
+            let r = even_split(m);
+            assert_eq!(r.iter().map(|r| r.len()).sum::<u32>(), SLOTS as u32);
+            assert_eq!(r.last().unwrap().end, SLOTS - 1);
+        }
+    }
+
+    #[test]
+    fn cluster_nodes_lines_are_typed() {
+        let text = "\
+07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,localhost slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
+67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master,fail? - 0 1426238316232 2 connected 5461-10922
+e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460 [5461->-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1]
+6ec23923021cf3ffec47632106199cb7f496ce01 127.0.0.1:30005@31005 slave,fail 67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 0 1426238316232 5 disconnected
+";
+        let nodes = parse_nodes(text).unwrap();
+        assert_eq!(nodes.len(), 4);
+        assert_eq!(nodes[0].hostname.as_deref(), Some("localhost"));
+        assert_eq!(nodes[0].addr, "127.0.0.1:30004");
+        assert_eq!(nodes[0].port, 30004);
+        assert!(nodes[0].flags.replica);
+        assert_eq!(
+            nodes[0].master_id.as_deref(),
+            Some("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca")
+        );
+        assert!(nodes[1].flags.pfail && !nodes[1].flags.fail);
+        assert_eq!(
+            nodes[1].slots,
+            vec![SlotRange {
+                start: 5461,
+                end: 10922
+            }]
+        );
+        assert!(nodes[2].flags.myself);
+        assert_eq!(
+            nodes[2].slots,
+            vec![SlotRange {
+                start: 0,
+                end: 5460
+            }]
+        );
+        assert!(nodes[3].flags.fail && !nodes[3].connected);
+        assert_eq!(nodes[3].config_epoch, 5);
+        let view = ClusterView {
+            info: ClusterInfo::default(),
+            nodes,
+        };
+        assert_eq!(view.owner_of(7000).unwrap().port, 30002);
+        assert_eq!(view.myself().unwrap().port, 30001);
+        assert!(parse_nodes("abc 1.2.3.4:5 master").is_err());
+    }
+
+    #[test]
+    fn cluster_info_is_typed() {
+        let info = ClusterInfo::parse(
+            "cluster_state:fail\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:10923\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:5461\r\ncluster_known_nodes:6\r\ncluster_size:3\r\ncluster_current_epoch:7\r\ncluster_my_epoch:2\r\n",
+        );
+        assert!(!info.state_ok);
+        assert_eq!(info.slots_fail, 5461);
+        assert_eq!(info.current_epoch, 7);
+        assert_eq!(info.size, 3);
+        assert!(ClusterInfo::parse("cluster_state:ok\n").state_ok);
+    }
+}
