@@ -15,6 +15,7 @@
 //! Also the one place the lab listens to the sentinels: [`watcher`] records
 //! every announcement of every sentinel on the run's event bus.
 
+pub mod cluster_watcher;
 pub mod follow;
 pub mod watcher;
 

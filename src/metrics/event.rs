@@ -47,6 +47,38 @@ pub enum EventKind {
         lock: String,
         holders: Vec<String>,
     },
+    /// A Cluster node (`source`) flags `node` in its `CLUSTER NODES`:
+    /// `pfail` (it alone has not heard from it within node-timeout), `fail`
+    /// (a majority of masters agreed), or `cleared` (neither any more).
+    ClusterFlagged {
+        node: String,
+        flag: String,
+    },
+    /// Shard `shard` has a new master: `new` serves the slots `old` served,
+    /// as most answering nodes' `CLUSTER NODES` say. `epoch_before` and
+    /// `epoch_after` are the highest `cluster_current_epoch` seen in the
+    /// poll before and in this one.
+    ClusterPromoted {
+        shard: usize,
+        old: String,
+        new: String,
+        slots: String,
+        epoch_before: u64,
+        epoch_after: u64,
+    },
+    /// Whether every answering node says `cluster_state:ok`; when not,
+    /// which nodes say `fail` and the slots no answering node serves.
+    ClusterState {
+        ok: bool,
+        failing_nodes: Vec<String>,
+        uncovered: String,
+    },
+    /// A node that had been a master now replicates `master` (its own
+    /// `CLUSTER NODES` line says so).
+    ClusterRejoined {
+        node: String,
+        master: String,
+    },
     /// Free text from the lab (scenario steps, warnings).
     Note {
         text: String,

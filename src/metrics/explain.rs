@@ -92,6 +92,47 @@ pub fn explain(event: &Event, names: &dyn Naming) -> String {
             "lock violation on {lock}: held by {} at once",
             holders.join(" and ")
         ),
+        EventKind::ClusterFlagged { node, flag } => match flag.as_str() {
+            "pfail" => format!(
+                "{src} has not heard from {node} within node-timeout and flags it as possibly failing (PFAIL)"
+            ),
+            "fail" => format!(
+                "{src} marks {node} as failing (FAIL): a majority of masters agreed it is down"
+            ),
+            _ => format!("{src} no longer flags {node} as failing"),
+        },
+        EventKind::ClusterPromoted {
+            shard,
+            old,
+            new,
+            slots,
+            epoch_after,
+            ..
+        } => format!(
+            "{new}, replica of shard {shard}, won the election in epoch {epoch_after} and now serves slots {slots} in place of {old}"
+        ),
+        EventKind::ClusterState {
+            ok,
+            failing_nodes,
+            uncovered,
+        } => match (ok, uncovered.is_empty()) {
+            (true, _) => "the cluster is ok again: every answering node says cluster_state:ok".into(),
+            (false, false) => format!(
+                "the cluster refuses writes on {}: slots {uncovered} have no master",
+                if failing_nodes.is_empty() {
+                    "some nodes".to_string()
+                } else {
+                    failing_nodes.join(", ")
+                }
+            ),
+            (false, true) => format!(
+                "cluster_state:fail on {}: those nodes refuse every command",
+                failing_nodes.join(", ")
+            ),
+        },
+        EventKind::ClusterRejoined { node, master } => {
+            format!("{node}, a master before, rejoined the cluster as a replica of {master}")
+        }
         EventKind::Note { text } => text.clone(),
     }
 }

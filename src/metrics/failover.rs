@@ -79,10 +79,77 @@ pub struct Failover {
     pub old_master_role: Option<String>,
     /// Why the fault did not lead to a failover.
     pub reason: Option<String>,
+    /// Cluster mode: the shard whose master was hit (shard K started with
+    /// `redis-K` as master).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<usize>,
+    /// Cluster mode: first node flagging the old master PFAIL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pfail_ms: Option<u64>,
+    /// Cluster mode: first node marking it FAIL (a majority of masters agreed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_ms: Option<u64>,
+    /// Cluster mode: the shard's replica serves its slots (most nodes say so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_ms: Option<u64>,
+    /// Cluster mode: every answering node says `cluster_state:ok` again
+    /// after the fault (None: it never said otherwise, or never again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_ok_ms: Option<u64>,
+    /// Cluster mode: the highest `cluster_current_epoch` before the
+    /// promotion and after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch_before: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch_after: Option<u64>,
+}
+
+impl Failover {
+    /// When the new master took over: Sentinel's switch or the Cluster's promotion.
+    pub fn replaced_ms(&self) -> Option<u64> {
+        self.switch_ms.or(self.promoted_ms)
+    }
+}
+
+/// A master replaced by another, however the topology announced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MasterSwitch {
+    pub old: String,
+    pub new: String,
+}
+
+/// The master switch `e` announces: Sentinel's `+switch-master` (its
+/// addresses named by `topology`) or a Cluster shard's promotion. The one
+/// reader of "a master was replaced" for the failover rows and the losses.
+pub(crate) fn master_switch(e: &Event, topology: &Topology) -> Option<MasterSwitch> {
+    match &e.kind {
+        EventKind::ClusterPromoted { old, new, .. } => Some(MasterSwitch {
+            old: old.clone(),
+            new: new.clone(),
+        }),
+        _ => {
+            let s = e
+                .sentinel_payload("+switch-master")
+                .and_then(SwitchMaster::parse)?;
+            Some(MasterSwitch {
+                old: name_of(topology, &s.old),
+                new: name_of(topology, &s.new),
+            })
+        }
+    }
+}
+
+/// Who elects a new master, in the words of a loss's explanation.
+pub(crate) fn elector(topology: &Topology) -> &'static str {
+    if topology.spec.is_cluster() {
+        "the cluster"
+    } else {
+        "Sentinel"
+    }
 }
 
 /// Fault kinds that take a node away (the others bring one back).
-fn takes_node_away(fault: &str) -> bool {
+pub(super) fn takes_node_away(fault: &str) -> bool {
     matches!(
         fault,
         "segfault" | "shutdown" | "shutdown-save" | "kill" | "pause" | "partition" | "slow"
@@ -140,12 +207,18 @@ pub fn failovers_and_losses(
         let is_redis = topology
             .node(node)
             .is_some_and(|n| n.kind == NodeKind::Redis);
-        if !is_redis || master_at(events, idx, topology) != node {
+        if !is_redis || !masters_at(events, idx, topology).iter().any(|m| m == node) {
             continue;
         }
         let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
         let window = &events[idx..end];
-        let mut f = measure(fault, node, at, window, events, idx, throughput, topology);
+        let mut f = if topology.spec.is_cluster() {
+            super::cluster_failover::measure(
+                fault, node, at, window, events, idx, throughput, topology,
+            )
+        } else {
+            measure(fault, node, at, window, events, idx, throughput, topology)
+        };
         f.fault_index = ordinal(idx);
         out.push(f);
     }
@@ -166,12 +239,9 @@ fn lost_writes(
         events
             .iter()
             .take_while(|e| e.at_ms <= t)
-            .filter_map(|e| {
-                e.sentinel_payload("+switch-master")
-                    .and_then(SwitchMaster::parse)
-            })
+            .filter_map(|e| master_switch(e, topology))
             .last()
-            .map_or(initial.clone(), |s| name_of(topology, &s.new))
+            .map_or(initial.clone(), |s| s.new)
     };
     let mut out: Vec<super::losses::LostWrite> = lost
         .at_ms
@@ -193,15 +263,43 @@ fn lost_writes(
     out
 }
 
-/// The master just before event `idx`: the newest `+switch-master` before
-/// it; else what the first later announcement says the master was; else `redis-1`.
+/// Every master just before event `idx`: Sentinel mode's one
+/// ([`master_at`]); in Cluster mode each shard's, shard 1 first (`redis-K`
+/// at start, then whoever each promotion named).
+pub(crate) fn masters_at(events: &[Event], idx: usize, topology: &Topology) -> Vec<String> {
+    if !topology.spec.is_cluster() {
+        return vec![master_at(events, idx, topology)];
+    }
+    let mut masters: Vec<String> = (1..=topology.spec.masters as usize)
+        .map(|k| format!("redis-{k}"))
+        .collect();
+    for e in &events[..idx] {
+        if let EventKind::ClusterPromoted { shard, new, .. } = &e.kind {
+            if let Some(m) = masters.get_mut(shard.saturating_sub(1)) {
+                *m = new.clone();
+            }
+        }
+    }
+    masters
+}
+
+/// The master just before event `idx`: the newest switch before it; else
+/// what the first later announcement says the master was; else `redis-1`.
+/// In Cluster mode, shard 1's master.
 pub(crate) fn master_at(events: &[Event], idx: usize, topology: &Topology) -> String {
+    if topology.spec.is_cluster() {
+        return masters_at(events, idx, topology).swap_remove(0);
+    }
     let switch = |e: &Event| {
         e.sentinel_payload("+switch-master")
             .and_then(SwitchMaster::parse)
     };
-    if let Some(s) = events[..idx].iter().rev().find_map(switch) {
-        return name_of(topology, &s.new);
+    if let Some(s) = events[..idx]
+        .iter()
+        .rev()
+        .find_map(|e| master_switch(e, topology))
+    {
+        return s.new;
     }
     for e in &events[idx..] {
         if let Some(s) = switch(e) {
@@ -264,24 +362,7 @@ fn measure(
         let agreeing: BTreeSet<String> = switches.iter().map(|(e, _)| e.source.clone()).collect();
         f.sentinels_switched = agreeing.into_iter().collect();
     }
-    f.client_rerouted_ms = window
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::ClientRerouted { .. }))
-        .map(rel);
-    let anchor = f.client_rerouted_ms.or(f.switch_ms).unwrap_or(0);
-    let recovered = window
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::WritesRecovered { .. }) && rel(e) >= anchor);
-    f.client_recovered_ms = recovered.map(rel).or(f.client_rerouted_ms);
-    let outage_from_events = window
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::WritesRecovered { outage_ms } => Some(outage_ms),
-            _ => None,
-        })
-        .max();
-    f.write_outage_ms =
-        outage_from_events.or_else(|| outage_from_throughput(throughput, at, window));
+    measure_client(&mut f, window, throughput);
     if f.failed_over {
         // The old master's fate: Sentinel converts it when it is back.
         let switch_at = at + f.switch_ms.unwrap_or(0);
@@ -299,6 +380,32 @@ fn measure(
         f.reason = Some(why_no_failover(&f, node, window, all, idx, topology));
     }
     f
+}
+
+/// What the client saw after the fault (`f.at_ms`): when it moved its
+/// connections, when it wrote again, its longest stretch without a
+/// successful write. The same for both kinds of topology.
+pub(super) fn measure_client(f: &mut Failover, window: &[Event], throughput: &[ThroughputPoint]) {
+    let at = f.at_ms;
+    let rel = |e: &Event| e.at_ms.saturating_sub(at);
+    f.client_rerouted_ms = window
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::ClientRerouted { .. }))
+        .map(rel);
+    let anchor = f.client_rerouted_ms.or(f.replaced_ms()).unwrap_or(0);
+    let recovered = window
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::WritesRecovered { .. }) && rel(e) >= anchor);
+    f.client_recovered_ms = recovered.map(rel).or(f.client_rerouted_ms);
+    let outage_from_events = window
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::WritesRecovered { outage_ms } => Some(outage_ms),
+            _ => None,
+        })
+        .max();
+    f.write_outage_ms =
+        outage_from_events.or_else(|| outage_from_throughput(throughput, at, window));
 }
 
 /// Longest run of whole seconds with no successful write, from the fault's second on.
@@ -325,7 +432,11 @@ fn outage_from_throughput(
 }
 
 /// The sentinels that were down or cut off when event `idx` happened.
-fn sentinels_unreachable(all: &[Event], idx: usize, topology: &Topology) -> BTreeSet<String> {
+pub(super) fn sentinels_unreachable(
+    all: &[Event],
+    idx: usize,
+    topology: &Topology,
+) -> BTreeSet<String> {
     let mut down = BTreeSet::new();
     for e in &all[..idx] {
         let (node, away) = match &e.kind {

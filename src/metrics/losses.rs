@@ -7,9 +7,7 @@
 //! write that survived the audit), measured from the same journal.
 
 use super::event::{Event, EventKind};
-use super::explain::name_of;
-use super::failover::{master_at, Failover};
-use crate::topology::announcement::SwitchMaster;
+use super::failover::{elector, master_switch, Failover};
 use crate::topology::{Persistence, Topology};
 use crate::words::secs;
 use serde::{Deserialize, Serialize};
@@ -26,6 +24,9 @@ pub enum LossCause {
     Failover,
     /// Acknowledged by an isolated or demoted master after another was elected.
     SplitBrain,
+    /// Cluster mode: acknowledged by a master cut off on the minority side
+    /// of a partition, whose shard the majority then gave to its replica.
+    MinorityPartition,
     /// A master without persistence came back empty (or with the RDB file
     /// of its last full sync as a replica) and its replicas copied it.
     EmptyRestart,
@@ -42,6 +43,7 @@ impl fmt::Display for LossCause {
         f.write_str(match self {
             LossCause::Failover => "failover",
             LossCause::SplitBrain => "split_brain",
+            LossCause::MinorityPartition => "minority_partition",
             LossCause::EmptyRestart => "empty_restart",
             LossCause::SecondFailover => "second_failover",
             LossCause::Unexplained => "unexplained",
@@ -86,21 +88,17 @@ struct Switch {
 fn switches(events: &[Event], topology: &Topology) -> Vec<Switch> {
     let mut out: Vec<Switch> = Vec::new();
     for e in events {
-        let Some(s) = e
-            .sentinel_payload("+switch-master")
-            .and_then(SwitchMaster::parse)
-        else {
+        let Some(s) = master_switch(e, topology) else {
             continue;
         };
-        let (old, new) = (name_of(topology, &s.old), name_of(topology, &s.new));
         // Every sentinel announces the same switch: keep the first.
-        if out.last().is_some_and(|l| l.old == old && l.new == new) {
+        if out.last().is_some_and(|l| l.old == s.old && l.new == s.new) {
             continue;
         }
         out.push(Switch {
             at_ms: e.at_ms,
-            old,
-            new,
+            old: s.old,
+            new: s.new,
         });
     }
     out
@@ -116,15 +114,7 @@ pub fn attribute(
     topology: &Topology,
 ) -> Vec<Loss> {
     let switches = switches(events, topology);
-    let initial = master_at(events, 0, topology);
-    // The elected master at `t`: the newest switch at or before it.
-    let elected_at = |t: u64| {
-        switches
-            .iter()
-            .rev()
-            .find(|s| s.at_ms <= t)
-            .map_or(initial.as_str(), |s| s.new.as_str())
-    };
+    let cluster = topology.spec.is_cluster();
     let restarts: Vec<(u64, &str)> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -137,7 +127,9 @@ pub fn attribute(
     // The row of the fault whose failover was `s`.
     let row_of_switch = |s: &Switch| {
         failovers.iter().position(|f| {
-            f.failed_over && f.old_master == s.old && f.at_ms + f.switch_ms.unwrap_or(0) == s.at_ms
+            f.failed_over
+                && f.old_master == s.old
+                && f.at_ms + f.replaced_ms().unwrap_or(0) == s.at_ms
         })
     };
     // The newest fault row at or before `t`.
@@ -164,11 +156,28 @@ pub fn attribute(
     type Group = (LossCause, Option<usize>, String);
     let mut groups: BTreeMap<Group, (u64, u64, u64, String)> = BTreeMap::new();
     for w in lost {
+        // Deposed: the newest switch involving its node, at or before the
+        // write, replaced it (in Cluster mode other shards' switches do
+        // not count).
         let deposed = switches
             .iter()
             .rev()
-            .find(|s| s.at_ms <= w.at_ms && s.old == w.node)
-            .filter(|_| elected_at(w.at_ms) != w.node);
+            .find(|s| s.at_ms <= w.at_ms && (s.old == w.node || s.new == w.node))
+            .filter(|s| s.old == w.node);
+        // Cluster mode: acknowledged on the minority side of a partition
+        // of its node that a promotion then replaced.
+        let minority = cluster
+            .then(|| {
+                failovers.iter().rposition(|f| {
+                    f.fault == "partition"
+                        && f.old_master == w.node
+                        && f.at_ms <= w.at_ms
+                        && switches
+                            .iter()
+                            .any(|s| s.old == w.node && s.at_ms >= f.at_ms)
+                })
+            })
+            .flatten();
         let replaced_later = switches
             .iter()
             .find(|s| s.at_ms >= w.at_ms && s.old == w.node);
@@ -176,11 +185,21 @@ pub fn attribute(
         let wiped = wipes
             .iter()
             .find(|(_, restart_at, _)| w.at_ms <= *restart_at);
-        let (cause, row, why) = if let Some(s) = deposed {
+        let (cause, row, why) = if let Some(row) = minority {
+            let f = &failovers[row];
+            let why = format!(
+                "{} was cut off from the majority at {} and kept acknowledging writes until node-timeout made it refuse; the cluster gave its slots to {} on the majority side, which never received them",
+                w.node,
+                secs(f.at_ms),
+                f.new_master.as_deref().unwrap_or("another node"),
+            );
+            (LossCause::MinorityPartition, Some(row), why)
+        } else if let Some(s) = deposed {
             let row = row_of_switch(s).or_else(|| row_before(s.at_ms));
             let why = format!(
-                "{} kept acknowledging writes after Sentinel had elected {} at {} (an isolated or demoted master); they were dropped when it rejoined as a replica",
+                "{} kept acknowledging writes after {} had elected {} at {} (an isolated or demoted master); they were dropped when it rejoined as a replica",
                 w.node,
+                elector(topology),
                 s.new,
                 secs(s.at_ms)
             );
@@ -212,17 +231,19 @@ pub fn attribute(
             match row_of_switch(s) {
                 Some(row) => {
                     let why = format!(
-                        "acknowledged by {} but never replicated to {}, which Sentinel promoted at {}",
+                        "acknowledged by {} but never replicated to {}, which {} promoted at {}",
                         w.node,
                         s.new,
+                        elector(topology),
                         secs(s.at_ms)
                     );
                     (LossCause::Failover, Some(row), why)
                 }
                 None => {
                     let why = format!(
-                        "acknowledged by {}, itself a promoted master, which Sentinel failed over to {} at {} without a fault of its own (marked down under load); {} never had them",
+                        "acknowledged by {}, itself a promoted master, which {} failed over to {} at {} without a fault of its own (marked down under load); {} never had them",
                         w.node,
+                        elector(topology),
                         s.new,
                         secs(s.at_ms),
                         s.new
@@ -298,6 +319,7 @@ pub fn cause_words(cause: LossCause) -> &'static str {
     match cause {
         LossCause::Failover => "lost in the failover: the old master acknowledged them and never replicated them to the promoted replica",
         LossCause::SplitBrain => "lost to split brain: an isolated or demoted master acknowledged them after another master was elected",
+        LossCause::MinorityPartition => "lost on the minority side: a master cut off from the majority acknowledged them before node-timeout stopped it, and its shard went to its replica",
         LossCause::EmptyRestart => "lost in a restart: the master came back without them and its replicas copied its dataset",
         LossCause::SecondFailover => "lost in a second failover: the promoted master was itself failed over before its writes reached a replica",
         LossCause::Unexplained => "lost for a reason the timeline does not show",

@@ -8,6 +8,7 @@
 //! [`EventBus`].
 
 pub mod aggregate;
+mod cluster_failover;
 pub mod event;
 pub mod explain;
 pub mod failover;

@@ -51,6 +51,10 @@ pub const LAB_EVENTS: &[&str] = &[
     "writes_recovered",
     "load_changed",
     "lock_violation",
+    "cluster_flagged",
+    "cluster_promoted",
+    "cluster_state",
+    "cluster_rejoined",
 ];
 
 /// Levenshtein distance between two short names.

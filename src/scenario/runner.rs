@@ -210,6 +210,10 @@ fn event_type(kind: &EventKind) -> &'static str {
         EventKind::WritesRecovered { .. } => "writes_recovered",
         EventKind::LoadChanged { .. } => "load_changed",
         EventKind::LockViolation { .. } => "lock_violation",
+        EventKind::ClusterFlagged { .. } => "cluster_flagged",
+        EventKind::ClusterPromoted { .. } => "cluster_promoted",
+        EventKind::ClusterState { .. } => "cluster_state",
+        EventKind::ClusterRejoined { .. } => "cluster_rejoined",
         EventKind::Note { .. } => "note",
     }
 }

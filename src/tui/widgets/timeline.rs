@@ -82,6 +82,15 @@ pub fn tone(kind: &EventKind) -> Tone {
         | EventKind::ClientRerouted { .. }
         | EventKind::WritesRecovered { .. } => Tone::Recovery,
         EventKind::NodeStopped { .. } | EventKind::LockViolation { .. } => Tone::Alarm,
+        EventKind::ClusterFlagged { flag, .. } => match flag.as_str() {
+            "pfail" | "fail" => Tone::Alarm,
+            _ => Tone::Recovery,
+        },
+        EventKind::ClusterPromoted { .. } => Tone::Switch,
+        EventKind::ClusterState { ok: true, .. } | EventKind::ClusterRejoined { .. } => {
+            Tone::Recovery
+        }
+        EventKind::ClusterState { ok: false, .. } => Tone::Alarm,
         EventKind::LoadChanged { .. } | EventKind::Note { .. } => Tone::Plain,
     }
 }

@@ -1,0 +1,501 @@
+//! The cluster watcher: Redis Cluster publishes nothing like Sentinel's
+//! channels, so the lab asks every node for its view (`CLUSTER INFO` and
+//! `CLUSTER NODES`, through the admin layer) every [`POLL_INTERVAL`] and
+//! records on the run's [`EventBus`] what changed between two polls:
+//! a node flagging another PFAIL or FAIL (or clearing it), a shard whose
+//! master changed (a promotion, with the epochs before and after), the
+//! cluster refusing or serving again, an old master that rejoined as a
+//! replica. The failover rows and the losses are measured from these
+//! events ([`crate::metrics::failover`]), as from Sentinel's in Sentinel
+//! mode; [`ClusterWatch::observe`] is the pure part, tested on parsed text.
+//!
+//! Shard K is the one whose master was `redis-K` at start; it is found in
+//! every later view as the owner of the first slot of its starting range
+//! (resharding aside, the slots move with the shard). Nodes are named by
+//! their cluster id (each answering node's `myself` line ties its id to its
+//! name), else by address.
+
+use super::Auth;
+use crate::metrics::{EventBus, EventKind};
+use crate::topology::admin::cluster::{self, ClusterView, SlotRange, SLOTS};
+use crate::topology::plan::name_order;
+use crate::topology::Topology;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How often every node is asked: well under a node-timeout, so that PFAIL,
+/// FAIL and the promotion each land in their own poll.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Time one node gets to answer a poll.
+const POLL_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// What one node flags another as, in its `CLUSTER NODES`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flag {
+    None,
+    Pfail,
+    Fail,
+}
+
+/// What the watcher remembers between two polls.
+pub struct ClusterWatch {
+    /// Data nodes by name: host address and address inside the run.
+    nodes: Vec<(String, SocketAddr, String)>,
+    /// First slot of each shard's starting range, shard 1 first.
+    markers: Vec<u16>,
+    /// Cluster id to node name, learnt from each node's `myself` line.
+    ids: BTreeMap<String, String>,
+    /// (observer, node) to what the observer flags the node as.
+    flags: BTreeMap<(String, String), Flag>,
+    /// Each shard's master in the last poll that agreed on one.
+    masters: Vec<Option<String>>,
+    /// Nodes last seen as masters by their own view.
+    own_master: BTreeSet<String>,
+    /// The last cluster state recorded (None: none yet).
+    state: Option<(bool, Vec<String>)>,
+    /// Highest `cluster_current_epoch` of the last poll.
+    epoch: u64,
+}
+
+impl ClusterWatch {
+    pub fn new(topology: &Topology) -> ClusterWatch {
+        let nodes = topology
+            .redis_nodes()
+            .map(|n| (n.name.clone(), n.host_addr, n.internal_addr.clone()))
+            .collect();
+        let markers = cluster::even_split(topology.spec.masters as usize)
+            .iter()
+            .map(|r| r.start)
+            .collect::<Vec<_>>();
+        ClusterWatch {
+            nodes,
+            masters: vec![None; markers.len()],
+            markers,
+            ids: BTreeMap::new(),
+            flags: BTreeMap::new(),
+            own_master: BTreeSet::new(),
+            state: None,
+            epoch: 0,
+        }
+    }
+
+    /// The name of the node a view's line describes.
+    fn name(&self, id: &str, addr: &str, port: u16) -> String {
+        if let Some(n) = self.ids.get(id) {
+            return n.clone();
+        }
+        self.nodes
+            .iter()
+            .find(|(_, host, internal)| internal == addr || host.to_string() == addr)
+            .or_else(|| self.nodes.iter().find(|(_, host, _)| host.port() == port))
+            .map(|(n, _, _)| n.clone())
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// Compares one poll (each data node's view, `None` when it did not
+    /// answer) with the last and returns what changed, as (source, event).
+    pub fn observe(&mut self, views: &[(String, Option<ClusterView>)]) -> Vec<(String, EventKind)> {
+        let mut out = Vec::new();
+        for (name, view) in views {
+            if let Some(me) = view.as_ref().and_then(ClusterView::myself) {
+                self.ids.insert(me.id.clone(), name.clone());
+            }
+        }
+        let answering: Vec<(&String, &ClusterView)> = views
+            .iter()
+            .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+            .collect();
+        if answering.is_empty() {
+            return out;
+        }
+        let epoch = answering
+            .iter()
+            .map(|(_, v)| v.info.current_epoch)
+            .max()
+            .unwrap_or(0);
+
+        // Flags, observer by observer.
+        for (observer, view) in &answering {
+            for n in view.nodes.iter().filter(|n| !n.flags.myself) {
+                let flag = if n.flags.fail {
+                    Flag::Fail
+                } else if n.flags.pfail {
+                    Flag::Pfail
+                } else {
+                    Flag::None
+                };
+                let node = self.name(&n.id, &n.addr, n.port);
+                let before = self
+                    .flags
+                    .insert(((*observer).clone(), node.clone()), flag)
+                    .unwrap_or(Flag::None);
+                if before == flag {
+                    continue;
+                }
+                let word = match flag {
+                    Flag::Pfail => "pfail",
+                    Flag::Fail => "fail",
+                    Flag::None => "cleared",
+                };
+                out.push((
+                    (*observer).clone(),
+                    EventKind::ClusterFlagged {
+                        node,
+                        flag: word.into(),
+                    },
+                ));
+            }
+        }
+
+        // Each shard's master: the owner of its marker slot most views name.
+        for k in 0..self.markers.len() {
+            let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+            for (_, view) in &answering {
+                if let Some(owner) = view.owner_of(self.markers[k]) {
+                    *votes
+                        .entry(self.name(&owner.id, &owner.addr, owner.port))
+                        .or_default() += 1;
+                }
+            }
+            let Some(most) = votes.values().copied().max() else {
+                continue;
+            };
+            let mut tied: Vec<&String> = votes
+                .iter()
+                .filter(|(_, v)| **v == most)
+                .map(|(n, _)| n)
+                .collect();
+            tied.sort_by(|a, b| name_order(a, b));
+            let now = tied[0].clone();
+            match &self.masters[k] {
+                Some(old) if *old != now => {
+                    let slots = answering
+                        .iter()
+                        .find_map(|(_, v)| {
+                            v.nodes
+                                .iter()
+                                .find(|n| self.ids.get(&n.id) == Some(&now) && n.flags.master)
+                                .map(|n| ranges_text(&n.slots))
+                        })
+                        .unwrap_or_default();
+                    out.push((
+                        "cluster".into(),
+                        EventKind::ClusterPromoted {
+                            shard: k + 1,
+                            old: old.clone(),
+                            new: now.clone(),
+                            slots,
+                            epoch_before: self.epoch,
+                            epoch_after: epoch,
+                        },
+                    ));
+                }
+                _ => {}
+            }
+            self.masters[k] = Some(now);
+        }
+
+        // Old masters that now say they replicate another.
+        for (name, view) in &answering {
+            let Some(me) = view.myself() else { continue };
+            if me.flags.master {
+                self.own_master.insert((*name).clone());
+            } else if me.flags.replica && self.own_master.remove(*name) {
+                let master = me
+                    .master_id
+                    .as_deref()
+                    .and_then(|id| view.by_id(id))
+                    .map(|m| self.name(&m.id, &m.addr, m.port))
+                    .unwrap_or_else(|| "an unknown master".into());
+                out.push((
+                    (*name).clone(),
+                    EventKind::ClusterRejoined {
+                        node: (*name).clone(),
+                        master,
+                    },
+                ));
+            }
+        }
+
+        // The cluster's state, as every answering node says it.
+        let mut failing: Vec<String> = answering
+            .iter()
+            .filter(|(_, v)| !v.info.state_ok)
+            .map(|(n, _)| (*n).clone())
+            .collect();
+        failing.sort_by(|a, b| name_order(a, b));
+        let ok = failing.is_empty();
+        let state = (ok, failing.clone());
+        if self.state.as_ref() != Some(&state) && (self.state.is_some() || !ok) {
+            let uncovered = answering
+                .iter()
+                .find(|(n, _)| failing.contains(n))
+                .map(|(_, v)| ranges_text(&uncovered_slots(v)))
+                .unwrap_or_default();
+            out.push((
+                "cluster".into(),
+                EventKind::ClusterState {
+                    ok,
+                    failing_nodes: failing,
+                    uncovered,
+                },
+            ));
+        }
+        self.state = Some(state);
+        self.epoch = epoch;
+        out
+    }
+}
+
+/// The slots a view sees no live master for: unassigned, or served by a
+/// master it flags FAIL.
+fn uncovered_slots(view: &ClusterView) -> Vec<SlotRange> {
+    let mut covered = vec![false; SLOTS as usize];
+    for n in view
+        .nodes
+        .iter()
+        .filter(|n| n.flags.master && !n.flags.fail)
+    {
+        for r in &n.slots {
+            for s in r.start..=r.end {
+                covered[s as usize] = true;
+            }
+        }
+    }
+    let mut out: Vec<SlotRange> = Vec::new();
+    for (s, c) in covered.iter().enumerate() {
+        if *c {
+            continue;
+        }
+        let s = s as u16;
+        match out.last_mut() {
+            Some(r) if r.end + 1 == s => r.end = s,
+            _ => out.push(SlotRange { start: s, end: s }),
+        }
+    }
+    out
+}
+
+/// Slot ranges as people read them: `0–5460, 10923–16383`.
+pub fn ranges_text(ranges: &[SlotRange]) -> String {
+    ranges
+        .iter()
+        .map(SlotRange::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Polls every data node of `topology` every [`POLL_INTERVAL`] and records
+/// what changed on `bus` (see the module doc). The task ends when `cancel`
+/// fires.
+pub fn watch_cluster(
+    topology: &Topology,
+    bus: EventBus,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    let mut watch = ClusterWatch::new(topology);
+    let nodes: Vec<(String, SocketAddr)> = topology
+        .redis_nodes()
+        .map(|n| (n.name.clone(), n.host_addr))
+        .collect();
+    let auth: Auth = topology.auth();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let reads = futures::future::join_all(
+                nodes
+                    .iter()
+                    .map(|(_, addr)| cluster::read_view(*addr, &auth, POLL_TIMEOUT)),
+            )
+            .await;
+            let views: Vec<(String, Option<ClusterView>)> = nodes
+                .iter()
+                .zip(reads)
+                .map(|((n, _), r)| (n.clone(), r.ok()))
+                .collect();
+            for (source, kind) in watch.observe(&views) {
+                bus.emit(source, kind);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::admin::cluster::{parse_nodes, ClusterInfo};
+    use crate::topology::{BackendKind, HaMode, Node, NodeKind, TopologySpec};
+
+    fn topology() -> Topology {
+        let nodes = (1..=6)
+            .map(|i| Node {
+                name: format!("redis-{i}"),
+                kind: NodeKind::Redis,
+                host_addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+                internal_addr: format!("127.0.0.1:{}", 7000 + i),
+                handle: String::new(),
+            })
+            .collect();
+        Topology {
+            run_id: "t".into(),
+            backend: BackendKind::Local,
+            spec: TopologySpec {
+                mode: HaMode::Cluster,
+                ..Default::default()
+            },
+            nodes,
+            image: None,
+            network_id: None,
+            run_dir: "/tmp".into(),
+            aliases: Default::default(),
+            sentinel_ids: Default::default(),
+            password: None,
+        }
+    }
+
+    /// One node's view: `lines` are (id digit, port, flags, master digit, slots).
+    fn view(me: u8, ok: bool, epoch: u64, lines: &[(u8, u16, &str, u8, &str)]) -> ClusterView {
+        let id = |d: u8| format!("{:040}", d);
+        let text: String = lines
+            .iter()
+            .map(|(d, port, flags, master, slots)| {
+                let flags = if *d == me {
+                    format!("myself,{flags}")
+                } else {
+                    flags.to_string()
+                };
+                let master = if *master == 0 {
+                    "-".into()
+                } else {
+                    id(*master)
+                };
+                format!(
+                    "{} 127.0.0.1:{port}@1{port} {flags} {master} 0 0 1 connected {slots}\n",
+                    id(*d)
+                )
+            })
+            .collect();
+        ClusterView {
+            info: ClusterInfo {
+                state_ok: ok,
+                current_epoch: epoch,
+                ..Default::default()
+            },
+            nodes: parse_nodes(&text).unwrap(),
+        }
+    }
+
+    const START: [(u8, u16, &str, u8, &str); 6] = [
+        (1, 7001, "master", 0, "0-5461"),
+        (2, 7002, "master", 0, "5462-10922"),
+        (3, 7003, "master", 0, "10923-16383"),
+        (4, 7004, "slave", 1, ""),
+        (5, 7005, "slave", 2, ""),
+        (6, 7006, "slave", 3, ""),
+    ];
+
+    fn poll(views: Vec<(u8, ClusterView)>) -> Vec<(String, Option<ClusterView>)> {
+        (1..=6u8)
+            .map(|i| {
+                (
+                    format!("redis-{i}"),
+                    views.iter().find(|(n, _)| *n == i).map(|(_, v)| v.clone()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failover_reads_as_pfail_fail_promotion_state_and_rejoin() {
+        let t = topology();
+        let mut w = ClusterWatch::new(&t);
+        let all = |lines: &[(u8, u16, &str, u8, &str)], ok: bool, epoch: u64, skip: u8| {
+            poll(
+                (1..=6u8)
+                    .filter(|i| *i != skip)
+                    .map(|i| (i, view(i, ok, epoch, lines)))
+                    .collect(),
+            )
+        };
+        assert!(w.observe(&all(&START, true, 6, 0)).is_empty());
+
+        // redis-1 crashed: redis-2 flags it PFAIL.
+        let mut pfail = START;
+        pfail[0].2 = "master,fail?";
+        let mut views = all(&START, true, 6, 1);
+        views[1].1 = Some(view(2, true, 6, &pfail));
+        let ev = w.observe(&views);
+        assert_eq!(
+            ev,
+            vec![(
+                "redis-2".to_string(),
+                EventKind::ClusterFlagged {
+                    node: "redis-1".into(),
+                    flag: "pfail".into()
+                }
+            )]
+        );
+
+        // FAIL agreed everywhere; the cluster refuses.
+        let mut fail = START;
+        fail[0].2 = "master,fail";
+        let ev = w.observe(&all(&fail, false, 6, 1));
+        assert_eq!(
+            ev.iter()
+                .filter(
+                    |(_, e)| matches!(e, EventKind::ClusterFlagged { flag, .. } if flag == "fail")
+                )
+                .count(),
+            5
+        );
+        let state = ev.iter().find_map(|(_, e)| match e {
+            EventKind::ClusterState { ok, uncovered, .. } => Some((*ok, uncovered.clone())),
+            _ => None,
+        });
+        assert_eq!(state, Some((false, "0\u{2013}5461".to_string())));
+
+        // redis-4 won the election in epoch 7.
+        let mut promoted = fail;
+        promoted[0] = (1, 7001, "master,fail", 0, "");
+        promoted[3] = (4, 7004, "master", 0, "0-5461");
+        let ev = w.observe(&all(&promoted, true, 7, 1));
+        assert!(ev.contains(&(
+            "cluster".to_string(),
+            EventKind::ClusterPromoted {
+                shard: 1,
+                old: "redis-1".into(),
+                new: "redis-4".into(),
+                slots: "0\u{2013}5461".into(),
+                epoch_before: 6,
+                epoch_after: 7,
+            }
+        )));
+        assert!(ev
+            .iter()
+            .any(|(_, e)| matches!(e, EventKind::ClusterState { ok: true, .. })));
+
+        // redis-1 back as a replica of redis-4.
+        let mut back = promoted;
+        back[0] = (1, 7001, "slave", 4, "");
+        let ev = w.observe(&all(&back, true, 7, 0));
+        assert!(ev.contains(&(
+            "redis-1".to_string(),
+            EventKind::ClusterRejoined {
+                node: "redis-1".into(),
+                master: "redis-4".into()
+            }
+        )));
+        assert!(ev
+            .iter()
+            .all(|(_, e)| !matches!(e, EventKind::ClusterPromoted { .. })));
+        assert!(w.observe(&all(&back, true, 7, 0)).is_empty());
+    }
+}
