@@ -421,7 +421,7 @@ fn apply_facts(
     };
     let mut found = Vec::new();
     for f in report.failovers.iter_mut().filter(|f| f.failed_over) {
-        let switched_ms = f.at_ms + f.switch_ms.unwrap_or(0);
+        let switched_ms = f.at_ms + f.replaced_ms().unwrap_or(0);
         if let Some(s) = f
             .new_master
             .as_deref()
@@ -465,9 +465,12 @@ fn apply_facts(
             ));
         }
         if f.old_master_rejoined_as_replica {
-            // grabstorm never sends REPLICAOF (a restart is a real restart):
-            // Sentinel did it, or its announcement was missed.
-            f.old_master_rejoined_by = Some(if f.old_master_rejoined_ms.is_some() {
+            // grabstorm never sends REPLICAOF (a restart is a real restart)
+            // nor, once a cluster is assembled, CLUSTER REPLICATE: Sentinel
+            // or the cluster itself did it, or its announcement was missed.
+            f.old_master_rejoined_by = Some(if t.spec.is_cluster() {
+                "cluster".to_string()
+            } else if f.old_master_rejoined_ms.is_some() {
                 "sentinel".to_string()
             } else {
                 "unknown".to_string()
@@ -490,7 +493,8 @@ fn apply_facts(
         .filter(|(_, r)| r.as_ref().is_some_and(Replication::is_master))
         .map(|(n, _)| n.as_str())
         .collect();
-    if masters.len() > 1 {
+    // Several masters are a Cluster's nature; in Sentinel mode, split brain.
+    if masters.len() > 1 && !t.spec.is_cluster() {
         found.push(format!(
             "{} all report themselves master: clients that reach different ones write to different datasets",
             masters.join(" and ")

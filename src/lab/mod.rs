@@ -286,11 +286,11 @@ impl Lab {
         let mut schedule = None;
         if let (Some(t), Some(shared), Some(b)) = (&topology, &shared_topology, &backend) {
             // The watcher spawns itself; the lab joins it like its own tasks.
-            tasks.spawn(crate::client::watcher::watch_sentinels(
-                t,
-                bus.clone(),
-                cancel.child_token(),
-            ));
+            tasks.spawn(if t.spec.is_cluster() {
+                crate::client::cluster_watcher::watch_cluster(t, bus.clone(), cancel.child_token())
+            } else {
+                crate::client::watcher::watch_sentinels(t, bus.clone(), cancel.child_token())
+            });
             tasks.spawn(poll_topology(
                 shared.clone(),
                 b.clone(),

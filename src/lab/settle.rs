@@ -3,8 +3,12 @@
 //! the one rule (every answering sentinel names it, it is the only node
 //! saying master), twice in a row after faults. When it never does (no quorum, no master
 //! left, two masters), say so: the audit then reads every data node.
+//! A Cluster settles when every answering node says `cluster_state:ok` and
+//! all of them name the same master for every shard
+//! ([`cluster::settled_masters`]), twice in a row after faults.
 
 use crate::metrics::EventKind;
+use crate::topology::admin::cluster;
 use crate::topology::admin::master::{self, MasterRule};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -63,6 +67,57 @@ impl Lab {
                     EventKind::Note {
                         text: format!(
                             "topology did not settle within {:?} ({state}); auditing every reachable data node",
+                            self.config.settle_timeout
+                        ),
+                    },
+                );
+                return None;
+            }
+            tokio::time::sleep(TOPOLOGY_POLL).await;
+        }
+    }
+}
+
+impl Lab {
+    /// Waits (after faults) until the cluster is ok everywhere and every
+    /// answering node names the same master for each shard; returns those
+    /// masters, shard 1 first. None when it did not within the settle
+    /// timeout (a note says what was still wrong).
+    pub(super) async fn settle_cluster(&self, faults: bool) -> Option<Vec<String>> {
+        let shared = self.topology.as_ref()?;
+        let deadline = Instant::now() + self.config.settle_timeout;
+        let mut stable = 0;
+        let mut last: Option<Vec<String>> = None;
+        loop {
+            let t = shared.lock().await.clone();
+            let views = cluster::read_views(&t).await;
+            let agreed = cluster::settled_masters(&t, &views);
+            match (&agreed, &last) {
+                (Ok(now), Some(before)) if now == before => stable += 1,
+                _ => stable = 0,
+            }
+            last = agreed.as_ref().ok().cloned();
+            if let Ok(masters) = &agreed {
+                if stable >= 2 || !faults {
+                    self.bus.emit(
+                        "lab",
+                        EventKind::Note {
+                            text: format!(
+                                "cluster settled: every node says ok; shard masters {}; auditing each key on its shard's master",
+                                masters.join(", ")
+                            ),
+                        },
+                    );
+                    return Some(masters.clone());
+                }
+            }
+            if Instant::now() >= deadline {
+                let why = agreed.err().unwrap_or_else(|| "it kept changing".into());
+                self.bus.emit(
+                    "lab",
+                    EventKind::Note {
+                        text: format!(
+                            "cluster did not settle within {:?} ({why}); auditing through the slot map the nodes give now",
                             self.config.settle_timeout
                         ),
                     },

@@ -321,6 +321,78 @@ pub async fn read_view(
     })
 }
 
+/// Every data node's view (`None`: it did not answer within [`READ_TIMEOUT`]).
+pub async fn read_views(
+    topology: &crate::topology::Topology,
+) -> Vec<(String, Option<ClusterView>)> {
+    let auth = topology.auth();
+    let nodes: Vec<_> = topology.redis_nodes().collect();
+    let views = futures::future::join_all(
+        nodes
+            .iter()
+            .map(|n| read_view(n.host_addr, &auth, READ_TIMEOUT)),
+    )
+    .await;
+    nodes
+        .iter()
+        .zip(views)
+        .map(|(n, v)| (n.name.clone(), v.ok()))
+        .collect()
+}
+
+/// The master of every shard (shard 1 first) when the cluster has settled:
+/// every answering node says `cluster_state:ok` and names, for the first
+/// slot of each shard's starting range, the same master, which answers and
+/// says it is master. Else what is still wrong, in words.
+pub fn settled_masters(
+    topology: &crate::topology::Topology,
+    views: &[(String, Option<ClusterView>)],
+) -> Result<Vec<String>, String> {
+    let answering: Vec<(&String, &ClusterView)> = views
+        .iter()
+        .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+        .collect();
+    if answering.is_empty() {
+        return Err("no node answers".into());
+    }
+    let not_ok: Vec<&str> = answering
+        .iter()
+        .filter(|(_, v)| !v.info.state_ok)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !not_ok.is_empty() {
+        return Err(format!("cluster_state:fail on {}", not_ok.join(", ")));
+    }
+    // Ids to names, from each answering node's own line.
+    let name_of = |id: &str| {
+        answering
+            .iter()
+            .find(|(_, v)| v.myself().is_some_and(|m| m.id == id))
+            .map(|(n, _)| (*n).clone())
+    };
+    let mut masters = Vec::new();
+    for (k, range) in even_split(topology.spec.masters as usize)
+        .iter()
+        .enumerate()
+    {
+        let owners: std::collections::BTreeSet<Option<&str>> = answering
+            .iter()
+            .map(|(_, v)| v.owner_of(range.start).map(|o| o.id.as_str()))
+            .collect();
+        let [Some(id)] = owners.iter().copied().collect::<Vec<_>>()[..] else {
+            return Err(format!(
+                "the nodes do not agree on shard {}'s master",
+                k + 1
+            ));
+        };
+        match name_of(id) {
+            Some(name) => masters.push(name),
+            None => return Err(format!("shard {}'s master does not answer", k + 1)),
+        }
+    }
+    Ok(masters)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
