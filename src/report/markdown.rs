@@ -264,15 +264,26 @@ fn failovers(md: &mut String, r: &Report) {
             );
         }
         let _ = writeln!(md, "| phase | after the fault |\n|---|---:|");
-        let rows = [
-            ("fault injected", Some(f.fault_ms)),
-            ("first sentinel flags the master down (+sdown)", f.sdown_ms),
-            ("quorum agrees (+odown)", f.odown_ms),
-            ("a leader is elected (+elected-leader)", f.elected_ms),
-            ("master switched (+switch-master)", f.switch_ms),
-            ("client re-routed", f.client_rerouted_ms),
-            ("first successful write", f.client_recovered_ms),
-        ];
+        let rows: Vec<(&str, Option<u64>)> = if f.shard.is_some() {
+            vec![
+                ("fault injected", Some(f.fault_ms)),
+                ("first node flags the master PFAIL", f.pfail_ms),
+                ("a majority marks it FAIL", f.fail_ms),
+                ("its replica serves the slots (promoted)", f.promoted_ms),
+                ("cluster_state ok on every node", f.state_ok_ms),
+                ("first successful write", f.client_recovered_ms),
+            ]
+        } else {
+            vec![
+                ("fault injected", Some(f.fault_ms)),
+                ("first sentinel flags the master down (+sdown)", f.sdown_ms),
+                ("quorum agrees (+odown)", f.odown_ms),
+                ("a leader is elected (+elected-leader)", f.elected_ms),
+                ("master switched (+switch-master)", f.switch_ms),
+                ("client re-routed", f.client_rerouted_ms),
+                ("first successful write", f.client_recovered_ms),
+            ]
+        };
         for (phase, v) in rows {
             let _ = writeln!(md, "| {phase} | {} |", opt_ms(v));
         }
@@ -289,6 +300,12 @@ fn failovers(md: &mut String, r: &Report) {
         );
         if let Some(n) = f.new_master.as_deref() {
             let _ = writeln!(md, "- new master: {n}");
+        }
+        if let (Some(k), Some(before), Some(after)) = (f.shard, f.epoch_before, f.epoch_after) {
+            let _ = writeln!(
+                md,
+                "- shard {k}; cluster epoch {before} before, {after} after"
+            );
         }
         if !f.sentinels_switched.is_empty() {
             let _ = writeln!(

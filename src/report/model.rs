@@ -729,6 +729,23 @@ impl Report {
                 );
                 continue;
             }
+            if let Some(k) = f.shard {
+                let _ = writeln!(
+                    o,
+                    "failover of shard {k} after {} of {}: pfail {}, fail {}, promoted {} ({}), cluster ok {}, client recovered {}, write outage {}, durable outage {}, lost {lost}",
+                    f.fault,
+                    f.old_master,
+                    show(f.pfail_ms),
+                    show(f.fail_ms),
+                    show(f.promoted_ms),
+                    f.new_master.as_deref().unwrap_or("?"),
+                    show(f.state_ok_ms),
+                    show(f.client_recovered_ms),
+                    show(f.write_outage_ms),
+                    show(f.durable_outage_ms),
+                );
+                continue;
+            }
             let _ = writeln!(
                 o,
                 "failover after {} of {}: sdown {}, odown {}, switch {}, client recovered {}, write outage {}, durable outage {}, lost {lost}",

@@ -58,7 +58,7 @@ macro_rules! def {
 /// Every expectation name, in the order the README documents them.
 pub const CATALOGUE: &[ExpectDef] = &[
     def!("failovers", Count, &[], "failovers measured (a fault followed by +switch-master)"),
-    def!("failover_within", Duration, &[], "every failover's fault-to-+switch-master time (switch_ms); fails when no failover happened"),
+    def!("failover_within", Duration, &[], "every failover's fault-to-new-master time (switch_ms, or promoted_ms in a cluster); fails when no failover happened"),
     def!("client_recovered_within", Duration, &[], "every failover's fault-to-first-successful-write time (client_recovered_ms)"),
     def!("write_outage", Duration, &[], "the longest stretch with no successful write, over the whole run"),
     def!("old_master_rejoined", Bool, &[], "every failed-over old master came back as a replica"),

@@ -111,7 +111,11 @@ pub fn measure(name: &str, report: &Report) -> Measured {
     }
     match name {
         "failovers" => count(completed(report).len() as u64),
-        "failover_within" => worst_phase(report, "+switch-master", |f| f.switch_ms),
+        "failover_within" => worst_phase(
+            report,
+            "the new master (+switch-master, or the cluster's promotion)",
+            |f| f.replaced_ms(),
+        ),
         "client_recovered_within" => {
             worst_phase(report, "a successful write", |f| f.client_recovered_ms)
         }
