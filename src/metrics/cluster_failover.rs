@@ -91,6 +91,43 @@ pub(super) fn measure(
     f
 }
 
+/// The row of a `CLUSTER FAILOVER` (`fault`: `failover`, `failover-force`
+/// or `failover-takeover`) sent to the replica `replica`: the master it
+/// replaced is the old master; no PFAIL or FAIL is expected (the old
+/// master agrees to step down, or is overruled without a vote).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn manual(
+    fault: &str,
+    replica: &str,
+    at: u64,
+    window: &[Event],
+    all: &[Event],
+    idx: usize,
+    throughput: &[ThroughputPoint],
+    topology: &Topology,
+) -> Failover {
+    let replaced = window.iter().find_map(|e| match &e.kind {
+        EventKind::ClusterPromoted { old, new, .. } if new == replica => Some(old.clone()),
+        _ => None,
+    });
+    match replaced {
+        Some(old) => measure(fault, &old, at, window, all, idx, throughput, topology),
+        None => {
+            let mut f = Failover {
+                fault: fault.to_string(),
+                at_ms: at,
+                old_master: format!("the master of {replica}"),
+                ..Default::default()
+            };
+            measure_client(&mut f, window, throughput);
+            f.reason = Some(format!(
+                "{fault} was sent to {replica}, but no promotion of {replica} followed before the next fault or the end of the run"
+            ));
+            f
+        }
+    }
+}
+
 /// Why a fault on a Cluster master led to no promotion, from what the
 /// nodes flagged.
 fn why_no_failover(f: &Failover, node: &str, window: &[Event], topology: &Topology) -> String {
@@ -269,6 +306,34 @@ mod tests {
             vec![("failover".into(), 1), ("minority_partition".into(), 3)]
         );
         assert_eq!(rows[0].lost_acked_writes, Some(4));
+    }
+
+    #[test]
+    fn a_manual_failover_is_a_row_of_the_master_it_replaced() {
+        let t = cluster();
+        let events = vec![
+            fault(1000, "failover", "redis-6"),
+            promoted(1400, 3, "redis-3", "redis-6", (6, 7)),
+            ev(
+                1900,
+                "redis-3",
+                EventKind::ClusterRejoined {
+                    node: "redis-3".into(),
+                    master: "redis-6".into(),
+                },
+            ),
+        ];
+        let (rows, losses) = failovers_and_losses(&events, &[], &t, &LostAckedWrites::default());
+        assert_eq!(rows.len(), 1);
+        let f = &rows[0];
+        assert_eq!((f.old_master.as_str(), f.shard), ("redis-3", Some(3)));
+        assert_eq!(
+            (f.pfail_ms, f.fail_ms, f.promoted_ms),
+            (None, None, Some(400))
+        );
+        assert!(f.old_master_rejoined_as_replica);
+        assert_eq!(f.lost_acked_writes, Some(0));
+        assert!(losses.is_empty());
     }
 
     #[test]

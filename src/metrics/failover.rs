@@ -156,6 +156,12 @@ pub(super) fn takes_node_away(fault: &str) -> bool {
     )
 }
 
+/// Cluster mode's `CLUSTER FAILOVER` faults, sent to the replica that is
+/// to take over: each is a failover row of the master it replaces.
+pub(super) fn is_manual_failover(fault: &str) -> bool {
+    fault.starts_with("failover")
+}
+
 /// Whether `payload` is an announcement about the master at `addr`
 /// (`master <name> <ip> <port> ...`).
 fn about_master(payload: &str, topology: &Topology, node: &str) -> bool {
@@ -188,7 +194,9 @@ pub fn failovers_and_losses(
         .iter()
         .enumerate()
         .filter_map(|(i, e)| match &e.kind {
-            EventKind::FaultInjected { fault, node } if takes_node_away(fault) => {
+            EventKind::FaultInjected { fault, node }
+                if takes_node_away(fault) || is_manual_failover(fault) =>
+            {
                 Some((i, fault.as_str(), node.as_str()))
             }
             _ => None,
@@ -204,14 +212,22 @@ pub fn failovers_and_losses(
     let mut out = Vec::new();
     for (k, &(idx, fault, node)) in faults.iter().enumerate() {
         let at = events[idx].at_ms;
+        let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
+        let window = &events[idx..end];
+        if is_manual_failover(fault) {
+            let mut f = super::cluster_failover::manual(
+                fault, node, at, window, events, idx, throughput, topology,
+            );
+            f.fault_index = ordinal(idx);
+            out.push(f);
+            continue;
+        }
         let is_redis = topology
             .node(node)
             .is_some_and(|n| n.kind == NodeKind::Redis);
         if !is_redis || !masters_at(events, idx, topology).iter().any(|m| m == node) {
             continue;
         }
-        let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
-        let window = &events[idx..end];
         let mut f = if topology.spec.is_cluster() {
             super::cluster_failover::measure(
                 fault, node, at, window, events, idx, throughput, topology,
