@@ -32,7 +32,7 @@ pub use containers::container_name;
 pub use engine::DockerError;
 pub use labels::run_labels;
 pub use network::network_name;
-pub use placement::{node_config, REDIS_PORT, SENTINEL_PORT};
+pub use placement::{node_config, CLUSTER_BUS_PORT, REDIS_PORT, SENTINEL_PORT};
 
 use crate::topology::image::ensure_redis_image;
 use crate::topology::manifest::RecordedRun;
@@ -270,7 +270,12 @@ impl Backend for DockerBackend {
         })?;
         // Port and address are pinned; should the engine still hand out
         // others, record what the node has now.
-        let port = container_port(n.kind);
+        // The port it listens on inside: a Cluster node's own, else its kind's.
+        let port = n
+            .internal_addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| container_port(n.kind));
         let info = self.inspect(node, &n.handle).await?;
         let (host_addr, ip) = self
             .addresses(&info, node, port, &network_name(&topology.run_id))
