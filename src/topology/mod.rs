@@ -28,6 +28,7 @@
 pub mod addr;
 pub mod admin;
 pub mod announcement;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod docker;
