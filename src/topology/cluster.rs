@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// Time a node gets to answer one assembly command.
 const STEP: Duration = Duration::from_millis(1000);
+/// Time a started node gets to answer its first command.
+const START_WAIT: Duration = Duration::from_secs(10);
 /// Time the nodes get to learn of each other after the MEETs.
 const MEET_WAIT: Duration = Duration::from_secs(15);
 /// Pause between polls while the nodes learn of each other.
@@ -52,17 +54,31 @@ async fn run<T: redis::FromRedisValue>(
         .map_err(|e| anyhow!("{}: {what} failed: {e}", node.name))
 }
 
+/// Connects to a node and reads its id, retried until [`START_WAIT`]: a
+/// container just started may not listen yet (its published port then
+/// accepts and drops the connection).
 async fn member<'t>(t: &'t Topology, node: &'t Node) -> Result<Member<'t>> {
-    let mut conn = connect(node.host_addr, &t.auth(), STEP)
-        .await
-        .map_err(|e| anyhow!("{}: cannot connect to {}: {e}", node.name, node.host_addr))?;
-    let id: String = run(
-        node,
-        &mut conn,
-        redis::cmd("CLUSTER").arg("MYID"),
-        "CLUSTER MYID",
-    )
-    .await?;
+    let deadline = Instant::now() + START_WAIT;
+    let (mut conn, id) = loop {
+        let attempt = async {
+            let mut conn = connect(node.host_addr, &t.auth(), STEP)
+                .await
+                .map_err(|e| anyhow!("{}: cannot connect to {}: {e}", node.name, node.host_addr))?;
+            let id: String = run(
+                node,
+                &mut conn,
+                redis::cmd("CLUSTER").arg("MYID"),
+                "CLUSTER MYID",
+            )
+            .await?;
+            Ok::<_, anyhow::Error>((conn, id))
+        };
+        match attempt.await {
+            Ok(got) => break got,
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(POLL_EVERY).await,
+        }
+    };
     let port: Vec<String> = run(
         node,
         &mut conn,
