@@ -110,9 +110,7 @@ pub async fn assemble(t: &Topology) -> Result<()> {
         let _: () = run(
             m.node,
             &mut m.conn,
-            redis::cmd("CLUSTER")
-                .arg("SET-CONFIG-EPOCH")
-                .arg(epoch + 1),
+            redis::cmd("CLUSTER").arg("SET-CONFIG-EPOCH").arg(epoch + 1),
             "CLUSTER SET-CONFIG-EPOCH",
         )
         .await?;
@@ -139,7 +137,10 @@ pub async fn assemble(t: &Topology) -> Result<()> {
                 .arg(ip)
                 .arg(port)
                 .arg(p.bus_port),
-            &format!("CLUSTER MEET {} ({ip}:{port} bus {})", p.node.name, p.bus_port),
+            &format!(
+                "CLUSTER MEET {} ({ip}:{port} bus {})",
+                p.node.name, p.bus_port
+            ),
         )
         .await?;
     }

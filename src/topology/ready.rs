@@ -12,9 +12,9 @@
 
 use super::admin::cluster;
 use super::admin::probe::connect;
-use super::plan::{start_shard, starts_as_master};
 use super::admin::replication;
 use super::admin::sentinel::{self, Question};
+use super::plan::{start_shard, starts_as_master};
 use super::{local, Backend, BackendKind, Node, NodeKind, Topology};
 use futures::future::join_all;
 use std::time::{Duration, Instant};

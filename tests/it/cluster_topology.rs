@@ -1,0 +1,287 @@
+//! Tests: `grabstorm up --mode cluster` on both backends, recounted with
+//! plain Redis commands (CLUSTER INFO, CLUSTER NODES, ROLE) and host-side
+//! `redis-cli` (following MOVED with `-c`); a segfaulted master's replica
+//! takes over and the old master, restarted, rejoins as its replica;
+//! `down` leaves nothing. Docker tests skip without an engine as the
+//! other Docker tests do.
+
+use crate::support::{grabstorm_in, processes_under, state_dir, text, url_with};
+use crate::topology_docker::{docker_or_skip, leftovers};
+use grabstorm::topology::admin::cluster::{even_split, key_slot, parse_nodes, ClusterNode};
+use grabstorm::topology::{state, Topology};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One plain command on the node at `addr` (a fresh connection).
+fn query<T: redis::FromRedisValue>(
+    t: &Topology,
+    addr: std::net::SocketAddr,
+    cmd: &redis::Cmd,
+) -> T {
+    let client = redis::Client::open(url_with(t.password.as_deref(), addr)).unwrap();
+    let mut c = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    cmd.query(&mut c).unwrap_or_else(|e| panic!("{addr}: {e}"))
+}
+
+fn try_nodes(t: &Topology, name: &str) -> Option<Vec<ClusterNode>> {
+    let addr = t.node(name)?.host_addr;
+    let client = redis::Client::open(url_with(t.password.as_deref(), addr)).ok()?;
+    let mut c = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let text: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).ok()?;
+    parse_nodes(&text).ok()
+}
+
+fn info(t: &Topology, name: &str) -> String {
+    query(
+        t,
+        t.node(name).unwrap().host_addr,
+        redis::cmd("CLUSTER").arg("INFO"),
+    )
+}
+
+/// `ROLE`'s first word on node `name`, or `None` when it does not answer.
+fn role(t: &Topology, name: &str) -> Option<String> {
+    let addr = t.node(name)?.host_addr;
+    let client = redis::Client::open(url_with(t.password.as_deref(), addr)).ok()?;
+    let mut c = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let v: redis::Value = redis::cmd("ROLE").query(&mut c).ok()?;
+    match v {
+        redis::Value::Array(items) => match items.first() {
+            Some(redis::Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(redis::Value::SimpleString(s)) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The name of the node a CLUSTER NODES line is about (by its announced address).
+fn name_of(t: &Topology, n: &ClusterNode) -> String {
+    t.node_by_addr(&n.addr)
+        .unwrap_or_else(|| panic!("no node at {}", n.addr))
+        .name
+        .clone()
+}
+
+/// `redis-cli [-c] -p PORT -a PW ARGS...` run on the host; its stdout.
+fn redis_cli(t: &Topology, name: &str, follow: bool, args: &[&str]) -> String {
+    let mut cmd = Command::new("redis-cli");
+    if follow {
+        cmd.arg("-c");
+    }
+    cmd.arg("-p")
+        .arg(t.node(name).unwrap().host_addr.port().to_string());
+    if let Some(pw) = &t.password {
+        cmd.arg("-a").arg(pw).arg("--no-auth-warning");
+    }
+    let out = cmd.args(args).output().expect("redis-cli is installed");
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    text(&out.stdout).trim().to_string()
+}
+
+/// Polls `what` every 50 ms until it holds or `within` passes.
+fn eventually(within: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if ok() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `grabstorm down` in the state dir when dropped, so a failed assertion
+/// leaves no node behind (a no-op after the round's own `down`).
+struct DownOnDrop<'a>(&'a Path);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        if state::load(self.0).is_ok() {
+            let _ = grabstorm_in(self.0, &["down"]);
+        }
+    }
+}
+
+/// The whole round: up, recount, redirects, failover and rejoin, down.
+fn up_redirect_fail_over_rejoin_down(backend: &str, state: &Path) -> Topology {
+    let _down = DownOnDrop(state);
+    let out = grabstorm_in(
+        state,
+        &[
+            "up",
+            "--backend",
+            backend,
+            "--mode",
+            "cluster",
+            "--node-timeout-ms",
+            "1000",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "up: {}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!(
+        "cluster time-to-ready on {backend}: {} ms",
+        printed["ready_ms"]
+    );
+    let t = state::load(state).unwrap();
+    let names: Vec<String> = t.redis_nodes().map(|n| n.name.clone()).collect();
+    assert_eq!(names.len(), 6);
+    assert_eq!(t.sentinels().count(), 0);
+
+    // Ready, recounted on every node.
+    for n in &names {
+        let i = info(&t, n);
+        assert!(i.contains("cluster_state:ok"), "{n}: {i}");
+        assert!(i.contains("cluster_slots_assigned:16384"), "{n}: {i}");
+        assert!(i.contains("cluster_known_nodes:6"), "{n}: {i}");
+        let nodes = try_nodes(&t, n).unwrap();
+        assert_eq!(nodes.len(), 6);
+        let masters: Vec<&ClusterNode> = nodes.iter().filter(|c| c.flags.master).collect();
+        assert_eq!(masters.len(), 3, "{n}");
+        let slots: u32 = masters.iter().flat_map(|m| &m.slots).map(|r| r.len()).sum();
+        assert_eq!(slots, 16384, "{n}");
+        // redis-K serves shard K's range; redis-(3+K) replicates it.
+        for (k, range) in even_split(3).iter().enumerate() {
+            let owner = masters
+                .iter()
+                .find(|m| m.slots.contains(range))
+                .unwrap_or_else(|| panic!("{n}: no owner of {range}"));
+            assert_eq!(name_of(&t, owner), format!("redis-{}", k + 1));
+            let replica = nodes
+                .iter()
+                .find(|c| c.master_id.as_deref() == Some(owner.id.as_str()))
+                .unwrap();
+            assert_eq!(name_of(&t, replica), format!("redis-{}", k + 4));
+        }
+    }
+    for (k, n) in names.iter().enumerate() {
+        let want = if k < 3 { "master" } else { "slave" };
+        assert_eq!(role(&t, n).as_deref(), Some(want), "{n}");
+    }
+
+    // A key on each shard, from redis-1 on the host: plain redis-cli shows
+    // the MOVED to a host-reachable address; `-c` follows it.
+    let ranges = even_split(3);
+    let mut moved = 0;
+    for (k, range) in ranges.iter().enumerate() {
+        let key = (0..)
+            .map(|i| format!("{{t{i}}}x"))
+            .find(|key| range.contains(key_slot(key.as_bytes())))
+            .unwrap();
+        let slot = key_slot(key.as_bytes());
+        let owner = t.node(&format!("redis-{}", k + 1)).unwrap();
+        let plain = redis_cli(&t, "redis-1", false, &["SET", &key, "v"]);
+        if k == 0 {
+            assert_eq!(plain, "OK");
+        } else {
+            assert_eq!(
+                plain,
+                format!("MOVED {slot} 127.0.0.1:{}", owner.host_addr.port())
+            );
+            moved += 1;
+        }
+        assert_eq!(
+            redis_cli(&t, "redis-1", true, &["SET", &key, &format!("v{k}")]),
+            "OK"
+        );
+        assert_eq!(
+            redis_cli(&t, "redis-1", true, &["GET", &key]),
+            format!("v{k}")
+        );
+        let direct: String = query(&t, owner.host_addr, redis::cmd("GET").arg(&key));
+        assert_eq!(direct, format!("v{k}"));
+    }
+    assert_eq!(moved, 2, "keys of shards 2 and 3 are MOVED from redis-1");
+
+    // Segfault shard 2's master: its replica (redis-5) takes over, and
+    // every answering node agrees.
+    let out = grabstorm_in(state, &["fault", "segfault", "redis-2"]);
+    assert!(out.status.success(), "segfault: {}", text(&out.stderr));
+    let others: Vec<&String> = names.iter().filter(|n| *n != "redis-2").collect();
+    let took = eventually(
+        Duration::from_secs(20),
+        "redis-5 promoted, as every node says",
+        || {
+            role(&t, "redis-5").as_deref() == Some("master")
+                && others.iter().all(|n| {
+                    try_nodes(&t, n).is_some_and(|nodes| {
+                        nodes.iter().any(|c| {
+                            c.flags.master
+                                && c.slots.contains(&ranges[1])
+                                && name_of(&t, c) == "redis-5"
+                        })
+                    })
+                })
+        },
+    );
+    eprintln!("cluster failover on {backend}: redis-5 serves shard 2 after {took:?}");
+    let out = grabstorm_in(state, &["fault", "restart", "redis-2"]);
+    assert!(out.status.success(), "restart: {}", text(&out.stderr));
+    let t = state::load(state).unwrap();
+    let new_master_id = try_nodes(&t, "redis-5")
+        .unwrap()
+        .into_iter()
+        .find(|c| c.flags.myself)
+        .unwrap()
+        .id;
+    eventually(
+        Duration::from_secs(20),
+        "redis-2 back as a replica of redis-5, as every node says, cluster ok",
+        || {
+            role(&t, "redis-2").as_deref() == Some("slave")
+                && names.iter().all(|n| {
+                    try_nodes(&t, n).is_some_and(|nodes| {
+                        nodes.iter().any(|c| {
+                            name_of(&t, c) == "redis-2"
+                                && c.flags.replica
+                                && c.master_id.as_deref() == Some(new_master_id.as_str())
+                        })
+                    }) && info(&t, n).contains("cluster_state:ok")
+                })
+        },
+    );
+    // Same identity: redis-2's id survived in its nodes.conf.
+    let i = info(&t, "redis-2");
+    assert!(i.contains("cluster_known_nodes:6"), "{i}");
+
+    let out = grabstorm_in(state, &["down"]);
+    assert!(out.status.success(), "down: {}", text(&out.stderr));
+    t
+}
+
+#[test]
+fn cluster_local_up_redirects_fails_over_rejoins_and_down_leaves_nothing() {
+    let state = state_dir();
+    let t = up_redirect_fail_over_rejoin_down("local", state.path());
+    assert!(processes_under(state.path()).is_empty());
+    assert!(!t.run_dir.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_docker_up_redirects_fails_over_rejoins_and_down_leaves_nothing() {
+    let Some(backend) = docker_or_skip("cluster_docker").await else {
+        return;
+    };
+    let state = state_dir();
+    let path = state.path().to_path_buf();
+    let t = tokio::task::spawn_blocking(move || up_redirect_fail_over_rejoin_down("docker", &path))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    assert_eq!(
+        leftovers(backend.docker(), &t.run_id).await,
+        (vec![], vec![])
+    );
+    assert!(!t.run_dir.exists());
+}
