@@ -15,7 +15,7 @@
 //! [`start_shard`] gives it). Readiness is then judged by
 //! [`ready`](super::ready).
 
-use super::admin::cluster::{self, even_split, ClusterNode, ClusterView, READ_TIMEOUT};
+use super::admin::cluster::{self, even_split, ClusterNode, ClusterView, SlotRange, READ_TIMEOUT};
 use super::admin::probe::{connect, query};
 use super::plan::{start_master_of, start_shard, starts_as_master, FIRST_MASTER};
 use super::{Node, Topology};
@@ -285,4 +285,87 @@ pub fn shard_nodes_in(
         .map(name)
         .collect::<Result<_>>()?;
     Ok((name(master)?, replicas))
+}
+
+/// One shard as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ShardStatus {
+    /// From 1: the shard whose master was `redis-K` at start.
+    pub shard: usize,
+    /// The master now (node name), by the one rule.
+    pub master: Option<String>,
+    /// The slots its master serves now.
+    pub slots: Vec<SlotRange>,
+    pub replicas: Vec<String>,
+}
+
+/// One node's own word on the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NodeClusterStatus {
+    pub name: String,
+    /// False when the node did not answer (the other fields are then empty).
+    pub answered: bool,
+    /// `cluster_state:ok`.
+    pub state_ok: bool,
+    pub current_epoch: u64,
+    pub slots_assigned: u32,
+    /// The nodes it flags, by name: `pfail` (it alone has not heard from
+    /// them) or `fail` (agreed by a majority of masters).
+    pub flags: BTreeMap<String, &'static str>,
+}
+
+/// The cluster as `status` shows it: the shards and every node's view.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterStatus {
+    pub shards: Vec<ShardStatus>,
+    pub nodes: Vec<NodeClusterStatus>,
+}
+
+/// Reads every node's view and sums it up for `status`.
+pub async fn status(t: &Topology) -> ClusterStatus {
+    let read = views(t).await;
+    let answered: Vec<ClusterView> = read.iter().filter_map(|(_, v)| v.clone()).collect();
+    let masters = t.spec.masters as usize;
+    let name = |n: &ClusterNode| node_of(t, n).map_or_else(|| n.addr.clone(), |n| n.name.clone());
+    let shards = (1..=masters)
+        .map(|k| {
+            let master = cluster::shard_master(&answered, masters, k);
+            ShardStatus {
+                shard: k,
+                master: master.map(name),
+                slots: master.map_or_else(Vec::new, |m| m.slots.clone()),
+                replicas: cluster::shard_replicas(&answered, masters, k)
+                    .into_iter()
+                    .map(name)
+                    .collect(),
+            }
+        })
+        .collect();
+    let nodes = read
+        .iter()
+        .map(|(node, v)| match v {
+            Some(v) => NodeClusterStatus {
+                name: node.clone(),
+                answered: true,
+                state_ok: v.info.state_ok,
+                current_epoch: v.info.current_epoch,
+                slots_assigned: v.info.slots_assigned,
+                flags: v
+                    .nodes
+                    .iter()
+                    .filter(|n| n.failing())
+                    .map(|n| (name(n), if n.flags.fail { "fail" } else { "pfail" }))
+                    .collect(),
+            },
+            None => NodeClusterStatus {
+                name: node.clone(),
+                answered: false,
+                state_ok: false,
+                current_epoch: 0,
+                slots_assigned: 0,
+                flags: BTreeMap::new(),
+            },
+        })
+        .collect();
+    ClusterStatus { shards, nodes }
 }

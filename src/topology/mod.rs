@@ -202,12 +202,13 @@ impl Topology {
     }
 
     /// A ready `redis-cli` command line for `node` from the host, with the
-    /// run's password.
+    /// run's password; with `-c` in Cluster mode, to follow MOVED and ASK.
     pub fn redis_cli(&self, node: &Node) -> String {
         let port = node.host_addr.port();
+        let follow = if self.spec.is_cluster() { "-c " } else { "" };
         match &self.password {
-            Some(pw) => format!("redis-cli -p {port} -a {pw}"),
-            None => format!("redis-cli -p {port}"),
+            Some(pw) => format!("redis-cli {follow}-p {port} -a {pw}"),
+            None => format!("redis-cli {follow}-p {port}"),
         }
     }
 
