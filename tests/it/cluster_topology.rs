@@ -285,3 +285,73 @@ async fn cluster_docker_up_redirects_fails_over_rejoins_and_down_leaves_nothing(
     );
     assert!(!t.run_dir.exists());
 }
+
+/// The cluster compose file parses, and describes what `up --mode cluster`
+/// starts: six nodes, each published on its own port number, telling
+/// clients 127.0.0.1, with a password on each.
+#[test]
+fn cluster_compose_file_is_valid_and_publishes_each_node_on_its_own_port() {
+    let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/docker-compose.cluster.yml");
+    let run = |password: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new("docker-compose");
+        cmd.arg("-f").arg(&compose).args(args);
+        cmd.env_remove("REDIS_IMAGE").env_remove("REDIS_PASSWORD");
+        if let Some(pw) = password {
+            cmd.env("REDIS_PASSWORD", pw);
+        }
+        cmd.output()
+    };
+    let pw = "0123456789abcdef0123456789abcdef";
+    let out = match run(Some(pw), &["config", "--services"]) {
+        Ok(o) => o,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED cluster compose check: docker-compose not runnable: {e}");
+            return;
+        }
+        Err(e) => panic!("CI=true needs docker-compose: {e}"),
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut services: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    services.sort();
+    assert_eq!(
+        services,
+        [
+            "cluster-create",
+            "redis-1",
+            "redis-2",
+            "redis-3",
+            "redis-4",
+            "redis-5",
+            "redis-6"
+        ]
+    );
+    let config = run(Some(pw), &["config"]).unwrap();
+    assert!(config.status.success(), "{}", text(&config.stderr));
+    let flat = text(&config.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for i in 1..=6 {
+        let port = 7000 + i;
+        assert!(flat.contains(&format!("--port {port} ")), "{flat}");
+        assert!(flat.contains(&format!("--cluster-announce-ip 172.29.0.{} ", 10 + i)));
+        // Published on 127.0.0.1, on the port it listens on.
+        assert!(
+            flat.contains(&format!("- 127.0.0.1:{port}:{port}/tcp")),
+            "port {port}: {flat}"
+        );
+    }
+    for (line, count) in [
+        ("--cluster-enabled yes", 6),
+        ("--cluster-announce-hostname 127.0.0.1", 6),
+        ("--cluster-preferred-endpoint-type hostname", 6),
+        ("--cluster-node-timeout 2000", 6),
+        (&*format!("--requirepass {pw}"), 6),
+        (&*format!("--masterauth {pw}"), 6),
+        ("--cluster-replicas 1", 1),
+    ] {
+        assert_eq!(flat.matches(line).count(), count, "{line}");
+    }
+    assert!(!flat.contains("replicaof"));
+    assert!(!run(None, &["config"]).unwrap().status.success());
+}
