@@ -7,7 +7,9 @@
 
 use crate::support::{grabstorm_in, processes_under, state_dir, text, url_with};
 use crate::topology_docker::{docker_or_skip, leftovers};
-use grabstorm::topology::admin::cluster::{even_split, key_slot, parse_nodes, ClusterNode};
+use grabstorm::topology::admin::cluster::{
+    even_split, key_slot, parse_nodes, ClusterNode, SlotRange,
+};
 use grabstorm::topology::{state, Topology};
 use std::path::Path;
 use std::process::Command;
@@ -354,4 +356,158 @@ fn cluster_compose_file_is_valid_and_publishes_each_node_on_its_own_port() {
     }
     assert!(!flat.contains("replicaof"));
     assert!(!run(None, &["config"]).unwrap().status.success());
+}
+
+/// Starts a cluster (`--node-timeout-ms 1000`) on `backend` in `state`.
+fn up_cluster(backend: &str, state: &Path) -> Topology {
+    let out = grabstorm_in(
+        state,
+        &[
+            "up",
+            "--backend",
+            backend,
+            "--mode",
+            "cluster",
+            "--node-timeout-ms",
+            "1000",
+        ],
+    );
+    assert!(out.status.success(), "up: {}", text(&out.stderr));
+    state::load(state).unwrap()
+}
+
+/// `grabstorm fault ARGS`: its one-line answer, or its error.
+fn fault(state: &Path, args: &[&str]) -> Result<String, String> {
+    let mut all = vec!["fault"];
+    all.extend_from_slice(args);
+    let out = grabstorm_in(state, &all);
+    match out.status.success() {
+        true => Ok(text(&out.stdout).trim().to_string()),
+        false => Err(text(&out.stderr).trim().to_string()),
+    }
+}
+
+/// Whether every node that answers says `master` serves `range` and
+/// `replica` follows it.
+fn all_agree(t: &Topology, master: &str, replica: &str, range: &SlotRange) -> bool {
+    let mut answered = 0;
+    for n in t.redis_nodes() {
+        let Some(nodes) = try_nodes(t, &n.name) else {
+            continue;
+        };
+        answered += 1;
+        let Some(m) = nodes
+            .iter()
+            .find(|c| c.flags.master && c.slots.contains(range))
+        else {
+            return false;
+        };
+        let follows = nodes
+            .iter()
+            .any(|c| name_of(t, c) == replica && c.master_id.as_deref() == Some(m.id.as_str()));
+        if name_of(t, m) != master || !follows {
+            return false;
+        }
+    }
+    answered >= t.spec.masters as usize
+}
+
+/// `failover replica-2` is a manual, graceful failover: redis-5 takes shard
+/// 2 over and redis-2 follows it; `master-K` then names the new master;
+/// targets a cluster does not have are refused with what it has.
+#[test]
+fn cluster_local_manual_failover_and_shard_targets() {
+    let state = state_dir();
+    let _down = DownOnDrop(state.path());
+    let t = up_cluster("local", state.path());
+    let shard2 = even_split(3)[1];
+    let said = fault(state.path(), &["failover", "replica-2"]).unwrap();
+    assert!(
+        said.contains("redis-5") && said.contains("CLUSTER FAILOVER"),
+        "{said}"
+    );
+    let took = eventually(Duration::from_secs(10), "redis-5 serves shard 2", || {
+        role(&t, "redis-5").as_deref() == Some("master")
+            && role(&t, "redis-2").as_deref() == Some("slave")
+            && all_agree(&t, "redis-5", "redis-2", &shard2)
+    });
+    eprintln!("manual failover (local): {took:?}");
+    // The same key is served, through redis-cli -c, by the new master.
+    assert_eq!(redis_cli(&t, "redis-1", true, &["SET", "{b}k", "1"]), "OK");
+    // master-2 is redis-5 now; replica-2 is redis-2.
+    let err = fault(state.path(), &["failover", "master-2"]).unwrap_err();
+    assert!(err.contains("redis-5 is not a replica now"), "{err}");
+    let said = fault(state.path(), &["pause", "replica-2", "--for", "200ms"]).unwrap();
+    assert!(said.contains("redis-2"), "{said}");
+    let err = fault(state.path(), &["kill", "master-4"]).unwrap_err();
+    assert!(
+        err.contains("unknown target \"master-4\" in cluster mode: allowed master (= master-1), master-1..master-3"),
+        "{err}"
+    );
+    let err = fault(state.path(), &["kill", "sentinel-1"]).unwrap_err();
+    assert!(err.contains("unknown target \"sentinel-1\""), "{err}");
+    let said = fault(state.path(), &["kill", "master-2"]).unwrap();
+    assert!(said.starts_with("redis-5 killed"), "{said}");
+    let out = grabstorm_in(state.path(), &["down"]);
+    assert!(out.status.success());
+    assert!(processes_under(state.path()).is_empty());
+}
+
+/// A master cut off from every peer on Docker: the majority promotes its
+/// replica after node-timeout, the cut-off master's own view turns
+/// `cluster_state:fail`; healed, it rejoins as a replica of the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_docker_partitioned_master_is_replaced_and_rejoins_as_replica() {
+    let Some(_backend) = docker_or_skip("cluster_docker_partition").await else {
+        return;
+    };
+    let _one = crate::support::one_partition_at_a_time();
+    let state = state_dir();
+    let path = state.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let state = path.as_path();
+        let _down = DownOnDrop(state);
+        let t = up_cluster("docker", state);
+        let shard1 = even_split(3)[0];
+        let said = fault(state, &["partition", "master-1"]).unwrap();
+        assert!(said.contains("redis-1"), "{said}");
+        let took = eventually(
+            Duration::from_secs(20),
+            "redis-4 promoted by the majority; redis-1 alone says cluster_state:fail",
+            || {
+                role(&t, "redis-4").as_deref() == Some("master")
+                    && info(&t, "redis-1").contains("cluster_state:fail")
+                    && ["redis-2", "redis-3", "redis-5", "redis-6"]
+                        .iter()
+                        .all(|n| {
+                            try_nodes(&t, n).is_some_and(|nodes| {
+                                nodes.iter().any(|c| {
+                                    c.flags.master
+                                        && c.slots.contains(&shard1)
+                                        && name_of(&t, c) == "redis-4"
+                                })
+                            })
+                        })
+            },
+        );
+        eprintln!("partitioned master replaced (docker): {took:?}");
+        // The minority side refuses writes.
+        let refused = redis_cli(&t, "redis-1", false, &["SET", "{a}k", "1"]);
+        assert!(refused.starts_with("CLUSTERDOWN"), "{refused}");
+        fault(state, &["heal", "redis-1"]).unwrap();
+        eventually(
+            Duration::from_secs(20),
+            "redis-1 rejoins as redis-4's replica, everyone agrees",
+            || {
+                role(&t, "redis-1").as_deref() == Some("slave")
+                    && all_agree(&t, "redis-4", "redis-1", &shard1)
+                    && t.redis_nodes()
+                        .all(|n| info(&t, &n.name).contains("cluster_state:ok"))
+            },
+        );
+        let out = grabstorm_in(state, &["down"]);
+        assert!(out.status.success());
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
 }
