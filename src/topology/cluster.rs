@@ -17,7 +17,7 @@
 
 use super::admin::cluster::{self, even_split, ClusterNode, ClusterView, SlotRange, READ_TIMEOUT};
 use super::admin::probe::{connect, query};
-use super::plan::{start_master_of, start_shard, starts_as_master, FIRST_MASTER};
+use super::plan::{name_order, start_master_of, start_shard, starts_as_master, FIRST_MASTER};
 use super::{Node, Topology};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::future::{join_all, try_join_all};
@@ -334,10 +334,14 @@ pub async fn status(t: &Topology) -> ClusterStatus {
                 shard: k,
                 master: master.map(name),
                 slots: master.map_or_else(Vec::new, |m| m.slots.clone()),
-                replicas: cluster::shard_replicas(&answered, masters, k)
-                    .into_iter()
-                    .map(name)
-                    .collect(),
+                replicas: {
+                    let mut r: Vec<String> = cluster::shard_replicas(&answered, masters, k)
+                        .into_iter()
+                        .map(name)
+                        .collect();
+                    r.sort_by(|a, b| name_order(a, b));
+                    r
+                },
             }
         })
         .collect();

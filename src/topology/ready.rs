@@ -7,14 +7,15 @@
 //! needs no reading: the plan fixed it (`sentinel myid`).
 //!
 //! A Cluster topology is ready when every node says `cluster_state:ok`,
-//! all 16,384 slots assigned, and knows every node, and every node started
-//! as a replica reports `master_link_status:up` towards its shard's master.
+//! all 16,384 slots assigned, knows every node and sees every replica
+//! follow its shard's master, and every node started as a replica reports
+//! `master_link_status:up`.
 
 use super::admin::cluster;
 use super::admin::probe::connect;
 use super::admin::replication;
 use super::admin::sentinel::{self, Question};
-use super::plan::{start_shard, starts_as_master};
+use super::plan::{start_master_of, start_shard, starts_as_master};
 use super::{local, Backend, BackendKind, Node, NodeKind, Topology};
 use futures::future::join_all;
 use std::time::{Duration, Instant};
@@ -199,6 +200,34 @@ async fn check_cluster_node(t: &Topology, node: &Node) -> Check {
                 i.known_nodes
             ),
         );
+    }
+    // Every node sees every replica follow its shard's master (a replica's
+    // new role reaches the others by gossip, after its own link is up).
+    let awaited = "every replica known as its shard's master's replica";
+    let name_of_id = |id: &str| {
+        view.by_id(id)
+            .and_then(|n| t.node_by_addr(&n.addr))
+            .map(|n| n.name.as_str())
+    };
+    for n in &view.nodes {
+        let Some(name) = t.node_by_addr(&n.addr).map(|n| n.name.as_str()) else {
+            return Check::waiting(awaited, format!("an unknown node at {}", n.addr));
+        };
+        if starts_as_master(&t.spec, name) {
+            continue;
+        }
+        let want = start_shard(&t.spec, name).map(start_master_of);
+        let follows = n.master_id.as_deref().and_then(name_of_id);
+        if !n.flags.replica || follows.is_none() || follows.map(str::to_string) != want {
+            return Check::waiting(
+                awaited,
+                format!(
+                    "it sees {name} as {} of {}",
+                    if n.flags.replica { "replica" } else { "master" },
+                    follows.unwrap_or("-")
+                ),
+            );
+        }
     }
     if starts_as_master(&t.spec, &node.name) {
         return Check::ready();

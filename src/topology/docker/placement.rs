@@ -44,13 +44,14 @@ pub(super) struct NodePlan {
 /// the others' configs and announces it: the sentinels never depend on a
 /// container's DNS name, which the engine forgets while it is stopped.
 pub(super) fn plan_nodes(plan: &Plan, addresses: &SubnetAddresses) -> Result<Vec<NodePlan>> {
+    let mut taken = Vec::new();
     let addrs: Addresses = plan
         .nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
             let port = match clustered(plan, n.kind) {
-                true => super::ports::free_loopback_port()?,
+                true => distinct_free_port(&mut taken)?,
                 false => container_port(n.kind),
             };
             Ok((n.name.clone(), SocketAddr::from((addresses.nth(i)?, port))))
@@ -95,6 +96,19 @@ pub fn node_config(plan: &Plan, node: &str, addrs: &Addresses) -> Result<String,
         placement.push(format!("cluster-port {CLUSTER_BUS_PORT}"));
     }
     config::render(plan, node, addrs, &placement)
+}
+
+/// A free loopback port not among `taken` (the OS may hand the same one
+/// out twice once its listener is closed), added to it.
+fn distinct_free_port(taken: &mut Vec<u16>) -> Result<u16> {
+    for _ in 0..20 {
+        let port = super::ports::free_loopback_port()?;
+        if !taken.contains(&port) {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no distinct free port on 127.0.0.1 in 20 tries")
 }
 
 /// Whether a node of `kind` is a Cluster node of `plan`.
