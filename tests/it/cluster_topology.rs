@@ -115,6 +115,18 @@ impl Drop for DownOnDrop<'_> {
     }
 }
 
+/// Kills every process still running under a state dir when dropped (a
+/// local run started without `up`, hence without a state file for `down`).
+struct KillUnder<'a>(&'a Path);
+
+impl Drop for KillUnder<'_> {
+    fn drop(&mut self) {
+        for pid in processes_under(self.0) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
 /// The whole round: up, recount, redirects, failover and rejoin, down.
 fn up_redirect_fail_over_rejoin_down(backend: &str, state: &Path) -> Topology {
     let _down = DownOnDrop(state);
@@ -461,10 +473,10 @@ async fn cluster_docker_partitioned_master_is_replaced_and_rejoins_as_replica() 
     let Some(_backend) = docker_or_skip("cluster_docker_partition").await else {
         return;
     };
-    let _one = crate::support::one_partition_at_a_time();
     let state = state_dir();
     let path = state.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
+        let _one = crate::support::one_partition_at_a_time();
         let state = path.as_path();
         let _down = DownOnDrop(state);
         let t = up_cluster("docker", state);
@@ -510,4 +522,51 @@ async fn cluster_docker_partitioned_master_is_replaced_and_rejoins_as_replica() 
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+}
+
+/// Nodes started but never joined: readiness names the first node, what it
+/// waited for and what the node said; assembly then joins them, and a
+/// second assembly is refused naming the node and Redis's own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_not_ready_and_assembly_errors_name_the_node_and_its_words() {
+    use grabstorm::topology::local::LocalBackend;
+    use grabstorm::topology::{cluster, ready, Backend, HaMode, TopologySpec};
+    let state = state_dir();
+    let _kill = KillUnder(state.path());
+    let backend = LocalBackend::new(state.path());
+    let spec = TopologySpec {
+        mode: HaMode::Cluster,
+        replicas_per_master: 0,
+        node_timeout_ms: 1000,
+        ..Default::default()
+    };
+    let t = backend.up(&spec, "cluster-not-ready").await.unwrap();
+    let err = ready::wait_ready(&t, Duration::from_millis(300))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("redis-1 was not ready after"), "{err}");
+    assert!(
+        err.contains("waited for cluster_state:ok, all 16384 slots assigned, 3 nodes known"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "last seen: cluster_state:fail cluster_slots_assigned:0 cluster_known_nodes:1"
+        ),
+        "{err}"
+    );
+    let started = Instant::now();
+    cluster::assemble(&t).await.unwrap();
+    ready::wait_ready(&t, Duration::from_secs(10))
+        .await
+        .unwrap();
+    eprintln!("3 masters joined and ready in {:?}", started.elapsed());
+    let again = cluster::assemble(&t).await.unwrap_err().to_string();
+    assert!(
+        again.starts_with("redis-1: CLUSTER SET-CONFIG-EPOCH failed:"),
+        "{again}"
+    );
+    backend.down(&t).await.unwrap();
+    assert!(processes_under(state.path()).is_empty());
 }
