@@ -73,7 +73,8 @@ pub async fn resolve(
             })
         }
     };
-    if !matches!(target, Target::All) {
+    // A node name is checked against the run's nodes below, by name.
+    if !matches!(target, Target::All | Target::Node(_)) {
         target.check_in(&topology.spec)?;
     }
     if topology.spec.is_cluster() {
