@@ -242,24 +242,35 @@ impl FromStr for Target {
 impl Target {
     /// The target words a topology of `spec` has, for messages.
     pub fn allowed_in(spec: &crate::topology::TopologySpec) -> String {
-        let redis = spec.redis_count();
+        // `replica-1` alone, or `replica-1..replica-3`.
+        let numbered = |prefix: &str, n: usize| match n {
+            1 => format!("{prefix}-1"),
+            n => format!("{prefix}-1..{prefix}-{n}"),
+        };
+        let redis = numbered("redis", spec.redis_count());
         if spec.is_cluster() {
-            let m = spec.masters;
+            let m = spec.masters as usize;
             let replicas = match spec.replicas_per_master {
                 0 => String::new(),
-                _ => format!("replica, replica-1..replica-{m} (a replica of shard K), "),
+                _ => format!(
+                    "replica, {} (a replica of shard K), ",
+                    numbered("replica", m)
+                ),
             };
-            format!("master (= master-1), master-1..master-{m} (shard K's master now), {replicas}redis-1..redis-{redis}, all")
+            format!(
+                "master (= master-1), {} (shard K's master now), {replicas}{redis}, all",
+                numbered("master", m)
+            )
         } else {
-            let replicas = match spec.replicas {
+            let replicas = match spec.replicas as usize {
                 0 => String::new(),
-                r => format!("replica, replica-1..replica-{r}, "),
+                r => format!("replica, {}, ", numbered("replica", r)),
             };
             let sentinels = match spec.sentinel_count() {
                 0 => String::new(),
-                s => format!("sentinel-1..sentinel-{s}, "),
+                s => format!("{}, ", numbered("sentinel", s)),
             };
-            format!("master, {replicas}{sentinels}redis-1..redis-{redis}, all")
+            format!("master, {replicas}{sentinels}{redis}, all")
         }
     }
 
