@@ -10,7 +10,7 @@
 //! placement), so a restarted node rejoins with its own identity. The bus
 //! port (`cluster-port`) is a placement line too: a free loopback port
 //! locally, a fixed one inside each container on Docker. Why the nodes
-//! announce what they announce: see [`cluster_lines`].
+//! announce what they announce: see `cluster_lines`.
 
 use super::plan::{Addresses, Plan, PlanError, PlannedNode, FIRST_MASTER};
 use super::NodeKind;
@@ -127,7 +127,7 @@ fn cluster_lines(plan: &Plan, own: SocketAddr) -> Vec<String> {
 }
 
 /// What a Cluster node tells clients it is called (MOVED, ASK, `CLUSTER
-/// SHARDS`): see [`cluster_lines`].
+/// SHARDS`): see `cluster_lines`.
 pub const CLIENT_HOSTNAME: &str = "127.0.0.1";
 
 /// The lines of a sentinel.conf that do not depend on the backend. The

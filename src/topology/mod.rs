@@ -24,6 +24,10 @@
 //! Sentinel's back. Cutting a node off is the Docker backend's own
 //! mechanism too ([`partition`]: blackhole routes in the nodes' network
 //! namespaces); `faults` decides when, the backend carries it out.
+//!
+//! In Cluster mode ([`HaMode::Cluster`]) the backends start the nodes the
+//! same way, then [`cluster`] joins them into one cluster from the host,
+//! the same on both backends, and names the nodes of a shard now.
 
 pub mod addr;
 pub mod admin;

@@ -221,7 +221,16 @@ fn up_redirect_fail_over_rejoin_down(backend: &str, state: &Path) -> Topology {
 
     // Segfault shard 2's master: its replica (redis-5) takes over, and
     // every answering node agrees.
-    let out = grabstorm_in(state, &["fault", "segfault", "redis-2"]);
+    let myid = |name: &str| -> String {
+        try_nodes(&t, name)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.flags.myself)
+            .unwrap()
+            .id
+    };
+    let redis2_id = myid("redis-2");
+    let out = grabstorm_in(state, &["fault", "segfault", "master-2"]);
     assert!(out.status.success(), "segfault: {}", text(&out.stderr));
     let others: Vec<&String> = names.iter().filter(|n| *n != "redis-2").collect();
     let took = eventually(
@@ -244,12 +253,7 @@ fn up_redirect_fail_over_rejoin_down(backend: &str, state: &Path) -> Topology {
     let out = grabstorm_in(state, &["fault", "restart", "redis-2"]);
     assert!(out.status.success(), "restart: {}", text(&out.stderr));
     let t = state::load(state).unwrap();
-    let new_master_id = try_nodes(&t, "redis-5")
-        .unwrap()
-        .into_iter()
-        .find(|c| c.flags.myself)
-        .unwrap()
-        .id;
+    let new_master_id = myid("redis-5");
     eventually(
         Duration::from_secs(20),
         "redis-2 back as a replica of redis-5, as every node says, cluster ok",
@@ -267,6 +271,7 @@ fn up_redirect_fail_over_rejoin_down(backend: &str, state: &Path) -> Topology {
         },
     );
     // Same identity: redis-2's id survived in its nodes.conf.
+    assert_eq!(myid("redis-2"), redis2_id);
     let i = info(&t, "redis-2");
     assert!(i.contains("cluster_known_nodes:6"), "{i}");
 
