@@ -463,8 +463,49 @@ fn cluster_local_manual_failover_and_shard_targets() {
     );
     let err = fault(state.path(), &["kill", "sentinel-1"]).unwrap_err();
     assert!(err.contains("unknown target \"sentinel-1\""), "{err}");
+    // FORCE: the master is gone, the replica does not wait for it.
     let said = fault(state.path(), &["kill", "master-2"]).unwrap();
     assert!(said.starts_with("redis-5 killed"), "{said}");
+    let said = fault(state.path(), &["failover-force", "replica-2"]).unwrap();
+    assert!(said.contains("CLUSTER FAILOVER FORCE"), "{said}");
+    eventually(
+        Duration::from_secs(10),
+        "redis-2 serves shard 2 again",
+        || {
+            role(&t, "redis-2").as_deref() == Some("master")
+                && ["redis-1", "redis-3", "redis-4", "redis-6"]
+                    .iter()
+                    .all(|n| {
+                        try_nodes(&t, n).is_some_and(|nodes| {
+                            nodes.iter().any(|c| {
+                                c.flags.master
+                                    && c.slots.contains(&shard2)
+                                    && name_of(&t, c) == "redis-2"
+                            })
+                        })
+                    })
+        },
+    );
+    // TAKEOVER: no vote at all.
+    let said = fault(state.path(), &["failover-takeover", "replica-1"]).unwrap();
+    assert!(
+        said.starts_with("redis-4 ") && said.contains("TAKEOVER"),
+        "{said}"
+    );
+    eventually(Duration::from_secs(10), "redis-4 serves shard 1", || {
+        role(&t, "redis-4").as_deref() == Some("master")
+            && all_agree(&t, "redis-4", "redis-1", &even_split(3)[0])
+    });
+    // The other kinds act on cluster nodes too.
+    let said = fault(state.path(), &["slow", "master-3", "--for", "200ms"]).unwrap();
+    assert!(said.starts_with("redis-3 stalls"), "{said}");
+    let said = fault(state.path(), &["shutdown", "replica-3"]).unwrap();
+    assert!(said.starts_with("redis-6 shut down"), "{said}");
+    let said = fault(state.path(), &["restart", "all"]).unwrap();
+    assert!(
+        said.contains("redis-5") && said.contains("redis-6"),
+        "{said}"
+    );
     let out = grabstorm_in(state.path(), &["down"]);
     assert!(out.status.success());
     assert!(processes_under(state.path()).is_empty());
