@@ -22,7 +22,9 @@
 //!   loopback address; [`topology::AddrMap`] maps what Sentinel reports.
 //!   What the nodes are asked about themselves is [`topology::admin`]'s:
 //!   `INFO replication` and Sentinel's views typed, the one rule for who
-//!   the master is, the one classifier of Redis errors.
+//!   the master is, the one classifier of Redis errors. In Cluster mode
+//!   [`topology::cluster`] joins the nodes and names a shard's nodes now
+//!   (the rule for "the master of shard K" is in `admin::cluster`).
 //! - [`kinds`]: the workload, mode, client mode and lock kinds every layer
 //!   names, each listing its values and naming them once.
 //! - [`client`]: connections to the current master, following Sentinel;

@@ -17,11 +17,14 @@ use std::time::Duration;
 #[derive(Args, Debug, Clone, Default)]
 pub struct FaultArgs {
     /// segfault, shutdown, shutdown-save, kill, pause, resume, partition
-    /// (Docker only), heal, restart or slow.
+    /// (Docker only), heal, restart or slow; in Cluster mode also failover,
+    /// failover-force, failover-takeover (CLUSTER FAILOVER on a replica).
     #[arg(value_name = "KIND", value_parser = parse_kind)]
     pub kind: Option<FaultKind>,
     /// master, replica, replica-N, sentinel-N, redis-N, or all (restart,
-    /// resume, heal). Roles are read live at the moment of injection.
+    /// resume, heal); in Cluster mode master-K (shard K's master) and
+    /// replica-K (a replica of shard K). Roles are read live at the moment
+    /// of injection.
     #[arg(value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
     /// Pause, partition, slow: end the fault after this long (e.g. 3s, 500ms).

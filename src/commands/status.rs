@@ -2,7 +2,10 @@
 //! the nodes (INFO replication, SENTINEL GET-MASTER-ADDR-BY-NAME, which
 //! changes the moment a sentinel switches, where SENTINEL MASTER lags), not
 //! from the state file: after a failover it shows the new roles, and says
-//! so in words when two nodes claim to be master.
+//! so in words when two nodes claim to be master. In Cluster mode it adds
+//! the shards (slot ranges, master and replicas now, by the one rule of
+//! `topology::cluster`) and each node's own word: `cluster_state`,
+//! `cluster_current_epoch`, and the nodes it flags PFAIL or FAIL.
 
 use crate::cli::GlobalArgs;
 use crate::commands::up::{health_name, print_columns, role_name};
@@ -32,6 +35,9 @@ struct StatusOutput<'a> {
     nodes: &'a [NodeView],
     /// Set when the nodes disagree in a way worth a word (two masters).
     warning: Option<&'a str>,
+    /// Cluster mode: the shards and each node's view of the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a crate::topology::cluster::ClusterStatus>,
 }
 
 /// The master `sentinel` names right now (`SENTINEL GET-MASTER-ADDR-BY-NAME`),
@@ -69,8 +75,13 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             }
         }
     }
+    let cluster = match topology.spec.is_cluster() {
+        true => Some(crate::topology::cluster::status(&topology).await),
+        false => None,
+    };
     let masters = master::claimants(&view);
-    let warning = (masters.len() > 1).then(|| {
+    // Several masters is a Cluster's normal shape, not a split brain.
+    let warning = (masters.len() > 1 && cluster.is_none()).then(|| {
         format!(
             "{} all say they are master: clients reaching different ones write to different datasets (split brain), and all but one will lose what they accept",
             masters.join(" and ")
@@ -86,15 +97,22 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             password: topology.password.as_deref(),
             nodes: &view.nodes,
             warning: warning.as_deref(),
+            cluster: cluster.as_ref(),
         };
         println!("{}", serde_json::to_string(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let title = match topology.spec.is_cluster() {
+        true => format!(
+            "Redis Cluster of {} masters, {} replica(s) each",
+            topology.spec.masters, topology.spec.replicas_per_master
+        ),
+        false => format!("master name {:?}", topology.spec.master_name),
+    };
     println!(
-        "run {} ({} backend), master name {:?}{}",
+        "run {} ({} backend), {title}{}",
         topology.run_id,
         topology.backend,
-        topology.spec.master_name,
         if view.failover_in_progress {
             ": FAILOVER IN PROGRESS (sentinels disagree or one is failing over)"
         } else {
@@ -139,6 +157,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
         ],
         &cells,
     );
+    if let Some(c) = &cluster {
+        print_cluster(c);
+    }
     // The master the nodes name, else the first data node.
     let master = view
         .nodes
@@ -150,4 +171,61 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
         println!("\ntalk to {}: {}", master.name, topology.redis_cli(master));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The shards, then each node's own word on the cluster.
+fn print_cluster(c: &crate::topology::cluster::ClusterStatus) {
+    println!();
+    let cells: Vec<Vec<String>> = c
+        .shards
+        .iter()
+        .map(|s| {
+            let slots: Vec<String> = s.slots.iter().map(|r| r.to_string()).collect();
+            vec![
+                s.shard.to_string(),
+                if slots.is_empty() {
+                    "none".into()
+                } else {
+                    slots.join(",")
+                },
+                s.master.clone().unwrap_or_else(|| "none".into()),
+                if s.replicas.is_empty() {
+                    "-".into()
+                } else {
+                    s.replicas.join(",")
+                },
+            ]
+        })
+        .collect();
+    print_columns(&["SHARD", "SLOTS", "MASTER", "REPLICAS"], &cells);
+    println!();
+    let cells: Vec<Vec<String>> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            if !n.answered {
+                return vec![n.name.clone(), "no answer".into(), "-".into(), "-".into()];
+            }
+            let flags: Vec<String> = n.flags.iter().map(|(k, f)| format!("{k}:{f}")).collect();
+            vec![
+                n.name.clone(),
+                if n.state_ok { "ok" } else { "fail" }.into(),
+                n.current_epoch.to_string(),
+                if flags.is_empty() {
+                    "-".into()
+                } else {
+                    flags.join(",")
+                },
+            ]
+        })
+        .collect();
+    print_columns(
+        &[
+            "NODE",
+            "CLUSTER_STATE",
+            "CURRENT_EPOCH",
+            "FLAGS (AS IT SEES THEM)",
+        ],
+        &cells,
+    );
 }

@@ -108,14 +108,24 @@ pub async fn run(
     } else {
         eprintln!("backend: {} ({why})", topology.backend);
         print_table(&rows);
+        let what = match topology.spec.is_cluster() {
+            true => format!(
+                "Redis Cluster of {} masters (redis-1..redis-{}), {} replica(s) each",
+                topology.spec.masters, topology.spec.masters, topology.spec.replicas_per_master
+            ),
+            false => format!("master name {:?}", topology.spec.master_name),
+        };
         println!(
-            "\nrun {} ready in {}; master name {:?}. `grabstorm status` shows live roles, `grabstorm down` removes it.",
+            "\nrun {} ready in {}; {what}. `grabstorm status` shows live roles, `grabstorm down` removes it.",
             topology.run_id,
             secs(ready_in.as_millis() as u64),
-            topology.spec.master_name
         );
         if let Some(master) = topology.redis_nodes().next() {
-            println!("talk to the master: {}", topology.redis_cli(master));
+            match topology.spec.is_cluster() {
+                // `-c` follows MOVED/ASK to the node serving the key.
+                true => println!("talk to the cluster: {}", topology.redis_cli(master)),
+                false => println!("talk to the master: {}", topology.redis_cli(master)),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -143,6 +143,21 @@ impl Injector {
             name: node.to_string(),
             known: known(),
         })?;
+        if kind.is_cluster_failover() {
+            if !topology.spec.is_cluster() {
+                return Err(FaultError::NeedsCluster { kind });
+            }
+            let role = replication::read(n.host_addr, &topology.auth()).await;
+            if !role.as_ref().is_some_and(|r| r.is_replica()) {
+                return Err(FaultError::NeedsReplica {
+                    kind,
+                    node: node.to_string(),
+                    role: role.map_or("it does not answer".into(), |r| {
+                        format!("role:{}", r.role.redis_word())
+                    }),
+                });
+            }
+        }
         if matches!(kind, FaultKind::Segfault | FaultKind::Slow) && n.kind == NodeKind::Sentinel {
             return Err(FaultError::NeedsRedis {
                 kind,
@@ -342,6 +357,44 @@ impl Injector {
                 });
                 Ok(format!("{node} stalls for {} (DEBUG SLEEP)", duration(d)))
             }
+            FaultKind::Failover | FaultKind::FailoverForce | FaultKind::FailoverTakeover => {
+                let option = match kind {
+                    FaultKind::FailoverForce => Some("FORCE"),
+                    FaultKind::FailoverTakeover => Some("TAKEOVER"),
+                    _ => None,
+                };
+                let t0 = self.bus.now_ms();
+                let mut conn = crate::topology::conn::open(
+                    addr,
+                    &topology.auth(),
+                    Duration::from_secs(2),
+                    Duration::from_secs(2),
+                )
+                .await
+                .with_context(|| format!("connecting to {node}"))?;
+                let mut cmd = redis::cmd("CLUSTER");
+                cmd.arg("FAILOVER");
+                if let Some(o) = option {
+                    cmd.arg(o);
+                }
+                let words = format!(
+                    "CLUSTER FAILOVER{}",
+                    option.map_or(String::new(), |o| format!(" {o}"))
+                );
+                cmd.query_async::<()>(&mut conn)
+                    .await
+                    .with_context(|| format!("{node} refused {words}"))?;
+                self.record(
+                    t0,
+                    EventKind::FaultInjected {
+                        fault: kind.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                Ok(format!(
+                    "{node} asked to take over its master's slots ({words})"
+                ))
+            }
         }
     }
 
@@ -385,6 +438,9 @@ impl Injector {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let said = match current_master(&topology).await {
+            // A Cluster node learns from its peers' newer epoch that its
+            // slots moved on, and turns replica of their new master itself.
+            _ if topology.spec.is_cluster() => String::new(),
             Ok(m) if m != node && role == ReplicationRole::Master => {
                 format!(", while the sentinels name {m}: Sentinel will convert it")
             }

@@ -1,7 +1,13 @@
 //! Faults: the ways the lab breaks a node (crash, shutdown, kill, freeze,
-//! partition, restart, stall), how a target like `master` or `replica-2` is
-//! resolved from live roles at the moment of injection, and how each backend
-//! performs them.
+//! partition, restart, stall, and in Cluster mode a manual failover), how a
+//! target like `master` or `replica-2` is resolved from live roles at the
+//! moment of injection, and how each backend performs them.
+//!
+//! Targets by mode: in Sentinel mode `master` is the master now and
+//! `replica-N` the N-th replica now; in Cluster mode `master-K` is shard
+//! K's master now (`master` = `master-1`) and `replica-K` a replica of
+//! shard K now. Which targets a spec has is decided once, by
+//! [`Target::check_in`].
 
 pub mod inject;
 pub mod target;
@@ -47,6 +53,20 @@ pub enum FaultError {
     SelfPeer { node: String, peer: String },
     #[error("{node}: {cause}")]
     Backend { node: String, cause: String },
+    #[error("unknown target {target:?} in {mode} mode: allowed {allowed}")]
+    NoSuchTarget {
+        target: String,
+        mode: crate::topology::HaMode,
+        allowed: String,
+    },
+    #[error("{kind} is a Redis Cluster fault (CLUSTER FAILOVER): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster")]
+    NeedsCluster { kind: FaultKind },
+    #[error("{kind} {node}: {node} is not a replica now ({role}); target a replica, e.g. `{kind} replica-1`")]
+    NeedsReplica {
+        kind: FaultKind,
+        node: String,
+        role: String,
+    },
 }
 
 /// A kind of fault.
@@ -73,10 +93,19 @@ pub enum FaultKind {
     Restart,
     /// Stall the node (`DEBUG SLEEP`).
     Slow,
+    /// Cluster mode: `CLUSTER FAILOVER` sent to a replica, which takes
+    /// over its master's slots after catching up (nothing acknowledged is lost).
+    Failover,
+    /// `CLUSTER FAILOVER FORCE`: without the old master's agreement (it may
+    /// be down), still with the other masters' votes.
+    FailoverForce,
+    /// `CLUSTER FAILOVER TAKEOVER`: without any vote: the replica bumps the
+    /// epoch on its own.
+    FailoverTakeover,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Segfault,
         FaultKind::Shutdown,
         FaultKind::ShutdownSave,
@@ -87,7 +116,18 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Restart,
         FaultKind::Slow,
+        FaultKind::Failover,
+        FaultKind::FailoverForce,
+        FaultKind::FailoverTakeover,
     ];
+
+    /// A Cluster-only kind (`CLUSTER FAILOVER` and its variants).
+    pub fn is_cluster_failover(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Failover | FaultKind::FailoverForce | FaultKind::FailoverTakeover
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -101,6 +141,9 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Restart => "restart",
             FaultKind::Slow => "slow",
+            FaultKind::Failover => "failover",
+            FaultKind::FailoverForce => "failover-force",
+            FaultKind::FailoverTakeover => "failover-takeover",
         }
     }
 }
@@ -129,11 +172,15 @@ impl FromStr for FaultKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Target {
-    /// Whoever is master now (asked of Sentinel, or of the nodes).
+    /// Whoever is master now (asked of Sentinel, or of the nodes); in
+    /// Cluster mode shard 1's master.
     Master,
+    /// Cluster mode: shard K's master now (1-based), `master-K`.
+    ShardMaster(usize),
     /// Any replica (the first one found).
     AnyReplica,
-    /// The N-th replica (1-based) in name order of the current replicas.
+    /// The N-th replica (1-based) in name order of the current replicas;
+    /// in Cluster mode a replica of shard N now.
     Replica(usize),
     /// The N-th sentinel (1-based): `sentinel-N`.
     Sentinel(usize),
@@ -147,6 +194,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Master => f.write_str("master"),
+            Target::ShardMaster(k) => write!(f, "master-{k}"),
             Target::AnyReplica => f.write_str("replica"),
             Target::Replica(n) => write!(f, "replica-{n}"),
             Target::Sentinel(n) => write!(f, "sentinel-{n}"),
@@ -174,6 +222,9 @@ impl FromStr for Target {
                 if let Some(n) = numbered("replica-") {
                     return n.map(Target::Replica);
                 }
+                if let Some(n) = numbered("master-") {
+                    return n.map(Target::ShardMaster);
+                }
                 if let Some(n) = numbered("sentinel-") {
                     return n.map(Target::Sentinel);
                 }
@@ -181,9 +232,74 @@ impl FromStr for Target {
                     return Ok(Target::Node(s.to_string()));
                 }
                 Err(format!(
-                    "unknown target {s:?}: expected master, replica, replica-N, sentinel-N, redis-N or all"
+                    "unknown target {s:?}: expected master, master-K, replica, replica-N, sentinel-N, redis-N or all"
                 ))
             }
+        }
+    }
+}
+
+impl Target {
+    /// The target words a topology of `spec` has, for messages.
+    pub fn allowed_in(spec: &crate::topology::TopologySpec) -> String {
+        // `replica-1` alone, or `replica-1..replica-3`.
+        let numbered = |prefix: &str, n: usize| match n {
+            1 => format!("{prefix}-1"),
+            n => format!("{prefix}-1..{prefix}-{n}"),
+        };
+        let redis = numbered("redis", spec.redis_count());
+        if spec.is_cluster() {
+            let m = spec.masters as usize;
+            let replicas = match spec.replicas_per_master {
+                0 => String::new(),
+                _ => format!(
+                    "replica, {} (a replica of shard K), ",
+                    numbered("replica", m)
+                ),
+            };
+            format!(
+                "master (= master-1), {} (shard K's master now), {replicas}{redis}, all",
+                numbered("master", m)
+            )
+        } else {
+            let replicas = match spec.replicas as usize {
+                0 => String::new(),
+                r => format!("replica, {}, ", numbered("replica", r)),
+            };
+            let sentinels = match spec.sentinel_count() {
+                0 => String::new(),
+                s => format!("{}, ", numbered("sentinel", s)),
+            };
+            format!("master, {replicas}{sentinels}{redis}, all")
+        }
+    }
+
+    /// Refuses a target a topology of `spec` does not have, saying which it has.
+    pub fn check_in(&self, spec: &crate::topology::TopologySpec) -> Result<(), FaultError> {
+        let cluster = spec.is_cluster();
+        let exists = match self {
+            Target::Master | Target::All => true,
+            Target::ShardMaster(k) => cluster && *k <= spec.masters as usize,
+            Target::AnyReplica if cluster => spec.replicas_per_master > 0,
+            Target::AnyReplica => spec.replicas > 0,
+            Target::Replica(k) if cluster => {
+                spec.replicas_per_master > 0 && *k <= spec.masters as usize
+            }
+            Target::Replica(n) => *n <= spec.replicas as usize,
+            Target::Sentinel(n) => *n <= spec.sentinel_count(),
+            Target::Node(name) => name
+                .strip_prefix("redis-")
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| (1..=spec.redis_count()).contains(&i)),
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(FaultError::NoSuchTarget {
+                target: self.to_string(),
+                mode: spec.mode,
+                allowed: Target::allowed_in(spec),
+            })
         }
     }
 }
@@ -355,10 +471,10 @@ pub fn check_plan(
     spec: &crate::topology::TopologySpec,
     backend: Option<crate::topology::BackendKind>,
 ) -> Result<(), FaultError> {
-    let redis = spec.replicas as usize + 1;
-    let sentinels = spec.sentinels as usize;
-    let mut names: Vec<String> = (1..=redis).map(|i| format!("redis-{i}")).collect();
-    names.extend((1..=sentinels).map(|i| format!("sentinel-{i}")));
+    let mut names: Vec<String> = (1..=spec.redis_count())
+        .map(|i| format!("redis-{i}"))
+        .collect();
+    names.extend((1..=spec.sentinel_count()).map(|i| format!("sentinel-{i}")));
     let unknown = |name: String| FaultError::UnknownNode {
         name,
         known: names.join(", "),
@@ -367,6 +483,9 @@ pub fn check_plan(
         let req = &f.fault;
         let kind = req.kind;
         check_shape(req, backend)?;
+        if kind.is_cluster_failover() && !spec.is_cluster() {
+            return Err(FaultError::NeedsCluster { kind });
+        }
         if req.target == Target::All
             && !matches!(
                 kind,
@@ -376,21 +495,21 @@ pub fn check_plan(
             return Err(FaultError::AllNotAllowed(kind));
         }
         match &req.target {
-            Target::Replica(n) if *n > spec.replicas as usize => {
+            Target::Replica(n) if !spec.is_cluster() && *n > spec.replicas as usize => {
                 return Err(FaultError::NoSuchReplica {
                     target: req.target.to_string(),
                     replicas: format!("the topology has {} replica(s)", spec.replicas),
                 })
             }
-            Target::Sentinel(n) if *n > sentinels => return Err(unknown(req.target.to_string())),
             Target::Sentinel(_) if matches!(kind, FaultKind::Segfault | FaultKind::Slow) => {
+                req.target.check_in(spec)?;
                 return Err(FaultError::NeedsRedis {
                     kind,
                     node: req.target.to_string(),
-                })
+                });
             }
             Target::Node(name) if !names.contains(name) => return Err(unknown(name.clone())),
-            _ => {}
+            t => t.check_in(spec)?,
         }
         if let Some(peer) = req.from.iter().find(|p| !names.contains(p)) {
             return Err(unknown(peer.clone()));
@@ -435,6 +554,61 @@ mod tests {
             check_plan(&plan("5s segfault replica-2"), &spec, local),
             Ok(())
         );
+    }
+
+    #[test]
+    fn cluster_targets_name_shards_and_are_refused_outside_them() {
+        let spec = crate::topology::TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            masters: 3,
+            ..Default::default()
+        };
+        let plan = |s: &str| vec![s.parse::<ScheduledFault>().unwrap()];
+        let local = Some(crate::topology::BackendKind::Local);
+        for ok in [
+            "1s segfault master-3",
+            "1s kill replica-2",
+            "1s failover replica-2",
+            "1s failover-takeover replica-1",
+            "1s restart redis-6",
+            "1s segfault master",
+        ] {
+            assert_eq!(check_plan(&plan(ok), &spec, local), Ok(()), "{ok}");
+        }
+        let err = check_plan(&plan("1s segfault master-4"), &spec, local).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown target \"master-4\" in cluster mode: allowed master (= master-1), master-1..master-3 (shard K's master now), replica, replica-1..replica-3 (a replica of shard K), redis-1..redis-6, all"
+        );
+        assert!(matches!(
+            check_plan(&plan("1s kill replica-4"), &spec, local),
+            Err(FaultError::NoSuchTarget { .. })
+        ));
+        assert!(matches!(
+            check_plan(&plan("1s kill sentinel-1"), &spec, local),
+            Err(FaultError::NoSuchTarget { .. })
+        ));
+        assert!(matches!(
+            check_plan(&plan("1s kill redis-7"), &spec, local),
+            Err(FaultError::UnknownNode { .. })
+        ));
+        let sentinel = crate::topology::TopologySpec::default();
+        assert_eq!(
+            check_plan(&plan("1s failover replica-1"), &sentinel, local),
+            Err(FaultError::NeedsCluster {
+                kind: FaultKind::Failover
+            })
+        );
+        assert!(matches!(
+            check_plan(&plan("1s segfault master-1"), &sentinel, local),
+            Err(FaultError::NoSuchTarget { .. })
+        ));
+        let t: Target = "master-2".parse().unwrap();
+        assert_eq!(
+            (t.clone(), t.to_string()),
+            (Target::ShardMaster(2), "master-2".into())
+        );
+        assert!("master-0".parse::<Target>().is_err());
     }
 
     #[test]

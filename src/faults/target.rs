@@ -2,6 +2,9 @@
 //! live roles: `master` is whoever the sentinels name now (or, with no
 //! sentinel answering, the node whose `INFO replication` says master),
 //! `replica-N` the N-th of the nodes that are replicas now, in name order.
+//! In Cluster mode `master-K` (and `master` = `master-1`) is shard K's
+//! master now and `replica-K` a replica of shard K now, by the one rule of
+//! [`crate::topology::cluster::shard_nodes`].
 
 use super::{FaultError, FaultKind, Target};
 use crate::topology::admin::replication::{self, Replication};
@@ -70,7 +73,38 @@ pub async fn resolve(
             })
         }
     };
+    // A node name is checked against the run's nodes below, by name.
+    if !matches!(target, Target::All | Target::Node(_)) {
+        target.check_in(&topology.spec)?;
+    }
+    if topology.spec.is_cluster() {
+        let shard = match target {
+            Target::Master => Some((1, true)),
+            Target::ShardMaster(k) => Some((*k, true)),
+            Target::Replica(k) => Some((*k, false)),
+            _ => None,
+        };
+        if let Some((k, master)) = shard {
+            let (m, mut replicas) = crate::topology::cluster::shard_nodes(topology, k)
+                .await
+                .map_err(|e| FaultError::Backend {
+                    node: target.to_string(),
+                    cause: format!("{e:#}"),
+                })?;
+            if master {
+                return Ok(vec![m]);
+            }
+            replicas.sort_by(|a, b| name_order(a, b));
+            return replicas.into_iter().next().map(|r| vec![r]).ok_or_else(|| {
+                FaultError::NoSuchReplica {
+                    target: target.to_string(),
+                    replicas: format!("shard {k} (master {m}) has no replica now"),
+                }
+            });
+        }
+    }
     match target {
+        Target::ShardMaster(_) => unreachable!("checked: master-K exists in Cluster mode only"),
         Target::Node(name) => named(name.clone()),
         Target::Sentinel(n) => named(format!("sentinel-{n}")),
         Target::Master => Ok(vec![current_master(topology).await?]),

@@ -3,6 +3,14 @@
 //! addresses its nodes got ([`Addresses`]) and its placement lines (where
 //! the process binds, keeps its files, whether it daemonizes); everything
 //! else is the same on Docker and locally.
+//!
+//! In Cluster mode a data node gets no `replicaof`: the nodes are joined
+//! into a cluster after they start (`cluster_setup`), and each node keeps
+//! what it learns in `nodes.conf`, in its own data dir (the `dir` of its
+//! placement), so a restarted node rejoins with its own identity. The bus
+//! port (`cluster-port`) is a placement line too: a free loopback port
+//! locally, a fixed one inside each container on Docker. Why the nodes
+//! announce what they announce: see `cluster_lines`.
 
 use super::plan::{Addresses, Plan, PlanError, PlannedNode, FIRST_MASTER};
 use super::NodeKind;
@@ -74,12 +82,53 @@ fn redis_lines(plan: &Plan, me: &PlannedNode, addrs: &Addresses) -> Result<Vec<S
         // A master may be demoted and must then authenticate to the new one.
         lines.push(format!("masterauth {pw}"));
     }
-    if me.name != FIRST_MASTER {
+    if spec.is_cluster() {
+        lines.extend(cluster_lines(plan, own));
+    } else if me.name != FIRST_MASTER {
         let master = address(addrs, FIRST_MASTER)?;
         lines.push(format!("replicaof {} {}", master.ip(), master.port()));
     }
     Ok(lines)
 }
+
+/// A Cluster node's own lines. Two addresses matter, for two audiences:
+///
+/// - Its peers (the cluster bus, replication) reach it at `own`, announced
+///   as `cluster-announce-ip`: the bridge address on Docker, 127.0.0.1
+///   locally. Replicas dial their master's announced ip, never a hostname.
+/// - Clients are told where a slot lives by MOVED/ASK and `CLUSTER SHARDS`/
+///   `SLOTS`. With `cluster-preferred-endpoint-type hostname` that is the
+///   announced hostname and the client port. The hostname is `127.0.0.1`
+///   (a valid Redis hostname: letters, digits, '-' and '.'), and every
+///   node listens on the port number the host reaches it at (Docker
+///   publishes 127.0.0.1:P:P), so `redis-cli -c -p P` on the host follows
+///   `MOVED 12182 127.0.0.1:P` to a reachable node. `127.0.0.1` rather than
+///   `localhost`: `localhost` may resolve to `::1` first, where nothing
+///   listens, and names nothing else on the host unambiguously either.
+fn cluster_lines(plan: &Plan, own: SocketAddr) -> Vec<String> {
+    let spec = &plan.spec;
+    vec![
+        "cluster-enabled yes".into(),
+        // Relative to `dir`: the node's own data dir on both backends.
+        "cluster-config-file nodes.conf".into(),
+        format!("cluster-node-timeout {}", spec.node_timeout_ms),
+        format!(
+            "cluster-require-full-coverage {}",
+            if spec.require_full_coverage {
+                "yes"
+            } else {
+                "no"
+            }
+        ),
+        format!("cluster-announce-ip {}", own.ip()),
+        format!("cluster-announce-hostname {CLIENT_HOSTNAME}"),
+        "cluster-preferred-endpoint-type hostname".into(),
+    ]
+}
+
+/// What a Cluster node tells clients it is called (MOVED, ASK, `CLUSTER
+/// SHARDS`): see `cluster_lines`.
+pub const CLIENT_HOSTNAME: &str = "127.0.0.1";
 
 /// The lines of a sentinel.conf that do not depend on the backend. The
 /// replicas and the other sentinels are listed as `known-replica` /
@@ -254,6 +303,47 @@ mod tests {
 
     fn sentinel_id_of(plan: &Plan, name: &str) -> String {
         plan.node(name).unwrap().sentinel_id.clone().unwrap()
+    }
+
+    #[test]
+    fn cluster_nodes_join_by_config_not_replicaof_and_announce_loopback_to_clients() {
+        let spec = TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            node_timeout_ms: 1500,
+            require_full_coverage: false,
+            ..Default::default()
+        };
+        let plan = Plan::with_password(&spec, "r1", Some("pw".into()));
+        assert_eq!(plan.sentinels().count(), 0);
+        let mut a = addrs(&plan);
+        a.insert("redis-4".into(), "172.20.0.5:41234".parse().unwrap());
+        let c = render(&plan, "redis-4", &a, &["cluster-port 16379".into()]).unwrap();
+        let lines: Vec<&str> = c.lines().collect();
+        for want in [
+            "port 41234",
+            "cluster-port 16379",
+            "cluster-enabled yes",
+            "cluster-config-file nodes.conf",
+            "cluster-node-timeout 1500",
+            "cluster-require-full-coverage no",
+            "cluster-announce-ip 172.20.0.5",
+            "cluster-announce-hostname 127.0.0.1",
+            "cluster-preferred-endpoint-type hostname",
+            "requirepass pw",
+            "masterauth pw",
+        ] {
+            assert!(lines.contains(&want), "missing {want:?} in\n{c}");
+        }
+        assert!(!c.contains("replicaof"), "{c}");
+        assert!(!c.contains("sentinel"), "{c}");
+        let spec = TopologySpec {
+            require_full_coverage: true,
+            ..spec
+        };
+        let plan = Plan::with_password(&spec, "r1", None);
+        let c = render(&plan, "redis-1", &addrs(&plan), &[]).unwrap();
+        assert!(c.contains("cluster-require-full-coverage yes\n"), "{c}");
+        assert!(!c.contains("masterauth"), "{c}");
     }
 
     #[test]

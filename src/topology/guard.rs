@@ -1,13 +1,14 @@
 //! Starting a topology safely, for every command that starts one (`up`,
 //! `load`, `tui`, `run`): refuse a bad spec before anything starts, start
-//! the nodes, wait until they are ready, and on error or a stop signal
+//! the nodes, join a Cluster's nodes into one cluster
+//! ([`cluster::assemble`]), wait until they are ready, and on error or a stop signal
 //! (the [`Shutdown`] of [`StartOptions`]) remove everything that was
 //! started. The [`TopologyGuard`] it returns removes the topology when
 //! dropped (also while unwinding from a panic) unless
 //! [`TopologyGuard::keep`] was called.
 
 use super::manifest::Manifest;
-use super::{ready, select, state, Backend, SpecError, Topology, TopologySpec};
+use super::{cluster, ready, select, state, Backend, SpecError, Topology, TopologySpec};
 use crate::shutdown::{Shutdown, StopSignal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,7 +102,12 @@ pub async fn start(
         armed: true,
         ready_in: Duration::ZERO,
     };
-    let ready = ready::wait_ready_on(&guard.topology, Some(backend.as_ref()), opts.ready_timeout);
+    let ready = async {
+        if guard.topology.spec.is_cluster() {
+            cluster::assemble(&guard.topology).await?;
+        }
+        ready::wait_ready_on(&guard.topology, Some(backend.as_ref()), opts.ready_timeout).await
+    };
     let outcome = tokio::select! {
         r = ready => r.map_err(|e| e.context(format!("run {run_id} did not become ready; everything started was removed"))),
         sig = opts.shutdown.requested() => {

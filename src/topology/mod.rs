@@ -24,10 +24,15 @@
 //! Sentinel's back. Cutting a node off is the Docker backend's own
 //! mechanism too ([`partition`]: blackhole routes in the nodes' network
 //! namespaces); `faults` decides when, the backend carries it out.
+//!
+//! In Cluster mode ([`HaMode::Cluster`]) the backends start the nodes the
+//! same way, then [`cluster`] joins them into one cluster from the host,
+//! the same on both backends, and names the nodes of a shard now.
 
 pub mod addr;
 pub mod admin;
 pub mod announcement;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod docker;
@@ -201,12 +206,13 @@ impl Topology {
     }
 
     /// A ready `redis-cli` command line for `node` from the host, with the
-    /// run's password.
+    /// run's password; with `-c` in Cluster mode, to follow MOVED and ASK.
     pub fn redis_cli(&self, node: &Node) -> String {
         let port = node.host_addr.port();
+        let follow = if self.spec.is_cluster() { "-c " } else { "" };
         match &self.password {
-            Some(pw) => format!("redis-cli -p {port} -a {pw}"),
-            None => format!("redis-cli -p {port}"),
+            Some(pw) => format!("redis-cli {follow}-p {port} -a {pw}"),
+            None => format!("redis-cli {follow}-p {port}"),
         }
     }
 

@@ -59,8 +59,45 @@ pub fn node_names(spec: &TopologySpec) -> Vec<(String, NodeKind)> {
     redis.chain(sentinels).collect()
 }
 
-/// The name of the node started as master.
+/// The name of the node started as master (in Cluster mode: the master of shard 1).
 pub const FIRST_MASTER: &str = "redis-1";
+
+/// The number in a node name: 4 for `redis-4`.
+fn node_number(node: &str) -> Option<usize> {
+    node.strip_prefix("redis-")?
+        .parse()
+        .ok()
+        .filter(|&i| i >= 1)
+}
+
+/// Cluster mode: the shard (from 1) `node` starts in, the one decision of
+/// it. `redis-1..M` are the masters of shards 1..M; the replicas come after
+/// them, dealt round-robin: replica i (`redis-(M+i)`, i from 1) goes to
+/// shard ((i-1) % M)+1, so with 3 masters and 2 replicas each `redis-4`
+/// and `redis-7` follow `redis-1`. `None` in Sentinel mode or for a name
+/// that is not a data node of the spec.
+pub fn start_shard(spec: &TopologySpec, node: &str) -> Option<usize> {
+    if !spec.is_cluster() {
+        return None;
+    }
+    let i = node_number(node).filter(|&i| i <= spec.redis_count())?;
+    let masters = spec.masters as usize;
+    Some(if i <= masters {
+        i
+    } else {
+        (i - masters - 1) % masters + 1
+    })
+}
+
+/// Cluster mode: whether `node` starts as its shard's master (`redis-1..M`).
+pub fn starts_as_master(spec: &TopologySpec, node: &str) -> bool {
+    spec.is_cluster() && node_number(node).is_some_and(|i| i <= spec.masters as usize)
+}
+
+/// Cluster mode: the node that starts as master of shard `shard` (from 1).
+pub fn start_master_of(shard: usize) -> String {
+    format!("redis-{shard}")
+}
 
 /// A sentinel's run id: 40 hex digits, fixed by run and node so that peers
 /// can be named in each other's config, on both backends.
@@ -161,6 +198,47 @@ mod tests {
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(id, sentinel_id("r2", "sentinel-2"));
         assert_eq!(plan.sentinel_ids()[&id], "sentinel-2");
+    }
+
+    #[test]
+    fn cluster_nodes_start_in_round_robin_shards_behind_masters_1_to_m() {
+        let spec = TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            masters: 3,
+            replicas_per_master: 2,
+            ..Default::default()
+        };
+        let plan = Plan::with_password(&spec, "r1", None);
+        assert_eq!(plan.nodes.len(), 9);
+        assert_eq!(plan.sentinels().count(), 0);
+        let shards: Vec<(usize, bool)> = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    start_shard(&spec, &n.name).unwrap(),
+                    starts_as_master(&spec, &n.name),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shards,
+            [
+                (1, true),
+                (2, true),
+                (3, true),
+                (1, false),
+                (2, false),
+                (3, false),
+                (1, false),
+                (2, false),
+                (3, false)
+            ]
+        );
+        assert_eq!(start_shard(&spec, "redis-10"), None);
+        assert_eq!(start_shard(&spec, "sentinel-1"), None);
+        assert_eq!(start_shard(&TopologySpec::default(), "redis-1"), None);
+        assert_eq!(start_master_of(2), "redis-2");
     }
 
     #[test]

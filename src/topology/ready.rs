@@ -5,10 +5,17 @@
 //! out the error names the first node still not ready, what was awaited,
 //! the last thing it said, and the tail of its log. Each sentinel's own id
 //! needs no reading: the plan fixed it (`sentinel myid`).
+//!
+//! A Cluster topology is ready when every node says `cluster_state:ok`,
+//! all 16,384 slots assigned, knows every node and sees every replica
+//! follow its shard's master, and every node started as a replica reports
+//! `master_link_status:up`.
 
+use super::admin::cluster;
 use super::admin::probe::connect;
 use super::admin::replication;
 use super::admin::sentinel::{self, Question};
+use super::plan::{start_master_of, start_shard, starts_as_master};
 use super::{local, Backend, BackendKind, Node, NodeKind, Topology};
 use futures::future::join_all;
 use std::time::{Duration, Instant};
@@ -172,7 +179,85 @@ async fn check_sentinel(t: &Topology, node: &Node, master: &Node) -> Check {
     }
 }
 
+async fn check_cluster_node(t: &Topology, node: &Node) -> Check {
+    let want = t.spec.redis_count() as u32;
+    let awaited = format!(
+        "cluster_state:ok, all {} slots assigned, {want} nodes known",
+        cluster::SLOTS
+    );
+    let view = match cluster::read_view(node.host_addr, &t.auth(), PROBE).await {
+        Ok(v) => v,
+        Err(e) => return Check::waiting(awaited, e),
+    };
+    let i = &view.info;
+    if !(i.state_ok && i.slots_assigned == u32::from(cluster::SLOTS) && i.known_nodes == want) {
+        return Check::waiting(
+            awaited,
+            format!(
+                "cluster_state:{} cluster_slots_assigned:{} cluster_known_nodes:{}",
+                if i.state_ok { "ok" } else { "fail" },
+                i.slots_assigned,
+                i.known_nodes
+            ),
+        );
+    }
+    // Every node sees every replica follow its shard's master (a replica's
+    // new role reaches the others by gossip, after its own link is up).
+    let awaited = "every replica known as its shard's master's replica";
+    let name_of_id = |id: &str| {
+        view.by_id(id)
+            .and_then(|n| t.node_by_addr(&n.addr))
+            .map(|n| n.name.as_str())
+    };
+    for n in &view.nodes {
+        let Some(name) = t.node_by_addr(&n.addr).map(|n| n.name.as_str()) else {
+            return Check::waiting(awaited, format!("an unknown node at {}", n.addr));
+        };
+        if starts_as_master(&t.spec, name) {
+            continue;
+        }
+        let want = start_shard(&t.spec, name).map(start_master_of);
+        let follows = n.master_id.as_deref().and_then(name_of_id);
+        if !n.flags.replica || follows.is_none() || follows.map(str::to_string) != want {
+            return Check::waiting(
+                awaited,
+                format!(
+                    "it sees {name} as {} of {}",
+                    if n.flags.replica { "replica" } else { "master" },
+                    follows.unwrap_or("-")
+                ),
+            );
+        }
+    }
+    if starts_as_master(&t.spec, &node.name) {
+        return Check::ready();
+    }
+    let shard = start_shard(&t.spec, &node.name).unwrap_or(0);
+    let awaited = format!("master_link_status:up towards the master of shard {shard}");
+    let mut conn = match connect(node.host_addr, &t.auth(), PROBE).await {
+        Ok(c) => c,
+        Err(e) => return Check::waiting(awaited, e),
+    };
+    match replication::query(&mut conn, PROBE).await {
+        Ok(Some(r)) if r.is_replica() && r.link_up() => Check::ready(),
+        Ok(r) => Check::waiting(
+            awaited,
+            format!(
+                "role:{} master_link_status:{}",
+                r.as_ref().map_or("?", |r| r.role.redis_word()),
+                r.as_ref()
+                    .and_then(|r| r.link_status.as_deref())
+                    .unwrap_or("?")
+            ),
+        ),
+        Err(e) => Check::waiting(awaited, e),
+    }
+}
+
 async fn check(t: &Topology, node: &Node, master: &Node) -> Check {
+    if t.spec.is_cluster() {
+        return check_cluster_node(t, node).await;
+    }
     match node.kind {
         NodeKind::Redis if node.name == master.name => check_master(t, node).await,
         NodeKind::Redis => check_replica(t, node, master).await,

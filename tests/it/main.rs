@@ -6,6 +6,7 @@ mod support;
 mod audit_cli;
 mod audit_truth;
 mod auth;
+mod cluster_topology;
 mod faults;
 mod journal;
 mod leftovers;

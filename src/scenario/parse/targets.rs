@@ -16,7 +16,12 @@ fn target_names(topology: &TopologySpec) -> Vec<String> {
         "replica".to_string(),
         "all".to_string(),
     ];
-    names.extend((1..=topology.replicas).map(|i| format!("replica-{i}")));
+    if topology.is_cluster() {
+        names.extend((1..=topology.masters).map(|i| format!("master-{i}")));
+        names.extend((1..=topology.masters).map(|i| format!("replica-{i}")));
+    } else {
+        names.extend((1..=topology.replicas).map(|i| format!("replica-{i}")));
+    }
     names.extend(node_names(topology));
     names
 }
@@ -26,7 +31,7 @@ pub(super) fn node_names(topology: &TopologySpec) -> Vec<String> {
     let mut names: Vec<String> = (1..=topology.redis_count())
         .map(|i| format!("redis-{i}"))
         .collect();
-    names.extend((1..=topology.sentinels).map(|i| format!("sentinel-{i}")));
+    names.extend((1..=topology.sentinel_count()).map(|i| format!("sentinel-{i}")));
     names
 }
 
@@ -46,32 +51,18 @@ impl Reader<'_> {
             p.error(v.span(), why, help);
         };
         match s.parse::<Target>() {
-            Ok(t) => {
-                let exists = match &t {
-                    Target::Replica(n) => *n <= topology.replicas as usize,
-                    Target::Sentinel(n) => *n <= topology.sentinels as usize,
-                    Target::Node(name) => node_names(topology).contains(name),
-                    Target::AnyReplica => topology.replicas > 0,
-                    Target::Master | Target::All => true,
-                };
-                if exists {
-                    Some(t)
-                } else {
-                    unknown(
-                        self,
-                        format!(
-                            "unknown target {s:?}: this topology has {} replica(s) and {} sentinel(s)",
-                            topology.replicas, topology.sentinels
-                        ),
-                    );
+            Ok(t) => match t.check_in(topology) {
+                Ok(()) => Some(t),
+                Err(e) => {
+                    unknown(self, e.to_string());
                     None
                 }
-            }
+            },
             Err(_) => {
                 unknown(
                     self,
                     format!(
-                        "unknown target {s:?}: expected master, replica, replica-N, sentinel-N, redis-N or all"
+                        "unknown target {s:?}: expected master, master-K, replica, replica-N, sentinel-N, redis-N or all"
                     ),
                 );
                 None

@@ -172,3 +172,55 @@ fn syntax_errors_carry_a_position() {
     assert_eq!(d.line, 1);
     assert!(d.message.starts_with("invalid TOML"));
 }
+
+#[test]
+fn a_cluster_topology_is_read_and_its_targets_checked_by_mode() {
+    let s = parse_str(
+        &format!(
+            "{MINIMAL}[topology]\nmode = \"cluster\"\nmasters = 4\nreplicas-per-master = 2\n\
+             node-timeout-ms = 1500\nrequire-full-coverage = false\n\
+             [[step]]\nat = \"1s\"\nfault = \"segfault\"\ntarget = \"master-4\"\n\
+             [[step]]\nat = \"2s\"\nfault = \"failover\"\ntarget = \"replica-2\"\n"
+        ),
+        "f.toml",
+    )
+    .unwrap();
+    let t = &s.topology;
+    assert_eq!(t.mode, crate::topology::HaMode::Cluster);
+    assert_eq!(
+        (
+            t.masters,
+            t.replicas_per_master,
+            t.node_timeout_ms,
+            t.require_full_coverage
+        ),
+        (4, 2, 1500, false)
+    );
+    let cluster = format!("{MINIMAL}[topology]\nmode = \"cluster\"\n");
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"master-4\"\n"
+    ));
+    assert_eq!((d.line, d.col), (8, 10), "{d:?}");
+    assert!(
+        d.message.contains("master-1..master-3") && d.message.contains("cluster mode"),
+        "{}",
+        d.message
+    );
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"sentinel-1\"\n"
+    ));
+    assert!(
+        d.message.contains("unknown target \"sentinel-1\""),
+        "{}",
+        d.message
+    );
+    let d = first_error(&format!(
+        "{MINIMAL}[[step]]\nat = \"1s\"\nfault = \"kill\"\ntarget = \"master-2\"\n"
+    ));
+    assert!(d.message.contains("sentinel mode"), "{}", d.message);
+    let d = first_error(&format!("{MINIMAL}[topology]\nmode = \"clustr\"\n"));
+    assert_eq!((d.line, d.col), (4, 8), "{d:?}");
+    let d = first_error(&format!("{cluster}masters = 2\n"));
+    assert_eq!(d.line, 5, "{d:?}");
+    assert!(d.message.contains("masters"), "{}", d.message);
+}

@@ -1,11 +1,13 @@
-//! The `[topology]` section: how many replicas and sentinels, Sentinel's
-//! timing knobs, persistence and write safety, read into a
+//! The `[topology]` section: the mode (`sentinel` or `cluster`), how many
+//! replicas and sentinels, Sentinel's timing knobs, a Cluster's masters,
+//! replicas per master, node timeout and full coverage, persistence and
+//! write safety, read into a
 //! [`TopologySpec`] and checked by it, with a spec error pointed at the key
 //! that makes the topology impossible.
 
 use super::reader::{normalise, Reader};
 use crate::limits::{self, Limit};
-use crate::topology::{Persistence, SpecError, TopologySpec};
+use crate::topology::{HaMode, Persistence, SpecError, TopologySpec};
 use std::ops::Range;
 use toml::de::DeTable;
 
@@ -20,6 +22,11 @@ const TOPOLOGY_KEYS: &[&str] = &[
     "persistence",
     "min_replicas_to_write",
     "min_replicas_max_lag",
+    "mode",
+    "masters",
+    "replicas_per_master",
+    "node_timeout_ms",
+    "require_full_coverage",
 ];
 
 impl Reader<'_> {
@@ -84,6 +91,29 @@ impl Reader<'_> {
                         spec.min_replicas_max_lag_s = n as u32;
                     }
                 }
+                "mode" => {
+                    let names = HaMode::ALL.map(|m| (m.name(), m));
+                    if let Some(m) = self.choice(&key, v, &names) {
+                        spec.mode = m;
+                    }
+                }
+                "masters" => {
+                    spec.masters = u16_field(self, limits::CLUSTER_MASTERS).unwrap_or(spec.masters)
+                }
+                "replicas_per_master" => {
+                    spec.replicas_per_master = u16_field(self, limits::CLUSTER_REPLICAS_PER_MASTER)
+                        .unwrap_or(spec.replicas_per_master)
+                }
+                "node_timeout_ms" => {
+                    if let Some(n) = self.limited(&key, v, limits::NODE_TIMEOUT_MS) {
+                        spec.node_timeout_ms = n;
+                    }
+                }
+                "require_full_coverage" => {
+                    if let Some(b) = self.boolean(&key, v) {
+                        spec.require_full_coverage = b;
+                    }
+                }
                 // Unknown keys were reported by `entries`; an allowed key
                 // without an arm here would be silently ignored.
                 other => debug_assert!(
@@ -109,6 +139,7 @@ impl Reader<'_> {
         // its default, at the other half of the conflict.
         let partner = match field.as_str() {
             "quorum" => "sentinels",
+            "min_replicas_to_write" if spec.is_cluster() => "replicas_per_master",
             "min_replicas_to_write" => "replicas",
             _ => "",
         };

@@ -303,6 +303,43 @@ impl ClusterView {
     }
 }
 
+/// THE rule for who serves shard `shard` (from 1, of `masters` shards) now:
+/// the master that serves the first slot of the shard's starting range
+/// (`even_split(masters)[shard-1].start`) in what most answering views say
+/// (`views` holds only the nodes that answered). Ties go to the view met
+/// first. `None` when no view names an owner of that slot.
+pub fn shard_master(views: &[ClusterView], masters: usize, shard: usize) -> Option<&ClusterNode> {
+    let slot = even_split(masters).get(shard.checked_sub(1)?)?.start;
+    let owners: Vec<&ClusterNode> = views.iter().filter_map(|v| v.owner_of(slot)).collect();
+    let votes = |id: &str| owners.iter().filter(|o| o.id == id).count();
+    owners
+        .iter()
+        .copied()
+        .fold(None, |best: Option<&ClusterNode>, o| match best {
+            Some(b) if votes(&b.id) >= votes(&o.id) => Some(b),
+            _ => Some(o),
+        })
+}
+
+/// The replicas of shard `shard` now: the nodes whose master is
+/// [`shard_master`], as the first view that agrees on that master lists
+/// them (a view's own line included).
+pub fn shard_replicas(views: &[ClusterView], masters: usize, shard: usize) -> Vec<&ClusterNode> {
+    let Some(master) = shard_master(views, masters, shard) else {
+        return Vec::new();
+    };
+    let slot = master.slots.first().map_or(0, |r| r.start);
+    let agreeing = views
+        .iter()
+        .find(|v| v.owner_of(slot).is_some_and(|o| o.id == master.id));
+    agreeing.map_or_else(Vec::new, |v| {
+        v.nodes
+            .iter()
+            .filter(|n| n.master_id.as_deref() == Some(master.id.as_str()))
+            .collect()
+    })
+}
+
 /// Asks the node at `addr` for its view (`CLUSTER INFO`, `CLUSTER NODES`
 /// on one connection), each within `timeout`.
 pub async fn read_view(
@@ -480,6 +517,98 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert_eq!(view.owner_of(7000).unwrap().port, 30002);
         assert_eq!(view.myself().unwrap().port, 30001);
         assert!(parse_nodes("abc 1.2.3.4:5 master").is_err());
+    }
+
+    /// Three masters (A, B, C) and replicas (D of A, E of B, F of C), as
+    /// `me` sees them; `b_failed_over`: E has taken over B's slots.
+    fn view(me: char, b_failed_over: bool) -> ClusterView {
+        let id = |c: char| c.to_string().repeat(40);
+        let (b, e) = if b_failed_over {
+            (
+                format!(
+                    "{} 10.0.0.2:7002@17002 master,fail - 0 0 2 disconnected",
+                    id('b')
+                ),
+                format!(
+                    "{} 10.0.0.5:7005@17005 master - 0 0 7 connected 5462-10922",
+                    id('e')
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "{} 10.0.0.2:7002@17002 master - 0 0 2 connected 5462-10922",
+                    id('b')
+                ),
+                format!(
+                    "{} 10.0.0.5:7005@17005 slave {} 0 0 2 connected",
+                    id('e'),
+                    id('b')
+                ),
+            )
+        };
+        let text = [
+            format!(
+                "{} 10.0.0.1:7001@17001 master - 0 0 1 connected 0-5461",
+                id('a')
+            ),
+            b,
+            format!(
+                "{} 10.0.0.3:7003@17003 master - 0 0 3 connected 10923-16383",
+                id('c')
+            ),
+            format!(
+                "{} 10.0.0.4:7004@17004 slave {} 0 0 1 connected",
+                id('d'),
+                id('a')
+            ),
+            e,
+            format!(
+                "{} 10.0.0.6:7006@17006 slave {} 0 0 3 connected",
+                id('f'),
+                id('c')
+            ),
+        ]
+        .join("\n");
+        let mut nodes = parse_nodes(&text).unwrap();
+        for n in &mut nodes {
+            n.flags.myself = n.id == id(me);
+        }
+        ClusterView {
+            info: ClusterInfo::default(),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn the_master_of_a_shard_is_the_owner_of_its_first_slot_by_majority() {
+        let before: Vec<ClusterView> = "acdef".chars().map(|c| view(c, false)).collect();
+        assert_eq!(shard_master(&before, 3, 1).unwrap().port, 7001);
+        assert_eq!(shard_master(&before, 3, 2).unwrap().port, 7002);
+        assert_eq!(shard_master(&before, 3, 3).unwrap().port, 7003);
+        assert!(shard_master(&before, 3, 4).is_none());
+        assert!(shard_master(&before, 3, 0).is_none());
+        let replicas: Vec<u16> = shard_replicas(&before, 3, 2)
+            .iter()
+            .map(|n| n.port)
+            .collect();
+        assert_eq!(replicas, [7005]);
+        // Three of five answering nodes have seen E take over: E is the
+        // master of shard 2, and it has no replica (B is failed, not following).
+        let mixed: Vec<ClusterView> = [
+            ('a', true),
+            ('c', true),
+            ('d', false),
+            ('e', true),
+            ('f', false),
+        ]
+        .iter()
+        .map(|&(c, over)| view(c, over))
+        .collect();
+        assert_eq!(shard_master(&mixed, 3, 2).unwrap().port, 7005);
+        assert!(shard_replicas(&mixed, 3, 2).is_empty());
+        assert_eq!(shard_master(&mixed, 3, 1).unwrap().port, 7001);
+        assert!(shard_master(&[], 3, 1).is_none());
     }
 
     #[test]

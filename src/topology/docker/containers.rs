@@ -72,8 +72,11 @@ impl DockerBackend {
         p: &NodePlan,
     ) -> Result<String> {
         let container = container_name(run_id, &p.name);
-        let host_port = free_loopback_port()
-            .with_context(|| format!("finding a free 127.0.0.1 port for node {}", p.name))?;
+        let host_port = match p.host_port {
+            Some(port) => port,
+            None => free_loopback_port()
+                .with_context(|| format!("finding a free 127.0.0.1 port for node {}", p.name))?,
+        };
         let port_key = format!("{}/tcp", p.port);
         let run_dir = self.run_dir(run_id)?;
         let mut labels = run_labels(run_id, &run_dir);
@@ -177,6 +180,13 @@ impl DockerBackend {
             .await
             {
                 Ok(()) => return Ok(id),
+                // A pinned port (a Cluster node announces it) cannot move.
+                Err(e) if is_port_clash(&e) && p.host_port.is_some() => {
+                    return Err(e.context(format!(
+                        "node {}: its port {} on 127.0.0.1 was taken by another process meanwhile; start again",
+                        p.name, p.port
+                    )))
+                }
                 Err(e) if is_port_clash(&e) && attempt < PORT_ATTEMPTS => {
                     tracing::debug!(node = %p.name, "published port taken, trying another: {e:#}");
                     attempt += 1;

@@ -78,7 +78,7 @@ impl DockerBackend {
                 .map(|(id, p)| self.start_node(run_id, &network_name, image, p, id)),
         )
         .await?;
-        if spec.sentinels > 0 && redis_count > 1 {
+        if spec.sentinel_count() > 0 && redis_count > 1 {
             let info = self.inspect(&plans[0].name, &master_id).await?;
             let (master_addr, _) = self
                 .addresses(&info, &plans[0].name, plans[0].port, &network_name)

@@ -32,7 +32,7 @@ pub use containers::container_name;
 pub use engine::DockerError;
 pub use labels::run_labels;
 pub use network::network_name;
-pub use placement::{node_config, REDIS_PORT, SENTINEL_PORT};
+pub use placement::{node_config, CLUSTER_BUS_PORT, REDIS_PORT, SENTINEL_PORT};
 
 use crate::topology::image::ensure_redis_image;
 use crate::topology::manifest::RecordedRun;
@@ -50,6 +50,10 @@ use placement::container_port;
 use ports::is_port_clash;
 use std::path::{Path, PathBuf};
 use tokio::sync::OnceCell;
+
+/// Whole starts of a Cluster run when one of its pinned ports was taken
+/// between choosing it and publishing it.
+const CLUSTER_PORT_ATTEMPTS: usize = 3;
 
 /// The Docker backend. Cheap to share behind an `Arc`; the image is chosen
 /// (and built if needed) on the first `up`, then reused.
@@ -161,15 +165,28 @@ impl Backend for DockerBackend {
         let (image, how) = self.image().await?;
         tracing::info!(run_id, "{how}");
         let run_dir = self.run_dir(run_id)?;
-        match self.launch_run(spec, run_id, &image, &run_dir).await {
-            Ok(t) => Ok(t),
-            Err(e) => {
-                // Leave nothing behind: whatever was created carries the run label.
-                if let Err(cleanup) = self.remove_run(run_id).await {
-                    tracing::warn!(run_id, "cleanup after a failed up: {cleanup:#}");
+        let mut attempt = 1;
+        loop {
+            match self.launch_run(spec, run_id, &image, &run_dir).await {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    // Leave nothing behind: whatever was created carries the run label.
+                    if let Err(cleanup) = self.remove_run(run_id).await {
+                        tracing::warn!(run_id, "cleanup after a failed up: {cleanup:#}");
+                    }
+                    let _ = tokio::fs::remove_dir_all(&run_dir).await;
+                    // A Cluster node's port is in its config (it announces
+                    // it), so a clash on it is retried with a fresh plan.
+                    if spec.is_cluster() && is_port_clash(&e) && attempt < CLUSTER_PORT_ATTEMPTS {
+                        tracing::warn!(
+                            run_id,
+                            "a pinned port was taken meanwhile, starting over: {e:#}"
+                        );
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(e.context(format!("starting run {run_id} in Docker")));
                 }
-                let _ = tokio::fs::remove_dir_all(&run_dir).await;
-                Err(e.context(format!("starting run {run_id} in Docker")))
             }
         }
     }
@@ -270,7 +287,12 @@ impl Backend for DockerBackend {
         })?;
         // Port and address are pinned; should the engine still hand out
         // others, record what the node has now.
-        let port = container_port(n.kind);
+        // The port it listens on inside: a Cluster node's own, else its kind's.
+        let port = n
+            .internal_addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| container_port(n.kind));
         let info = self.inspect(node, &n.handle).await?;
         let (host_addr, ip) = self
             .addresses(&info, node, port, &network_name(&topology.run_id))

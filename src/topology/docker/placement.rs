@@ -3,6 +3,13 @@
 //! (the plan's lines from [`config`], plus the lines that place it in the
 //! container). Every node is named by its fixed address in the others'
 //! configs and announces it.
+//!
+//! A Cluster node is the exception to "Redis listens on 6379 inside": it
+//! listens on a free host port P and is published as 127.0.0.1:P:P,
+//! because a Cluster node tells clients its own port (MOVED, ASK, `CLUSTER
+//! SHARDS`), and `redis-cli -c` on the host must be able to follow it. Its
+//! bus listens on [`CLUSTER_BUS_PORT`] inside its container: each container
+//! has its own network namespace, and the bus is never published.
 
 use super::network::SubnetAddresses;
 use crate::topology::config;
@@ -15,6 +22,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub const REDIS_PORT: u16 = 6379;
 /// Port Sentinel listens on inside its container.
 pub const SENTINEL_PORT: u16 = 26379;
+/// Port a Cluster node's bus listens on inside its container (reached by
+/// its peers over the run network only).
+pub const CLUSTER_BUS_PORT: u16 = 16379;
 
 /// One node to start: its name, kind, fixed address and port inside the
 /// network, and config.
@@ -23,6 +33,9 @@ pub(super) struct NodePlan {
     pub(super) kind: NodeKind,
     pub(super) ip: Ipv4Addr,
     pub(super) port: u16,
+    /// The host port it is published on when that is pinned by the plan
+    /// (Cluster nodes: equal to `port`); `None`: any free one.
+    pub(super) host_port: Option<u16>,
     pub(super) config: String,
 }
 
@@ -31,12 +44,16 @@ pub(super) struct NodePlan {
 /// the others' configs and announces it: the sentinels never depend on a
 /// container's DNS name, which the engine forgets while it is stopped.
 pub(super) fn plan_nodes(plan: &Plan, addresses: &SubnetAddresses) -> Result<Vec<NodePlan>> {
+    let mut taken = Vec::new();
     let addrs: Addresses = plan
         .nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let port = container_port(n.kind);
+            let port = match clustered(plan, n.kind) {
+                true => distinct_free_port(&mut taken)?,
+                false => container_port(n.kind),
+            };
             Ok((n.name.clone(), SocketAddr::from((addresses.nth(i)?, port))))
         })
         .collect::<Result<_>>()?;
@@ -55,6 +72,7 @@ pub(super) fn plan_nodes(plan: &Plan, addresses: &SubnetAddresses) -> Result<Vec
                 kind: n.kind,
                 ip,
                 port: addr.port(),
+                host_port: clustered(plan, n.kind).then_some(addr.port()),
                 config: node_config(plan, &n.name, &addrs)?,
             })
         })
@@ -67,14 +85,35 @@ pub fn node_config(plan: &Plan, node: &str, addrs: &Addresses) -> Result<String,
     // Inside its container a node listens on every interface: the run
     // network and the container's loopback; the host reaches it only through
     // the port published on 127.0.0.1.
-    let placement = [
+    let mut placement = vec![
         "bind * -::*".to_string(),
         match kind {
             NodeKind::Redis => "dir /data".into(),
             NodeKind::Sentinel => "dir /tmp".into(),
         },
     ];
+    if clustered(plan, kind) {
+        placement.push(format!("cluster-port {CLUSTER_BUS_PORT}"));
+    }
     config::render(plan, node, addrs, &placement)
+}
+
+/// A free loopback port not among `taken` (the OS may hand the same one
+/// out twice once its listener is closed), added to it.
+fn distinct_free_port(taken: &mut Vec<u16>) -> Result<u16> {
+    for _ in 0..20 {
+        let port = super::ports::free_loopback_port()?;
+        if !taken.contains(&port) {
+            taken.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no distinct free port on 127.0.0.1 in 20 tries")
+}
+
+/// Whether a node of `kind` is a Cluster node of `plan`.
+fn clustered(plan: &Plan, kind: NodeKind) -> bool {
+    plan.spec.is_cluster() && kind == NodeKind::Redis
 }
 
 /// The port `kind` listens on inside its container.
@@ -160,9 +199,31 @@ mod tests {
                 p.kind,
             );
             let local =
-                crate::topology::local::node_config(&plan, &p.name, &files, &addrs).unwrap();
+                crate::topology::local::node_config(&plan, &p.name, &files, &addrs, None).unwrap();
             assert_eq!(body(&local), body(&p.config), "{}", p.name);
             assert!(local.contains("daemonize yes") && !p.config.contains("daemonize"));
+        }
+    }
+
+    #[test]
+    fn cluster_nodes_listen_on_the_port_they_are_published_on() {
+        let spec = TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            ..Default::default()
+        };
+        let plan = Plan::with_password(&spec, "r1", Some("pw".into()));
+        let subnet = SubnetAddresses::new("172.20.0.0/16", Some("172.20.0.1")).unwrap();
+        let plans = plan_nodes(&plan, &subnet).unwrap();
+        assert_eq!(plans.len(), 6);
+        for p in &plans {
+            assert_ne!(p.port, REDIS_PORT);
+            assert_eq!(p.host_port, Some(p.port));
+            assert!(p.config.contains(&format!("port {}\n", p.port)));
+            assert!(p
+                .config
+                .contains(&format!("cluster-announce-ip {}\n", p.ip)));
+            assert!(p.config.contains("cluster-port 16379\n"), "{}", p.config);
+            assert!(p.config.contains("dir /data\n"));
         }
     }
 

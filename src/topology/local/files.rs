@@ -37,9 +37,11 @@ impl NodeFiles {
 }
 
 /// The lines that place a local node: it binds loopback only, keeps its
-/// files in its node dir, and daemonizes.
-pub(super) fn placement(files: &NodeFiles) -> Vec<String> {
-    vec![
+/// files in its node dir, and daemonizes; a Cluster node's bus listens on
+/// `bus_port` (a free loopback port: the default, port + 10000, may be
+/// taken or above 65535).
+pub(super) fn placement(files: &NodeFiles, bus_port: Option<u16>) -> Vec<String> {
+    let mut lines = vec![
         "bind 127.0.0.1".into(),
         // Detach into its own session so the node outlives `grabstorm up` and
         // ignores the terminal's Ctrl-C; Redis writes the pid file once it listens.
@@ -49,7 +51,9 @@ pub(super) fn placement(files: &NodeFiles) -> Vec<String> {
         format!("dir \"{}\"", files.data.display()),
         // `ps` shows the config path, so leftovers are recognisable by eye too.
         "proc-title-template \"{title} {listen-addr} {server-mode} {config-file}\"".into(),
-    ]
+    ];
+    lines.extend(bus_port.map(|p| format!("cluster-port {p}")));
+    lines
 }
 
 /// The config file of `node` as the local backend starts it.
@@ -58,8 +62,9 @@ pub fn node_config(
     node: &str,
     files: &NodeFiles,
     addrs: &Addresses,
+    bus_port: Option<u16>,
 ) -> Result<String, PlanError> {
-    config::render(plan, node, addrs, &placement(files))
+    config::render(plan, node, addrs, &placement(files, bus_port))
 }
 
 /// The last `lines` lines of a file (empty when it cannot be read).

@@ -11,7 +11,7 @@ use super::files::{node_config, read_from, NodeFiles};
 use super::ports::free_ports;
 use super::LocalError;
 use crate::topology::manifest::{Manifest, Record};
-use crate::topology::plan::{Addresses, Plan, PlanError, PlannedNode};
+use crate::topology::plan::{Addresses, Plan, PlannedNode};
 use crate::topology::{Node, NodeKind};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -82,10 +82,17 @@ impl Launcher {
         let files = NodeFiles::new(run_dir, &node.name, node.kind);
         let mut addrs = addrs.clone();
         let first = addrs.get(&node.name).map_or(0, |a| a.port());
+        let clustered = plan.spec.is_cluster() && node.kind == NodeKind::Redis;
         let (port, pid) = self
             .launch_with_retries(&node.name, node.kind, &files, first, |port| {
                 addrs.insert(node.name.clone(), SocketAddr::from(([127, 0, 0, 1], port)));
-                node_config(plan, &node.name, &files, &addrs)
+                // A fresh bus port on every attempt: a clash on it is
+                // retried like one on the client port.
+                let bus = match clustered {
+                    true => Some(free_ports(1)?[0]),
+                    false => None,
+                };
+                Ok(node_config(plan, &node.name, &files, &addrs, bus)?)
             })
             .await?;
         Ok(local_node(&node.name, node.kind, port, pid))
@@ -99,7 +106,7 @@ impl Launcher {
         kind: NodeKind,
         files: &NodeFiles,
         first_port: u16,
-        mut config_for: impl FnMut(u16) -> Result<String, PlanError>,
+        mut config_for: impl FnMut(u16) -> anyhow::Result<String>,
     ) -> anyhow::Result<(u16, i32)> {
         std::fs::create_dir_all(&files.data)
             .with_context(|| format!("{name}: cannot create {}", files.data.display()))?;
@@ -258,7 +265,12 @@ mod tests {
         let (port, pid) = launcher
             .launch_with_retries("redis-1", NodeKind::Redis, &files, taken, |p| {
                 let addrs = [("redis-1".to_string(), SocketAddr::from(([127, 0, 0, 1], p)))];
-                config::render(&plan, "redis-1", &addrs.into(), &placement(&files))
+                Ok(config::render(
+                    &plan,
+                    "redis-1",
+                    &addrs.into(),
+                    &placement(&files, None),
+                )?)
             })
             .await
             .unwrap();
