@@ -140,6 +140,21 @@ pub struct LoadView {
     pub done: bool,
 }
 
+/// What the cluster client counted (cluster mode): redirects it was sent
+/// and slot-map refreshes it made. A naive client counts the redirects it
+/// returned as errors and never refreshes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterRedirects {
+    /// `MOVED` replies: the slot has another master than the map said.
+    pub moved: u64,
+    /// `ASK` replies: the slot is being migrated and the key is already on
+    /// the importing node.
+    pub ask: u64,
+    /// Times the slot map was read again from `CLUSTER SHARDS`.
+    pub refreshes: u64,
+}
+
 /// Everything a reader needs at one moment. Published as `Arc<Snapshot>`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -159,6 +174,10 @@ pub struct Snapshot {
     pub redpacket: Option<RedPacketView>,
     pub seckill: Option<SeckillView>,
     pub locks: Vec<LockView>,
+    /// Cluster mode: the client's redirects and refreshes so far; `None` in
+    /// Sentinel mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirects: Option<ClusterRedirects>,
     /// The most recent events (the full timeline is in the report).
     pub events: Vec<Event>,
 }

@@ -39,14 +39,14 @@
 //! `grabstorm audit DIR`).
 
 use crate::audit::journal::{Ack, JournalOp, JournalRecord, JournalSender};
-use crate::client::{Generation, MasterPool};
+use crate::client::{Generation, LabConn, MasterPool};
 use crate::metrics::recorder::{OpKind, Recorder};
 use crate::metrics::{ErrorClass, EventBus, Snapshot};
 use crate::report::model::Report;
 use crate::topology::admin::errors::{classify, ConnectionFate, RedisFailure};
 use crate::workload::rounds::GrabberRng;
 use crate::workload::LockKind;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::{FromRedisValue, RedisError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -88,9 +88,9 @@ pub trait Workload: Send + Sync + 'static {
     /// writes, all ops) against what Redis holds through `conn`, and writes
     /// this workload's section of `report`, including the lost
     /// acknowledged writes it found (appended to `lost`).
-    fn audit(
+    fn audit<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,
@@ -186,7 +186,7 @@ pub struct GrabberCtx {
     pool: MasterPool,
     generation: watch::Receiver<Arc<Generation>>,
     gen: Arc<Generation>,
-    conn: MultiplexedConnection,
+    conn: LabConn,
     recorder: Recorder,
     journal: JournalSender,
     inflight: Option<Arc<Semaphore>>,
@@ -306,9 +306,10 @@ impl GrabberCtx {
         }
     }
 
-    /// The connection to the current master; moves to the new master's
-    /// connections when the pool changed generation (one atomic check).
-    pub fn conn(&mut self) -> &mut MultiplexedConnection {
+    /// The connection to the current master (cluster mode: to the
+    /// cluster, routing by slot); moves to the new master's connections when
+    /// the pool changed generation (one atomic check).
+    pub fn conn(&mut self) -> &mut LabConn {
         if self.generation.has_changed().unwrap_or(false) {
             self.gen = self.generation.borrow_and_update().clone();
             self.conn = self.gen.conn(self.id);
@@ -316,9 +317,10 @@ impl GrabberCtx {
         &mut self.conn
     }
 
-    /// Host address of the master the current connection talks to.
+    /// Host address of the master the current connection talks to
+    /// (cluster mode: the node that answered the last command).
     pub fn master(&self) -> SocketAddr {
-        self.gen.master
+        self.conn.acked_by().unwrap_or(self.gen.master)
     }
 
     /// Milliseconds since the run started.
@@ -440,7 +442,7 @@ impl GrabberCtx {
             user,
             value,
             pos,
-            master: self.gen.master,
+            master: self.master(),
         };
         self.journal.send(ack).await;
     }

@@ -26,7 +26,7 @@ use crate::metrics::recorder::OpKind;
 use crate::metrics::{PositionStats, RedPacketView, Snapshot};
 use crate::report::model::{RedPacketReport, Report};
 use rand::Rng;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -431,9 +431,9 @@ impl Workload for RedPacket {
         });
     }
 
-    async fn audit(
+    async fn audit<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,
