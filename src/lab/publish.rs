@@ -76,6 +76,8 @@ pub(super) struct Publisher {
     pub(super) tx: watch::Sender<Arc<Snapshot>>,
     pub(super) base: Snapshot,
     pub(super) stop: CancellationToken,
+    /// The client, for its cluster redirect counts.
+    pub(super) pool: crate::client::MasterPool,
 }
 
 /// Merges samples and publishes a snapshot every [`TICK`]; returns the
@@ -116,6 +118,7 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
         }
         agg.fill_lock_timings(&mut snap);
         snap.topology = p.topology.borrow().clone();
+        snap.redirects = p.pool.redirects();
         snap.events = p.bus.recent(SNAPSHOT_EVENTS);
         p.tx.send_replace(Arc::new(snap));
         if stopping {

@@ -264,6 +264,14 @@ pub struct Verdict {
     pub findings: Vec<String>,
 }
 
+/// What the cluster client saw (cluster mode).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterClientReport {
+    /// `cluster.redirects.moved`, `.ask`, `.refreshes`.
+    pub redirects: crate::metrics::ClusterRedirects,
+}
+
 /// `report.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -278,6 +286,12 @@ pub struct Report {
     pub duration_s: f64,
     pub grabbers: usize,
     pub connections: usize,
+    /// Whether the run's keys carried hash tags (cluster mode's default):
+    /// the audit reads the same key names back.
+    pub hash_tags: bool,
+    /// Cluster mode: what the cluster client counted; absent in Sentinel mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterClientReport>,
     /// Per operation kind, by name (e.g. `redpacket.grab`).
     pub ops: BTreeMap<String, OpReport>,
     /// All errors by class.

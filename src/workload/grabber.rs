@@ -97,16 +97,29 @@ pub trait Workload: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// The keys of one run: every key starts with `gs:<run id>:`.
+/// The keys of one run: every key starts with `gs:<run id>:`. With hash
+/// tags (cluster mode's default) the part that names one packet, item or
+/// lock is wrapped in `{...}`, so the keys one script touches share a slot
+/// while packets, items and locks spread over all slots; without them a
+/// multi-key script on a cluster fails with CROSSSLOT. Sentinel mode keeps
+/// the untagged names.
 #[derive(Clone, Debug)]
 pub struct KeySpace {
     prefix: Arc<str>,
+    hash_tags: bool,
 }
 
 impl KeySpace {
+    /// Untagged keys (Sentinel mode, a fixed address).
     pub fn new(run_id: &str) -> KeySpace {
+        KeySpace::with_hash_tags(run_id, false)
+    }
+
+    /// Keys with hash tags when `hash_tags`.
+    pub fn with_hash_tags(run_id: &str, hash_tags: bool) -> KeySpace {
         KeySpace {
             prefix: format!("gs:{run_id}").into(),
+            hash_tags,
         }
     }
 
@@ -114,37 +127,51 @@ impl KeySpace {
         &self.prefix
     }
 
+    /// Whether keys carry hash tags.
+    pub fn hash_tags(&self) -> bool {
+        self.hash_tags
+    }
+
+    /// `gs:<run>:<kind>:<id>`, the id tagged as `{<id>}` with hash tags.
+    fn key(&self, kind: &str, id: impl std::fmt::Display) -> String {
+        if self.hash_tags {
+            format!("{}:{kind}:{{{id}}}", self.prefix)
+        } else {
+            format!("{}:{kind}:{id}", self.prefix)
+        }
+    }
+
     /// Red packet `p`: hash {total, count, remaining_cents, remaining_count}.
     pub fn packet(&self, p: u64) -> String {
-        format!("{}:rp:{p}", self.prefix)
+        self.key("rp", p)
     }
     /// Red packet `p`: hash user -> amount granted.
     pub fn packet_grabs(&self, p: u64) -> String {
-        format!("{}:rp:{p}:grabs", self.prefix)
+        format!("{}:grabs", self.packet(p))
     }
     /// Red packet `p`: list of "position:user:amount" in grab order.
     pub fn packet_order(&self, p: u64) -> String {
-        format!("{}:rp:{p}:order", self.prefix)
+        format!("{}:order", self.packet(p))
     }
     /// Seckill item `i`: the stock counter.
     pub fn stock(&self, i: u64) -> String {
-        format!("{}:sk:{i}:stock", self.prefix)
+        format!("{}:stock", self.key("sk", i))
     }
     /// Seckill item `i`: hash user -> order number.
     pub fn orders(&self, i: u64) -> String {
-        format!("{}:sk:{i}:orders", self.prefix)
+        format!("{}:orders", self.key("sk", i))
     }
     /// Lock `i` of kind `k`.
     pub fn lock(&self, k: LockKind, i: u64) -> String {
-        format!("{}:lock:{k}:{i}", self.prefix)
+        self.key("lock", format_args!("{k}:{i}"))
     }
     /// The resource protected by lock `i` of kind `k`.
     pub fn resource(&self, k: LockKind, i: u64) -> String {
-        format!("{}:res:{k}:{i}", self.prefix)
+        self.key("res", format_args!("{k}:{i}"))
     }
     /// The fencing counter / highest accepted token of lock `i` of kind `k`.
     pub fn fence(&self, k: LockKind, i: u64) -> String {
-        format!("{}:fence:{k}:{i}", self.prefix)
+        self.key("fence", format_args!("{k}:{i}"))
     }
 
     /// The key a journal line names for `op` on `round`.
@@ -485,6 +512,29 @@ impl GrabberCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_tags_keep_each_scripts_keys_in_one_slot() {
+        use crate::topology::admin::cluster::key_slot;
+        let slot = |k: String| key_slot(k.as_bytes());
+        let k = KeySpace::with_hash_tags("r1", true);
+        assert_eq!(k.packet(3), "gs:r1:rp:{3}");
+        assert_eq!(k.packet_grabs(3), "gs:r1:rp:{3}:grabs");
+        assert_eq!(k.orders(5), "gs:r1:sk:{5}:orders");
+        assert_eq!(k.lock(LockKind::Safe, 2), "gs:r1:lock:{safe:2}");
+        assert_eq!(slot(k.packet(3)), slot(k.packet_grabs(3)));
+        assert_eq!(slot(k.packet(3)), slot(k.packet_order(3)));
+        assert_eq!(slot(k.stock(5)), slot(k.orders(5)));
+        let f = LockKind::Fenced;
+        assert_eq!(slot(k.lock(f, 7)), slot(k.resource(f, 7)));
+        assert_eq!(slot(k.lock(f, 7)), slot(k.fence(f, 7)));
+        // Still spread: 1,000 packets land in hundreds of slots.
+        let slots: std::collections::BTreeSet<u16> = (0..1000).map(|p| slot(k.packet(p))).collect();
+        assert!(slots.len() > 900, "{}", slots.len());
+        // Untagged, a packet's keys hash apart (the CROSSSLOT demo).
+        let plain = KeySpace::new("r1");
+        assert_ne!(slot(plain.packet(3)), slot(plain.packet_grabs(3)));
+    }
 
     #[test]
     fn keys_of_one_run_share_a_prefix() {
