@@ -14,6 +14,7 @@ use grabstorm::workload::grabber::KeySpace;
 use redis::{RedisResult, Script};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -345,5 +346,157 @@ async fn cluster_ask_is_followed_during_a_slot_migration() {
     });
     assert_eq!(on_dst, Some(1));
     assert_eq!(redirects(&p).ask, 2);
+    p.close().await;
+}
+
+struct Naming(KeySpace);
+
+impl grabstorm::audit::journal::JournalNaming for Naming {
+    fn key(&self, op: grabstorm::audit::journal::JournalOp, round: u64) -> String {
+        self.0.journal_key(op, round)
+    }
+    fn node(&self, addr: SocketAddr) -> String {
+        addr.to_string()
+    }
+}
+
+/// Runs `workload` with `grabbers` grabbers on the cluster client until
+/// done, then audits it through the same client; returns the report and
+/// the journal.
+async fn run_on_cluster<W: grabstorm::workload::grabber::Workload>(
+    p: &MasterPool,
+    space: &KeySpace,
+    workload: Arc<W>,
+    grabbers: usize,
+) -> (grabstorm::report::model::Report, Vec<grabstorm::audit::journal::JournalRecord>) {
+    use grabstorm::audit::journal::{self, Journal};
+    use grabstorm::metrics::recorder::SampleSink;
+    use grabstorm::metrics::EventBus;
+    use grabstorm::workload::grabber::{GrabberCtx, GrabberSetup, Step};
+    let bus = EventBus::new();
+    let (sink, _rx) = SampleSink::new(bus.start());
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::start(&journal::in_dir(dir.path()), Arc::new(Naming(space.clone()))).unwrap();
+    let cancel = CancellationToken::new();
+    let tasks: Vec<_> = (0..grabbers)
+        .map(|id| {
+            let mut ctx = GrabberCtx::new(GrabberSetup {
+                id,
+                user: id as u64,
+                rng: grabstorm::workload::rounds::GrabberRng::from_seed(7 + id as u64),
+                seed: 7,
+                keys: space.clone(),
+                cancel: cancel.clone(),
+                bus: bus.clone(),
+                until_done: true,
+                pool: p.clone(),
+                recorder: sink.recorder(),
+                journal: journal.sender.clone(),
+            });
+            let workload = workload.clone();
+            tokio::spawn(async move {
+                let mut me = workload.new_grabber(&ctx);
+                while !ctx.cancel.is_cancelled() {
+                    if workload.step(&mut ctx, &mut me).await == Step::Done {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(tasks))
+        .await
+        .expect("the workload finished");
+    cancel.cancel();
+    journal.close(CancellationToken::new()).await.unwrap();
+    let records = journal::read(&journal::in_dir(dir.path())).unwrap();
+    let mut report = grabstorm::report::model::Report {
+        run_id: space.prefix().trim_start_matches("gs:").to_string(),
+        hash_tags: space.hash_tags(),
+        ..Default::default()
+    };
+    let mut lost = Vec::new();
+    let mut conn = p.current().conn(0);
+    workload
+        .audit(&mut conn, &records, &mut report, &mut lost)
+        .await
+        .unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    (report, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_workloads_run_and_audit_through_the_client() {
+    use grabstorm::workload::redpacket::{RedPacket, RedPacketConfig};
+    use grabstorm::workload::seckill::{Seckill, SeckillConfig};
+    let cluster = blocking(LocalCluster::start);
+    let p = pool(&cluster, ClientMode::Sentinel).await;
+    let space = KeySpace::with_hash_tags("cl1", true);
+
+    let packets = Arc::new(RedPacket::new(
+        RedPacketConfig {
+            packets: 30,
+            count: 4,
+            ..Default::default()
+        },
+        7,
+        true,
+        Default::default(),
+    ));
+    let (report, journal) = run_on_cluster(&p, &space, packets, 8).await;
+    let rp = report.redpacket.expect("a red-packet section");
+    assert_eq!(rp.packets, 30);
+    assert_eq!((rp.grabs_ok, rp.grabs_in_redis), (120, 120), "{rp:?}");
+    assert!(rp.conservation_ok && rp.lost_acked_grabs == 0);
+    // Each grab was acknowledged by its packet's master, and the packets
+    // spread over every shard.
+    let owners: BTreeMap<u16, SocketAddr> = blocking(|| {
+        let view = cluster.view(cluster.nodes[0]);
+        (0..16384u16)
+            .step_by(1)
+            .filter_map(|s| {
+                view.iter()
+                    .find(|n| n.flags.master && n.slots.iter().any(|r| r.contains(s)))
+                    .map(|n| (s, LocalCluster::addr_of(n)))
+            })
+            .collect()
+    });
+    let mut shards = std::collections::BTreeSet::new();
+    for r in &journal {
+        let owner = owners[&key_slot(space.packet(r.round).as_bytes())];
+        assert_eq!(r.node, owner.to_string(), "{r:?}");
+        shards.insert(owner);
+    }
+    assert_eq!(shards.len(), 3);
+    // Recount with plain commands on each packet's master.
+    let held: u64 = blocking(|| {
+        (0..30u64)
+            .map(|pk| {
+                let owner = owners[&key_slot(space.packet(pk).as_bytes())];
+                redis::cmd("HLEN")
+                    .arg(space.packet_grabs(pk))
+                    .query::<u64>(&mut cluster.conn(owner))
+                    .unwrap()
+            })
+            .sum()
+    });
+    assert_eq!(held, 120);
+
+    let items = Arc::new(Seckill::new(
+        SeckillConfig {
+            items: 12,
+            stock: 5,
+            ..Default::default()
+        },
+        true,
+        Default::default(),
+    ));
+    let (report, _) = run_on_cluster(&p, &space, items, 8).await;
+    let sk = report.seckill.expect("a seckill section");
+    assert_eq!((sk.sold, sk.orders_in_redis, sk.stock_left), (60, 60, 0), "{sk:?}");
+    assert_eq!(sk.oversold + sk.lost_acked_sales, 0);
+    let r = redirects(&p);
+    println!("workloads: {r:?}");
+    assert_eq!(r.moved + r.ask, 0);
     p.close().await;
 }
