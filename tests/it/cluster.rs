@@ -117,7 +117,8 @@ async fn cluster_client_routes_every_key_to_its_slots_master() {
     assert_eq!(got, want);
 
     // A script whose keys share a hash tag runs on their master.
-    let script = Script::new("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])");
+    let script =
+        Script::new("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])");
     let n: u64 = script
         .key("{tag7}a")
         .key("{tag7}b")
@@ -130,12 +131,24 @@ async fn cluster_client_routes_every_key_to_its_slots_master() {
     let LabConn::Cluster(cc) = &conn else {
         unreachable!()
     };
-    assert_eq!(cc.acked_by(), Some(owner), "the node that answered is the slot's master");
-    let on_owner: Option<String> =
-        blocking(|| redis::cmd("GET").arg("{tag7}a").query(&mut cluster.conn(owner)).unwrap());
+    assert_eq!(
+        cc.acked_by(),
+        Some(owner),
+        "the node that answered is the slot's master"
+    );
+    let on_owner: Option<String> = blocking(|| {
+        redis::cmd("GET")
+            .arg("{tag7}a")
+            .query(&mut cluster.conn(owner))
+            .unwrap()
+    });
     assert_eq!(on_owner.as_deref(), Some("x"));
     let r = redirects(&p);
-    assert_eq!((r.moved, r.ask), (0, 0), "a fresh map needs no redirect: {r:?}");
+    assert_eq!(
+        (r.moved, r.ask),
+        (0, 0),
+        "a fresh map needs no redirect: {r:?}"
+    );
     println!("routing: {r:?}");
     p.close().await;
 }
@@ -169,12 +182,22 @@ async fn cluster_crossslot_without_hash_tags_is_its_own_error_class() {
     assert_eq!(run(KeySpace::with_hash_tags("xs", true)).await.unwrap(), 1);
     // An atomic pipeline across slots is refused before it is sent.
     let mut multi = redis::pipe();
-    multi.atomic().cmd("SET").arg("foo").arg(1).cmd("SET").arg("bar").arg(2);
+    multi
+        .atomic()
+        .cmd("SET")
+        .arg("foo")
+        .arg(1)
+        .cmd("SET")
+        .arg("bar")
+        .arg(2);
     let err = multi.query_async::<()>(&mut conn).await.unwrap_err();
     assert_eq!(classify(&err).class, ErrorClass::CrossSlot);
     let foo: Option<u64> = blocking(|| {
         let owner = LocalCluster::addr_of(&cluster.owner(key_slot(b"foo")));
-        redis::cmd("GET").arg("foo").query(&mut cluster.conn(owner)).unwrap()
+        redis::cmd("GET")
+            .arg("foo")
+            .query(&mut cluster.conn(owner))
+            .unwrap()
     });
     assert_eq!(foo, None, "nothing of the refused transaction was written");
     // Within one slot a transaction runs.
@@ -204,8 +227,18 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
         let key = key_on(&cluster, LocalCluster::addr_of(&old), "fo");
         (old, replica, key)
     });
-    let () = redis::cmd("SET").arg(&key).arg(1).query_async(&mut a).await.unwrap();
-    let () = redis::cmd("SET").arg(&key).arg(2).query_async(&mut n).await.unwrap();
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg(1)
+        .query_async(&mut a)
+        .await
+        .unwrap();
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg(2)
+        .query_async(&mut n)
+        .await
+        .unwrap();
 
     // A manual failover: the replica takes the shard over, the map changes
     // under both clients.
@@ -215,9 +248,17 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
         // The replica must have caught up for a graceful failover.
         wait_for(Duration::from_secs(10), "the replica has the key", || {
             redis::cmd("READONLY").query::<()>(&mut rc).ok();
-            redis::cmd("GET").arg(&key).query::<Option<u64>>(&mut rc).ok().flatten() == Some(2)
+            redis::cmd("GET")
+                .arg(&key)
+                .query::<Option<u64>>(&mut rc)
+                .ok()
+                .flatten()
+                == Some(2)
         });
-        let () = redis::cmd("CLUSTER").arg("FAILOVER").query(&mut rc).unwrap();
+        let () = redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query(&mut rc)
+            .unwrap();
         wait_for(Duration::from_secs(15), "the replica is master", || {
             cluster
                 .view(new)
@@ -227,11 +268,22 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
     });
 
     // The aware client: one MOVED, followed; the write lands on the new master.
-    let () = redis::cmd("SET").arg(&key).arg(3).query_async(&mut a).await.unwrap();
-    let on_new: Option<u64> =
-        blocking(|| redis::cmd("GET").arg(&key).query(&mut cluster.conn(new)).unwrap());
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg(3)
+        .query_async(&mut a)
+        .await
+        .unwrap();
+    let on_new: Option<u64> = blocking(|| {
+        redis::cmd("GET")
+            .arg(&key)
+            .query(&mut cluster.conn(new))
+            .unwrap()
+    });
     assert_eq!(on_new, Some(3));
-    let LabConn::Cluster(ac) = &a else { unreachable!() };
+    let LabConn::Cluster(ac) = &a else {
+        unreachable!()
+    };
     assert_eq!(ac.acked_by(), Some(new));
     wait_for(Duration::from_secs(5), "the aware client refreshed", || {
         redirects(&aware).refreshes >= 1
@@ -249,7 +301,12 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
     );
     for i in 0..50 {
         let k = format!("{key}:{i}");
-        let _: () = redis::cmd("SET").arg(&k).arg(i).query_async(&mut a).await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&k)
+            .arg(i)
+            .query_async(&mut a)
+            .await
+            .unwrap();
     }
     let after = redirects(&aware);
     println!("aware after failover: {after:?}");
@@ -268,14 +325,20 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
     let r = redirects(&naive);
     println!("naive after failover: {r:?}");
     assert_eq!((r.moved, r.refreshes), (5, 0), "{r:?}");
-    let LabConn::Cluster(nc) = &n else { unreachable!() };
+    let LabConn::Cluster(nc) = &n else {
+        unreachable!()
+    };
     assert_eq!(
         nc.owner_of(key_slot(key.as_bytes())),
         Some(LocalCluster::addr_of(&old)),
         "the naive map is still the first one"
     );
-    let still: Option<u64> =
-        blocking(|| redis::cmd("GET").arg(&key).query(&mut cluster.conn(new)).unwrap());
+    let still: Option<u64> = blocking(|| {
+        redis::cmd("GET")
+            .arg(&key)
+            .query(&mut cluster.conn(new))
+            .unwrap()
+    });
     assert_eq!(still, Some(3), "no naive write landed");
     aware.close().await;
     naive.close().await;
@@ -293,7 +356,12 @@ async fn cluster_ask_is_followed_during_a_slot_migration() {
         let slot = key_slot(key.as_bytes());
         (src, dst, key, slot)
     });
-    let () = redis::cmd("SET").arg(&key).arg("v").query_async(&mut conn).await.unwrap();
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg("v")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let (src_addr, dst_addr) = (LocalCluster::addr_of(&src), LocalCluster::addr_of(&dst));
     blocking(|| {
         let mut s = cluster.conn(src_addr);
@@ -323,9 +391,15 @@ async fn cluster_ask_is_followed_during_a_slot_migration() {
     });
     // The key moved, the slot did not: the source answers ASK, the client
     // sends ASKING + GET to the destination.
-    let v: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+    let v: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(v.as_deref(), Some("v"));
-    let LabConn::Cluster(cc) = &conn else { unreachable!() };
+    let LabConn::Cluster(cc) = &conn else {
+        unreachable!()
+    };
     assert_eq!(cc.acked_by(), Some(dst_addr));
     let r = redirects(&p);
     println!("migration: {r:?}");
@@ -337,7 +411,12 @@ async fn cluster_ask_is_followed_during_a_slot_migration() {
         .map(|i| format!("ask-new:{i}"))
         .find(|k| key_slot(k.as_bytes()) == slot)
         .unwrap();
-    let () = redis::cmd("SET").arg(&fresh).arg(1).query_async(&mut conn).await.unwrap();
+    let () = redis::cmd("SET")
+        .arg(&fresh)
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     // The destination serves the importing slot only after ASKING.
     let on_dst: Option<u64> = blocking(|| {
         let mut d = cluster.conn(dst_addr);
@@ -368,7 +447,10 @@ async fn run_on_cluster<W: grabstorm::workload::grabber::Workload>(
     space: &KeySpace,
     workload: Arc<W>,
     grabbers: usize,
-) -> (grabstorm::report::model::Report, Vec<grabstorm::audit::journal::JournalRecord>) {
+) -> (
+    grabstorm::report::model::Report,
+    Vec<grabstorm::audit::journal::JournalRecord>,
+) {
     use grabstorm::audit::journal::{self, Journal};
     use grabstorm::metrics::recorder::SampleSink;
     use grabstorm::metrics::EventBus;
@@ -376,7 +458,11 @@ async fn run_on_cluster<W: grabstorm::workload::grabber::Workload>(
     let bus = EventBus::new();
     let (sink, _rx) = SampleSink::new(bus.start());
     let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::start(&journal::in_dir(dir.path()), Arc::new(Naming(space.clone()))).unwrap();
+    let journal = Journal::start(
+        &journal::in_dir(dir.path()),
+        Arc::new(Naming(space.clone())),
+    )
+    .unwrap();
     let cancel = CancellationToken::new();
     let tasks: Vec<_> = (0..grabbers)
         .map(|id| {
@@ -493,10 +579,98 @@ async fn cluster_workloads_run_and_audit_through_the_client() {
     ));
     let (report, _) = run_on_cluster(&p, &space, items, 8).await;
     let sk = report.seckill.expect("a seckill section");
-    assert_eq!((sk.sold, sk.orders_in_redis, sk.stock_left), (60, 60, 0), "{sk:?}");
+    assert_eq!(
+        (sk.sold, sk.orders_in_redis, sk.stock_left),
+        (60, 60, 0),
+        "{sk:?}"
+    );
     assert_eq!(sk.oversold + sk.lost_acked_sales, 0);
     let r = redirects(&p);
     println!("workloads: {r:?}");
     assert_eq!(r.moved + r.ask, 0);
     p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_does_not() {
+    let cluster = blocking(LocalCluster::start);
+    let aware = pool(&cluster, ClientMode::Sentinel).await;
+    let naive = pool(&cluster, ClientMode::Naive).await;
+    let mut a = aware.current().conn(0);
+    let mut n = naive.current().conn(0);
+    let (old, replica, key) = blocking(|| {
+        let old = cluster.owner(0);
+        let replica = cluster.replica_of(&old.id);
+        let key = key_on(&cluster, LocalCluster::addr_of(&old), "crash");
+        (old, replica, key)
+    });
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg(0)
+        .query_async(&mut a)
+        .await
+        .unwrap();
+    blocking(|| {
+        let _ = redis::cmd("DEBUG")
+            .arg("SEGFAULT")
+            .query::<()>(&mut cluster.conn(LocalCluster::addr_of(&old)));
+    });
+    // Write every 50 ms until a write is acknowledged again (node timeout
+    // 2 s, then the replica's election).
+    let started = std::time::Instant::now();
+    let mut errors: BTreeMap<ErrorClass, u64> = BTreeMap::new();
+    let mut i = 1u64;
+    loop {
+        let r = redis::cmd("SET")
+            .arg(&key)
+            .arg(i)
+            .query_async::<()>(&mut a)
+            .await;
+        match r {
+            Ok(()) => break,
+            Err(e) => *errors.entry(classify(&e).class).or_default() += 1,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the aware client did not recover: {errors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        i += 1;
+    }
+    let new = LocalCluster::addr_of(&replica);
+    let on_new: Option<u64> = blocking(|| {
+        redis::cmd("GET")
+            .arg(&key)
+            .query(&mut cluster.conn(new))
+            .unwrap()
+    });
+    assert_eq!(on_new, Some(i), "the write landed on the promoted replica");
+    let r = redirects(&aware);
+    println!(
+        "crash: recovered after {:?}, errors {errors:?}, aware {r:?}",
+        started.elapsed()
+    );
+    assert!(
+        !errors.is_empty(),
+        "writes failed while the shard had no master"
+    );
+    assert!(r.refreshes >= 1, "{r:?}");
+    // The naive client still writes to the dead master's address.
+    let err = redis::cmd("SET")
+        .arg(&key)
+        .arg(99)
+        .query_async::<()>(&mut n)
+        .await
+        .unwrap_err();
+    let class = classify(&err).class;
+    assert!(
+        matches!(
+            class,
+            ErrorClass::ConnectionRefused | ErrorClass::ConnectionReset
+        ),
+        "{class:?}: {err}"
+    );
+    assert_eq!(redirects(&naive).refreshes, 0);
+    aware.close().await;
+    naive.close().await;
 }

@@ -726,7 +726,7 @@ pub(crate) async fn start(
         .context("reading the cluster's slot map")?;
     shared.refreshes.store(0, Ordering::Relaxed);
     let map = shared.current();
-    if map.owners.iter().any(|&o| o == UNASSIGNED) {
+    if map.owners.contains(&UNASSIGNED) {
         tracing::warn!("cluster client: some slots have no reachable master at start");
     }
     let first = map

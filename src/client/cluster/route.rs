@@ -57,7 +57,7 @@ const SCRIPTED: &[&[u8]] = &[
     b"FCALL_RO",
 ];
 
-fn simple<'a>(arg: Option<Arg<&'a [u8]>>) -> Option<&'a [u8]> {
+fn simple(arg: Option<Arg<&[u8]>>) -> Option<&[u8]> {
     match arg? {
         Arg::Simple(bytes) => Some(bytes),
         _ => None,
@@ -88,15 +88,27 @@ pub fn route_of(cmd: &Cmd) -> Route {
     simple(args.next()).map_or(Route::Any, |k| Route::Slot(key_slot(k)))
 }
 
+/// Keys of one request that hash to different slots (Redis's CROSSSLOT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossSlot {
+    pub first: u16,
+    pub other: u16,
+}
+
 /// The one slot every keyed command of `cmds` maps to: `Ok(None)` when
-/// none has a key, `Err(())` when they span slots (Redis's CROSSSLOT).
-pub fn common_slot<'a>(cmds: impl Iterator<Item = &'a Cmd>) -> Result<Option<u16>, ()> {
+/// none has a key, an error when they span slots.
+pub fn common_slot<'a>(cmds: impl Iterator<Item = &'a Cmd>) -> Result<Option<u16>, CrossSlot> {
     let mut slot = None;
     for c in cmds {
         if let Route::Slot(s) = route_of(c) {
             match slot {
                 None => slot = Some(s),
-                Some(prev) if prev != s => return Err(()),
+                Some(prev) if prev != s => {
+                    return Err(CrossSlot {
+                        first: prev,
+                        other: s,
+                    })
+                }
                 Some(_) => {}
             }
         }
@@ -167,7 +179,13 @@ mod tests {
         assert_eq!(common_slot(same.cmd_iter()), Ok(Some(key_slot(b"7"))));
         let mut cross = redis::pipe();
         cross.cmd("GET").arg("foo").cmd("GET").arg("bar");
-        assert_eq!(common_slot(cross.cmd_iter()), Err(()));
+        assert_eq!(
+            common_slot(cross.cmd_iter()),
+            Err(CrossSlot {
+                first: 12182,
+                other: 5061
+            })
+        );
         assert_eq!(common_slot(redis::pipe().cmd("PING").cmd_iter()), Ok(None));
     }
 }
