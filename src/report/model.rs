@@ -767,3 +767,33 @@ impl Report {
         o
     }
 }
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+    use crate::metrics::ClusterRedirects;
+
+    #[test]
+    fn redirects_are_written_only_in_cluster_mode() {
+        let sentinel = serde_json::to_value(Report::default()).unwrap();
+        assert!(sentinel.get("cluster").is_none());
+        let r = Report {
+            cluster: Some(ClusterClientReport {
+                redirects: ClusterRedirects {
+                    moved: 3,
+                    ask: 1,
+                    refreshes: 2,
+                },
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["cluster"]["redirects"]["moved"], 3);
+        assert_eq!(json["cluster"]["redirects"]["ask"], 1);
+        assert_eq!(json["cluster"]["redirects"]["refreshes"], 2);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.cluster, r.cluster);
+        let md = crate::report::markdown::render(&back, None);
+        assert!(md.contains("3 MOVED, 1 ASK, 2 slot-map refreshes"), "{md}");
+    }
+}
