@@ -32,7 +32,7 @@ pub use crate::topology::conn::{open, Auth, ConnectError};
 
 use crate::topology::admin::errors::RedisFailure;
 
-use crate::metrics::{ClusterRedirects, EventBus};
+use crate::metrics::{ClusterRedirects, EventBus, ShardOps};
 use crate::topology::Topology;
 use anyhow::Context;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -335,6 +335,16 @@ impl MasterPool {
     /// `None` in Sentinel mode.
     pub fn redirects(&self) -> Option<ClusterRedirects> {
         self.shared.cluster.as_ref().map(|c| c.redirects())
+    }
+
+    /// Cluster mode: each shard's answered commands so far (rates left at
+    /// 0 for the caller to derive); empty in Sentinel mode.
+    pub fn shard_ops(&self) -> Vec<ShardOps> {
+        self.shared
+            .cluster
+            .as_ref()
+            .map(|c| c.shard_ops())
+            .unwrap_or_default()
     }
 
     /// A receiver for the current generation; grabbers call

@@ -105,10 +105,17 @@ impl Lab {
             latency: agg.total_latency(),
             latency_buckets: agg.total_buckets(),
             hash_tags: record.hash_tags,
-            cluster: self
-                .pool
-                .redirects()
-                .map(|redirects| crate::report::model::ClusterClientReport { redirects }),
+            cluster: self.pool.redirects().map(|redirects| {
+                let mut shards = self.pool.shard_ops();
+                for s in &mut shards {
+                    s.replies_per_s = if load_s > 0.0 {
+                        s.replies as f64 / load_s
+                    } else {
+                        0.0
+                    };
+                }
+                crate::report::model::ClusterClientReport { redirects, shards }
+            }),
             ..Default::default()
         };
         let records = journal::read(&journal_path)?;

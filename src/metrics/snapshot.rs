@@ -155,6 +155,24 @@ pub struct ClusterRedirects {
     pub refreshes: u64,
 }
 
+/// One shard's load as the cluster client saw it: shards are numbered by
+/// their lowest slot in the client's first map (shard 1 serves slot 0), so
+/// a shard keeps its number through failovers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardOps {
+    /// 1, 2, ...
+    pub shard: u16,
+    /// The shard's lowest slot at the start.
+    pub first_slot: u16,
+    /// Host address of the master the client sends the shard's slots to now.
+    pub master: Option<std::net::SocketAddr>,
+    /// Commands the shard answered without an error, since the start.
+    pub replies: u64,
+    /// In the last interval (snapshots), or over the run (report).
+    pub replies_per_s: f64,
+}
+
 /// Everything a reader needs at one moment. Published as `Arc<Snapshot>`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -178,6 +196,9 @@ pub struct Snapshot {
     /// Sentinel mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirects: Option<ClusterRedirects>,
+    /// Cluster mode: each shard's answered commands; empty in Sentinel mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardOps>,
     /// The most recent events (the full timeline is in the report).
     pub events: Vec<Event>,
 }

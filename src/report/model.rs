@@ -270,6 +270,8 @@ pub struct Verdict {
 pub struct ClusterClientReport {
     /// `cluster.redirects.moved`, `.ask`, `.refreshes`.
     pub redirects: crate::metrics::ClusterRedirects,
+    /// Each shard's answered commands over the run.
+    pub shards: Vec<crate::metrics::ShardOps>,
 }
 
 /// `report.json`.
@@ -784,6 +786,7 @@ mod cluster_tests {
                     ask: 1,
                     refreshes: 2,
                 },
+                shards: Vec::new(),
             }),
             ..Default::default()
         };

@@ -291,6 +291,12 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
     let r = redirects(&aware);
     assert!(r.moved >= 1, "{r:?}");
     assert_eq!(ac.owner_of(key_slot(key.as_bytes())), Some(new));
+    let shard1 = &aware.shard_ops()[0];
+    assert_eq!(
+        (shard1.first_slot, shard1.master),
+        (0, Some(new)),
+        "the shard keeps its number"
+    );
     // Once refreshed, no more MOVED for this shard's keys.
     let moved = r.moved;
     assert!(
@@ -547,13 +553,23 @@ async fn cluster_workloads_run_and_audit_through_the_client() {
             })
             .collect()
     });
-    let mut shards = std::collections::BTreeSet::new();
+    let mut shards: BTreeMap<SocketAddr, u64> = BTreeMap::new();
     for r in &journal {
         let owner = owners[&key_slot(space.packet(r.round).as_bytes())];
         assert_eq!(r.node, owner.to_string(), "{r:?}");
-        shards.insert(owner);
+        *shards.entry(owner).or_default() += 1;
     }
     assert_eq!(shards.len(), 3);
+    // Per-shard counts: numbered by lowest slot, each at least the grabs
+    // its master acknowledged (plus creations and audit reads).
+    let ops = p.shard_ops();
+    assert_eq!(ops.len(), 3);
+    assert_eq!(ops[0].first_slot, 0);
+    for s in &ops {
+        let master = s.master.expect("a master per shard");
+        assert_eq!(master, owners[&s.first_slot]);
+        assert!(s.replies >= shards[&master], "{s:?} vs {shards:?}");
+    }
     // Recount with plain commands on each packet's master.
     let held: u64 = blocking(|| {
         (0..30u64)

@@ -37,7 +37,7 @@ pub mod route;
 pub mod shards;
 
 use super::{ClientMode, Generation, LabConn, MasterPool, PoolShared};
-use crate::metrics::ClusterRedirects;
+use crate::metrics::{ClusterRedirects, ShardOps};
 use crate::topology::admin::cluster::SLOTS;
 use crate::topology::admin::errors::classify;
 use crate::topology::conn::{open, Auth, ConnectError};
@@ -51,7 +51,7 @@ use route::{common_slot, route_of, Route};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -184,6 +184,48 @@ impl SlotMap {
     }
 }
 
+/// The shards as the first map had them, numbered by lowest slot, with
+/// the commands each answered.
+struct ShardTable {
+    /// Slot -> shard index (0-based).
+    of_slot: Box<[u8]>,
+    first_slot: Vec<u16>,
+    replies: Vec<AtomicU64>,
+}
+
+impl ShardTable {
+    fn of(map: &SlotMap) -> ShardTable {
+        // Masters in the order of their lowest slot.
+        let mut order: Vec<u16> = Vec::new();
+        let mut first_slot = Vec::new();
+        for (slot, &o) in map.owners.iter().enumerate() {
+            if o != UNASSIGNED && !order.contains(&o) {
+                order.push(o);
+                first_slot.push(slot as u16);
+            }
+        }
+        let of_slot = map
+            .owners
+            .iter()
+            .map(|o| order.iter().position(|x| x == o).unwrap_or(0) as u8)
+            .collect();
+        ShardTable {
+            of_slot,
+            replies: first_slot.iter().map(|_| AtomicU64::new(0)).collect(),
+            first_slot,
+        }
+    }
+
+    fn count(&self, slot: u16) {
+        if let Some(c) = self
+            .replies
+            .get(usize::from(self.of_slot[usize::from(slot)]))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What every clone of one cluster client shares.
 pub(crate) struct ClusterShared {
     /// Aware (follow redirects, refresh) or naive (keep the first map).
@@ -201,6 +243,7 @@ pub(crate) struct ClusterShared {
     refreshes: AtomicU64,
     refresh_pending: AtomicBool,
     refresh: Notify,
+    shards: OnceLock<ShardTable>,
     /// One connect at a time to a node a redirect named, not one per caller.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -211,6 +254,34 @@ impl ClusterShared {
             moved: self.moved.load(Ordering::Relaxed),
             ask: self.ask.load(Ordering::Relaxed),
             refreshes: self.refreshes.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn shard_ops(&self) -> Vec<ShardOps> {
+        let Some(t) = self.shards.get() else {
+            return Vec::new();
+        };
+        let map = self.current();
+        t.first_slot
+            .iter()
+            .zip(&t.replies)
+            .enumerate()
+            .map(|(i, (&first_slot, replies))| ShardOps {
+                shard: i as u16 + 1,
+                first_slot,
+                master: map.owner(first_slot).map(|n| n.addr),
+                replies: replies.load(Ordering::Relaxed),
+                replies_per_s: 0.0,
+            })
+            .collect()
+    }
+
+    /// Counts a reply for `slot` unless it is an error.
+    fn answered(&self, slot: Option<u16>, reply: &Value) {
+        if let (Some(slot), Some(t)) = (slot, self.shards.get()) {
+            if !matches!(reply, Value::ServerError(_)) {
+                t.count(slot);
+            }
         }
     }
 
@@ -409,6 +480,13 @@ pub struct ClusterConn {
     last: Option<SocketAddr>,
 }
 
+fn slot_of(route: Route) -> Option<u16> {
+    match route {
+        Route::Slot(s) => Some(s),
+        Route::Any => None,
+    }
+}
+
 fn cross_slot() -> RedisError {
     RedisError::from((
         ErrorKind::Server(ServerErrorKind::CrossSlot),
@@ -570,8 +648,11 @@ impl ClusterConn {
     }
 
     async fn run_cmd(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        let node = self.target(route_of(cmd))?;
-        self.run_on(cmd, node, false).await
+        let route = route_of(cmd);
+        let node = self.target(route)?;
+        let reply = self.run_on(cmd, node, false).await?;
+        self.shared.answered(slot_of(route), &reply);
+        Ok(reply)
     }
 
     async fn run_pipe(
@@ -588,16 +669,22 @@ impl ClusterConn {
                 .conn(self.pick)
                 .req_packed_commands(pipe, offset, count)
                 .await;
-            if let Err(e) = &sent {
-                self.shared.failed(&node, e);
+            match &sent {
+                Err(e) => self.shared.failed(&node, e),
+                Ok(replies) => {
+                    for r in replies {
+                        self.shared.answered(slot, r);
+                    }
+                }
             }
             self.last = Some(node.addr);
             return sent;
         }
         let cmds: Vec<&Cmd> = pipe.cmd_iter().collect();
-        let targets = cmds
+        let routes: Vec<Route> = cmds.iter().map(|c| route_of(c)).collect();
+        let targets = routes
             .iter()
-            .map(|c| self.target(route_of(c)))
+            .map(|r| self.target(*r))
             .collect::<RedisResult<Vec<_>>>()?;
         let Some(first) = targets.first().cloned() else {
             return Ok(Vec::new());
@@ -624,6 +711,7 @@ impl ClusterConn {
                 }
                 replies[i] = self.run_on(cmd, node, r.ask).await?;
             }
+            self.shared.answered(slot_of(routes[i]), &replies[i]);
         }
         Ok(replies.into_iter().skip(offset).take(count).collect())
     }
@@ -716,6 +804,7 @@ pub(crate) async fn start(
         refreshes: AtomicU64::new(0),
         refresh_pending: AtomicBool::new(false),
         refresh: Notify::new(),
+        shards: OnceLock::new(),
         connecting: tokio::sync::Mutex::new(()),
     });
     // The first map is read the same way by both clients, and not counted
@@ -726,6 +815,7 @@ pub(crate) async fn start(
         .context("reading the cluster's slot map")?;
     shared.refreshes.store(0, Ordering::Relaxed);
     let map = shared.current();
+    let _ = shared.shards.set(ShardTable::of(&map));
     if map.owners.contains(&UNASSIGNED) {
         tracing::warn!("cluster client: some slots have no reachable master at start");
     }
