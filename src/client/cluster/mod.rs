@@ -396,14 +396,22 @@ impl ClusterShared {
             let node = match old.find(addr) {
                 Some(n) if !n.broken.load(Ordering::Relaxed) => n.clone(),
                 _ => {
-                    opened = true;
                     match Node::open(addr, &self.auth, self.connections, NODE_CONNECT_TIMEOUT).await
                     {
-                        Ok(n) => Arc::new(n),
-                        // Its slots stay unmapped; a failover will move them.
+                        Ok(n) => {
+                            opened = true;
+                            Arc::new(n)
+                        }
                         Err(e) => {
                             tracing::debug!(%addr, error = %e, "cluster client: a master does not answer");
-                            continue;
+                            // The cluster still names it: keep sending its
+                            // slots there, so callers see what the node does
+                            // (refused, reset, timed out) until a failover
+                            // moves them, not an error the client made up.
+                            match old.find(addr) {
+                                Some(n) => n.clone(),
+                                None => continue,
+                            }
                         }
                     }
                 }
