@@ -171,15 +171,21 @@ impl Mode {
 
 named_kind!(Mode, "mode");
 
-/// How the client finds the master.
+/// How the client finds the master. The same two modes in both topology
+/// modes: the careful client, and the one that never looks again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientMode {
-    /// Ask the sentinels, follow `+switch-master`, re-resolve on errors.
+    /// Sentinel mode: ask the sentinels, follow `+switch-master`,
+    /// re-resolve on errors. Cluster mode: the cluster-aware client, which
+    /// routes by slot, follows MOVED and ASK and refreshes its slot map
+    /// after redirects, errors and failovers.
     #[default]
     Sentinel,
-    /// Keep writing to the address it started with (reconnecting to it);
-    /// feeds a split brain.
+    /// Sentinel mode: keep writing to the address it started with
+    /// (reconnecting to it); feeds a split brain. Cluster mode: keep the
+    /// first slot map for the whole run; after a failover every command
+    /// for the moved slots fails with MOVED.
     Naive,
 }
 

@@ -59,8 +59,12 @@ value_enum!(WorkloadKind, |w| match w {
 value_enum!(Mode, |_| None);
 
 value_enum!(ClientMode, |c| Some(match c {
-    ClientMode::Sentinel => "Ask the sentinels, follow `+switch-master`, re-resolve on errors",
-    ClientMode::Naive => "Keep writing to the address it started with (reconnecting to it)",
+    ClientMode::Sentinel => {
+        "Ask the sentinels, follow `+switch-master`, re-resolve on errors (cluster: follow MOVED/ASK, refresh the slot map)"
+    }
+    ClientMode::Naive => {
+        "Keep writing to the address it started with, reconnecting to it (cluster: keep the first slot map; MOVED errors after a failover)"
+    }
 }));
 
 value_enum!(LockKind, |l| Some(match l {

@@ -6,7 +6,9 @@
 //! [`MIN_REPAIR_INTERVAL`]), and a `+switch-master` that arrives during a
 //! slow repair preempts it.
 
-use super::{connect_within, Auth, ClientMode, Generation, MasterPool, PoolShared, Subscription};
+use super::{
+    connect_within, Auth, ClientMode, Generation, LabConn, MasterPool, PoolShared, Subscription,
+};
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::admin::replication;
 use crate::topology::admin::sentinel::SentinelSet;
@@ -62,7 +64,13 @@ pub(crate) async fn start_sentinel(
         );
     }
     let cancel = cancel.child_token();
-    let shared = new_shared(addr, conns, ClientMode::Sentinel, set.auth.clone());
+    let shared = new_shared(
+        addr,
+        singles(conns),
+        ClientMode::Sentinel,
+        set.auth.clone(),
+        None,
+    );
     let tasks = TaskTracker::new();
     let (switch_tx, switch_rx) = mpsc::channel(64);
     for (name, sentinel) in &set.sentinels {
@@ -98,7 +106,7 @@ pub(crate) async fn start_naive(
 ) -> anyhow::Result<MasterPool> {
     let conns = open_conns(addr, auth, connections, super::CONNECT_TIMEOUT).await?;
     let cancel = cancel.child_token();
-    let shared = new_shared(addr, conns, ClientMode::Naive, auth.clone());
+    let shared = new_shared(addr, singles(conns), ClientMode::Naive, auth.clone(), None);
     let tasks = TaskTracker::new();
     let (switch_tx, switch_rx) = mpsc::channel(1);
     let follower = Follower {
@@ -115,11 +123,16 @@ pub(crate) async fn start_naive(
     Ok(MasterPool::from_parts(shared, cancel, tasks))
 }
 
-fn new_shared(
+fn singles(conns: Vec<MultiplexedConnection>) -> Vec<LabConn> {
+    conns.into_iter().map(LabConn::Single).collect()
+}
+
+pub(crate) fn new_shared(
     addr: SocketAddr,
-    conns: Vec<MultiplexedConnection>,
+    conns: Vec<LabConn>,
     mode: ClientMode,
     auth: Auth,
+    cluster: Option<Arc<super::cluster::ClusterShared>>,
 ) -> Arc<PoolShared> {
     let (tx, _) = watch::channel(Arc::new(Generation {
         id: 0,
@@ -133,6 +146,7 @@ fn new_shared(
         failure_pending: AtomicBool::new(false),
         saw_readonly: AtomicBool::new(false),
         wake: Notify::new(),
+        cluster,
     })
 }
 
@@ -318,7 +332,7 @@ impl Follower {
             anyhow::bail!("{} is a {role}, not yet a master", self.describe(addr));
         }
         let from = self.shared.tx.borrow().master;
-        self.publish(addr, conns);
+        self.publish(addr, singles(conns));
         let (from, to) = (self.describe(from), self.describe(addr));
         tracing::info!(%from, %to, why, "client rerouted");
         if let Some(bus) = &self.bus {
@@ -327,7 +341,7 @@ impl Follower {
         Ok(())
     }
 
-    fn publish(&self, addr: SocketAddr, conns: Vec<MultiplexedConnection>) {
+    fn publish(&self, addr: SocketAddr, conns: Vec<LabConn>) {
         let id = self.shared.tx.borrow().id + 1;
         self.shared.tx.send_replace(Arc::new(Generation {
             id,
@@ -355,7 +369,12 @@ impl Follower {
         if target != current.master {
             return self.move_to(target, "re-resolved after failures").await;
         }
-        let probes = current.conns.iter().map(|c| role_of(c.clone()));
+        let probes = current.conns.iter().map(|c| async move {
+            match c.single() {
+                Some(c) => role_of(c.clone()).await,
+                None => anyhow::bail!("not a connection to one master"),
+            }
+        });
         let roles = futures::future::join_all(probes).await;
         if self.sentinels.is_some() {
             if let Some(Ok(role)) = roles
@@ -383,7 +402,7 @@ impl Follower {
         .with_context(|| format!("reconnecting to {}", self.describe(target)))?;
         let mut conns = current.conns.clone();
         for (i, conn) in broken.into_iter().zip(fresh) {
-            conns[i] = conn;
+            conns[i] = LabConn::Single(conn);
         }
         self.publish(target, conns);
         Ok(())

@@ -12,9 +12,16 @@
 //! grabber whose connection died waits for the next generation
 //! ([`await_next_generation`]) instead of retrying on it.
 //!
+//! In cluster mode ([`crate::topology::TopologySpec::is_cluster`]) the
+//! pool's connections are [`cluster::ClusterConn`]s instead: our own
+//! cluster client, routing by slot and following MOVED/ASK itself; a
+//! generation then names the cluster, not one master, and grabbers use it
+//! unchanged through [`LabConn`].
+//!
 //! Also the one place the lab listens to the sentinels: [`watcher`] records
 //! every announcement of every sentinel on the run's event bus.
 
+pub mod cluster;
 pub mod cluster_watcher;
 pub mod follow;
 pub mod watcher;
@@ -26,10 +33,11 @@ pub use crate::topology::conn::{open, Auth, ConnectError};
 
 use crate::topology::admin::errors::RedisFailure;
 
-use crate::metrics::EventBus;
+use crate::metrics::{ClusterRedirects, EventBus, ShardOps};
 use crate::topology::Topology;
 use anyhow::Context;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,18 +54,82 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
 
 pub use crate::kinds::ClientMode;
 
-/// One set of connections to one master.
+/// A connection of the lab's client: one multiplexed connection to the
+/// master (Sentinel mode, a fixed address), or a cluster connection that
+/// routes each command to its slot's master. Cheap to clone.
+#[derive(Clone)]
+pub enum LabConn {
+    Single(MultiplexedConnection),
+    Cluster(cluster::ClusterConn),
+}
+
+impl LabConn {
+    /// The node that acknowledged the last command, when the connection
+    /// knows better than its generation (a cluster: the slot's master).
+    pub fn acked_by(&self) -> Option<SocketAddr> {
+        match self {
+            LabConn::Single(_) => None,
+            LabConn::Cluster(c) => c.acked_by(),
+        }
+    }
+
+    /// The one multiplexed connection (Sentinel mode, a fixed address).
+    pub fn single(&self) -> Option<&MultiplexedConnection> {
+        match self {
+            LabConn::Single(c) => Some(c),
+            LabConn::Cluster(_) => None,
+        }
+    }
+}
+
+impl From<MultiplexedConnection> for LabConn {
+    fn from(c: MultiplexedConnection) -> LabConn {
+        LabConn::Single(c)
+    }
+}
+
+impl ConnectionLike for LabConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            LabConn::Single(c) => c.req_packed_command(cmd),
+            LabConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            LabConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            LabConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            LabConn::Single(c) => c.get_db(),
+            LabConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// One set of connections to one master (Sentinel mode), or to the whole
+/// cluster (cluster mode).
 pub struct Generation {
     /// Increments each time the pool moves to a new master or reconnects.
     pub id: u64,
-    /// Host address of the master these connections talk to.
+    /// Host address of the master these connections talk to (cluster mode:
+    /// the master of slot 0 when the client started).
     pub master: SocketAddr,
-    pub conns: Vec<MultiplexedConnection>,
+    pub conns: Vec<LabConn>,
 }
 
 impl Generation {
     /// The connection grabber `i` should use.
-    pub fn conn(&self, i: usize) -> MultiplexedConnection {
+    pub fn conn(&self, i: usize) -> LabConn {
         self.conns[i % self.conns.len()].clone()
     }
 }
@@ -75,6 +147,8 @@ pub(crate) struct PoolShared {
     /// Set when a failure said "this node is not the master" (READONLY).
     pub(crate) saw_readonly: AtomicBool,
     pub(crate) wake: Notify,
+    /// Cluster mode: the cluster client's shared state (its counters).
+    pub(crate) cluster: Option<Arc<cluster::ClusterShared>>,
 }
 
 /// Stops the background tasks when the last clone of a pool is dropped.
@@ -204,7 +278,22 @@ impl MasterPool {
         .await
     }
 
-    /// The pool for `mode`.
+    /// The cluster client on the cluster whose nodes are `seeds`, the
+    /// addresses it reports mapped by `addrs`; `mode` naive keeps its first
+    /// slot map (see [`cluster`]).
+    pub async fn cluster(
+        seeds: Vec<SocketAddr>,
+        addrs: cluster::NodeAddrs,
+        auth: &Auth,
+        connections: usize,
+        mode: ClientMode,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        cluster::start(seeds, addrs, auth.clone(), connections, mode, cancel).await
+    }
+
+    /// The pool for `mode` on `topology`: in cluster mode the cluster
+    /// client (aware, or naive), else the Sentinel-aware or naive pool.
     pub async fn for_mode(
         mode: ClientMode,
         topology: &Topology,
@@ -212,6 +301,11 @@ impl MasterPool {
         bus: EventBus,
         cancel: CancellationToken,
     ) -> anyhow::Result<Self> {
+        if topology.spec.is_cluster() {
+            let seeds = topology.redis_nodes().map(|n| n.host_addr).collect();
+            let addrs = cluster::NodeAddrs::of_topology(topology);
+            return Self::cluster(seeds, addrs, &topology.auth(), connections, mode, cancel).await;
+        }
         match mode {
             ClientMode::Sentinel => Self::sentinel(topology, connections, bus, cancel).await,
             ClientMode::Naive => Self::naive(topology, connections, bus, cancel).await,
@@ -236,6 +330,22 @@ impl MasterPool {
     /// How this pool finds the master.
     pub fn mode(&self) -> ClientMode {
         self.shared.mode
+    }
+
+    /// Cluster mode: the MOVED, ASK and map refreshes the client counted;
+    /// `None` in Sentinel mode.
+    pub fn redirects(&self) -> Option<ClusterRedirects> {
+        self.shared.cluster.as_ref().map(|c| c.redirects())
+    }
+
+    /// Cluster mode: each shard's answered commands so far (rates left at
+    /// 0 for the caller to derive); empty in Sentinel mode.
+    pub fn shard_ops(&self) -> Vec<ShardOps> {
+        self.shared
+            .cluster
+            .as_ref()
+            .map(|c| c.shard_ops())
+            .unwrap_or_default()
     }
 
     /// A receiver for the current generation; grabbers call

@@ -58,9 +58,17 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 0, value_name = "MS", help_heading = "Load",
           allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse::<u64>(s))]
     pub think_ms: u64,
-    /// How grabbers find the master: follow Sentinel, or keep the first address.
+    /// How grabbers find the master. Sentinel mode: follow Sentinel, or keep
+    /// the first address. Cluster mode: `sentinel` is the cluster-aware
+    /// client (follows MOVED/ASK, refreshes its slot map), `naive` keeps
+    /// its first slot map and gets MOVED errors after a failover.
     #[arg(long, value_enum, default_value_t = ClientMode::Sentinel, help_heading = "Load")]
     pub client: ClientMode,
+    /// Cluster mode: key names without hash tags, so a packet's or an
+    /// item's keys land in different slots and every script fails with
+    /// CROSSSLOT (counted as its own error class).
+    #[arg(long, help_heading = "Load")]
+    pub no_hash_tags: bool,
     /// A fault to inject during the run: "AT KIND TARGET [for D] [from NODES]",
     /// e.g. "5s segfault master". Repeatable.
     #[arg(long = "fault", value_name = "SPEC", help_heading = "Faults")]
@@ -91,6 +99,7 @@ impl Default for WorkloadArgs {
             seed: None,
             think_ms: 0,
             client: ClientMode::Sentinel,
+            no_hash_tags: false,
             faults: Vec::new(),
             settle_timeout: Duration::from_secs(30),
             redpacket: RedPacketArgs::default(),
@@ -142,6 +151,7 @@ impl WorkloadArgs {
             seckill: self.seckill.config(),
             locks: self.locks.config(),
             client: self.client,
+            hash_tags: self.no_hash_tags.then_some(false),
             faults: self.faults.clone(),
             settle_timeout: self.settle_timeout,
             shutdown: shutdown.clone(),

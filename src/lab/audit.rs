@@ -83,6 +83,7 @@ impl Lab {
                 LabTarget::Fixed(a) => Some(a),
                 _ => None,
             },
+            hash_tags: self.engine.keys().hash_tags(),
         };
         write_json(&self.run_dir.join("run.json"), &record)?;
 
@@ -103,6 +104,18 @@ impl Lab {
             throughput: agg.throughput().to_vec(),
             latency: agg.total_latency(),
             latency_buckets: agg.total_buckets(),
+            hash_tags: record.hash_tags,
+            cluster: self.pool.redirects().map(|redirects| {
+                let mut shards = self.pool.shard_ops();
+                for s in &mut shards {
+                    s.replies_per_s = if load_s > 0.0 {
+                        s.replies as f64 / load_s
+                    } else {
+                        0.0
+                    };
+                }
+                crate::report::model::ClusterClientReport { redirects, shards }
+            }),
             ..Default::default()
         };
         let records = journal::read(&journal_path)?;
@@ -273,6 +286,7 @@ pub async fn audit_into(
         .await
         .with_context(|| format!("connecting to {node} ({master}) for the audit"))?;
     report.run_id = record.run_id.clone();
+    report.hash_tags = record.hash_tags;
     let mut lost = Vec::new();
     for kind in &record.workloads {
         match kind {

@@ -61,6 +61,9 @@ pub struct LabConfig {
     pub seckill: SeckillConfig,
     pub locks: LockConfig,
     pub client: ClientMode,
+    /// Hash tags in key names (`None`: on in cluster mode, off elsewhere;
+    /// `Some(false)`: `--no-hash-tags`, the CROSSSLOT demo).
+    pub hash_tags: Option<bool>,
     pub faults: Vec<ScheduledFault>,
     /// Longest wait for the topology to settle before the audit.
     pub settle_timeout: Duration,
@@ -88,6 +91,7 @@ impl Default for LabConfig {
             seckill: SeckillConfig::default(),
             locks: LockConfig::default(),
             client: ClientMode::Sentinel,
+            hash_tags: None,
             faults: Vec::new(),
             settle_timeout: Duration::from_secs(30),
             shutdown: Shutdown::default(),
@@ -114,6 +118,9 @@ pub struct RunRecord {
     pub items_created: u64,
     /// The Redis checked (fixed address runs).
     pub fixed_addr: Option<SocketAddr>,
+    /// Whether the keys carried hash tags (false in records written before).
+    #[serde(default)]
+    pub hash_tags: bool,
 }
 
 impl RunRecord {
@@ -131,7 +138,7 @@ impl RunRecord {
         sk.rounds.set_created(self.items_created);
         let lock = LockWorkload::new(
             self.locks.clone().unwrap_or_default(),
-            &KeySpace::new(&self.run_id),
+            &KeySpace::with_hash_tags(&self.run_id, self.hash_tags),
         )
         .map_err(|e| anyhow::anyhow!("lock settings of run {}: {e}", self.run_id))?;
         Ok(Workloads {

@@ -206,7 +206,10 @@ impl Lab {
             .with_context(|| format!("creating run directory {}", run_dir.display()))?;
         let live = crate::report::runs::begin(&config.state_dir, &run_dir)
             .with_context(|| format!("opening run directory {}", run_dir.display()))?;
-        let keys = KeySpace::new(&run_id);
+        // Hash tags: on by default on a cluster (each script's keys in one
+        // slot), off elsewhere (Sentinel mode's key names stay as they were).
+        let on_cluster = topology.as_ref().is_some_and(|t| t.spec.is_cluster());
+        let keys = KeySpace::with_hash_tags(&run_id, config.hash_tags.unwrap_or(on_cluster));
         let nodes = match &topology {
             Some(t) => t
                 .nodes
@@ -330,6 +333,7 @@ impl Lab {
                 ..Default::default()
             },
             stop: publisher_stop.clone(),
+            pool: pool.clone(),
         }));
 
         let stop = config.shutdown.token().child_token();

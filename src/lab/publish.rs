@@ -4,7 +4,7 @@
 use crate::kinds::PerWorkload;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{SampleBatch, SampleSink};
-use crate::metrics::{EventBus, LoadView, Snapshot, TopologyView};
+use crate::metrics::{EventBus, LoadView, ShardOps, Snapshot, TopologyView};
 use crate::topology::{Backend, Topology};
 use crate::workload::engine::Engine;
 use crate::workload::grabber::Workload;
@@ -76,6 +76,26 @@ pub(super) struct Publisher {
     pub(super) tx: watch::Sender<Arc<Snapshot>>,
     pub(super) base: Snapshot,
     pub(super) stop: CancellationToken,
+    /// The client, for its cluster redirect counts.
+    pub(super) pool: crate::client::MasterPool,
+}
+
+/// Each shard's answers per second since the `previous` snapshot.
+fn shard_rates(mut now: Vec<ShardOps>, previous: &Snapshot, elapsed_ms: u64) -> Vec<ShardOps> {
+    let dt_s = elapsed_ms.saturating_sub(previous.elapsed_ms) as f64 / 1000.0;
+    for s in &mut now {
+        let before = previous
+            .shards
+            .iter()
+            .find(|p| p.shard == s.shard)
+            .map_or(0, |p| p.replies);
+        s.replies_per_s = if dt_s > 0.0 {
+            s.replies.saturating_sub(before) as f64 / dt_s
+        } else {
+            0.0
+        };
+    }
+    now
 }
 
 /// Merges samples and publishes a snapshot every [`TICK`]; returns the
@@ -116,6 +136,8 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
         }
         agg.fill_lock_timings(&mut snap);
         snap.topology = p.topology.borrow().clone();
+        snap.redirects = p.pool.redirects();
+        snap.shards = shard_rates(p.pool.shard_ops(), &p.tx.borrow(), snap.elapsed_ms);
         snap.events = p.bus.recent(SNAPSHOT_EVENTS);
         p.tx.send_replace(Arc::new(snap));
         if stopping {

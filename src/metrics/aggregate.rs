@@ -99,7 +99,7 @@ struct OpAgg {
     interval: Option<Histogram<u64>>,
     ok: u64,
     interval_ok: u64,
-    errors: [u64; 9],
+    errors: [u64; ErrorClass::COUNT],
 }
 
 impl OpAgg {
@@ -114,8 +114,8 @@ pub struct Aggregator {
     all_total: Histogram<u64>,
     all_interval: Histogram<u64>,
     throughput: Vec<ThroughputPoint>,
-    errors: [u64; 9],
-    interval_errors: [u64; 9],
+    errors: [u64; ErrorClass::COUNT],
+    interval_errors: [u64; ErrorClass::COUNT],
     interval_ok: u64,
     last_tick: Instant,
     last_interval_s: f64,
@@ -140,8 +140,8 @@ impl Aggregator {
             all_total: new_hist(),
             all_interval: new_hist(),
             throughput: Vec::new(),
-            errors: [0; 9],
-            interval_errors: [0; 9],
+            errors: [0; ErrorClass::COUNT],
+            interval_errors: [0; ErrorClass::COUNT],
             interval_ok: 0,
             last_tick: Instant::now(),
             last_interval_s: 0.0,
@@ -185,10 +185,7 @@ impl Aggregator {
                     }
                 }
                 Some(class) => {
-                    let c = ErrorClass::ALL
-                        .iter()
-                        .position(|x| *x == class)
-                        .unwrap_or(8);
+                    let c = class.index();
                     a.errors[c] += 1;
                     self.errors[c] += 1;
                     self.interval_errors[c] += 1;
@@ -227,7 +224,7 @@ impl Aggregator {
             .map(|(c, n)| (*c, *n as f64 / secs))
             .collect();
         self.interval_ok = 0;
-        self.interval_errors = [0; 9];
+        self.interval_errors = [0; ErrorClass::COUNT];
         for a in &mut self.ops {
             a.interval_ok = 0;
         }
@@ -381,7 +378,7 @@ impl Aggregator {
     }
 }
 
-fn errors_map(e: &[u64; 9]) -> BTreeMap<ErrorClass, u64> {
+fn errors_map(e: &[u64; ErrorClass::COUNT]) -> BTreeMap<ErrorClass, u64> {
     ErrorClass::ALL
         .iter()
         .zip(e.iter())

@@ -162,7 +162,7 @@ impl OpKind {
 const OK: u8 = 0;
 
 fn class_code(c: ErrorClass) -> u8 {
-    1 + ErrorClass::ALL.iter().position(|x| *x == c).unwrap_or(8) as u8
+    1 + c.index() as u8
 }
 
 /// One recorded operation, 12 bytes.

@@ -140,6 +140,39 @@ pub struct LoadView {
     pub done: bool,
 }
 
+/// What the cluster client counted (cluster mode): redirects it was sent
+/// and slot-map refreshes it made. A naive client counts the redirects it
+/// returned as errors and never refreshes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterRedirects {
+    /// `MOVED` replies: the slot has another master than the map said.
+    pub moved: u64,
+    /// `ASK` replies: the slot is being migrated and the key is already on
+    /// the importing node.
+    pub ask: u64,
+    /// Times the slot map was read again from `CLUSTER SHARDS`.
+    pub refreshes: u64,
+}
+
+/// One shard's load as the cluster client saw it: shards are numbered by
+/// their lowest slot in the client's first map (shard 1 serves slot 0), so
+/// a shard keeps its number through failovers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardOps {
+    /// 1, 2, ...
+    pub shard: u16,
+    /// The shard's lowest slot at the start.
+    pub first_slot: u16,
+    /// Host address of the master the client sends the shard's slots to now.
+    pub master: Option<std::net::SocketAddr>,
+    /// Commands the shard answered without an error, since the start.
+    pub replies: u64,
+    /// In the last interval (snapshots), or over the run (report).
+    pub replies_per_s: f64,
+}
+
 /// Everything a reader needs at one moment. Published as `Arc<Snapshot>`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -159,6 +192,13 @@ pub struct Snapshot {
     pub redpacket: Option<RedPacketView>,
     pub seckill: Option<SeckillView>,
     pub locks: Vec<LockView>,
+    /// Cluster mode: the client's redirects and refreshes so far; `None` in
+    /// Sentinel mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirects: Option<ClusterRedirects>,
+    /// Cluster mode: each shard's answered commands; empty in Sentinel mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardOps>,
     /// The most recent events (the full timeline is in the report).
     pub events: Vec<Event>,
 }

@@ -185,6 +185,21 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
         r.grabbers, r.connections
     );
     let _ = writeln!(md, "| client | {} |", r.client);
+    if let Some(c) = &r.cluster {
+        let d = &c.redirects;
+        let _ = writeln!(
+            md,
+            "| cluster client | {} MOVED, {} ASK, {} slot-map refreshes; keys {} |",
+            count(d.moved),
+            count(d.ask),
+            count(d.refreshes),
+            if r.hash_tags {
+                "with hash tags"
+            } else {
+                "without hash tags"
+            }
+        );
+    }
     let _ = writeln!(md, "| seed | {} |", r.seed);
     let _ = writeln!(
         md,

@@ -264,6 +264,16 @@ pub struct Verdict {
     pub findings: Vec<String>,
 }
 
+/// What the cluster client saw (cluster mode).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterClientReport {
+    /// `cluster.redirects.moved`, `.ask`, `.refreshes`.
+    pub redirects: crate::metrics::ClusterRedirects,
+    /// Each shard's answered commands over the run.
+    pub shards: Vec<crate::metrics::ShardOps>,
+}
+
 /// `report.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -278,6 +288,12 @@ pub struct Report {
     pub duration_s: f64,
     pub grabbers: usize,
     pub connections: usize,
+    /// Whether the run's keys carried hash tags (cluster mode's default):
+    /// the audit reads the same key names back.
+    pub hash_tags: bool,
+    /// Cluster mode: what the cluster client counted; absent in Sentinel mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterClientReport>,
     /// Per operation kind, by name (e.g. `redpacket.grab`).
     pub ops: BTreeMap<String, OpReport>,
     /// All errors by class.
@@ -768,5 +784,36 @@ impl Report {
             }
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+    use crate::metrics::ClusterRedirects;
+
+    #[test]
+    fn redirects_are_written_only_in_cluster_mode() {
+        let sentinel = serde_json::to_value(Report::default()).unwrap();
+        assert!(sentinel.get("cluster").is_none());
+        let r = Report {
+            cluster: Some(ClusterClientReport {
+                redirects: ClusterRedirects {
+                    moved: 3,
+                    ask: 1,
+                    refreshes: 2,
+                },
+                shards: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["cluster"]["redirects"]["moved"], 3);
+        assert_eq!(json["cluster"]["redirects"]["ask"], 1);
+        assert_eq!(json["cluster"]["redirects"]["refreshes"], 2);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.cluster, r.cluster);
+        let md = crate::report::markdown::render(&back, None);
+        assert!(md.contains("3 MOVED, 1 ASK, 2 slot-map refreshes"), "{md}");
     }
 }

@@ -55,6 +55,9 @@ pub struct WorkloadSpec {
     /// Atomic (Lua) or naive (separate commands) red packets and seckill.
     pub mode: Mode,
     pub client: ClientMode,
+    /// Cluster mode: hash tags in key names (None: on; `false` shows
+    /// every multi-key script failing with CROSSSLOT).
+    pub hash_tags: Option<bool>,
     /// Stop the load when every packet is grabbed / the stock is sold.
     pub until_done: bool,
     /// Red packets: how many packets, the amount in each, the grabs per packet.
@@ -92,6 +95,7 @@ impl Default for WorkloadSpec {
             connections: None,
             mode: Mode::Atomic,
             client: ClientMode::Sentinel,
+            hash_tags: None,
             until_done: false,
             packets: None,
             packet_amount_cents: None,

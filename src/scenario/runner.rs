@@ -193,6 +193,7 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c.seckill = seckill;
     c.locks = locks;
     c.client = w.client;
+    c.hash_tags = w.hash_tags;
     c.faults = Vec::new();
     c.settle_timeout = s.settle;
     c

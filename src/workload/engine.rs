@@ -192,6 +192,11 @@ impl Engine {
         &self.shared.workloads
     }
 
+    /// The run's key names.
+    pub fn keys(&self) -> &KeySpace {
+        &self.shared.keys
+    }
+
     /// True once every grabber finished (`--until-done`).
     pub fn is_done(&self) -> bool {
         *self.done_rx.borrow()

@@ -39,14 +39,14 @@
 //! `grabstorm audit DIR`).
 
 use crate::audit::journal::{Ack, JournalOp, JournalRecord, JournalSender};
-use crate::client::{Generation, MasterPool};
+use crate::client::{Generation, LabConn, MasterPool};
 use crate::metrics::recorder::{OpKind, Recorder};
 use crate::metrics::{ErrorClass, EventBus, Snapshot};
 use crate::report::model::Report;
 use crate::topology::admin::errors::{classify, ConnectionFate, RedisFailure};
 use crate::workload::rounds::GrabberRng;
 use crate::workload::LockKind;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::{FromRedisValue, RedisError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -88,25 +88,38 @@ pub trait Workload: Send + Sync + 'static {
     /// writes, all ops) against what Redis holds through `conn`, and writes
     /// this workload's section of `report`, including the lost
     /// acknowledged writes it found (appended to `lost`).
-    fn audit(
+    fn audit<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// The keys of one run: every key starts with `gs:<run id>:`.
+/// The keys of one run: every key starts with `gs:<run id>:`. With hash
+/// tags (cluster mode's default) the part that names one packet, item or
+/// lock is wrapped in `{...}`, so the keys one script touches share a slot
+/// while packets, items and locks spread over all slots; without them a
+/// multi-key script on a cluster fails with CROSSSLOT. Sentinel mode keeps
+/// the untagged names.
 #[derive(Clone, Debug)]
 pub struct KeySpace {
     prefix: Arc<str>,
+    hash_tags: bool,
 }
 
 impl KeySpace {
+    /// Untagged keys (Sentinel mode, a fixed address).
     pub fn new(run_id: &str) -> KeySpace {
+        KeySpace::with_hash_tags(run_id, false)
+    }
+
+    /// Keys with hash tags when `hash_tags`.
+    pub fn with_hash_tags(run_id: &str, hash_tags: bool) -> KeySpace {
         KeySpace {
             prefix: format!("gs:{run_id}").into(),
+            hash_tags,
         }
     }
 
@@ -114,37 +127,51 @@ impl KeySpace {
         &self.prefix
     }
 
+    /// Whether keys carry hash tags.
+    pub fn hash_tags(&self) -> bool {
+        self.hash_tags
+    }
+
+    /// `gs:<run>:<kind>:<id>`, the id tagged as `{<id>}` with hash tags.
+    fn key(&self, kind: &str, id: impl std::fmt::Display) -> String {
+        if self.hash_tags {
+            format!("{}:{kind}:{{{id}}}", self.prefix)
+        } else {
+            format!("{}:{kind}:{id}", self.prefix)
+        }
+    }
+
     /// Red packet `p`: hash {total, count, remaining_cents, remaining_count}.
     pub fn packet(&self, p: u64) -> String {
-        format!("{}:rp:{p}", self.prefix)
+        self.key("rp", p)
     }
     /// Red packet `p`: hash user -> amount granted.
     pub fn packet_grabs(&self, p: u64) -> String {
-        format!("{}:rp:{p}:grabs", self.prefix)
+        format!("{}:grabs", self.packet(p))
     }
     /// Red packet `p`: list of "position:user:amount" in grab order.
     pub fn packet_order(&self, p: u64) -> String {
-        format!("{}:rp:{p}:order", self.prefix)
+        format!("{}:order", self.packet(p))
     }
     /// Seckill item `i`: the stock counter.
     pub fn stock(&self, i: u64) -> String {
-        format!("{}:sk:{i}:stock", self.prefix)
+        format!("{}:stock", self.key("sk", i))
     }
     /// Seckill item `i`: hash user -> order number.
     pub fn orders(&self, i: u64) -> String {
-        format!("{}:sk:{i}:orders", self.prefix)
+        format!("{}:orders", self.key("sk", i))
     }
     /// Lock `i` of kind `k`.
     pub fn lock(&self, k: LockKind, i: u64) -> String {
-        format!("{}:lock:{k}:{i}", self.prefix)
+        self.key("lock", format_args!("{k}:{i}"))
     }
     /// The resource protected by lock `i` of kind `k`.
     pub fn resource(&self, k: LockKind, i: u64) -> String {
-        format!("{}:res:{k}:{i}", self.prefix)
+        self.key("res", format_args!("{k}:{i}"))
     }
     /// The fencing counter / highest accepted token of lock `i` of kind `k`.
     pub fn fence(&self, k: LockKind, i: u64) -> String {
-        format!("{}:fence:{k}:{i}", self.prefix)
+        self.key("fence", format_args!("{k}:{i}"))
     }
 
     /// The key a journal line names for `op` on `round`.
@@ -186,7 +213,7 @@ pub struct GrabberCtx {
     pool: MasterPool,
     generation: watch::Receiver<Arc<Generation>>,
     gen: Arc<Generation>,
-    conn: MultiplexedConnection,
+    conn: LabConn,
     recorder: Recorder,
     journal: JournalSender,
     inflight: Option<Arc<Semaphore>>,
@@ -306,9 +333,10 @@ impl GrabberCtx {
         }
     }
 
-    /// The connection to the current master; moves to the new master's
-    /// connections when the pool changed generation (one atomic check).
-    pub fn conn(&mut self) -> &mut MultiplexedConnection {
+    /// The connection to the current master (cluster mode: to the
+    /// cluster, routing by slot); moves to the new master's connections when
+    /// the pool changed generation (one atomic check).
+    pub fn conn(&mut self) -> &mut LabConn {
         if self.generation.has_changed().unwrap_or(false) {
             self.gen = self.generation.borrow_and_update().clone();
             self.conn = self.gen.conn(self.id);
@@ -316,9 +344,10 @@ impl GrabberCtx {
         &mut self.conn
     }
 
-    /// Host address of the master the current connection talks to.
+    /// Host address of the master the current connection talks to
+    /// (cluster mode: the node that answered the last command).
     pub fn master(&self) -> SocketAddr {
-        self.gen.master
+        self.conn.acked_by().unwrap_or(self.gen.master)
     }
 
     /// Milliseconds since the run started.
@@ -440,7 +469,7 @@ impl GrabberCtx {
             user,
             value,
             pos,
-            master: self.gen.master,
+            master: self.master(),
         };
         self.journal.send(ack).await;
     }
@@ -483,6 +512,29 @@ impl GrabberCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_tags_keep_each_scripts_keys_in_one_slot() {
+        use crate::topology::admin::cluster::key_slot;
+        let slot = |k: String| key_slot(k.as_bytes());
+        let k = KeySpace::with_hash_tags("r1", true);
+        assert_eq!(k.packet(3), "gs:r1:rp:{3}");
+        assert_eq!(k.packet_grabs(3), "gs:r1:rp:{3}:grabs");
+        assert_eq!(k.orders(5), "gs:r1:sk:{5}:orders");
+        assert_eq!(k.lock(LockKind::Safe, 2), "gs:r1:lock:{safe:2}");
+        assert_eq!(slot(k.packet(3)), slot(k.packet_grabs(3)));
+        assert_eq!(slot(k.packet(3)), slot(k.packet_order(3)));
+        assert_eq!(slot(k.stock(5)), slot(k.orders(5)));
+        let f = LockKind::Fenced;
+        assert_eq!(slot(k.lock(f, 7)), slot(k.resource(f, 7)));
+        assert_eq!(slot(k.lock(f, 7)), slot(k.fence(f, 7)));
+        // Still spread: 1,000 packets land in hundreds of slots.
+        let slots: std::collections::BTreeSet<u16> = (0..1000).map(|p| slot(k.packet(p))).collect();
+        assert!(slots.len() > 900, "{}", slots.len());
+        // Untagged, a packet's keys hash apart (the CROSSSLOT demo).
+        let plain = KeySpace::new("r1");
+        assert_ne!(slot(plain.packet(3)), slot(plain.packet_grabs(3)));
+    }
 
     #[test]
     fn keys_of_one_run_share_a_prefix() {

@@ -71,7 +71,7 @@ use crate::report::model::Report;
 use crate::workload::grabber::{GrabberCtx, KeySpace, Step, Workload};
 pub use crate::workload::LockKind;
 use ops::LockKeys;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::RedisError;
 use registry::HolderRegistry;
 use std::collections::VecDeque;
@@ -212,17 +212,19 @@ impl LockWorkload {
     }
 
     /// Deletes every key the lock workload uses (runs have their own key
-    /// space, so this matters only when a key space is reused).
-    pub async fn prepare(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
-        let mut del = redis::cmd("DEL");
+    /// space, so this matters only when a key space is reused). One `DEL`
+    /// per key in one pipeline: on a cluster the keys live in many slots,
+    /// and the client splits the pipeline per node.
+    pub async fn prepare<C: ConnectionLike + Send>(&self, conn: &mut C) -> Result<(), RedisError> {
+        let mut del = redis::pipe();
         for s in &self.kinds {
             for k in &s.keys {
                 for key in k.all() {
-                    del.arg(key);
+                    del.cmd("DEL").arg(key).ignore();
                 }
             }
         }
-        let _: u64 = ops::timed(del.query_async(conn)).await?;
+        let () = ops::timed(del.query_async(conn)).await?;
         Ok(())
     }
 
@@ -385,9 +387,9 @@ impl Workload for LockWorkload {
         snap.locks = views;
     }
 
-    async fn audit(
+    async fn audit<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,

@@ -26,7 +26,7 @@ use crate::metrics::recorder::OpKind;
 use crate::metrics::{PositionStats, RedPacketView, Snapshot};
 use crate::report::model::{RedPacketReport, Report};
 use rand::Rng;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -431,9 +431,9 @@ impl Workload for RedPacket {
         });
     }
 
-    async fn audit(
+    async fn audit<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,
@@ -460,7 +460,7 @@ impl Workload for RedPacket {
             ..Default::default()
         };
         let mut complete: Vec<Vec<i64>> = Vec::new();
-        let keys = super::grabber::KeySpace::new(&report.run_id);
+        let keys = super::grabber::KeySpace::with_hash_tags(&report.run_id, report.hash_tags);
         // Read packets in pipelined chunks: one round trip per 200 packets.
         let mut p = 0;
         while p < packets {

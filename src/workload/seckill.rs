@@ -16,7 +16,7 @@ use crate::audit::journal::{JournalOp, JournalRecord, Ledger};
 use crate::metrics::recorder::OpKind;
 use crate::metrics::{SeckillView, Snapshot};
 use crate::report::model::{Report, SeckillReport};
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -211,9 +211,9 @@ impl Workload for Seckill {
         });
     }
 
-    async fn audit(
+    async fn audit<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,
@@ -224,7 +224,7 @@ impl Workload for Seckill {
             rounds: items,
             by_round: by_item,
         } = self.rounds.acked(journal, JournalOp::SeckillSale);
-        let keys = KeySpace::new(&report.run_id);
+        let keys = KeySpace::with_hash_tags(&report.run_id, report.hash_tags);
         let mut rep = SeckillReport {
             mode: self.config.mode,
             items,

@@ -2,10 +2,12 @@
 //! containers. Each module owns one area; `support` starts what they share.
 
 mod support;
+mod support_cluster;
 
 mod audit_cli;
 mod audit_truth;
 mod auth;
+mod cluster;
 mod cluster_topology;
 mod faults;
 mod journal;

@@ -54,7 +54,7 @@ fn every_allowed_key_is_read() {
          down_after_ms = 500\nfailover_timeout_ms = 5000\nparallel_syncs = 2\n\
          persistence = \"rdb\"\nmin_replicas_to_write = 1\nmin_replicas_max_lag = 3\n\
          [workload]\nkind = \"mixed\"\ngrabbers = 10\nusers = 5\nconnections = 2\n\
-         mode = \"naive\"\nclient = \"naive\"\nuntil_done = true\nthink = \"1ms\"\n\
+         mode = \"naive\"\nclient = \"naive\"\nhash-tags = false\nuntil_done = true\nthink = \"1ms\"\n\
          naive_delay = \"2ms\"\npackets = 3\npacket_amount_cents = 500\npacket_count = 5\n\
          stock = 9\nitems = 2\nlocks = [\"naive\"]\nlock_keys = 2\nlock_ttl = \"1s\"\n\
          lock_hold = \"3ms\"\nlock_die_between = 1\n"
@@ -89,8 +89,8 @@ fn every_allowed_key_is_read() {
     );
     assert_eq!((w.lock_keys, w.lock_die_between), (Some(2), Some(1)));
     assert_eq!(
-        (w.mode, w.client, w.until_done),
-        (Mode::Naive, ClientMode::Naive, true)
+        (w.mode, w.client, w.until_done, w.hash_tags),
+        (Mode::Naive, ClientMode::Naive, true, Some(false))
     );
 }
 

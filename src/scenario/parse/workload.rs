@@ -15,6 +15,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "connections",
     "mode",
     "client",
+    "hash_tags",
     "until_done",
     "packets",
     "packet_amount_cents",
@@ -67,6 +68,7 @@ impl Reader<'_> {
                     w.client = self.choice("client", v, &names).unwrap_or(w.client)
                 }
                 "until_done" => w.until_done = self.boolean(&key, v).unwrap_or(false),
+                "hash_tags" => w.hash_tags = self.boolean(&key, v),
                 "packets" => w.packets = self.limited(&key, v, limits::PACKETS),
                 "packet_amount_cents" => {
                     w.packet_amount_cents = self.limited(&key, v, limits::PACKET_CENTS)

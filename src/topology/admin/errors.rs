@@ -22,10 +22,25 @@ pub enum ErrorClass {
     Noreplicas,
     Noscript,
     Other,
+    /// Cluster: the keys of one command or script hash to different slots.
+    CrossSlot,
+    /// Cluster: the slot has another master than the client thought (a
+    /// naive client's stale map; the aware client follows it instead).
+    Moved,
+    /// Cluster: the slot is migrating and the key is on the importing node.
+    Ask,
+    /// Cluster: the cluster is down or the slot has no master
+    /// (`CLUSTERDOWN`), or a multi-key command hit a slot mid-migration
+    /// (`TRYAGAIN`).
+    ClusterDown,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 9] = [
+    /// Number of classes.
+    pub const COUNT: usize = 13;
+
+    /// New classes go at the end: a sample's outcome byte is its index.
+    pub const ALL: [ErrorClass; Self::COUNT] = [
         ErrorClass::Timeout,
         ErrorClass::ConnectionRefused,
         ErrorClass::ConnectionReset,
@@ -35,7 +50,16 @@ impl ErrorClass {
         ErrorClass::Noreplicas,
         ErrorClass::Noscript,
         ErrorClass::Other,
+        ErrorClass::CrossSlot,
+        ErrorClass::Moved,
+        ErrorClass::Ask,
+        ErrorClass::ClusterDown,
     ];
+
+    /// The class's index in [`ErrorClass::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -48,6 +72,10 @@ impl ErrorClass {
             ErrorClass::Noreplicas => "noreplicas",
             ErrorClass::Noscript => "noscript",
             ErrorClass::Other => "other",
+            ErrorClass::CrossSlot => "crossslot",
+            ErrorClass::Moved => "moved",
+            ErrorClass::Ask => "ask",
+            ErrorClass::ClusterDown => "clusterdown",
         }
     }
 }
@@ -147,6 +175,12 @@ fn class_of(e: &RedisError) -> ErrorClass {
         ErrorKind::Server(ServerErrorKind::BusyLoading) => return ErrorClass::Loading,
         ErrorKind::Server(ServerErrorKind::MasterDown) => return ErrorClass::Masterdown,
         ErrorKind::Server(ServerErrorKind::NoScript) => return ErrorClass::Noscript,
+        ErrorKind::Server(ServerErrorKind::CrossSlot) => return ErrorClass::CrossSlot,
+        ErrorKind::Server(ServerErrorKind::Moved) => return ErrorClass::Moved,
+        ErrorKind::Server(ServerErrorKind::Ask) => return ErrorClass::Ask,
+        ErrorKind::Server(ServerErrorKind::ClusterDown | ServerErrorKind::TryAgain) => {
+            return ErrorClass::ClusterDown
+        }
         _ => {}
     }
     match e.code() {
@@ -155,6 +189,10 @@ fn class_of(e: &RedisError) -> ErrorClass {
         Some("LOADING") => return ErrorClass::Loading,
         Some("MASTERDOWN") => return ErrorClass::Masterdown,
         Some("NOSCRIPT") => return ErrorClass::Noscript,
+        Some("CROSSSLOT") => return ErrorClass::CrossSlot,
+        Some("MOVED") => return ErrorClass::Moved,
+        Some("ASK") => return ErrorClass::Ask,
+        Some("CLUSTERDOWN") | Some("TRYAGAIN") => return ErrorClass::ClusterDown,
         _ => {}
     }
     if e.is_connection_dropped() || e.is_io_error() {
@@ -221,6 +259,22 @@ mod tests {
         )));
         assert_eq!(noscript.class, ErrorClass::Noscript);
         assert!(!noscript.re_resolve());
+
+        for (kind, class) in [
+            (ServerErrorKind::CrossSlot, ErrorClass::CrossSlot),
+            (ServerErrorKind::Moved, ErrorClass::Moved),
+            (ServerErrorKind::Ask, ErrorClass::Ask),
+            (ServerErrorKind::ClusterDown, ErrorClass::ClusterDown),
+            (ServerErrorKind::TryAgain, ErrorClass::ClusterDown),
+        ] {
+            let f = classify(&RedisError::from((ErrorKind::Server(kind), "cluster")));
+            assert_eq!(f.class, class);
+            assert_eq!(f.connection, ConnectionFate::Answered);
+            assert!(!f.re_resolve(), "{kind:?}");
+        }
+        for (i, c) in ErrorClass::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
 
         let typed = classify(&RedisError::from((
             ErrorKind::UnexpectedReturnType,

@@ -10,7 +10,7 @@ use crate::metrics::recorder::{LockStep, OpKind};
 use crate::metrics::LatencySummary;
 use crate::report::model::{LockReport, Report};
 use crate::workload::LockKind;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionLike;
 use redis::RedisError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -23,9 +23,9 @@ impl LockWorkload {
     /// (attempts, waits, TTL expiries, grants that vanished...) are written
     /// only when this process ran the load; otherwise the sections already
     /// in `report` (the run's own report) keep them.
-    pub async fn audit_journal(
+    pub async fn audit_journal<C: ConnectionLike + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut C,
         journal: &[JournalRecord],
         report: &mut Report,
         lost: &mut Vec<JournalRecord>,
