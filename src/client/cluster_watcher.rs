@@ -56,7 +56,9 @@ pub struct ClusterWatch {
     own_master: BTreeSet<String>,
     /// The last cluster state recorded (None: none yet).
     state: Option<(bool, Vec<String>)>,
-    /// Highest `cluster_current_epoch` of the last poll.
+    /// Highest `cluster_current_epoch` of the last calm poll (no node
+    /// flagged): the epoch before a failover, which bumps it while the
+    /// election runs, before the promotion shows.
     epoch: u64,
 }
 
@@ -245,7 +247,14 @@ impl ClusterWatch {
             ));
         }
         self.state = Some(state);
-        self.epoch = epoch;
+        let calm = self.flags.values().all(|f| *f == Flag::None);
+        if calm
+            || out
+                .iter()
+                .any(|(_, e)| matches!(e, EventKind::ClusterPromoted { .. }))
+        {
+            self.epoch = epoch;
+        }
         out
     }
 }
@@ -447,7 +456,8 @@ mod tests {
         // FAIL agreed everywhere; the cluster refuses.
         let mut fail = START;
         fail[0].2 = "master,fail";
-        let ev = w.observe(&all(&fail, false, 6, 1));
+        // The election bumps the epoch before the promotion shows.
+        let ev = w.observe(&all(&fail, false, 7, 1));
         assert_eq!(
             ev.iter()
                 .filter(

@@ -7,7 +7,7 @@
 use crate::audit::journal;
 use crate::cli::GlobalArgs;
 use crate::commands::{EXIT_FAILED, EXIT_USAGE};
-use crate::lab::{audit_into, RunRecord};
+use crate::lab::{audit_into, AuditSource, RunRecord};
 use crate::report::model::Report;
 use anyhow::Context;
 use clap::Args;
@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
         .with_context(|| format!("{}: not a grabstorm run record", run_json.display()))?;
     let records = journal::read(&journal::in_dir(&args.dir))?;
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    let (master, node, auth) = match (args.addr, record.fixed_addr) {
+    let (source, node, auth) = match (args.addr, record.fixed_addr) {
         // A node of the running topology needs its password; a standalone server none.
         (Some(a), _) | (None, Some(a)) => {
             let auth = crate::topology::state::load(&state_dir)
@@ -51,7 +51,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
                 .filter(|t| t.node_by_addr(&a.to_string()).is_some())
                 .map(|t| t.auth())
                 .unwrap_or_default();
-            (a, a.to_string(), auth)
+            (AuditSource::Node(a), a.to_string(), auth)
         }
         (None, None) => {
             let t = crate::topology::state::load(&state_dir).with_context(|| {
@@ -60,16 +60,25 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
                     state_dir.display()
                 )
             })?;
-            let addr = crate::topology::admin::sentinel::master_or_first_node(&t)
-                .await
-                .context("asking the sentinels for the master")?;
-            let name = t
-                .nodes
-                .iter()
-                .find(|n| n.host_addr == addr)
-                .map(|n| n.name.clone())
-                .unwrap_or_else(|| addr.to_string());
-            (addr, name, t.auth())
+            if t.spec.is_cluster() {
+                let auth = t.auth();
+                (
+                    AuditSource::Cluster(Box::new(t)),
+                    "each slot's master as the cluster maps it now".to_string(),
+                    auth,
+                )
+            } else {
+                let addr = crate::topology::admin::sentinel::master_or_first_node(&t)
+                    .await
+                    .context("asking the sentinels for the master")?;
+                let name = t
+                    .nodes
+                    .iter()
+                    .find(|n| n.host_addr == addr)
+                    .map(|n| n.name.clone())
+                    .unwrap_or_else(|| addr.to_string());
+                (AuditSource::Node(addr), name, t.auth())
+            }
         }
     };
     // Keep what only the live run measured (latency, timeline), redo the checks.
@@ -85,7 +94,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     report.audit = Default::default();
     report.expectations.clear();
     let w = record.workloads()?;
-    let audited = audit_into(&record, &w, master, &auth, &node, &records, &mut report).await;
+    let audited = audit_into(&record, &w, &source, &auth, &node, &records, &mut report).await;
     let from_sentinel = args.addr.is_none() && record.fixed_addr.is_none();
     let unreachable = |e: &anyhow::Error| {
         e.chain()
@@ -95,7 +104,7 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
         // Sentinel names the master it last agreed on: in the seconds of a
         // failover that is the node that just died.
         Err(e) if from_sentinel && unreachable(&e) => anyhow::bail!(
-            "Sentinel names {node} ({master}) as the master, but it does not answer ({e:#}). \
+            "Sentinel names {node} ({source}) as the master, but it does not answer ({e:#}). \
              A failover may be under way: retry once `grabstorm status` shows the sentinels \
              agree on a live master, or pass --addr"
         ),

@@ -7,7 +7,8 @@
 
 use crate::audit::journal;
 use crate::audit::journal::JournalOp;
-use crate::client::Auth;
+use crate::client::cluster::NodeAddrs;
+use crate::client::{Auth, ClientMode, LabConn, MasterPool};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::losses::{Loss, LossCause};
 use crate::metrics::recorder::{LockStep, OpKind};
@@ -45,8 +46,15 @@ impl Lab {
                 .all()
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::FaultInjected { .. }));
+        let cluster = self.topology().await.filter(|t| t.spec.is_cluster());
         // Outer None: a second signal skipped the audit.
-        let settled = self.unless_audit_skipped(self.settle(faults)).await;
+        let (settled, cluster_masters) = match &cluster {
+            Some(_) => match self.unless_audit_skipped(self.settle_cluster(faults)).await {
+                Some(masters) => (Some(None), Some(masters)),
+                None => (None, None),
+            },
+            None => (self.unless_audit_skipped(self.settle(faults)).await, None),
+        };
         let mut skipped = settled.is_none();
         let settled = settled.flatten();
 
@@ -120,16 +128,24 @@ impl Lab {
         };
         let records = journal::read(&journal_path)?;
         let topology = self.topology().await;
-        let candidates = match settled {
-            Some(addr) => vec![(self.node_name(addr).await, addr)],
-            None => match &topology {
+        let candidates = match (settled, &cluster) {
+            // A cluster is read whole, each key on its slot's master.
+            (_, Some(t)) => vec![(
+                match cluster_masters.as_ref().and_then(|m| m.as_ref()) {
+                    Some(m) => format!("each shard's master ({})", m.join(", ")),
+                    None => "each slot's master as the nodes map it now".to_string(),
+                },
+                AuditSource::Cluster(Box::new(t.clone())),
+            )],
+            (Some(addr), None) => vec![(self.node_name(addr).await, AuditSource::Node(addr))],
+            (None, None) => match &topology {
                 Some(t) => t
                     .redis_nodes()
-                    .map(|n| (n.name.clone(), n.host_addr))
+                    .map(|n| (n.name.clone(), AuditSource::Node(n.host_addr)))
                     .collect(),
                 None => vec![(
                     self.pool.current().master.to_string(),
-                    self.pool.current().master,
+                    AuditSource::Node(self.pool.current().master),
                 )],
             },
         };
@@ -149,6 +165,11 @@ impl Lab {
                 }
             }
         };
+        if cluster.is_some() && cluster_masters.as_ref().is_some_and(|m| m.is_none()) {
+            report.audit.reason = Some(
+                "the cluster did not settle (see the timeline's last note): each key was read on the master the nodes map its slot to now".into(),
+            );
+        }
         if skipped {
             report.audit.checked = false;
             report.audit.reason = Some(crate::shutdown::AUDIT_SKIPPED.to_string());
@@ -209,6 +230,26 @@ impl Lab {
     }
 }
 
+/// Where the audit reads Redis.
+#[derive(Clone, Debug)]
+pub enum AuditSource {
+    /// One node: the settled master, a candidate, a fixed address.
+    Node(SocketAddr),
+    /// A Cluster, through the cluster client: each key read on the master
+    /// of its slot (following MOVED), so every shard is audited against
+    /// its own final master.
+    Cluster(Box<crate::topology::Topology>),
+}
+
+impl std::fmt::Display for AuditSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditSource::Node(addr) => write!(f, "{addr}"),
+            AuditSource::Cluster(_) => f.write_str("the cluster"),
+        }
+    }
+}
+
 /// Audits `records` against each of `candidates` (node name, address) in
 /// turn and keeps the audit of the node that lacks the fewest acknowledged
 /// writes: with one candidate (the agreed master) that is simply its audit.
@@ -217,7 +258,7 @@ impl Lab {
 pub async fn audit_best(
     record: &RunRecord,
     w: &Workloads,
-    candidates: &[(String, SocketAddr)],
+    candidates: &[(String, AuditSource)],
     auth: &Auth,
     records: &[journal::JournalRecord],
     report: &mut Report,
@@ -225,9 +266,9 @@ pub async fn audit_best(
     let mut best: Option<(Report, Vec<journal::JournalRecord>)> = None;
     let mut checked = Vec::new();
     let mut failures = Vec::new();
-    for (node, addr) in candidates {
+    for (node, source) in candidates {
         let mut r = report.clone();
-        match audit_into(record, w, *addr, auth, node, records, &mut r).await {
+        match audit_into(record, w, source, auth, node, records, &mut r).await {
             Ok(lost) => {
                 checked.push((node.clone(), lost.len() as u64));
                 if best.as_ref().is_none_or(|(_, b)| lost.len() < b.len()) {
@@ -276,15 +317,50 @@ pub async fn audit_best(
 pub async fn audit_into(
     record: &RunRecord,
     w: &Workloads,
-    master: SocketAddr,
+    source: &AuditSource,
     auth: &Auth,
     node: &str,
     records: &[journal::JournalRecord],
     report: &mut Report,
 ) -> anyhow::Result<Vec<journal::JournalRecord>> {
-    let mut conn = crate::client::connect(master, auth)
-        .await
-        .with_context(|| format!("connecting to {node} ({master}) for the audit"))?;
+    let (mut conn, pool): (LabConn, Option<MasterPool>) = match source {
+        AuditSource::Node(master) => {
+            let conn = crate::client::connect(*master, auth)
+                .await
+                .with_context(|| format!("connecting to {node} ({master}) for the audit"))?;
+            (conn.into(), None)
+        }
+        AuditSource::Cluster(t) => {
+            let seeds = t.redis_nodes().map(|n| n.host_addr).collect();
+            let pool = MasterPool::cluster(
+                seeds,
+                NodeAddrs::of_topology(t),
+                auth,
+                1,
+                ClientMode::Sentinel,
+                CancellationToken::new(),
+            )
+            .await
+            .context("reading the cluster's slot map for the audit")?;
+            (pool.current().conn(0), Some(pool))
+        }
+    };
+    let lost = audit_on(record, w, &mut conn, node, records, report).await;
+    if let Some(pool) = pool {
+        pool.close().await;
+    }
+    lost
+}
+
+/// [`audit_into`] on an open connection.
+async fn audit_on(
+    record: &RunRecord,
+    w: &Workloads,
+    conn: &mut LabConn,
+    node: &str,
+    records: &[journal::JournalRecord],
+    report: &mut Report,
+) -> anyhow::Result<Vec<journal::JournalRecord>> {
     report.run_id = record.run_id.clone();
     report.hash_tags = record.hash_tags;
     let mut lost = Vec::new();
@@ -292,19 +368,19 @@ pub async fn audit_into(
         match kind {
             WorkloadKind::Redpacket => {
                 w.redpacket
-                    .audit(&mut conn, records, report, &mut lost)
+                    .audit(conn, records, report, &mut lost)
                     .await
                     .with_context(|| format!("auditing red packets on {node}"))?;
             }
             WorkloadKind::Seckill => {
                 w.seckill
-                    .audit(&mut conn, records, report, &mut lost)
+                    .audit(conn, records, report, &mut lost)
                     .await
                     .with_context(|| format!("auditing seckill on {node}"))?;
             }
             WorkloadKind::Lock => {
                 w.lock
-                    .audit(&mut conn, records, report, &mut lost)
+                    .audit(conn, records, report, &mut lost)
                     .await
                     .with_context(|| format!("auditing locks on {node}"))?;
             }

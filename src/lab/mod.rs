@@ -27,7 +27,7 @@ mod publish;
 mod roles;
 mod settle;
 
-pub use audit::audit_into;
+pub use audit::{audit_into, AuditSource};
 pub use config::{EndReason, LabConfig, LabTarget, RunRecord};
 use control::{serve_controls, Controller};
 pub use control::{Control, LabHandle};
