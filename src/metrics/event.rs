@@ -55,9 +55,9 @@ pub enum EventKind {
         flag: String,
     },
     /// Shard `shard` has a new master: `new` serves the slots `old` served,
-    /// as most answering nodes' `CLUSTER NODES` say. `epoch_before` and
-    /// `epoch_after` are the highest `cluster_current_epoch` seen in the
-    /// poll before and in this one.
+    /// as most answering nodes' `CLUSTER NODES` say. `epoch_before` is the
+    /// old master's config epoch, `epoch_after` the new one's: the epoch of
+    /// the election it won.
     ClusterPromoted {
         shard: usize,
         old: String,

@@ -96,8 +96,8 @@ pub struct Failover {
     /// after the fault (None: it never said otherwise, or never again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_ok_ms: Option<u64>,
-    /// Cluster mode: the highest `cluster_current_epoch` before the
-    /// promotion and after it.
+    /// Cluster mode: the shard master's config epoch before the promotion
+    /// (the old master's) and after it (the epoch of the election it won).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch_before: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -319,7 +319,7 @@ fn failovers(md: &mut String, r: &Report) {
         if let (Some(k), Some(before), Some(after)) = (f.shard, f.epoch_before, f.epoch_after) {
             let _ = writeln!(
                 md,
-                "- shard {k}; cluster epoch {before} before, {after} after"
+                "- shard {k}; config epoch {before} (old master), {after} (the election won)"
             );
         }
         if !f.sentinels_switched.is_empty() {
