@@ -382,7 +382,7 @@ fn the_naive_clients_durable_outage_counts_writes_that_did_not_survive() {
 #[test]
 fn a_second_failover_keeps_its_own_losses() {
     let _cut = crate::support::one_partition_at_a_time();
-    if !docker_or_skip("a_second_failover_keeps_its_own_losses") {
+    if !crate::support::docker_or_skip("a_second_failover_keeps_its_own_losses") {
         return;
     }
     let files = tempfile::tempdir().unwrap();
@@ -532,26 +532,13 @@ fn key_of(l: &Value) -> (u64, u64, u64) {
     )
 }
 
-fn docker_or_skip(test: &str) -> bool {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    match rt.block_on(grabstorm::topology::docker::DockerBackend::connect(None)) {
-        Ok(_) => true,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: CI=true needs a Docker engine: {e:#}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED {test}: no Docker engine answers: {e:#}");
-            false
-        }
-    }
-}
-
 /// Case 1: with quorum 3 and one sentinel killed, the crashed master is
 /// never replaced; the run still ends with a report, audited on the data
 /// nodes that answer, and says why there was no failover.
 #[test]
 fn no_quorum_no_master_still_a_report_audited_on_the_replicas() {
-    if !docker_or_skip("no_quorum_no_master_still_a_report_audited_on_the_replicas") {
+    if !crate::support::docker_or_skip("no_quorum_no_master_still_a_report_audited_on_the_replicas")
+    {
         return;
     }
     let up = Up::start("docker", &["--sentinels", "3", "--quorum", "3"]);

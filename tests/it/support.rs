@@ -183,3 +183,19 @@ pub fn journal_json(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("a journal line is JSON"))
         .collect()
 }
+
+/// Whether a Docker engine answers, for a blocking test: outside CI a test
+/// without one skips (saying why); on CI (`CI=true`) it fails.
+pub fn docker_or_skip(test: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    match rt.block_on(grabstorm::topology::docker::DockerBackend::connect(None)) {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI=true needs a Docker engine: {e:#}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no Docker engine answers: {e:#}");
+            false
+        }
+    }
+}
