@@ -15,7 +15,6 @@
 //! their cluster id (each answering node's `myself` line ties its id to its
 //! name), else by address.
 
-use super::Auth;
 use crate::metrics::{EventBus, EventKind};
 use crate::topology::admin::cluster::{self, ClusterView, SlotRange, SLOTS};
 use crate::topology::plan::name_order;
@@ -44,8 +43,6 @@ enum Flag {
 pub struct ClusterWatch {
     /// Data nodes by name: host address and address inside the run.
     nodes: Vec<(String, SocketAddr, String)>,
-    /// First slot of each shard's starting range, shard 1 first.
-    markers: Vec<u16>,
     /// Cluster id to node name, learnt from each node's `myself` line.
     ids: BTreeMap<String, String>,
     /// (observer, node) to what the observer flags the node as.
@@ -56,10 +53,8 @@ pub struct ClusterWatch {
     own_master: BTreeSet<String>,
     /// The last cluster state recorded (None: none yet).
     state: Option<(bool, Vec<String>)>,
-    /// Highest `cluster_current_epoch` of the last calm poll (no node
-    /// flagged): the epoch before a failover, which bumps it while the
-    /// election runs, before the promotion shows.
-    epoch: u64,
+    /// Each shard's master's config epoch in the last poll that named it.
+    epochs: Vec<u64>,
 }
 
 impl ClusterWatch {
@@ -68,19 +63,15 @@ impl ClusterWatch {
             .redis_nodes()
             .map(|n| (n.name.clone(), n.host_addr, n.internal_addr.clone()))
             .collect();
-        let markers = cluster::even_split(topology.spec.masters as usize)
-            .iter()
-            .map(|r| r.start)
-            .collect::<Vec<_>>();
+        let shards = topology.spec.masters as usize;
         ClusterWatch {
             nodes,
-            masters: vec![None; markers.len()],
-            markers,
+            masters: vec![None; shards],
+            epochs: vec![0; shards],
             ids: BTreeMap::new(),
             flags: BTreeMap::new(),
             own_master: BTreeSet::new(),
             state: None,
-            epoch: 0,
         }
     }
 
@@ -113,11 +104,6 @@ impl ClusterWatch {
         if answering.is_empty() {
             return out;
         }
-        let epoch = answering
-            .iter()
-            .map(|(_, v)| v.info.current_epoch)
-            .max()
-            .unwrap_or(0);
 
         // Flags, observer by observer.
         for (observer, view) in &answering {
@@ -152,52 +138,29 @@ impl ClusterWatch {
             }
         }
 
-        // Each shard's master: the owner of its marker slot most views name.
-        for k in 0..self.markers.len() {
-            let mut votes: BTreeMap<String, usize> = BTreeMap::new();
-            for (_, view) in &answering {
-                if let Some(owner) = view.owner_of(self.markers[k]) {
-                    *votes
-                        .entry(self.name(&owner.id, &owner.addr, owner.port))
-                        .or_default() += 1;
-                }
-            }
-            let Some(most) = votes.values().copied().max() else {
+        // Each shard's master, by the one rule, with its config epoch.
+        let views: Vec<ClusterView> = answering.iter().map(|(_, v)| (*v).clone()).collect();
+        for k in 0..self.masters.len() {
+            let Some(owner) = cluster::shard_master(&views, self.masters.len(), k + 1) else {
                 continue;
             };
-            let mut tied: Vec<&String> = votes
-                .iter()
-                .filter(|(_, v)| **v == most)
-                .map(|(n, _)| n)
-                .collect();
-            tied.sort_by(|a, b| name_order(a, b));
-            let now = tied[0].clone();
-            match &self.masters[k] {
-                Some(old) if *old != now => {
-                    let slots = answering
-                        .iter()
-                        .find_map(|(_, v)| {
-                            v.nodes
-                                .iter()
-                                .find(|n| self.ids.get(&n.id) == Some(&now) && n.flags.master)
-                                .map(|n| ranges_text(&n.slots))
-                        })
-                        .unwrap_or_default();
-                    out.push((
-                        "cluster".into(),
-                        EventKind::ClusterPromoted {
-                            shard: k + 1,
-                            old: old.clone(),
-                            new: now.clone(),
-                            slots,
-                            epoch_before: self.epoch,
-                            epoch_after: epoch,
-                        },
-                    ));
-                }
-                _ => {}
+            let now = self.name(&owner.id, &owner.addr, owner.port);
+            let epoch = owner.config_epoch;
+            if let Some(old) = self.masters[k].as_ref().filter(|old| **old != now) {
+                out.push((
+                    "cluster".into(),
+                    EventKind::ClusterPromoted {
+                        shard: k + 1,
+                        old: old.clone(),
+                        new: now.clone(),
+                        slots: ranges_text(&owner.slots),
+                        epoch_before: self.epochs[k],
+                        epoch_after: epoch,
+                    },
+                ));
             }
             self.masters[k] = Some(now);
+            self.epochs[k] = epoch;
         }
 
         // Old masters that now say they replicate another.
@@ -247,14 +210,6 @@ impl ClusterWatch {
             ));
         }
         self.state = Some(state);
-        let calm = self.flags.values().all(|f| *f == Flag::None);
-        if calm
-            || out
-                .iter()
-                .any(|(_, e)| matches!(e, EventKind::ClusterPromoted { .. }))
-        {
-            self.epoch = epoch;
-        }
         out
     }
 }
@@ -306,11 +261,7 @@ pub fn watch_cluster(
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     let mut watch = ClusterWatch::new(topology);
-    let nodes: Vec<(String, SocketAddr)> = topology
-        .redis_nodes()
-        .map(|n| (n.name.clone(), n.host_addr))
-        .collect();
-    let auth: Auth = topology.auth();
+    let topology = topology.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -319,17 +270,7 @@ pub fn watch_cluster(
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let reads = futures::future::join_all(
-                nodes
-                    .iter()
-                    .map(|(_, addr)| cluster::read_view(*addr, &auth, POLL_TIMEOUT)),
-            )
-            .await;
-            let views: Vec<(String, Option<ClusterView>)> = nodes
-                .iter()
-                .zip(reads)
-                .map(|((n, _), r)| (n.clone(), r.ok()))
-                .collect();
+            let views = crate::topology::cluster::views_within(&topology, POLL_TIMEOUT).await;
             for (source, kind) in watch.observe(&views) {
                 bus.emit(source, kind);
             }
@@ -387,8 +328,14 @@ mod tests {
                     id(*master)
                 };
                 format!(
-                    "{} 127.0.0.1:{port}@1{port} {flags} {master} 0 0 1 connected {slots}\n",
-                    id(*d)
+                    "{} 127.0.0.1:{port}@1{port} {flags} {master} 0 0 {} connected {slots}\n",
+                    id(*d),
+                    // redis-4 won its election in epoch 7; the rest keep epoch 1.
+                    if *d == 4 && flags.contains("master") {
+                        7
+                    } else {
+                        1
+                    }
                 )
             })
             .collect();
@@ -456,7 +403,6 @@ mod tests {
         // FAIL agreed everywhere; the cluster refuses.
         let mut fail = START;
         fail[0].2 = "master,fail";
-        // The election bumps the epoch before the promotion shows.
         let ev = w.observe(&all(&fail, false, 7, 1));
         assert_eq!(
             ev.iter()
@@ -484,7 +430,7 @@ mod tests {
                 old: "redis-1".into(),
                 new: "redis-4".into(),
                 slots: "0\u{2013}5461".into(),
-                epoch_before: 6,
+                epoch_before: 1,
                 epoch_after: 7,
             }
         )));

@@ -90,7 +90,7 @@ impl Lab {
         let mut last: Option<Vec<String>> = None;
         loop {
             let t = shared.lock().await.clone();
-            let views = cluster::read_views(&t).await;
+            let views = crate::topology::cluster::views(&t).await;
             let agreed = cluster::settled_masters(&t, &views);
             match (&agreed, &last) {
                 (Ok(now), Some(before)) if now == before => stable += 1,

@@ -242,9 +242,21 @@ async fn wait_all_known(t: &Topology, members: &[Member<'_>]) -> Result<()> {
 /// Every data node's view of the cluster, by node name; `None` for a node
 /// that did not answer.
 pub async fn views(t: &Topology) -> Vec<(String, Option<ClusterView>)> {
-    let asks = t.redis_nodes().map(|n| async move {
-        let v = cluster::read_view(n.host_addr, &t.auth(), READ_TIMEOUT).await;
-        (n.name.clone(), v.ok())
+    views_within(t, READ_TIMEOUT).await
+}
+
+/// [`views`], each node given `timeout` to answer.
+pub async fn views_within(
+    t: &Topology,
+    timeout: std::time::Duration,
+) -> Vec<(String, Option<ClusterView>)> {
+    let auth = t.auth();
+    let asks = t.redis_nodes().map(|n| {
+        let auth = &auth;
+        async move {
+            let v = cluster::read_view(n.host_addr, auth, timeout).await;
+            (n.name.clone(), v.ok())
+        }
     });
     join_all(asks).await
 }

@@ -358,25 +358,6 @@ pub async fn read_view(
     })
 }
 
-/// Every data node's view (`None`: it did not answer within [`READ_TIMEOUT`]).
-pub async fn read_views(
-    topology: &crate::topology::Topology,
-) -> Vec<(String, Option<ClusterView>)> {
-    let auth = topology.auth();
-    let nodes: Vec<_> = topology.redis_nodes().collect();
-    let views = futures::future::join_all(
-        nodes
-            .iter()
-            .map(|n| read_view(n.host_addr, &auth, READ_TIMEOUT)),
-    )
-    .await;
-    nodes
-        .iter()
-        .zip(views)
-        .map(|(n, v)| (n.name.clone(), v.ok()))
-        .collect()
-}
-
 /// The master of every shard (shard 1 first) when the cluster has settled:
 /// every answering node says `cluster_state:ok` and names, for the first
 /// slot of each shard's starting range, the same master, which answers and
