@@ -907,3 +907,37 @@ async fn keep_fresh(shared: Arc<ClusterShared>, pool: Arc<PoolShared>, cancel: C
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reported_addresses_map_to_loopback_or_nothing() {
+        let host: SocketAddr = "127.0.0.1:47003".parse().unwrap();
+        let mut map = AddrMap::default();
+        // Docker: the bridge address the node announces, and its host port.
+        map.insert("172.18.0.4:47003", host);
+        let addrs = NodeAddrs {
+            map,
+            by_port: [(47003, host)].into_iter().collect(),
+        };
+        assert_eq!(addrs.resolve(&["172.18.0.4"], 47003), Some(host));
+        // `cluster-announce-hostname localhost`: known by its port.
+        assert_eq!(addrs.resolve_text("localhost:47003"), Some(host));
+        assert_eq!(addrs.resolve(&["?", "", "localhost"], 47003), Some(host));
+        // Nothing this lab started: never guessed.
+        assert_eq!(addrs.resolve_text("10.1.2.3:6379"), None);
+        assert_eq!(addrs.resolve_text("no-port"), None);
+        // A map entry that is not loopback is refused too.
+        let mut bad = AddrMap::default();
+        bad.insert("node:1", "10.0.0.1:1".parse().unwrap());
+        let bad = NodeAddrs {
+            map: bad,
+            by_port: HashMap::new(),
+        };
+        assert_eq!(bad.resolve(&["node"], 1), None);
+        let local = NodeAddrs::of_hosts(&[host]);
+        assert_eq!(local.resolve_text("127.0.0.1:47003"), Some(host));
+    }
+}
