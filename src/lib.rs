@@ -28,8 +28,10 @@
 //! - [`kinds`]: the workload, mode, client mode and lock kinds every layer
 //!   names, each listing its values and naming them once.
 //! - [`client`]: connections to the current master, following Sentinel;
-//!   the sentinel watcher that records every sentinel's announcements on
-//!   the run's [`metrics::EventBus`]. Sentinel's payloads are parsed once,
+//!   in cluster mode our own cluster client ([`client::cluster`]: slot map
+//!   from `CLUSTER SHARDS`, MOVED/ASK followed and counted), both behind
+//!   one [`client::LabConn`]; the sentinel watcher that records every
+//!   sentinel's announcements on the run's [`metrics::EventBus`]. Sentinel's payloads are parsed once,
 //!   in [`topology::announcement`], for the client and the metrics alike.
 //! - [`workload`]: the grabbers and what they do: red packets, seckill, locks.
 //! - [`metrics`]: latency samples each grabber buffers without a lock,

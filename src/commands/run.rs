@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// `grabstorm down` removes it.
     #[arg(long)]
     pub keep: bool,
+    /// Cluster mode: key names without hash tags, whatever the scenario
+    /// says, so every multi-key script fails with CROSSSLOT.
+    #[arg(long)]
+    pub no_hash_tags: bool,
 }
 
 pub async fn run(
@@ -65,6 +69,7 @@ pub async fn run(
         narrate: args.headless,
         shutdown: shutdown.clone(),
         keep: args.keep,
+        no_hash_tags: args.no_hash_tags,
     };
     let result = if args.headless {
         runner::run_headless(&scenario, &opts).await

@@ -82,6 +82,7 @@ pub async fn run(
             backend,
             image: args.backend.image.clone(),
             keep: args.keep,
+            no_hash_tags: args.load.no_hash_tags,
         };
         return crate::commands::run::run(global, run_args, shutdown).await;
     }

@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub shutdown: Shutdown,
     /// Leave the topology running after the run (removed by `grabstorm down`).
     pub keep: bool,
+    /// Key names without hash tags whatever the scenario says (the
+    /// CROSSSLOT demo on a cluster).
+    pub no_hash_tags: bool,
 }
 
 /// Why a scenario could not be played (exit status 2), as opposed to a
@@ -193,7 +196,11 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c.seckill = seckill;
     c.locks = locks;
     c.client = w.client;
-    c.hash_tags = w.hash_tags;
+    c.hash_tags = if opts.no_hash_tags {
+        Some(false)
+    } else {
+        w.hash_tags
+    };
     c.faults = Vec::new();
     c.settle_timeout = s.settle;
     c
@@ -669,8 +676,10 @@ mod tests {
             narrate: false,
             shutdown: Shutdown::default(),
             keep: false,
+            no_hash_tags: true,
         };
         let c = lab_config(&s, &opts, BackendChoice::Local);
+        assert_eq!(c.hash_tags, Some(false));
         assert_eq!(c.seed, 4);
         assert_eq!(c.grabbers, 50);
         assert_eq!(c.duration, Some(Duration::from_secs(12)));

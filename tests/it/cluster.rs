@@ -690,3 +690,66 @@ async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_do
     aware.close().await;
     naive.close().await;
 }
+
+/// `grabstorm load --attach` on the cluster; returns report.json.
+fn load_on(cluster: &LocalCluster, extra: &[&str]) -> serde_json::Value {
+    let state = crate::support::state_dir();
+    cluster.write_state(state.path());
+    let out = state.path().join("out");
+    let mut args = vec![
+        "load",
+        "--attach",
+        "--duration",
+        "2s",
+        "--workload",
+        "redpacket",
+        "--grabbers",
+        "10",
+        "--settle-timeout",
+        "2s",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    // The exit code is not asserted: until the audit reads each shard's
+    // master, the audit of a cluster run reports it could not check.
+    let run = crate::support::grabstorm_in(state.path(), &args);
+    let report = std::fs::read(out.join("report.json")).unwrap_or_else(|_| {
+        panic!(
+            "no report: {}{}",
+            crate::support::text(&run.stdout),
+            crate::support::text(&run.stderr)
+        )
+    });
+    serde_json::from_slice(&report).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_load_uses_hash_tags_by_default_and_counts_crossslot_without() {
+    let cluster = blocking(LocalCluster::start);
+    let tagged = blocking(|| load_on(&cluster, &[]));
+    assert_eq!(tagged["hash_tags"], true);
+    assert!(
+        tagged["errors"].as_object().unwrap().is_empty(),
+        "{}",
+        tagged["errors"]
+    );
+    assert!(tagged["ops"]["redpacket.grab"]["ok"].as_u64().unwrap() > 0);
+    assert_eq!(tagged["cluster"]["redirects"]["moved"], 0);
+    let shards = tagged["cluster"]["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 3);
+    assert!(
+        shards.iter().all(|s| s["replies"].as_u64().unwrap() > 0),
+        "{shards:?}"
+    );
+
+    let plain = blocking(|| load_on(&cluster, &["--no-hash-tags"]));
+    assert_eq!(plain["hash_tags"], false);
+    let errors = plain["errors"].as_object().unwrap();
+    assert!(errors["crossslot"].as_u64().unwrap() > 0, "{errors:?}");
+    assert_eq!(errors.len(), 1, "only CROSSSLOT: {errors:?}");
+    assert_eq!(
+        plain["ops"]["redpacket.grab"]["ok"].as_u64().unwrap_or(0),
+        0
+    );
+}

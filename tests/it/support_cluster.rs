@@ -164,6 +164,41 @@ impl LocalCluster {
     }
 }
 
+impl LocalCluster {
+    /// Writes a state file naming these nodes `redis-1..6` as a local
+    /// cluster-mode topology, so `grabstorm load --attach` runs on it.
+    pub fn write_state(&self, state_dir: &std::path::Path) {
+        let nodes: Vec<serde_json::Value> = self
+            .nodes
+            .iter()
+            .zip(&self.children)
+            .enumerate()
+            .map(|(i, (addr, child))| {
+                serde_json::json!({
+                    "name": format!("redis-{}", i + 1),
+                    "kind": "redis",
+                    "host_addr": addr.to_string(),
+                    "internal_addr": addr.to_string(),
+                    "handle": child.id().to_string(),
+                })
+            })
+            .collect();
+        let state = serde_json::json!({
+            "run_id": "localcluster",
+            "backend": "local",
+            "spec": {"mode": "cluster", "masters": 3, "replicas_per_master": 1},
+            "nodes": nodes,
+            "run_dir": state_dir.join("run"),
+        });
+        std::fs::create_dir_all(state_dir).unwrap();
+        std::fs::write(
+            state_dir.join(grabstorm::topology::state::STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         for c in &mut self.children {

@@ -33,22 +33,23 @@
 //! connected to. Each clone remembers the node that answered its last
 //! command ([`ClusterConn::acked_by`]): the journal names it.
 
+pub mod addrs;
 pub mod route;
 pub mod shards;
+
+pub use addrs::NodeAddrs;
 
 use super::{ClientMode, Generation, LabConn, MasterPool, PoolShared};
 use crate::metrics::{ClusterRedirects, ShardOps};
 use crate::topology::admin::cluster::SLOTS;
 use crate::topology::admin::errors::classify;
 use crate::topology::conn::{open, Auth, ConnectError};
-use crate::topology::{AddrMap, Topology};
 use anyhow::Context;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{
     Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
 };
 use route::{common_slot, route_of, Route};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -68,60 +69,6 @@ const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const SHARDS_TIMEOUT: Duration = Duration::from_millis(500);
 /// Slot-map entry of a slot no master serves.
 const UNASSIGNED: u16 = u16::MAX;
-
-/// The map from the addresses a cluster reports to host addresses: the
-/// topology's own map (internal and host addresses), then, for a name it
-/// does not know (`localhost:P` announced as hostname), the node whose host
-/// port is `P` (both backends publish each node on the port it listens on).
-/// Only loopback addresses come out.
-#[derive(Clone, Debug, Default)]
-pub struct NodeAddrs {
-    map: AddrMap,
-    by_port: HashMap<u16, SocketAddr>,
-}
-
-impl NodeAddrs {
-    /// The data nodes of `topology`.
-    pub fn of_topology(topology: &Topology) -> NodeAddrs {
-        NodeAddrs {
-            map: topology.addr_map(),
-            by_port: topology
-                .redis_nodes()
-                .map(|n| (n.host_addr.port(), n.host_addr))
-                .collect(),
-        }
-    }
-
-    /// Nodes that announce the address the host reaches them at (local
-    /// processes on 127.0.0.1).
-    pub fn of_hosts(hosts: &[SocketAddr]) -> NodeAddrs {
-        let mut map = AddrMap::default();
-        for h in hosts {
-            map.insert(&h.to_string(), *h);
-        }
-        NodeAddrs {
-            map,
-            by_port: hosts.iter().map(|h| (h.port(), *h)).collect(),
-        }
-    }
-
-    /// The host address of a node reported as any of `hosts` (IP,
-    /// hostname, endpoint) with `port`; `None` when none maps to loopback.
-    pub fn resolve(&self, hosts: &[&str], port: u16) -> Option<SocketAddr> {
-        hosts
-            .iter()
-            .filter(|h| !h.is_empty() && **h != "?")
-            .find_map(|h| self.map.resolve_parts(h, port))
-            .or_else(|| self.by_port.get(&port).copied())
-            .filter(|a| a.ip().is_loopback())
-    }
-
-    /// [`resolve`](Self::resolve) for `host:port` as a redirect names it.
-    pub fn resolve_text(&self, addr: &str) -> Option<SocketAddr> {
-        let (host, port) = addr.rsplit_once(':')?;
-        self.resolve(&[host], port.parse().ok()?)
-    }
-}
 
 /// One node's connections.
 struct Node {
@@ -519,20 +466,6 @@ impl ClusterConn {
     /// MOVED, ASK and refreshes so far, all clones together.
     pub fn redirects(&self) -> ClusterRedirects {
         self.shared.redirects()
-    }
-
-    /// The masters of the current map (host addresses, by first slot).
-    pub fn masters(&self) -> Vec<SocketAddr> {
-        let map = self.shared.current();
-        let mut seen = Vec::new();
-        for &o in map.owners.iter() {
-            if let Some(n) = map.nodes.get(usize::from(o)) {
-                if !seen.contains(&n.addr) {
-                    seen.push(n.addr);
-                }
-            }
-        }
-        seen
     }
 
     /// The host address of the master the client would send `slot` to now.

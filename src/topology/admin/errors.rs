@@ -23,6 +23,7 @@ pub enum ErrorClass {
     Noscript,
     Other,
     /// Cluster: the keys of one command or script hash to different slots.
+    #[serde(rename = "crossslot")]
     CrossSlot,
     /// Cluster: the slot has another master than the client thought (a
     /// naive client's stale map; the aware client follows it instead).
@@ -32,6 +33,7 @@ pub enum ErrorClass {
     /// Cluster: the cluster is down or the slot has no master
     /// (`CLUSTERDOWN`), or a multi-key command hit a slot mid-migration
     /// (`TRYAGAIN`).
+    #[serde(rename = "clusterdown")]
     ClusterDown,
 }
 
@@ -274,6 +276,8 @@ mod tests {
         }
         for (i, c) in ErrorClass::ALL.iter().enumerate() {
             assert_eq!(c.index(), i);
+            // report.json and the words say the same name.
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
         }
 
         let typed = classify(&RedisError::from((
