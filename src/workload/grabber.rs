@@ -367,7 +367,10 @@ impl GrabberCtx {
         let failure = classify(e);
         self.recorder.err(op, latency, failure.class);
         self.pool.report_failure(&failure);
-        self.conn_dead = failure.connection_dead();
+        // A cluster connection reaches every master and re-routes by itself:
+        // one dead node must not park the grabber until the pool's next
+        // generation (the other shards keep serving meanwhile).
+        self.conn_dead = failure.connection_dead() && self.conn.single().is_some();
         failure.class
     }
 
