@@ -51,8 +51,11 @@ pub struct ClusterWatch {
     masters: Vec<Option<String>>,
     /// Nodes last seen as masters by their own view.
     own_master: BTreeSet<String>,
-    /// The last cluster state recorded (None: none yet).
-    state: Option<(bool, Vec<String>)>,
+    /// The last cluster state recorded: ok, the nodes saying fail, the
+    /// slots without a live master (None: none yet).
+    state: Option<(bool, Vec<String>, String)>,
+    /// `cluster-require-full-coverage` of the run, for the words.
+    full_coverage: bool,
     /// Each shard's master's config epoch in the last poll that named it.
     epochs: Vec<u64>,
 }
@@ -72,6 +75,7 @@ impl ClusterWatch {
             flags: BTreeMap::new(),
             own_master: BTreeSet::new(),
             state: None,
+            full_coverage: topology.spec.require_full_coverage,
         }
     }
 
@@ -193,19 +197,28 @@ impl ClusterWatch {
             .collect();
         failing.sort_by(|a, b| name_order(a, b));
         let ok = failing.is_empty();
-        let state = (ok, failing.clone());
-        if self.state.as_ref() != Some(&state) && (self.state.is_some() || !ok) {
-            let uncovered = answering
-                .iter()
-                .find(|(n, _)| failing.contains(n))
-                .map(|(_, v)| ranges_text(&uncovered_slots(v)))
-                .unwrap_or_default();
+        // The slots without a live master, as the first failing node sees
+        // them (else the first answering node: with full coverage off the
+        // nodes stay ok while a shard is down).
+        let uncovered = answering
+            .iter()
+            .find(|(n, _)| failing.contains(n))
+            .or_else(|| answering.first())
+            .map(|(_, v)| ranges_text(&uncovered_slots(v)))
+            .unwrap_or_default();
+        let state = (ok, failing.clone(), uncovered.clone());
+        let news = match &self.state {
+            Some(before) => *before != state,
+            None => !ok || !uncovered.is_empty(),
+        };
+        if news {
             out.push((
                 "cluster".into(),
                 EventKind::ClusterState {
                     ok,
                     failing_nodes: failing,
                     uncovered,
+                    full_coverage: self.full_coverage,
                 },
             ));
         }
@@ -453,5 +466,46 @@ mod tests {
             .iter()
             .all(|(_, e)| !matches!(e, EventKind::ClusterPromoted { .. })));
         assert!(w.observe(&all(&back, true, 7, 0)).is_empty());
+    }
+
+    #[test]
+    fn with_full_coverage_off_a_dead_shard_is_told_while_the_nodes_stay_ok() {
+        let mut t = topology();
+        t.spec.require_full_coverage = false;
+        let mut w = ClusterWatch::new(&t);
+        let all = |lines: &[(u8, u16, &str, u8, &str)]| {
+            poll((1..=6u8).map(|i| (i, view(i, true, 6, lines))).collect())
+        };
+        assert!(w.observe(&all(&START)).is_empty());
+        let mut fail = START;
+        fail[2].2 = "master,fail";
+        let ev = w.observe(&all(&fail));
+        let state = ev.iter().find_map(|(_, e)| match e {
+            EventKind::ClusterState {
+                ok,
+                uncovered,
+                full_coverage,
+                ..
+            } => Some((*ok, uncovered.clone(), *full_coverage)),
+            _ => None,
+        });
+        assert_eq!(state, Some((true, "10923\u{2013}16383".to_string(), false)));
+        let words = crate::metrics::explain::explain(
+            &crate::metrics::Event {
+                at_ms: 0,
+                source: "cluster".into(),
+                kind: ev
+                    .iter()
+                    .find(|(_, e)| matches!(e, EventKind::ClusterState { .. }))
+                    .unwrap()
+                    .1
+                    .clone(),
+            },
+            &t,
+        );
+        assert_eq!(words, "slots 10923\u{2013}16383 have no master: their keys fail (CLUSTERDOWN) while the other shards keep serving (cluster-require-full-coverage no)");
+        // Back: ok, nothing uncovered.
+        let ev = w.observe(&all(&START));
+        assert!(ev.iter().any(|(_, e)| matches!(e, EventKind::ClusterState { ok: true, uncovered, .. } if uncovered.is_empty())));
     }
 }

@@ -224,6 +224,7 @@ mod tests {
                 ok,
                 failing_nodes: vec![],
                 uncovered: String::new(),
+                full_coverage: true,
             },
         )
     }

@@ -66,12 +66,16 @@ pub enum EventKind {
         epoch_before: u64,
         epoch_after: u64,
     },
-    /// Whether every answering node says `cluster_state:ok`; when not,
-    /// which nodes say `fail` and the slots no answering node serves.
+    /// Whether every answering node says `cluster_state:ok`, which nodes
+    /// say `fail`, and the slots without a live master (with full coverage
+    /// off the nodes stay ok while those slots fail).
     ClusterState {
         ok: bool,
         failing_nodes: Vec<String>,
         uncovered: String,
+        /// The run's `cluster-require-full-coverage`.
+        #[serde(default)]
+        full_coverage: bool,
     },
     /// A node that had been a master now replicates `master` (its own
     /// `CLUSTER NODES` line says so).

@@ -115,18 +115,26 @@ pub fn explain(event: &Event, names: &dyn Naming) -> String {
             ok,
             failing_nodes,
             uncovered,
+            full_coverage,
         } => match (ok, uncovered.is_empty()) {
-            (true, _) => "the cluster is ok again: every answering node says cluster_state:ok".into(),
+            (true, true) => {
+                "the cluster is ok again: every answering node says cluster_state:ok".into()
+            }
+            (true, false) => format!(
+                "slots {uncovered} have no master: their keys fail (CLUSTERDOWN) while the other shards keep serving{}",
+                if *full_coverage { "" } else { " (cluster-require-full-coverage no)" }
+            ),
             (false, false) => format!(
-                "the cluster refuses writes on {}: slots {uncovered} have no master",
-                if failing_nodes.is_empty() {
-                    "some nodes".to_string()
+                "the cluster refuses every command on {}: slots {uncovered} have no master{}",
+                failing_nodes.join(", "),
+                if *full_coverage {
+                    " (cluster-require-full-coverage yes)"
                 } else {
-                    failing_nodes.join(", ")
+                    ""
                 }
             ),
             (false, true) => format!(
-                "cluster_state:fail on {}: those nodes refuse every command",
+                "cluster_state:fail on {}: those nodes refuse every command (cut off from the majority of masters)",
                 failing_nodes.join(", ")
             ),
         },
