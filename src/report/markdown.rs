@@ -199,6 +199,23 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
                 "without hash tags"
             }
         );
+        for s in &c.shards {
+            let ms = |v: Option<f64>| {
+                v.map_or("unknown".to_string(), |v| {
+                    crate::words::duration::latency((v * 1000.0) as u64)
+                })
+            };
+            let _ = writeln!(
+                md,
+                "| shard {} (slot {} on) | {} replies, {:.0}/s; p50 {}, p99 {} |",
+                s.shard,
+                s.first_slot,
+                count(s.replies),
+                s.replies_per_s,
+                ms(s.p50_ms),
+                ms(s.p99_ms)
+            );
+        }
     }
     let _ = writeln!(md, "| seed | {} |", r.seed);
     let _ = writeln!(

@@ -40,7 +40,7 @@ pub mod shards;
 pub use addrs::NodeAddrs;
 
 use super::{ClientMode, Generation, LabConn, MasterPool, PoolShared};
-use crate::metrics::{ClusterRedirects, ShardOps};
+use crate::metrics::{ClusterRedirects, LatencyBuckets, ShardOps};
 use crate::topology::admin::cluster::SLOTS;
 use crate::topology::admin::errors::classify;
 use crate::topology::conn::{open, Auth, ConnectError};
@@ -138,6 +138,7 @@ struct ShardTable {
     of_slot: Box<[u8]>,
     first_slot: Vec<u16>,
     replies: Vec<AtomicU64>,
+    latency: Vec<LatencyBuckets>,
 }
 
 impl ShardTable {
@@ -159,16 +160,21 @@ impl ShardTable {
         ShardTable {
             of_slot,
             replies: first_slot.iter().map(|_| AtomicU64::new(0)).collect(),
+            latency: first_slot
+                .iter()
+                .map(|_| LatencyBuckets::default())
+                .collect(),
             first_slot,
         }
     }
 
-    fn count(&self, slot: u16) {
-        if let Some(c) = self
-            .replies
-            .get(usize::from(self.of_slot[usize::from(slot)]))
-        {
+    fn count(&self, slot: u16, took: Duration) {
+        let shard = usize::from(self.of_slot[usize::from(slot)]);
+        if let Some(c) = self.replies.get(shard) {
             c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(l) = self.latency.get(shard) {
+            l.record(took);
         }
     }
 }
@@ -219,15 +225,17 @@ impl ClusterShared {
                 master: map.owner(first_slot).map(|n| n.addr),
                 replies: replies.load(Ordering::Relaxed),
                 replies_per_s: 0.0,
+                p50_ms: t.latency[i].quantile_ms(0.5),
+                p99_ms: t.latency[i].quantile_ms(0.99),
             })
             .collect()
     }
 
     /// Counts a reply for `slot` unless it is an error.
-    fn answered(&self, slot: Option<u16>, reply: &Value) {
+    fn answered(&self, slot: Option<u16>, reply: &Value, started: Instant) {
         if let (Some(slot), Some(t)) = (slot, self.shards.get()) {
             if !matches!(reply, Value::ServerError(_)) {
-                t.count(slot);
+                t.count(slot, started.elapsed());
             }
         }
     }
@@ -589,10 +597,11 @@ impl ClusterConn {
     }
 
     async fn run_cmd(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let started = Instant::now();
         let route = route_of(cmd);
         let node = self.target(route)?;
         let reply = self.run_on(cmd, node, false).await?;
-        self.shared.answered(slot_of(route), &reply);
+        self.shared.answered(slot_of(route), &reply, started);
         Ok(reply)
     }
 
@@ -602,6 +611,7 @@ impl ClusterConn {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
+        let started = Instant::now();
         if pipe.is_transaction() {
             // MULTI/EXEC runs on one node: every key in one slot, or refused.
             let slot = common_slot(pipe.cmd_iter()).map_err(|_| cross_slot())?;
@@ -614,7 +624,7 @@ impl ClusterConn {
                 Err(e) => self.shared.failed(&node, e),
                 Ok(replies) => {
                     for r in replies {
-                        self.shared.answered(slot, r);
+                        self.shared.answered(slot, r, started);
                     }
                 }
             }
@@ -652,7 +662,8 @@ impl ClusterConn {
                 }
                 replies[i] = self.run_on(cmd, node, r.ask).await?;
             }
-            self.shared.answered(slot_of(routes[i]), &replies[i]);
+            self.shared
+                .answered(slot_of(routes[i]), &replies[i], started);
         }
         Ok(replies.into_iter().skip(offset).take(count).collect())
     }
