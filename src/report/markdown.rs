@@ -202,7 +202,7 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
         for s in &c.shards {
             let ms = |v: Option<f64>| {
                 v.map_or("unknown".to_string(), |v| {
-                    crate::words::duration::latency((v * 1000.0) as u64)
+                    words::latency((v * 1000.0) as u64)
                 })
             };
             let _ = writeln!(
