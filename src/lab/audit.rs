@@ -47,6 +47,7 @@ impl Lab {
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::FaultInjected { .. }));
         let cluster = self.topology().await.filter(|t| t.spec.is_cluster());
+        let cluster_topology = cluster.clone();
         // Outer None: a second signal skipped the audit.
         let (settled, cluster_masters) = match &cluster {
             Some(_) => match self.unless_audit_skipped(self.settle_cluster(faults)).await {
@@ -116,6 +117,12 @@ impl Lab {
             cluster: self.pool.redirects().map(|redirects| {
                 let mut shards = self.pool.shard_ops();
                 for s in &mut shards {
+                    s.master_node = s.master.and_then(|a| {
+                        cluster_topology
+                            .as_ref()
+                            .and_then(|t| t.node_by_addr(&a.to_string()))
+                            .map(|n| n.name.clone())
+                    });
                     s.replies_per_s = if load_s > 0.0 {
                         s.replies as f64 / load_s
                     } else {

@@ -167,6 +167,10 @@ pub struct ShardOps {
     pub first_slot: u16,
     /// Host address of the master the client sends the shard's slots to now.
     pub master: Option<std::net::SocketAddr>,
+    /// That master's node name, where the reader knows the topology (the
+    /// report); None in snapshots, which readers name themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_node: Option<String>,
     /// Commands the shard answered without an error, since the start.
     pub replies: u64,
     /// In the last interval (snapshots), or over the run (report).

@@ -207,9 +207,13 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
             };
             let _ = writeln!(
                 md,
-                "| shard {} (slot {} on) | {} replies, {:.0}/s; p50 {}, p99 {} |",
+                "| shard {} (slot {} on, master {}) | {} replies, {:.0}/s; p50 {}, p99 {} |",
                 s.shard,
                 s.first_slot,
+                s.master_node
+                    .clone()
+                    .or_else(|| s.master.map(|a| a.to_string()))
+                    .unwrap_or_else(|| "unknown".into()),
                 count(s.replies),
                 s.replies_per_s,
                 ms(s.p50_ms),

@@ -223,6 +223,7 @@ impl ClusterShared {
                 shard: i as u16 + 1,
                 first_slot,
                 master: map.owner(first_slot).map(|n| n.addr),
+                master_node: None,
                 replies: replies.load(Ordering::Relaxed),
                 replies_per_s: 0.0,
                 p50_ms: t.latency[i].quantile_ms(0.5),
