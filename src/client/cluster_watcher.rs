@@ -294,35 +294,8 @@ pub fn watch_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::fixtures::cluster_topology;
     use crate::topology::admin::cluster::{parse_nodes, ClusterInfo};
-    use crate::topology::{BackendKind, HaMode, Node, NodeKind, TopologySpec};
-
-    fn topology() -> Topology {
-        let nodes = (1..=6)
-            .map(|i| Node {
-                name: format!("redis-{i}"),
-                kind: NodeKind::Redis,
-                host_addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
-                internal_addr: format!("127.0.0.1:{}", 7000 + i),
-                handle: String::new(),
-            })
-            .collect();
-        Topology {
-            run_id: "t".into(),
-            backend: BackendKind::Local,
-            spec: TopologySpec {
-                mode: HaMode::Cluster,
-                ..Default::default()
-            },
-            nodes,
-            image: None,
-            network_id: None,
-            run_dir: "/tmp".into(),
-            aliases: Default::default(),
-            sentinel_ids: Default::default(),
-            password: None,
-        }
-    }
 
     /// One node's view: `lines` are (id digit, port, flags, master digit, slots).
     fn view(me: u8, ok: bool, epoch: u64, lines: &[(u8, u16, &str, u8, &str)]) -> ClusterView {
@@ -384,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_failover_reads_as_pfail_fail_promotion_state_and_rejoin() {
-        let t = topology();
+        let t = cluster_topology();
         let mut w = ClusterWatch::new(&t);
         let all = |lines: &[(u8, u16, &str, u8, &str)], ok: bool, epoch: u64, skip: u8| {
             poll(
@@ -470,7 +443,7 @@ mod tests {
 
     #[test]
     fn with_full_coverage_off_a_dead_shard_is_told_while_the_nodes_stay_ok() {
-        let mut t = topology();
+        let mut t = cluster_topology();
         t.spec.require_full_coverage = false;
         let mut w = ClusterWatch::new(&t);
         let all = |lines: &[(u8, u16, &str, u8, &str)]| {

@@ -160,35 +160,8 @@ fn why_no_failover(f: &Failover, node: &str, window: &[Event], topology: &Topolo
 #[cfg(test)]
 mod tests {
     use super::super::failover::{failovers_and_losses, LostAckedWrites};
-    use super::super::fixtures::{ev, fault};
+    use super::super::fixtures::{cluster_topology, ev, fault};
     use super::*;
-    use crate::topology::{BackendKind, HaMode, Node, NodeKind, TopologySpec};
-
-    fn cluster() -> Topology {
-        Topology {
-            run_id: "t".into(),
-            backend: BackendKind::Local,
-            spec: TopologySpec {
-                mode: HaMode::Cluster,
-                ..Default::default()
-            },
-            nodes: (1..=6)
-                .map(|i| Node {
-                    name: format!("redis-{i}"),
-                    kind: NodeKind::Redis,
-                    host_addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
-                    internal_addr: format!("127.0.0.1:{}", 7000 + i),
-                    handle: String::new(),
-                })
-                .collect(),
-            image: None,
-            network_id: None,
-            run_dir: "/tmp".into(),
-            aliases: Default::default(),
-            sentinel_ids: Default::default(),
-            password: None,
-        }
-    }
 
     fn flag(at: u64, by: &str, node: &str, flag: &str) -> Event {
         ev(
@@ -231,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_cluster_failover_is_measured_phase_by_phase_and_its_losses_attributed() {
-        let t = cluster();
+        let t = cluster_topology();
         let events = vec![
             fault(1000, "segfault", "redis-2"),
             flag(3100, "redis-1", "redis-2", "pfail"),
@@ -283,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_minority_master_keeps_writing_and_loses_them() {
-        let t = cluster();
+        let t = cluster_topology();
         let events = vec![
             fault(1000, "partition", "redis-1"),
             flag(3100, "redis-2", "redis-1", "pfail"),
@@ -311,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_manual_failover_is_a_row_of_the_master_it_replaced() {
-        let t = cluster();
+        let t = cluster_topology();
         let events = vec![
             fault(1000, "failover", "redis-6"),
             promoted(1400, 3, "redis-3", "redis-6", (6, 7)),
@@ -339,7 +312,7 @@ mod tests {
 
     #[test]
     fn no_promotion_says_why() {
-        let mut t = cluster();
+        let mut t = cluster_topology();
         let events = vec![
             fault(1000, "kill", "redis-3"),
             flag(3100, "redis-1", "redis-3", "pfail"),

@@ -1,6 +1,8 @@
 //! Test fixtures shared by the timeline's tests ([`super::explain`],
-//! [`super::failover`]): a six-node topology as the Docker backend records
-//! it and builders of the events a run records. Compiled for tests only.
+//! [`super::failover`], the cluster's rows and the cluster watcher): a
+//! six-node Sentinel topology as the Docker backend records it, a six-node
+//! cluster as the local backend does, and builders of the events a run
+//! records. Compiled for tests only.
 
 use super::event::{Event, EventKind};
 use crate::topology::{BackendKind, Node, NodeKind, Topology, TopologySpec};
@@ -32,6 +34,35 @@ pub(crate) fn topology() -> Topology {
         run_dir: "/tmp".into(),
         aliases: Default::default(),
         sentinel_ids: [(LEADER_ID.to_string(), "sentinel-2".to_string())].into(),
+        password: None,
+    }
+}
+
+/// A Redis Cluster as the local backend records it: three masters
+/// (`redis-1..3`) and their replicas (`redis-4..6`), `redis-N` at
+/// `127.0.0.1:700N`.
+pub(crate) fn cluster_topology() -> Topology {
+    Topology {
+        run_id: "t".into(),
+        backend: BackendKind::Local,
+        spec: TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            ..Default::default()
+        },
+        nodes: (1..=6)
+            .map(|i| Node {
+                name: format!("redis-{i}"),
+                kind: NodeKind::Redis,
+                host_addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+                internal_addr: format!("127.0.0.1:{}", 7000 + i),
+                handle: String::new(),
+            })
+            .collect(),
+        image: None,
+        network_id: None,
+        run_dir: "/tmp".into(),
+        aliases: Default::default(),
+        sentinel_ids: Default::default(),
         password: None,
     }
 }

@@ -13,7 +13,7 @@ pub mod event;
 pub mod explain;
 pub mod failover;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod losses;
 pub mod recorder;
 pub mod snapshot;

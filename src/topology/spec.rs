@@ -149,6 +149,16 @@ impl Default for TopologySpec {
     }
 }
 
+/// `value` of `field` within `limit`, or the error saying what is allowed.
+fn range(field: &'static str, value: u64, limit: Limit<u64>) -> Result<(), SpecError> {
+    limit.check(value).map_err(|_| SpecError::OutOfRange {
+        field,
+        value,
+        allowed: limit,
+    })?;
+    Ok(())
+}
+
 /// Why a spec cannot be started. Each message says what is allowed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SpecError {
@@ -179,13 +189,6 @@ impl TopologySpec {
 
     /// The checks of a Cluster spec: only the Cluster fields count.
     fn validate_cluster(&self) -> Result<(), SpecError> {
-        let range = |field: &'static str, value: u64, limit: Limit<u64>| {
-            limit.check(value).map_err(|_| SpecError::OutOfRange {
-                field,
-                value,
-                allowed: limit,
-            })
-        };
         range("masters", self.masters.into(), limits::CLUSTER_MASTERS)?;
         range(
             "replicas-per-master",
@@ -212,14 +215,6 @@ impl TopologySpec {
     }
 
     fn validate_sentinel(&self) -> Result<(), SpecError> {
-        fn range(field: &'static str, value: u64, limit: Limit<u64>) -> Result<(), SpecError> {
-            limit.check(value).map_err(|_| SpecError::OutOfRange {
-                field,
-                value,
-                allowed: limit,
-            })?;
-            Ok(())
-        }
         let name_ok = !self.master_name.is_empty()
             && self.master_name.len() <= 64
             && self
