@@ -75,10 +75,8 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    let cluster = match topology.spec.is_cluster() {
-        true => Some(crate::topology::cluster::status(&topology).await),
-        false => None,
-    };
+    // Read in the same observation as the nodes (Cluster mode only).
+    let cluster = view.cluster.clone();
     let masters = master::claimants(&view);
     // Several masters is a Cluster's normal shape, not a split brain.
     let warning = (masters.len() > 1 && cluster.is_none()).then(|| {

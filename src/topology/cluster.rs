@@ -299,8 +299,8 @@ pub fn shard_nodes_in(
     Ok((name(master)?, replicas))
 }
 
-/// One shard as `status` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// One shard as `status` and the dashboard show it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShardStatus {
     /// From 1: the shard whose master was `redis-K` at start.
     pub shard: usize,
@@ -309,10 +309,33 @@ pub struct ShardStatus {
     /// The slots its master serves now.
     pub slots: Vec<SlotRange>,
     pub replicas: Vec<String>,
+    /// The master's config epoch (the epoch of the election that made it
+    /// master, or of its start).
+    #[serde(default)]
+    pub config_epoch: Option<u64>,
+}
+
+/// What one node flags another as, in its `CLUSTER NODES`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailFlag {
+    /// It alone has not heard from the node within node-timeout.
+    Pfail,
+    /// A majority of masters agreed the node is failing.
+    Fail,
+}
+
+impl std::fmt::Display for FailFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailFlag::Pfail => "pfail",
+            FailFlag::Fail => "fail",
+        })
+    }
 }
 
 /// One node's own word on the cluster.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeClusterStatus {
     pub name: String,
     /// False when the node did not answer (the other fields are then empty).
@@ -321,13 +344,13 @@ pub struct NodeClusterStatus {
     pub state_ok: bool,
     pub current_epoch: u64,
     pub slots_assigned: u32,
-    /// The nodes it flags, by name: `pfail` (it alone has not heard from
-    /// them) or `fail` (agreed by a majority of masters).
-    pub flags: BTreeMap<String, &'static str>,
+    /// The nodes it flags, by name.
+    pub flags: BTreeMap<String, FailFlag>,
 }
 
-/// The cluster as `status` shows it: the shards and every node's view.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// The cluster as `status` and the dashboard show it: the shards and every
+/// node's view.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterStatus {
     pub shards: Vec<ShardStatus>,
     pub nodes: Vec<NodeClusterStatus>,
@@ -335,7 +358,12 @@ pub struct ClusterStatus {
 
 /// Reads every node's view and sums it up for `status`.
 pub async fn status(t: &Topology) -> ClusterStatus {
-    let read = views(t).await;
+    status_of(t, &views(t).await)
+}
+
+/// [`status`] from views already read ([`views`], or the lab's topology
+/// poll over its kept connections), by node name.
+pub fn status_of(t: &Topology, read: &[(String, Option<ClusterView>)]) -> ClusterStatus {
     let answered: Vec<ClusterView> = read.iter().filter_map(|(_, v)| v.clone()).collect();
     let masters = t.spec.masters as usize;
     let name = |n: &ClusterNode| node_of(t, n).map_or_else(|| n.addr.clone(), |n| n.name.clone());
@@ -354,6 +382,7 @@ pub async fn status(t: &Topology) -> ClusterStatus {
                     r.sort_by(|a, b| name_order(a, b));
                     r
                 },
+                config_epoch: master.map(|m| m.config_epoch),
             }
         })
         .collect();
@@ -370,7 +399,14 @@ pub async fn status(t: &Topology) -> ClusterStatus {
                     .nodes
                     .iter()
                     .filter(|n| n.failing())
-                    .map(|n| (name(n), if n.flags.fail { "fail" } else { "pfail" }))
+                    .map(|n| {
+                        let flag = if n.flags.fail {
+                            FailFlag::Fail
+                        } else {
+                            FailFlag::Pfail
+                        };
+                        (name(n), flag)
+                    })
                     .collect(),
             },
             None => NodeClusterStatus {

@@ -1,7 +1,10 @@
 //! Live truth about a running topology, read from the nodes themselves:
 //! roles and offsets from `INFO replication`, each sentinel's view from
 //! `SENTINEL MASTER/REPLICAS`, liveness from the backend. Nothing here trusts
-//! the state file for roles: after a failover it shows the new ones.
+//! the state file for roles: after a failover it shows the new ones. In
+//! Cluster mode each node is also asked `CLUSTER INFO` and `CLUSTER NODES`
+//! on the same connection, and their answers summed up by
+//! [`cluster::status_of`](super::cluster::status_of).
 //! [`observe`] reads once; an [`Observer`] reads again and again over
 //! connections it keeps (the lab's topology poll).
 //!
@@ -29,6 +32,8 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 struct RedisReading {
     answered: bool,
     replication: Option<Replication>,
+    /// Cluster mode: its view of the cluster.
+    cluster: Option<super::admin::cluster::ClusterView>,
 }
 
 /// What one sentinel said about the monitored master and its replicas.
@@ -74,13 +79,22 @@ async fn read_redis(
     addr: SocketAddr,
     auth: &Auth,
     kept: Option<MultiplexedConnection>,
+    cluster: bool,
 ) -> (RedisReading, Option<MultiplexedConnection>) {
     read_on(addr, auth, kept, |mut conn| async move {
         let info = probe::<String>(&mut conn, &replication::command(), PROBE_TIMEOUT).await;
-        let verdict = verdict_of(&info);
+        let mut verdict = verdict_of(&info);
+        let mut view = None;
+        // Only on a connection still fine: a frozen node gets no more requests.
+        if cluster && verdict == ConnVerdict::Fine {
+            let read = super::admin::cluster::probe_view(&mut conn, PROBE_TIMEOUT).await;
+            verdict = verdict.max(verdict_of(&read));
+            view = read.ok();
+        }
         let reading = RedisReading {
             answered: info.is_ok(),
             replication: info.ok().and_then(|text| Replication::parse(&text)),
+            cluster: view,
         };
         (reading, verdict)
     })
@@ -193,14 +207,16 @@ impl Observer {
         let master_name = topology.spec.master_name.as_str();
         let auth = topology.auth();
         let redis_nodes: Vec<_> = topology.redis_nodes().collect();
+        let cluster = topology.spec.is_cluster();
         let sentinel_nodes: Vec<_> = topology.sentinels().collect();
         let kept = |addr: SocketAddr| self.conns.get(&addr).cloned();
         let (redis_results, sentinel_results, states) = tokio::join!(
-            join_all(
-                redis_nodes
-                    .iter()
-                    .map(|n| read_redis(n.host_addr, &auth, kept(n.host_addr)))
-            ),
+            join_all(redis_nodes.iter().map(|n| read_redis(
+                n.host_addr,
+                &auth,
+                kept(n.host_addr),
+                cluster
+            ))),
             join_all(sentinel_nodes.iter().map(|n| read_sentinel(
                 n.host_addr,
                 &auth,
@@ -365,8 +381,17 @@ fn view_of(
         };
         views.push(view);
     }
+    let cluster = topology.spec.is_cluster().then(|| {
+        let read: Vec<_> = redis_nodes
+            .iter()
+            .zip(redis_readings)
+            .map(|(n, r)| (n.name.clone(), r.cluster.clone()))
+            .collect();
+        super::cluster::status_of(topology, &read)
+    });
     TopologyView {
         nodes: views,
         failover_in_progress: failover_flag || disagree,
+        cluster,
     }
 }

@@ -1,8 +1,10 @@
 //! What the lab sees of a topology at one moment: each node's role and
 //! health as read live from the nodes ([`TopologyView`]). The observer in
 //! [`live`](super::live) builds it; snapshots, `status` and the dashboard
-//! show it.
+//! show it. In Cluster mode it also holds the cluster as its nodes see
+//! it ([`ClusterStatus`]: shards, slots, flags, epochs).
 
+use super::cluster::ClusterStatus;
 use super::NodeKind;
 use serde::{Deserialize, Serialize};
 
@@ -53,4 +55,8 @@ pub struct TopologyView {
     pub nodes: Vec<NodeView>,
     /// True while sentinels disagree on the master or a failover is running.
     pub failover_in_progress: bool,
+    /// Cluster mode: the shards and each node's view of the cluster, read
+    /// in the same poll as the nodes; `None` in Sentinel mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
 }

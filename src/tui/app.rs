@@ -6,14 +6,18 @@ use super::theme::Theme;
 use crate::faults::{FaultKind, FaultRequest, Target};
 use crate::lab::Control;
 use crate::metrics::timeline::Naming;
-use crate::metrics::{Event, Health, Role, Snapshot};
+use crate::metrics::{ClusterRedirects, Event, Health, Role, Snapshot};
 use crate::report::model::Report;
-use crate::topology::Topology;
+use crate::topology::cluster::ShardStatus;
+use crate::topology::{NodeKind, Topology};
 use crate::workload::WorkloadKind;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// The window MOVED/s and ASK/s are measured over: a burst of redirects
+/// after a failover is seen as a rate, not as one frame's spike.
+pub const REDIRECT_WINDOW_MS: u64 = 1_000;
 /// How many timeline events the dashboard keeps (the report has them all).
 pub const EVENT_LOG_CAPACITY: usize = 1000;
 /// The most grabbers `+` asks for: the same limit as `--grabbers` and
@@ -47,6 +51,16 @@ pub enum MessageKind {
 pub struct Message {
     pub kind: MessageKind,
     pub text: String,
+}
+
+/// One shard's row of the cluster panel: the shard as the nodes see it,
+/// and its nodes in the order the panel lists them and Tab visits them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardRow<'a> {
+    pub shard: &'a ShardStatus,
+    /// The master first, then its replicas, then the nodes that started in
+    /// this shard and are in none now (a dead old master).
+    pub nodes: Vec<&'a str>,
 }
 
 /// Everything the dashboard draws. Updated by snapshots, events, keys and
@@ -87,6 +101,9 @@ pub struct App {
     /// The end screen's last scroll position that still shows its last
     /// line, as the last frame measured it (set while rendering).
     pub report_scroll_max: std::cell::Cell<u16>,
+    /// Cluster mode: the client's redirect counts of the last
+    /// [`REDIRECT_WINDOW_MS`], (elapsed ms, counts), oldest first.
+    redirect_readings: VecDeque<(u64, ClusterRedirects)>,
 }
 
 impl Default for App {
@@ -115,6 +132,7 @@ impl App {
             report: None,
             report_scroll: 0,
             report_scroll_max: std::cell::Cell::new(u16::MAX),
+            redirect_readings: VecDeque::new(),
         }
     }
 
@@ -146,6 +164,20 @@ impl App {
         }
         if self.wanted_paused == Some(load.paused) {
             self.wanted_paused = None;
+        }
+        if let Some(r) = snapshot.redirects {
+            let at = snapshot.elapsed_ms;
+            let readings = &mut self.redirect_readings;
+            if readings.back().is_none_or(|(last, _)| *last < at) {
+                readings.push_back((at, r));
+            }
+            // Keep one reading at or before the window's start.
+            while readings
+                .get(1)
+                .is_some_and(|(t, _)| t + REDIRECT_WINDOW_MS <= at)
+            {
+                readings.pop_front();
+            }
         }
         self.snapshot = snapshot;
     }
@@ -205,8 +237,84 @@ impl App {
         self.wanted_paused.unwrap_or(self.snapshot.load.paused)
     }
 
-    /// The Redis node that reports itself master, if exactly one does.
+    /// Cluster mode: the lab's topology is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.snapshot.topology.cluster.is_some()
+            || self.topology.as_ref().is_some_and(|t| t.spec.is_cluster())
+    }
+
+    /// Cluster mode: MOVED and ASK replies per second the client got over
+    /// the last [`REDIRECT_WINDOW_MS`]; `None` before two readings.
+    pub fn redirects_per_s(&self) -> Option<(f64, f64)> {
+        let (t0, r0) = self.redirect_readings.front()?;
+        let (t1, r1) = self.redirect_readings.back()?;
+        let dt_s = t1.checked_sub(*t0).filter(|d| *d > 0)? as f64 / 1000.0;
+        Some((
+            r1.moved.saturating_sub(r0.moved) as f64 / dt_s,
+            r1.ask.saturating_sub(r0.ask) as f64 / dt_s,
+        ))
+    }
+
+    /// Cluster mode: the shards in order with their nodes, and the Redis
+    /// nodes no shard lists (the run's record unknown); `None` in Sentinel
+    /// mode.
+    pub fn shard_rows(&self) -> Option<(Vec<ShardRow<'_>>, Vec<&str>)> {
+        let status = self.snapshot.topology.cluster.as_ref()?;
+        let mut rows: Vec<ShardRow> = status
+            .shards
+            .iter()
+            .map(|shard| ShardRow {
+                shard,
+                nodes: shard
+                    .master
+                    .iter()
+                    .chain(&shard.replicas)
+                    .map(String::as_str)
+                    .collect(),
+            })
+            .collect();
+        let mut strays = Vec::new();
+        for n in &self.snapshot.topology.nodes {
+            if n.kind != NodeKind::Redis || rows.iter().any(|r| r.nodes.contains(&&*n.name)) {
+                continue;
+            }
+            let start = self
+                .topology
+                .as_deref()
+                .and_then(|t| crate::topology::plan::start_shard(&t.spec, &n.name));
+            match start.and_then(|k| rows.iter_mut().find(|r| r.shard.shard == k)) {
+                Some(row) => row.nodes.push(&n.name),
+                None => strays.push(n.name.as_str()),
+            }
+        }
+        Some((rows, strays))
+    }
+
+    /// The nodes in the order the topology panel lists them (Tab's order).
+    fn node_order(&self) -> Vec<&str> {
+        match self.shard_rows() {
+            Some((rows, strays)) => rows
+                .iter()
+                .flat_map(|r| r.nodes.iter().copied())
+                .chain(strays)
+                .collect(),
+            None => self
+                .snapshot
+                .topology
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect(),
+        }
+    }
+
+    /// The node fault keys hit without a selection: the Redis node that
+    /// reports itself master, if exactly one does; in Cluster mode shard
+    /// 1's master (what the `master` target means there).
     pub fn master(&self) -> Option<&str> {
+        if let Some(c) = &self.snapshot.topology.cluster {
+            return c.shards.first()?.master.as_deref();
+        }
         let mut masters = self
             .snapshot
             .topology
@@ -246,6 +354,12 @@ impl App {
 
     /// "master (redis-1)" or "redis-3": how the message line names a target.
     fn target_label(&self, target: &Target) -> String {
+        if self.is_cluster() && *target == Target::Master {
+            return match self.master() {
+                Some(m) => format!("shard 1's master ({m})"),
+                None => "shard 1's master".to_string(),
+            };
+        }
         match (target, self.master()) {
             (Target::Master, Some(m)) => format!("the master ({m})"),
             (Target::Master, None) => "the master".to_string(),
@@ -287,6 +401,24 @@ impl App {
         })))
     }
 
+    /// `CLUSTER FAILOVER` (or a variant) on the selected node, else on a
+    /// replica of shard 1. Sentinel mode has no such command: Sentinel
+    /// decides failovers there, so the key only says so.
+    fn cluster_failover(&mut self, kind: FaultKind) -> Option<Action> {
+        if !self.is_cluster() {
+            self.message = Some(Message {
+                kind: MessageKind::Info,
+                text: format!("{kind} is Cluster mode's (CLUSTER FAILOVER); here Sentinel fails over: crash the master with s"),
+            });
+            return None;
+        }
+        let target = match &self.selected {
+            Some(name) => Target::Node(name.clone()),
+            None => Target::Replica(1),
+        };
+        self.fault(kind, target)
+    }
+
     /// Pause/thaw, partition/heal: the selected node toggles; without a
     /// selection, a node already in that state is undone first, else the
     /// master is hit.
@@ -320,13 +452,7 @@ impl App {
     /// Moves the selection through the nodes; past either end it returns
     /// to "no selection" (faults hit the master).
     fn select(&mut self, forward: bool) {
-        let names: Vec<&str> = self
-            .snapshot
-            .topology
-            .nodes
-            .iter()
-            .map(|n| n.name.as_str())
-            .collect();
+        let names = self.node_order();
         if names.is_empty() {
             self.selected = None;
             return;
@@ -432,6 +558,8 @@ impl App {
             KeyCode::Char('s') => self.fault(FaultKind::Segfault, self.target()),
             KeyCode::Char('x') => self.fault(FaultKind::Shutdown, self.target()),
             KeyCode::Char('k') => self.fault(FaultKind::Kill, self.target()),
+            KeyCode::Char('f') => self.cluster_failover(FaultKind::Failover),
+            KeyCode::Char('F') => self.cluster_failover(FaultKind::FailoverForce),
             KeyCode::Char('p') => self.toggle(Health::Paused, FaultKind::Resume, FaultKind::Pause),
             KeyCode::Char('n') => {
                 self.toggle(Health::Partitioned, FaultKind::Heal, FaultKind::Partition)
@@ -572,6 +700,7 @@ mod tests {
             topology: TopologyView {
                 nodes,
                 failover_in_progress: false,
+                cluster: None,
             },
             load: LoadView {
                 workload: WorkloadKind::Mixed,
@@ -640,6 +769,120 @@ mod tests {
         assert_eq!(app.selected.as_deref(), Some("sentinel-1"));
         app.handle_key(code(KeyCode::Esc));
         assert_eq!(app.selected, None);
+    }
+
+    /// A state of the dashboard's fixtures, as the run loop feeds it.
+    fn fed(state: crate::tui::fixtures::State) -> App {
+        let mut app = App::default();
+        app.learn_topology(&state.topology);
+        for s in state.earlier {
+            app.on_snapshot(Arc::new(s));
+        }
+        app.on_snapshot(Arc::new(state.snapshot));
+        app
+    }
+
+    /// Tab's stops from no selection round to no selection.
+    fn tab_round(app: &mut App) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            app.handle_key(code(KeyCode::Tab));
+            match &app.selected {
+                Some(n) => seen.push(n.clone()),
+                None => return seen,
+            }
+            assert!(seen.len() < 20, "Tab never came back: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn tab_cycles_through_cluster_nodes_shard_by_shard() {
+        use crate::tui::fixtures;
+        let mut app = fed(fixtures::cluster_healthy());
+        assert!(app.is_cluster());
+        let order = [
+            "redis-1", "redis-4", "redis-2", "redis-5", "redis-3", "redis-6",
+        ];
+        assert_eq!(tab_round(&mut app), order);
+        // Backwards from no selection: the last node first.
+        app.handle_key(code(KeyCode::BackTab));
+        assert_eq!(app.selected.as_deref(), Some("redis-6"));
+        // After the promotion shard 1 is redis-4's, and the dead old master
+        // (in no shard now) is still visited, under the shard it started in.
+        let mut app = fed(fixtures::cluster_after_promotion());
+        let order = [
+            "redis-4", "redis-1", "redis-2", "redis-5", "redis-3", "redis-6",
+        ];
+        assert_eq!(tab_round(&mut app), order);
+        // The selection is kept across snapshots, by name.
+        app.handle_key(code(KeyCode::Tab));
+        app.handle_key(code(KeyCode::Tab));
+        app.on_snapshot(fed(fixtures::cluster_after_promotion()).snapshot);
+        assert_eq!(app.selected.as_deref(), Some("redis-1"));
+        let f = fault_of(app.handle_key(key('r')));
+        assert_eq!(
+            (f.kind, f.target),
+            (FaultKind::Restart, Target::Node("redis-1".into()))
+        );
+    }
+
+    #[test]
+    fn cluster_fault_keys_name_shard_1s_master_and_f_fails_over_a_replica() {
+        use crate::tui::fixtures;
+        let mut app = fed(fixtures::cluster_healthy());
+        let f = fault_of(app.handle_key(key('s')));
+        assert_eq!((f.kind, f.target), (FaultKind::Segfault, Target::Master));
+        assert_eq!(
+            app.message.as_ref().unwrap().text,
+            "segfault shard 1's master (redis-1) ..."
+        );
+        // No selection: a replica of shard 1.
+        let f = fault_of(app.handle_key(key('f')));
+        assert_eq!(
+            (f.kind, f.target),
+            (FaultKind::Failover, Target::Replica(1))
+        );
+        // The selected node.
+        app.handle_key(code(KeyCode::Tab));
+        app.handle_key(code(KeyCode::Tab));
+        app.handle_key(code(KeyCode::Tab));
+        app.handle_key(code(KeyCode::Tab));
+        let f = fault_of(app.handle_key(key('F')));
+        assert_eq!(
+            (f.kind, f.target),
+            (FaultKind::FailoverForce, Target::Node("redis-5".into()))
+        );
+        assert_eq!(app.controls_in_flight, 3);
+        // Sentinel mode has no CLUSTER FAILOVER: the key only says so.
+        let mut app = healthy();
+        assert_eq!(app.handle_key(key('f')), None);
+        let m = app.message.unwrap();
+        assert_eq!(m.kind, MessageKind::Info);
+        assert!(m.text.contains("Cluster mode"), "{}", m.text);
+        assert_eq!(app.controls_in_flight, 0);
+    }
+
+    #[test]
+    fn redirect_rates_are_measured_over_the_last_second_of_snapshots() {
+        use crate::tui::fixtures;
+        let app = fed(fixtures::cluster_after_promotion());
+        assert_eq!(app.redirects_per_s(), Some((48.0, 0.0)));
+        // One reading is no rate; Sentinel mode has none.
+        let mut state = fixtures::cluster_after_promotion();
+        state.earlier.clear();
+        assert_eq!(fed(state).redirects_per_s(), None);
+        assert_eq!(healthy().redirects_per_s(), None);
+        // Readings older than the window are dropped: 30 MOVED in the last
+        // second, after 1,000 long before.
+        let mut app = fed(fixtures::cluster_healthy());
+        let mut s = (*app.snapshot).clone();
+        for (dt, moved) in [(500, 1_000), (5_000, 1_010), (5_500, 1_025), (6_000, 1_040)] {
+            s.elapsed_ms += dt;
+            s.redirects.as_mut().unwrap().moved = moved;
+            app.on_snapshot(Arc::new(s.clone()));
+            s.elapsed_ms -= dt;
+        }
+        assert_eq!(app.redirects_per_s(), Some((30.0, 0.0)));
     }
 
     #[test]

@@ -2,17 +2,22 @@
 //! topology (3 Redis nodes, 3 sentinels, quorum 2, mixed load, 1,000
 //! grabbers): healthy, a failover in progress, and after a failover with
 //! lost writes and a lock violation; and the audited reports the end screen
-//! shows (losses of two causes, an audit that could not be made). The
+//! shows (losses of two causes, an audit that could not be made); and a
+//! Redis Cluster of 3 masters with a replica each, healthy, with shard 1's
+//! master segfaulted and flagged FAIL, and after its replica won the
+//! election. The
 //! snapshot tests render them and the frame-rate test times frames on them
 //! without a cluster; nothing outside the tests uses them.
 
 use crate::metrics::timeline::LostAckedWrites;
+use crate::metrics::{ClusterRedirects, ShardOps};
 use crate::metrics::{
     ErrorClass, Event, EventKind, Health, LatencyBucket, LatencySummary, LatencyView, LoadView,
     LockView, LockViolation, NodeView, PositionStats, RedPacketView, Role, SeckillView, Snapshot,
     ThroughputPoint, TopologyView,
 };
 use crate::report::model::{AuditSummary, Report};
+use crate::topology::cluster::{ClusterStatus, FailFlag, NodeClusterStatus, ShardStatus};
 use crate::topology::{BackendKind, Node, NodeKind, Topology, TopologySpec};
 use crate::workload::{LockKind, WorkloadKind};
 use std::collections::BTreeMap;
@@ -21,6 +26,9 @@ use std::collections::BTreeMap;
 /// the timeline so far.
 pub struct State {
     pub topology: Topology,
+    /// Snapshots before `snapshot`, oldest first (the dashboard measures
+    /// redirect rates between snapshots).
+    pub earlier: Vec<Snapshot>,
     pub snapshot: Snapshot,
     pub events: Vec<Event>,
 }
@@ -447,6 +455,7 @@ pub fn healthy() -> State {
             sentinel(3, "redis-1"),
         ],
         failover_in_progress: false,
+        cluster: None,
     };
     s.redpacket = Some(redpacket(1_270));
     s.seckill = Some(SeckillView {
@@ -460,6 +469,7 @@ pub fn healthy() -> State {
     s.events = events.clone();
     State {
         topology: topology(),
+        earlier: Vec::new(),
         snapshot: s,
         events,
     }
@@ -501,6 +511,7 @@ pub fn failover_in_progress() -> State {
             sentinel(3, "redis-1"),
         ],
         failover_in_progress: true,
+        cluster: None,
     };
     st.events = failover_events(100_400);
     st.snapshot.events = st.events[st.events.len().saturating_sub(20)..].to_vec();
@@ -550,6 +561,7 @@ pub fn after_failover() -> State {
             sentinel(3, "redis-2"),
         ],
         failover_in_progress: false,
+        cluster: None,
     };
     s.redpacket = Some(redpacket(1_830));
     s.locks = locks(true);
@@ -628,4 +640,291 @@ pub fn report_unchecked() -> Report {
     };
     report.judge();
     report
+}
+
+const CLUSTER_PORTS: [u16; 6] = [7001, 7002, 7003, 7004, 7005, 7006];
+
+/// A Redis Cluster of 3 masters (`redis-1..3`) with a replica each
+/// (`redis-4..6`), on the local backend.
+pub fn cluster_topology() -> Topology {
+    let mut t = topology();
+    t.spec = TopologySpec {
+        mode: crate::topology::HaMode::Cluster,
+        ..Default::default()
+    };
+    t.nodes = CLUSTER_PORTS
+        .iter()
+        .enumerate()
+        .map(|(i, port)| Node {
+            name: format!("redis-{}", i + 1),
+            kind: NodeKind::Redis,
+            host_addr: format!("127.0.0.1:{port}").parse().expect("address"),
+            internal_addr: format!("127.0.0.1:{port}"),
+            handle: format!("{}", 40_100 + i),
+        })
+        .collect();
+    t.sentinel_ids = BTreeMap::new();
+    t
+}
+
+/// A cluster node as the topology poll reads it (`INFO replication`).
+fn cluster_node(name: &str, role: Role, health: Health, of: Option<&str>) -> NodeView {
+    let port = CLUSTER_PORTS[name[6..].parse::<usize>().expect("redis-N") - 1];
+    NodeView {
+        name: name.to_string(),
+        kind: NodeKind::Redis,
+        role,
+        health,
+        host_addr: format!("127.0.0.1:{port}"),
+        repl_offset: (health == Health::Up).then_some(9_412_330),
+        lag_bytes: of.map(|_| 0),
+        master_of_replica: of.map(str::to_string),
+        sentinel_master: None,
+    }
+}
+
+fn shard(k: usize, master: Option<&str>, replicas: &[&str], epoch: u64) -> ShardStatus {
+    ShardStatus {
+        shard: k,
+        master: master.map(str::to_string),
+        slots: master.map_or_else(Vec::new, |_| {
+            vec![crate::topology::admin::cluster::even_split(3)[k - 1]]
+        }),
+        replicas: replicas.iter().map(|r| r.to_string()).collect(),
+        config_epoch: master.map(|_| epoch),
+    }
+}
+
+/// Node `n`'s own word: `ok`, its current epoch and whom it flags.
+fn said(n: usize, ok: bool, epoch: u64, flags: &[(&str, FailFlag)]) -> NodeClusterStatus {
+    NodeClusterStatus {
+        name: format!("redis-{n}"),
+        answered: true,
+        state_ok: ok,
+        current_epoch: epoch,
+        slots_assigned: 16_384,
+        flags: flags.iter().map(|(k, f)| (k.to_string(), *f)).collect(),
+    }
+}
+
+fn silent(n: usize) -> NodeClusterStatus {
+    NodeClusterStatus {
+        name: format!("redis-{n}"),
+        answered: false,
+        state_ok: false,
+        current_epoch: 0,
+        slots_assigned: 0,
+        flags: BTreeMap::new(),
+    }
+}
+
+/// The client's counts per shard (`replies` so far, the rate now) at
+/// `elapsed_ms`, with redirects so far.
+fn cluster_client(s: &mut Snapshot, rates: [f64; 3], redirects: (u64, u64, u64)) {
+    s.shards = rates
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ShardOps {
+            shard: i as u16 + 1,
+            first_slot: crate::topology::admin::cluster::even_split(3)[i].start,
+            master: None,
+            replies: 1_200_000 + i as u64 * 3_100,
+            replies_per_s: *r,
+        })
+        .collect();
+    s.redirects = Some(ClusterRedirects {
+        moved: redirects.0,
+        ask: redirects.1,
+        refreshes: redirects.2,
+    });
+}
+
+/// The same snapshot a second earlier, with fewer redirects.
+fn a_second_before(s: &Snapshot, moved: u64, ask: u64) -> Snapshot {
+    let mut e = s.clone();
+    e.elapsed_ms -= 1_000;
+    if let Some(r) = &mut e.redirects {
+        r.moved -= moved;
+        r.ask -= ask;
+    }
+    e
+}
+
+fn cluster_startup_events() -> Vec<Event> {
+    let mut e = startup_events();
+    e[0].kind = EventKind::Note {
+        text: "topology ready: 3 masters, 3 replicas, cluster_state ok (local)".to_string(),
+    };
+    e
+}
+
+/// Three shards serving, every node ok in epoch 6, ~12k answers/s.
+pub fn cluster_healthy() -> State {
+    let mut s = base(95_400);
+    s.ops_per_s = 12_480.0;
+    s.throughput = throughput(95, None);
+    s.latency = latency(false);
+    s.topology = TopologyView {
+        nodes: vec![
+            cluster_node("redis-1", Role::Master, Health::Up, None),
+            cluster_node("redis-2", Role::Master, Health::Up, None),
+            cluster_node("redis-3", Role::Master, Health::Up, None),
+            cluster_node("redis-4", Role::Replica, Health::Up, Some("redis-1")),
+            cluster_node("redis-5", Role::Replica, Health::Up, Some("redis-2")),
+            cluster_node("redis-6", Role::Replica, Health::Up, Some("redis-3")),
+        ],
+        failover_in_progress: false,
+        cluster: Some(ClusterStatus {
+            shards: vec![
+                shard(1, Some("redis-1"), &["redis-4"], 1),
+                shard(2, Some("redis-2"), &["redis-5"], 2),
+                shard(3, Some("redis-3"), &["redis-6"], 3),
+            ],
+            nodes: (1..=6).map(|n| said(n, true, 6, &[])).collect(),
+        }),
+    };
+    cluster_client(&mut s, [4_130.0, 4_205.0, 4_145.0], (0, 0, 1));
+    s.redpacket = Some(redpacket(1_270));
+    s.locks = locks(false);
+    let events = cluster_startup_events();
+    s.events = events.clone();
+    State {
+        topology: cluster_topology(),
+        earlier: vec![a_second_before(&s, 0, 0)],
+        snapshot: s,
+        events,
+    }
+}
+
+fn segfault_of_redis_1() -> Vec<Event> {
+    let mut e = cluster_startup_events();
+    e.push(Event {
+        at_ms: 97_003,
+        source: "lab".to_string(),
+        kind: EventKind::FaultInjected {
+            fault: "segfault".to_string(),
+            node: "redis-1".to_string(),
+        },
+    });
+    for (at_ms, by, flag) in [
+        (99_050, 2, "pfail"),
+        (99_110, 3, "pfail"),
+        (99_180, 2, "fail"),
+    ] {
+        e.push(Event {
+            at_ms,
+            source: format!("redis-{by}"),
+            kind: EventKind::ClusterFlagged {
+                node: "redis-1".to_string(),
+                flag: flag.to_string(),
+            },
+        });
+    }
+    e.push(Event {
+        at_ms: 99_200,
+        source: "cluster".to_string(),
+        kind: EventKind::ClusterState {
+            ok: false,
+            failing_nodes: vec!["redis-2".into(), "redis-3".into(), "redis-5".into()],
+            uncovered: "0–5461".to_string(),
+        },
+    });
+    e
+}
+
+/// 2.3 s after `redis-1` (shard 1's master) was segfaulted, node-timeout
+/// 2000 ms: the masters agreed it FAILs, three nodes refuse every command
+/// (slots 0–5461 have no serving master), `redis-6` has only flagged it
+/// PFAIL so far, `redis-4` has not won its election yet.
+pub fn cluster_master_failed() -> State {
+    let mut st = cluster_healthy();
+    let s = &mut st.snapshot;
+    s.elapsed_ms = 99_300;
+    s.ops_per_s = 8_210.0;
+    s.throughput = throughput(99, Some((97, 99)));
+    s.errors_per_s
+        .insert(ErrorClass::ConnectionRefused, 1_380.0);
+    s.errors_per_s.insert(ErrorClass::ClusterDown, 2_950.0);
+    s.latency.interval = LatencySummary::default();
+    let topology = &mut s.topology;
+    topology.nodes[0] = cluster_node("redis-1", Role::Unknown, Health::Down, None);
+    let fail = [("redis-1", FailFlag::Fail)];
+    topology.cluster = Some(ClusterStatus {
+        shards: vec![
+            shard(1, Some("redis-1"), &["redis-4"], 1),
+            shard(2, Some("redis-2"), &["redis-5"], 2),
+            shard(3, Some("redis-3"), &["redis-6"], 3),
+        ],
+        nodes: vec![
+            silent(1),
+            said(2, false, 6, &fail),
+            said(3, false, 6, &fail),
+            said(4, true, 6, &fail),
+            said(5, false, 6, &fail),
+            said(6, true, 6, &[("redis-1", FailFlag::Pfail)]),
+        ],
+    });
+    cluster_client(&mut st.snapshot, [0.0, 4_104.0, 4_106.0], (3, 0, 4));
+    st.earlier = vec![a_second_before(&st.snapshot, 0, 0)];
+    st.events = segfault_of_redis_1();
+    st.snapshot.events = st.events.clone();
+    st
+}
+
+/// 6 s later: `redis-4` won the election in epoch 7 and serves slots
+/// 0–5461, every node says `cluster_state:ok` again; `redis-1` is still
+/// down (FAIL), in no shard now; the client is still being MOVED by
+/// connections that had the old map.
+pub fn cluster_after_promotion() -> State {
+    let mut st = cluster_master_failed();
+    let s = &mut st.snapshot;
+    s.elapsed_ms = 105_600;
+    s.ops_per_s = 12_020.0;
+    s.throughput = throughput(105, Some((97, 101)));
+    s.errors_per_s.clear();
+    s.errors.insert(ErrorClass::ConnectionRefused, 4_212);
+    s.latency = latency(true);
+    let topology = &mut s.topology;
+    topology.nodes[3] = cluster_node("redis-4", Role::Master, Health::Up, None);
+    let fail = [("redis-1", FailFlag::Fail)];
+    topology.cluster = Some(ClusterStatus {
+        shards: vec![
+            shard(1, Some("redis-4"), &[], 7),
+            shard(2, Some("redis-2"), &["redis-5"], 2),
+            shard(3, Some("redis-3"), &["redis-6"], 3),
+        ],
+        nodes: vec![
+            silent(1),
+            said(2, true, 7, &fail),
+            said(3, true, 7, &fail),
+            said(4, true, 7, &fail),
+            said(5, true, 7, &fail),
+            said(6, true, 7, &fail),
+        ],
+    });
+    cluster_client(&mut st.snapshot, [3_980.0, 4_010.0, 4_030.0], (1_262, 0, 9));
+    st.earlier = vec![a_second_before(&st.snapshot, 48, 0)];
+    st.events.push(Event {
+        at_ms: 101_240,
+        source: "cluster".to_string(),
+        kind: EventKind::ClusterPromoted {
+            shard: 1,
+            old: "redis-1".to_string(),
+            new: "redis-4".to_string(),
+            slots: "0–5461".to_string(),
+            epoch_before: 1,
+            epoch_after: 7,
+        },
+    });
+    st.events.push(Event {
+        at_ms: 101_300,
+        source: "cluster".to_string(),
+        kind: EventKind::ClusterState {
+            ok: true,
+            failing_nodes: Vec::new(),
+            uncovered: String::new(),
+        },
+    });
+    st.snapshot.events = st.events.clone();
+    st
 }

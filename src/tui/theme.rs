@@ -91,4 +91,19 @@ impl Theme {
     pub fn bar(self) -> Style {
         self.fg(Color::Blue)
     }
+
+    /// Cluster mode: shard `shard`'s (from 1) slots on the slot bar, one
+    /// colour per shard; each shard has its own row, so nothing depends on
+    /// telling the colours apart.
+    pub fn shard(self, shard: usize) -> Style {
+        const COLOURS: [Color; 6] = [
+            Color::Cyan,
+            Color::Magenta,
+            Color::Green,
+            Color::Yellow,
+            Color::Blue,
+            Color::LightRed,
+        ];
+        self.fg(COLOURS[shard.saturating_sub(1) % COLOURS.len()])
+    }
 }

@@ -1,11 +1,13 @@
 //! The layout: a pure function from `&App` to a frame. Large terminals get
 //! every panel; small ones (down to 80x24) keep the topology, throughput, a
 //! one-line-per-topic "now" panel and the timeline, and drop the detail.
+//! In Cluster mode the cluster panel takes the topology panel's place.
 //! Once the run is audited, the end screen replaces the live panels.
 
 use super::app::App;
 use super::widgets::{
-    audit, header, help, latency, locks, redpacket, summary, throughput, timeline, topology,
+    audit, cluster, header, help, latency, locks, redpacket, summary, throughput, timeline,
+    topology,
 };
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::Frame;
@@ -36,16 +38,41 @@ pub fn draw(app: &App, frame: &mut Frame) {
     }
 }
 
+/// Rows the nodes' panel (topology, or cluster) wants in full.
+fn nodes_height(app: &App) -> u16 {
+    if app.is_cluster() {
+        cluster::height(app, true)
+    } else {
+        topology::height(app)
+    }
+}
+
+/// The nodes' panel: the cluster panel in Cluster mode, else the topology.
+fn render_nodes(app: &App, frame: &mut Frame, area: Rect) {
+    if app.is_cluster() {
+        cluster::render(app, frame, area);
+    } else {
+        topology::render(app, frame, area);
+    }
+}
+
 fn full(app: &App, frame: &mut Frame, body: Rect) {
-    let top_h = topology::height(app).max(11);
+    let top_h = nodes_height(app).max(11);
     let [top, mid, bottom] = Layout::vertical([
         Constraint::Length(top_h),
         Constraint::Length(12),
         Constraint::Min(4),
     ])
     .areas(body);
-    let [topo, thru] = Layout::horizontal([Constraint::Length(64), Constraint::Min(30)]).areas(top);
-    topology::render(app, frame, topo);
+    // The cluster panel's slot bars grow with the terminal.
+    let nodes_w = if app.is_cluster() {
+        (body.width / 2 + 4).max(64)
+    } else {
+        64
+    };
+    let [topo, thru] =
+        Layout::horizontal([Constraint::Length(nodes_w), Constraint::Min(30)]).areas(top);
+    render_nodes(app, frame, topo);
     throughput::render(app, frame, thru);
     let [lat, lock, rp] = Layout::horizontal([
         Constraint::Length(41),
@@ -62,13 +89,11 @@ fn full(app: &App, frame: &mut Frame, body: Rect) {
 /// The run is over and audited: the audit's word on the data, under the
 /// topology as it ended when the terminal has room for both.
 fn end_screen(app: &App, frame: &mut Frame, body: Rect) {
-    if body.height >= topology::height(app) + 20 {
-        let [top, rest] = Layout::vertical([
-            Constraint::Length(topology::height(app)),
-            Constraint::Min(0),
-        ])
-        .areas(body);
-        topology::render(app, frame, top);
+    if body.height >= nodes_height(app) + 20 {
+        let [top, rest] =
+            Layout::vertical([Constraint::Length(nodes_height(app)), Constraint::Min(0)])
+                .areas(body);
+        render_nodes(app, frame, top);
         audit::render(app, frame, rest);
     } else {
         audit::render(app, frame, body);
@@ -76,8 +101,17 @@ fn end_screen(app: &App, frame: &mut Frame, body: Rect) {
 }
 
 fn compact(app: &App, frame: &mut Frame, body: Rect) {
-    // The column header is the first thing a small screen gives up.
-    let top_h = if body.height >= 26 {
+    // The column header is the first thing a small screen gives up; a
+    // cluster's shards go to one line each when two would leave the
+    // throughput and the timeline too little.
+    let top_h = if app.is_cluster() {
+        let two = cluster::height(app, true);
+        if body.height >= two + 6 + 5 {
+            two
+        } else {
+            cluster::height(app, false)
+        }
+    } else if body.height >= 26 {
         topology::height(app) - 1
     } else {
         topology::height(app) - 2
@@ -93,7 +127,7 @@ fn compact(app: &App, frame: &mut Frame, body: Rect) {
         Constraint::Min(3),
     ])
     .areas(body);
-    topology::render(app, frame, top);
+    render_nodes(app, frame, top);
     let [thru, now] =
         Layout::horizontal([Constraint::Min(30), Constraint::Length(summary::WIDTH)]).areas(mid);
     throughput::render(app, frame, thru);
@@ -118,6 +152,9 @@ mod tests {
     fn app_for(state: State, theme: Theme) -> App {
         let mut app = App::new(theme);
         app.learn_topology(&state.topology);
+        for earlier in state.earlier {
+            app.on_snapshot(Arc::new(earlier));
+        }
         app.on_snapshot(Arc::new(state.snapshot));
         for e in state.events {
             app.on_event(e);
@@ -387,8 +424,73 @@ mod tests {
     }
 
     #[test]
+    fn cluster_healthy_80x24() {
+        let app = app_for(fixtures::cluster_healthy(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn cluster_healthy_120x40() {
+        let app = app_for(fixtures::cluster_healthy(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn cluster_master_failed_80x24_with_a_replica_selected_for_failover() {
+        let mut app = app_for(fixtures::cluster_master_failed(), Theme::default());
+        // Tab visits shard 1's master, then its replica.
+        for _ in 0..2 {
+            app.handle_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+        }
+        assert_eq!(app.selected.as_deref(), Some("redis-4"));
+        app.handle_key(KeyEvent::new(KeyCode::Char('F'), KeyModifiers::SHIFT));
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn cluster_master_failed_120x40() {
+        let app = app_for(fixtures::cluster_master_failed(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn cluster_after_promotion_80x24() {
+        let app = app_for(fixtures::cluster_after_promotion(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn cluster_after_promotion_120x40() {
+        let app = app_for(fixtures::cluster_after_promotion(), Theme::default());
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn cluster_help_overlay_80x24() {
+        let mut app = app_for(fixtures::cluster_healthy(), Theme::default());
+        app.handle_key(key('?'));
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn a_short_terminal_gets_one_line_per_shard() {
+        let app = app_for(fixtures::cluster_master_failed(), Theme { color: false });
+        let s = screen(&app, 80, 18);
+        assert!(
+            s.contains("│ 1 ████████▌─────────────────  ? redis-1 ✗ DOWN FAIL  · redis-4 ✓ "),
+            "{s}"
+        );
+        assert!(
+            s.contains("│ 3 ─────────────────▐████████  ▲ redis-3 ✓  · redis-6 ✓ "),
+            "{s}"
+        );
+        assert!(s.contains("Timeline"), "{s}");
+    }
+
+    #[test]
     fn tiny_and_odd_sizes_do_not_panic_and_keep_the_header() {
         let app = app_for(fixtures::after_failover(), Theme::default());
+        let cluster = app_for(fixtures::cluster_master_failed(), Theme::default());
         for (c, r) in [
             (20, 5),
             (40, 12),
@@ -398,8 +500,10 @@ mod tests {
             (118, 34),
             (200, 60),
         ] {
-            let s = screen(&app, c, r);
-            assert!(s.starts_with(" GRABSTORM"), "{c}x{r}:\n{s}");
+            for app in [&app, &cluster] {
+                let s = screen(app, c, r);
+                assert!(s.starts_with(" GRABSTORM"), "{c}x{r}:\n{s}");
+            }
         }
     }
 }

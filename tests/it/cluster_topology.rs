@@ -616,3 +616,203 @@ async fn cluster_not_ready_and_assembly_errors_name_the_node_and_its_words() {
     backend.down(&t).await.unwrap();
     assert!(processes_under(state.path()).is_empty());
 }
+
+/// `CLUSTER SLOTS` on `addr`, plainly: each range with its master's and
+/// replicas' names (by client port).
+async fn slots_of(t: &Topology, addr: std::net::SocketAddr) -> Vec<(u16, u16, Vec<String>)> {
+    let client = redis::Client::open(url_with(t.password.as_deref(), addr)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let name_at = |v: &redis::Value| {
+        let redis::Value::Array(parts) = v else {
+            panic!("{v:?}")
+        };
+        let port: u16 = redis::from_redis_value(parts[1].clone()).unwrap();
+        t.nodes
+            .iter()
+            .find(|n| n.host_addr.port() == port)
+            .unwrap()
+            .name
+            .clone()
+    };
+    let mut out: Vec<(u16, u16, Vec<String>)> = slots
+        .iter()
+        .map(|s| {
+            let start: u16 = redis::from_redis_value(s[0].clone()).unwrap();
+            let end: u16 = redis::from_redis_value(s[1].clone()).unwrap();
+            (start, end, s[2..].iter().map(name_at).collect())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The dashboard's data in Cluster mode: one `live::Observer` reads the
+/// cluster's shards, states and epochs on the connections it keeps (five
+/// polls add no connect to any node), as `CLUSTER SLOTS` and `CLUSTER
+/// INFO` say; after a master's segfault it shows the others flag it FAIL,
+/// then its replica serving its slots in the election's epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_observer_reads_shards_flags_and_epochs_on_kept_connections() {
+    use grabstorm::metrics::Health;
+    use grabstorm::topology::cluster::FailFlag;
+    use grabstorm::topology::live::Observer;
+    use grabstorm::topology::local::LocalBackend;
+    use grabstorm::topology::{cluster, ready, Backend, HaMode, TopologySpec};
+    let state = state_dir();
+    let _kill = KillUnder(state.path());
+    let backend = LocalBackend::new(state.path());
+    let spec = TopologySpec {
+        mode: HaMode::Cluster,
+        node_timeout_ms: 1000,
+        ..Default::default()
+    };
+    let t = backend.up(&spec, "cluster-observer").await.unwrap();
+    cluster::assemble(&t).await.unwrap();
+    ready::wait_ready(&t, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // Ready means every replica is linked; redis-2 learns it by gossip.
+    let started = Instant::now();
+    let plain = loop {
+        let plain = slots_of(&t, t.node("redis-2").unwrap().host_addr).await;
+        if plain.iter().all(|(_, _, names)| names.len() == 2) {
+            break plain;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{plain:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut observer = Observer::new();
+    let first = observer.observe(&t, Some(&backend)).await;
+    let status = first
+        .cluster
+        .clone()
+        .expect("Cluster mode reads the cluster");
+
+    let seen: Vec<(u16, u16, Vec<String>)> = status
+        .shards
+        .iter()
+        .map(|s| {
+            assert_eq!(s.slots.len(), 1, "{s:?}");
+            let mut names = vec![s.master.clone().unwrap()];
+            names.extend(s.replicas.clone());
+            (s.slots[0].start, s.slots[0].end, names)
+        })
+        .collect();
+    assert_eq!(seen, plain);
+    assert_eq!(status.nodes.len(), 6);
+    let mut stats = Vec::new();
+    for n in t.redis_nodes() {
+        let client = redis::Client::open(url_with(t.password.as_deref(), n.host_addr)).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let info: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let said = status.nodes.iter().find(|s| s.name == n.name).unwrap();
+        assert!(
+            said.answered && said.state_ok && said.flags.is_empty(),
+            "{said:?}"
+        );
+        assert!(
+            info.contains(&format!("cluster_current_epoch:{}\r", said.current_epoch)),
+            "{}: {info}",
+            n.name
+        );
+        stats.push((n.name.clone(), c));
+    }
+    let received = |info: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mut before = Vec::new();
+    for (_, c) in &mut stats {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(c)
+            .await
+            .unwrap();
+        before.push(received(&info));
+    }
+    for _ in 0..5 {
+        let again = observer.observe(&t, Some(&backend)).await;
+        assert_eq!(again.cluster.as_ref(), Some(&status));
+    }
+    for ((name, c), b) in stats.iter_mut().zip(&before) {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(c)
+            .await
+            .unwrap();
+        assert_eq!(received(&info), *b, "{name}: connects during five polls");
+    }
+
+    let redis_1 = t.node("redis-1").unwrap().host_addr;
+    let client = redis::Client::open(url_with(t.password.as_deref(), redis_1)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _ = redis::cmd("DEBUG")
+        .arg("SEGFAULT")
+        .query_async::<()>(&mut c)
+        .await;
+    let started = Instant::now();
+    let mut fail_seen = false;
+    let promoted = loop {
+        let v = observer.observe(&t, Some(&backend)).await;
+        let s = v.cluster.unwrap();
+        fail_seen |= s
+            .nodes
+            .iter()
+            .any(|n| n.flags.get("redis-1") == Some(&FailFlag::Fail));
+        if s.shards[0].master.as_deref() == Some("redis-4") {
+            break (v.nodes, s);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no promotion seen: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (nodes, s) = promoted;
+    assert!(
+        fail_seen,
+        "the others flagged redis-1 FAIL before the promotion"
+    );
+    let redis_1_view = nodes.iter().find(|n| n.name == "redis-1").unwrap();
+    assert_eq!(redis_1_view.health, Health::Down);
+    assert!(!s.nodes[0].answered);
+    // The election's epoch, as redis-4 says it in its own line.
+    let redis_4 = t.node("redis-4").unwrap().host_addr;
+    let client = redis::Client::open(url_with(t.password.as_deref(), redis_4)).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let own: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let me = parse_nodes(&own)
+        .unwrap()
+        .into_iter()
+        .find(|n| n.flags.myself)
+        .unwrap();
+    assert!(me.flags.master);
+    assert_eq!(s.shards[0].config_epoch, Some(me.config_epoch));
+    assert!(me.config_epoch > 6, "{me:?}");
+    assert_eq!(
+        s.shards[0].slots,
+        vec![SlotRange {
+            start: 0,
+            end: 5461
+        }]
+    );
+    backend.down(&t).await.unwrap();
+    assert!(processes_under(state.path()).is_empty());
+}

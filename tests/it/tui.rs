@@ -197,6 +197,125 @@ fn segfault_in_the_dashboard_fails_over_and_q_leaves_a_clean_terminal() {
     assert!(left.is_empty(), "processes of the run left: {left:?}");
 }
 
+/// A plain command on a node of the running topology (a fresh connection).
+fn plain<T: redis::FromRedisValue>(state: &Path, node: &str, cmd: &redis::Cmd) -> T {
+    let t = grabstorm::topology::state::load(state).unwrap();
+    let addr = t.node(node).unwrap().host_addr;
+    let client =
+        redis::Client::open(crate::support::url_with(t.password.as_deref(), addr)).unwrap();
+    let mut c = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    cmd.query(&mut c).unwrap_or_else(|e| panic!("{node}: {e}"))
+}
+
+/// The first line of the cluster panel's shard `k` (`│ 1 ███...`) and the
+/// line under it (its nodes).
+fn shard_lines(screen: &str, k: usize) -> (String, String) {
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("│ {k} ")))
+        .unwrap_or_else(|| panic!("no row of shard {k}:\n{screen}"));
+    (lines[at].to_string(), lines[at + 1].to_string())
+}
+
+/// Cluster mode end to end: the cluster panel shows the shards of a real
+/// local cluster; Tab selects shard 1's replica, `f` sends it CLUSTER
+/// FAILOVER, and the panel follows the promotion (the replica master of
+/// shard 1, the election's epoch), recounted with ROLE and CLUSTER INFO.
+#[test]
+fn cluster_panel_follows_a_failover_sent_with_tab_and_f() {
+    let state = state_dir();
+    let exit_file = state.path().join("exit-status");
+    let tmux = Tmux {
+        socket: format!("grabstorm-it-cluster-{}", std::process::id()),
+        state: state.path().to_path_buf(),
+    };
+    let script = format!(
+        "{bin} --state-dir {dir} tui --backend local --mode cluster --grabbers 200 --seed 7; echo $? > {exit}; sleep 120",
+        bin = grabstorm_bin().display(),
+        dir = state.path().display(),
+        exit = exit_file.display(),
+    );
+    let out = tmux.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "gs",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let screen = tmux.wait_for(
+        "the cluster panel with three shards serving",
+        Duration::from_secs(60),
+        |s| s.contains("✓ cluster_state ok") && s.contains("│ 3 ") && s.contains("ops/s"),
+    );
+    for (k, master, replica) in [
+        (1, "redis-1", "redis-4"),
+        (2, "redis-2", "redis-5"),
+        (3, "redis-3", "redis-6"),
+    ] {
+        let (bar, nodes) = shard_lines(&screen, k);
+        assert!(nodes.contains(&format!("▲ {master} ✓ up")), "{screen}");
+        assert!(nodes.contains(&format!("· {replica} ✓ up")), "{screen}");
+        assert!(bar.contains('█'), "{screen}");
+    }
+    let (bar, _) = shard_lines(&screen, 1);
+    assert!(bar.contains("0–5461"), "{screen}");
+    let epoch: String = plain(state.path(), "redis-1", redis::cmd("CLUSTER").arg("INFO"));
+    assert!(epoch.contains("cluster_current_epoch:6"), "{epoch}");
+    assert!(screen.contains("cluster_state ok · epoch 6"), "{screen}");
+
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.wait_for("redis-4 selected", Duration::from_secs(10), |s| {
+        s.contains("target redis-4") && s.contains("▶· redis-4")
+    });
+    tmux.keys("f");
+    let screen = tmux.wait_for(
+        "redis-4 master of shard 1 in the panel",
+        Duration::from_secs(30),
+        |s| {
+            let (bar, nodes) = shard_lines(s, 1);
+            nodes.contains("▲ redis-4") && nodes.contains("· redis-1") && bar.contains("epoch 7")
+        },
+    );
+    assert!(screen.contains("won the election in epoch 7"), "{screen}");
+    let role: Vec<redis::Value> = plain(state.path(), "redis-4", &redis::cmd("ROLE"));
+    assert_eq!(
+        role.first(),
+        Some(&redis::Value::BulkString(b"master".to_vec())),
+        "{role:?}"
+    );
+    let info: String = plain(state.path(), "redis-2", redis::cmd("CLUSTER").arg("INFO"));
+    assert!(info.contains("cluster_current_epoch:7"), "{info}");
+
+    tmux.keys("q");
+    tmux.wait_for("the end screen", Duration::from_secs(120), |s| {
+        s.contains("the run is over")
+    });
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&exit_file) {
+            break s.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no exit within 120s of q");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(status, "0");
+    let left = processes_under(state.path());
+    assert!(left.is_empty(), "processes of the run left: {left:?}");
+}
+
 /// The quality bar's numbers: frames/s with 10,000 grabbers and the
 /// throughput the dashboard costs against the same run headless. Heavy
 /// (three 10 s runs of 10,000 grabbers), so run by hand:

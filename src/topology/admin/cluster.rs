@@ -54,7 +54,9 @@ pub fn key_slot(key: &[u8]) -> u16 {
 }
 
 /// An inclusive range of slots, `start..=end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SlotRange {
     pub start: u16,
     pub end: u16,
@@ -348,10 +350,22 @@ pub async fn read_view(
     timeout: Duration,
 ) -> Result<ClusterView, ProbeError> {
     let mut conn = probe::connect(addr, auth, timeout).await?;
-    let info: String = probe::query(&mut conn, redis::cmd("CLUSTER").arg("INFO"), timeout).await?;
-    let nodes: String =
-        probe::query(&mut conn, redis::cmd("CLUSTER").arg("NODES"), timeout).await?;
-    let nodes = parse_nodes(&nodes).map_err(|e| e.to_string())?;
+    probe_view(&mut conn, timeout).await.map_err(|f| f.message)
+}
+
+/// [`read_view`] on a connection already open (the lab's topology poll
+/// keeps one per node), keeping the verdict on the connection; a reply
+/// that does not parse leaves the connection fine.
+pub(crate) async fn probe_view(
+    conn: &mut redis::aio::MultiplexedConnection,
+    timeout: Duration,
+) -> Result<ClusterView, probe::ProbeFailure> {
+    let info: String = probe::probe(conn, redis::cmd("CLUSTER").arg("INFO"), timeout).await?;
+    let nodes: String = probe::probe(conn, redis::cmd("CLUSTER").arg("NODES"), timeout).await?;
+    let nodes = parse_nodes(&nodes).map_err(|e| probe::ProbeFailure {
+        message: e.to_string(),
+        verdict: probe::ConnVerdict::Fine,
+    })?;
     Ok(ClusterView {
         info: ClusterInfo::parse(&info),
         nodes,

@@ -51,6 +51,7 @@ pub fn render_header(app: &App, frame: &mut Frame, area: Rect) {
 /// The keys, as many as fit in `width`.
 fn key_hints(app: &App, width: u16) -> Line<'static> {
     let theme = app.theme;
+    let cluster = app.is_cluster();
     let long: &[(&str, &str)] = &[
         ("s", "segfault"),
         ("x", "shutdown"),
@@ -65,15 +66,40 @@ fn key_hints(app: &App, width: u16) -> Line<'static> {
         ("?", "help"),
         ("q", "quit"),
     ];
+    let cluster_long: &[(&str, &str)] = &[
+        ("s", "segfault"),
+        ("k", "kill"),
+        ("p", "pause"),
+        ("n", "partition"),
+        ("r", "restart"),
+        ("f", "failover"),
+        ("Tab", "node"),
+        ("w", "workload"),
+        ("+/-", "grabbers"),
+        ("Space", "load"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
     let short: &[(&str, &str)] = &[
-        ("s x k p n r", "faults"),
+        (
+            if cluster {
+                "s x k p n r f"
+            } else {
+                "s x k p n r"
+            },
+            "faults",
+        ),
         ("Tab", "select"),
         ("w + - Space", "load"),
         ("?", "help"),
         ("q", "quit"),
     ];
     let end: &[(&str, &str)] = &[("↑/↓", "scroll"), ("q", "leave")];
-    let long = if app.report.is_some() { end } else { long };
+    let long = match (app.report.is_some(), cluster) {
+        (true, _) => end,
+        (false, true) => cluster_long,
+        (false, false) => long,
+    };
     let long_len: usize = long.iter().map(|(k, d)| k.len() + d.len() + 2).sum();
     // The short list has room to breathe: two spaces between groups.
     let (keys, gap) = if long_len <= width as usize {
@@ -100,11 +126,17 @@ pub fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
+    // In Cluster mode `master` is shard 1's.
+    let master = if app.is_cluster() {
+        "master-1"
+    } else {
+        "master"
+    };
     let target = match &app.selected {
         Some(n) => format!("target {n}"),
         None => match app.master() {
-            Some(m) => format!("target master ({m})"),
-            None => "target master".to_string(),
+            Some(m) => format!("target {master} ({m})"),
+            None => format!("target {master}"),
         },
     };
     let mut first = vec![

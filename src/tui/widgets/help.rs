@@ -1,4 +1,5 @@
-//! The help overlay: every key and what the symbols mean.
+//! The help overlay: every key and what the symbols mean (with Cluster
+//! mode's own key and marks in Cluster mode).
 
 use crate::tui::app::App;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -23,6 +24,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("q Ctrl-C", "quit: stop the load, remove the topology"),
 ];
 
+/// Cluster mode's own keys, after the Tab line.
+pub const CLUSTER_KEYS: &[(&str, &str)] =
+    &[("f / F", "CLUSTER FAILOVER the selected replica (F: FORCE)")];
+
+const CLUSTER_LEGEND: &[&str] = &[
+    "bar: the shard's slots of 0-16383   epoch: its config epoch",
+    "PFAIL(n): n nodes lost it   FAIL: agreed down   /s: answered",
+];
+
 const LEGEND: &[&str] = &[
     "▲ MASTER  · replica  ◆ sentinel   ✓ up  ? SDOWN (one sentinel)",
     "✗ ODOWN (agreed)  ✗ DOWN  ‖ PAUSED  ⌁ PARTITIONED",
@@ -31,19 +41,34 @@ const LEGEND: &[&str] = &[
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = app.theme;
+    let cluster = app.is_cluster();
     let mut lines = Vec::new();
-    for (k, what) in KEYS {
+    for (i, (k, what)) in KEYS.iter().enumerate() {
         lines.push(Line::from(vec![
             Span::styled(format!(" {k:<9}"), theme.key()),
             Span::raw(*what),
         ]));
+        // Cluster keys right after the faults and the selection.
+        if cluster && KEYS.get(i + 1).is_some_and(|(k, _)| *k == "Esc") {
+            for (k, what) in CLUSTER_KEYS {
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {k:<9}"), theme.key()),
+                    Span::raw(*what),
+                ]));
+            }
+        }
     }
     lines.push(Line::raw(""));
-    for l in LEGEND {
+    let legend: Vec<&str> = if cluster {
+        LEGEND.iter().chain(CLUSTER_LEGEND).copied().collect()
+    } else {
+        LEGEND.to_vec()
+    };
+    for l in &legend {
         lines.push(Line::from(Span::styled(format!(" {l}"), theme.dim())));
     }
     let width =
-        (LEGEND.iter().map(|l| l.chars().count()).max().unwrap_or(40) as u16 + 4).min(area.width);
+        (legend.iter().map(|l| l.chars().count()).max().unwrap_or(40) as u16 + 4).min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let [row] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)

@@ -3,6 +3,7 @@
 //! numbers in them are written by [`crate::words`], as everywhere else.
 
 pub mod audit;
+pub mod cluster;
 pub mod header;
 pub mod help;
 pub mod latency;

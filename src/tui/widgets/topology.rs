@@ -35,7 +35,8 @@ pub fn health_label(health: Health) -> &'static str {
     }
 }
 
-fn health_style(health: Health, app: &App) -> Style {
+/// The style of a health: green up, yellow degraded, red down.
+pub fn health_style(health: Health, app: &App) -> Style {
     match health {
         Health::Up => app.theme.ok(),
         Health::Sdown | Health::Paused | Health::Partitioned => app.theme.warn(),
