@@ -476,7 +476,7 @@ mod tests {
             },
             &t,
         );
-        assert_eq!(words, "slots 10923\u{2013}16383 have no master: their keys fail (CLUSTERDOWN) while the other shards keep serving (cluster-require-full-coverage no)");
+        assert_eq!(words, "slots 10923\u{2013}16383 have no master: their keys fail while the other shards keep serving (full coverage not required)");
         // Back: ok, nothing uncovered.
         let ev = w.observe(&all(&START));
         assert!(ev.iter().any(|(_, e)| matches!(e, EventKind::ClusterState { ok: true, uncovered, .. } if uncovered.is_empty())));

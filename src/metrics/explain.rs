@@ -121,14 +121,14 @@ pub fn explain(event: &Event, names: &dyn Naming) -> String {
                 "the cluster is ok again: every answering node says cluster_state:ok".into()
             }
             (true, false) => format!(
-                "slots {uncovered} have no master: their keys fail (CLUSTERDOWN) while the other shards keep serving{}",
-                if *full_coverage { "" } else { " (cluster-require-full-coverage no)" }
+                "slots {uncovered} have no master: their keys fail while the other shards keep serving{}",
+                if *full_coverage { "" } else { " (full coverage not required)" }
             ),
             (false, false) => format!(
                 "the cluster refuses every command on {}: slots {uncovered} have no master{}",
                 failing_nodes.join(", "),
                 if *full_coverage {
-                    " (cluster-require-full-coverage yes)"
+                    " (full coverage required)"
                 } else {
                     ""
                 }

@@ -730,6 +730,7 @@ fn cluster_client(s: &mut Snapshot, rates: [f64; 3], redirects: (u64, u64, u64))
             master: None,
             replies: 1_200_000 + i as u64 * 3_100,
             replies_per_s: *r,
+            ..Default::default()
         })
         .collect();
     s.redirects = Some(ClusterRedirects {
@@ -827,6 +828,7 @@ fn segfault_of_redis_1() -> Vec<Event> {
             ok: false,
             failing_nodes: vec!["redis-2".into(), "redis-3".into(), "redis-5".into()],
             uncovered: "0–5461".to_string(),
+            full_coverage: true,
         },
     });
     e
@@ -923,6 +925,7 @@ pub fn cluster_after_promotion() -> State {
             ok: true,
             failing_nodes: Vec::new(),
             uncovered: String::new(),
+            full_coverage: true,
         },
     });
     st.snapshot.events = st.events.clone();
