@@ -5,58 +5,39 @@
 //! (the master that answers instead of MOVED), `ROLE` of the old master,
 //! every node's `CLUSTER NODES` for the epoch.
 
-use crate::support::{grabstorm_in, journal_json, state_dir, text, url_with};
+use crate::support::{grabstorm_in, journal_json, text, url_with, UpCluster};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-/// A cluster started with `up --mode cluster`, removed on drop.
+/// A cluster started with `up --mode cluster` ([`UpCluster`], removed
+/// on drop), its nodes by name.
 struct Cluster {
-    state: tempfile::TempDir,
+    up: UpCluster,
     nodes: BTreeMap<String, String>,
     password: Option<String>,
 }
 
 impl Cluster {
     fn up(backend: &str, extra: &[&str]) -> Cluster {
-        let state = state_dir();
-        let mut args = vec![
-            "up",
-            "--backend",
-            backend,
-            "--mode",
-            "cluster",
-            "--node-timeout-ms",
-            "1000",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let out = grabstorm_in(state.path(), &args);
-        assert!(out.status.success(), "up: {}", text(&out.stderr));
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let nodes = v["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["name"].as_str().unwrap().to_string(),
-                    n["host_addr"].as_str().unwrap().to_string(),
-                )
-            })
+        let up = UpCluster::up(backend, extra);
+        let nodes = up
+            .topology
+            .redis_nodes()
+            .map(|n| (n.name.clone(), n.host_addr.to_string()))
             .collect();
         Cluster {
-            password: v["password"].as_str().map(str::to_string),
-            state,
+            password: up.topology.password.clone(),
             nodes,
+            up,
         }
     }
 
     fn load(&self, out: &Path, args: &[&str]) -> Output {
         let mut all = vec!["load", "--attach", "--out", out.to_str().unwrap()];
         all.extend_from_slice(args);
-        grabstorm_in(self.state.path(), &all)
+        grabstorm_in(self.up.state.path(), &all)
     }
 
     fn conn(&self, node: &str) -> Option<redis::Connection> {
@@ -123,12 +104,6 @@ impl Cluster {
             }
         }
         out
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = grabstorm_in(self.state.path(), &["down"]);
     }
 }
 
