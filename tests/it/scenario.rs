@@ -53,6 +53,11 @@ fn every_shipped_scenario_passes_check() {
         "seckill-oversell",
         "persistence-aof-vs-rdb",
         "classroom-demo",
+        "cluster-failover",
+        "cluster-manual-failover",
+        "cluster-minority-partition",
+        "cluster-full-coverage",
+        "cluster-partial-coverage",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),
@@ -509,4 +514,30 @@ fn split_brain_with_min_replicas_on_docker_refuses_writes() {
     }
     let r = assert_shipped_passes("split-brain-min-replicas", "docker");
     assert!(r["errors"]["noreplicas"].as_u64().unwrap() > 0);
+}
+
+/// The two coverage scenarios side by side: the same dead shard without
+/// replica refuses every shard's writes with full coverage (a long write
+/// outage) and only its own with partial coverage (none).
+#[test]
+fn cluster_full_and_partial_coverage_scenarios_pass_locally() {
+    let full = assert_shipped_passes("cluster-full-coverage", "local");
+    let partial = assert_shipped_passes("cluster-partial-coverage", "local");
+    for r in [&full, &partial] {
+        assert!(r["errors"]["clusterdown"].as_u64().unwrap() > 0, "{}", r["errors"]);
+        assert!(
+            r["failovers"][0]["reason"]
+                .as_str()
+                .is_some_and(|w| w.contains("no replica")),
+            "{}",
+            r["failovers"]
+        );
+    }
+    eprintln!(
+        "full coverage: errors {} outage {} ms; partial: errors {} outage {} ms",
+        full["errors"],
+        full["failovers"][0]["write_outage_ms"],
+        partial["errors"],
+        partial["failovers"][0]["write_outage_ms"]
+    );
 }
