@@ -524,7 +524,11 @@ fn cluster_full_and_partial_coverage_scenarios_pass_locally() {
     let full = assert_shipped_passes("cluster-full-coverage", "local");
     let partial = assert_shipped_passes("cluster-partial-coverage", "local");
     for r in [&full, &partial] {
-        assert!(r["errors"]["clusterdown"].as_u64().unwrap() > 0, "{}", r["errors"]);
+        assert!(
+            r["errors"]["clusterdown"].as_u64().unwrap() > 0,
+            "{}",
+            r["errors"]
+        );
         assert!(
             r["failovers"][0]["reason"]
                 .as_str()
