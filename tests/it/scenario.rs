@@ -545,3 +545,40 @@ fn cluster_full_and_partial_coverage_scenarios_pass_locally() {
         partial["failovers"][0]["write_outage_ms"]
     );
 }
+
+/// The minority-partition scenario on Docker: shard 1's replica promoted,
+/// the cut-off master refused writes once node-timeout passed, and what it
+/// acknowledged meanwhile is lost, attributed to the minority partition.
+#[test]
+fn cluster_minority_partition_scenario_on_docker_loses_the_minority_writes() {
+    let _cut = crate::support::one_partition_at_a_time();
+    if !docker_or_skip("cluster_minority_partition_scenario_on_docker_loses_the_minority_writes") {
+        return;
+    }
+    let r = assert_shipped_passes("cluster-minority-partition", "docker");
+    let f = &r["failovers"][0];
+    assert_eq!(
+        (f["old_master"].as_str(), f["new_master"].as_str()),
+        (Some("redis-1"), Some("redis-4"))
+    );
+    let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
+    let minority: u64 = r["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["cause"] == "minority_partition")
+        .map(|l| l["lost_acked_writes"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "minority partition scenario: lost {lost} ({minority} to the minority partition), errors {}",
+        r["errors"]
+    );
+    let all: u64 = r["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lost_acked_writes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(all, lost, "every loss attributed: {}", r["losses"]);
+    assert!(minority > 0, "{}", r["losses"]);
+}
