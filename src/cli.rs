@@ -139,8 +139,10 @@ pub struct SpecArgs {
     /// Cluster mode: cluster-require-full-coverage. yes: the whole cluster
     /// refuses writes while any slot has no master; no: the other shards
     /// keep serving.
+    // `action = Set`: for a `bool` field clap's default is a value-less
+    // switch, which would never read the yes|no that follows.
     #[arg(long, default_value = "yes", value_name = "yes|no", help_heading = "Topology",
-          value_parser = parse_yes_no)]
+          action = clap::ArgAction::Set, value_parser = parse_yes_no)]
     pub require_full_coverage: bool,
     /// Name under which the sentinels monitor the master.
     #[arg(long, default_value_t = TopologySpec::default().master_name, help_heading = "Topology")]
@@ -257,6 +259,30 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn require_full_coverage_reads_yes_and_no() {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            spec: SpecArgs,
+        }
+        use clap::Parser;
+        for (given, want) in [
+            (&["--require-full-coverage", "no"][..], false),
+            (&["--require-full-coverage", "yes"], true),
+            (&[], true),
+        ] {
+            let args = std::iter::once("x").chain(given.iter().copied());
+            let parsed = Only::try_parse_from(args).unwrap_or_else(|e| panic!("{given:?}: {e}"));
+            assert_eq!(
+                parsed.spec.to_spec().require_full_coverage,
+                want,
+                "{given:?}"
+            );
+        }
+        assert!(Only::try_parse_from(["x", "--require-full-coverage", "true"]).is_err());
     }
 
     #[test]

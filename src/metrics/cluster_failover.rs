@@ -9,6 +9,7 @@
 use super::event::{Event, EventKind};
 use super::failover::{masters_at, measure_client, Failover};
 use super::snapshot::ThroughputPoint;
+use crate::topology::plan::start_shard;
 use crate::topology::Topology;
 
 /// The row of `fault` on `node`, a master at event `idx` (`window`: the
@@ -86,7 +87,9 @@ pub(super) fn measure(
             f.old_master_rejoined_by = Some("cluster".into());
         }
     } else {
-        f.reason = Some(why_no_failover(&f, node, window, topology));
+        let until = (idx + window.len()).min(all.len());
+        let down = replicas_down(node, &all[..until], topology);
+        f.reason = Some(why_no_failover(&f, node, window, &down, topology));
     }
     f
 }
@@ -128,9 +131,43 @@ pub(super) fn manual(
     }
 }
 
+/// The other nodes of `node`'s shard (the replicas it started with: a
+/// replica stays in its shard) with when each was last stopped, `None`
+/// when it was running at the end of `events` (or never stopped).
+fn replicas_down(node: &str, events: &[Event], topology: &Topology) -> Vec<(String, Option<u64>)> {
+    let spec = &topology.spec;
+    let Some(shard) = start_shard(spec, node) else {
+        return Vec::new();
+    };
+    topology
+        .redis_nodes()
+        .map(|n| n.name.as_str())
+        .filter(|n| *n != node && start_shard(spec, n) == Some(shard))
+        .map(|r| {
+            let stopped = events
+                .iter()
+                .rev()
+                .find_map(|e| match &e.kind {
+                    EventKind::NodeStopped { node: n } if n == r => Some(Some(e.at_ms)),
+                    EventKind::NodeStarted { node: n } if n == r => Some(None),
+                    _ => None,
+                })
+                .flatten();
+            (r.to_string(), stopped)
+        })
+        .collect()
+}
+
 /// Why a fault on a Cluster master led to no promotion, from what the
-/// nodes flagged.
-fn why_no_failover(f: &Failover, node: &str, window: &[Event], topology: &Topology) -> String {
+/// nodes flagged and which of its shard's replicas were down
+/// ([`replicas_down`]).
+fn why_no_failover(
+    f: &Failover,
+    node: &str,
+    window: &[Event],
+    replicas: &[(String, Option<u64>)],
+    topology: &Topology,
+) -> String {
     let timeout = topology.spec.node_timeout_ms;
     if f.pfail_ms.is_none() {
         let back = window.iter().find(|e| {
@@ -149,8 +186,33 @@ fn why_no_failover(f: &Failover, node: &str, window: &[Event], topology: &Topolo
             "nodes flagged {node} PFAIL, but no majority of masters agreed it failed (FAIL): too few masters reachable"
         );
     }
-    if topology.spec.replicas_per_master == 0 {
+    if topology.spec.replicas_per_master == 0 || replicas.is_empty() {
         return format!("{node} was marked FAIL, but its shard has no replica to promote");
+    }
+    if replicas.iter().all(|(_, stopped)| stopped.is_some()) {
+        // Relative to the fault: run-relative times mean nothing in a sentence.
+        let when = |at: u64| {
+            let d = |ms: u64| crate::words::duration(std::time::Duration::from_millis(ms));
+            if at <= f.at_ms {
+                format!("{} before the fault", d(f.at_ms - at))
+            } else {
+                format!("{} after the fault", d(at - f.at_ms))
+            }
+        };
+        return match replicas {
+            [(r, Some(at))] => format!(
+                "{node} was marked FAIL, but its only replica {r} was down (stopped {}): no replica left to promote",
+                when(*at)
+            ),
+            _ => format!(
+                "{node} was marked FAIL, but every replica of its shard was down ({}): no replica left to promote",
+                replicas
+                    .iter()
+                    .map(|(r, at)| format!("{r} stopped {}", when(at.unwrap_or(0))))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
     }
     format!(
         "{node} was marked FAIL, but none of its replicas took over its slots before the next fault or the end of the run (a replica down too, or too far behind to be elected)"
@@ -334,6 +396,27 @@ mod tests {
         assert_eq!(
             rows[0].reason.as_deref(),
             Some("redis-3 was marked FAIL, but its shard has no replica to promote")
+        );
+        // Its only replica (redis-6 follows redis-3) killed before it.
+        t.spec.replicas_per_master = 1;
+        let events = vec![
+            fault(500, "kill", "redis-6"),
+            ev(
+                510,
+                "lab",
+                EventKind::NodeStopped {
+                    node: "redis-6".into(),
+                },
+            ),
+            fault(1000, "kill", "redis-3"),
+            flag(3100, "redis-1", "redis-3", "pfail"),
+            flag(3300, "redis-1", "redis-3", "fail"),
+        ];
+        let rows = failovers_and_losses(&events, &[], &t, &LostAckedWrites::default()).0;
+        let row = rows.iter().find(|r| r.old_master == "redis-3").unwrap();
+        assert_eq!(
+            row.reason.as_deref(),
+            Some("redis-3 was marked FAIL, but its only replica redis-6 was down (stopped 490ms before the fault): no replica left to promote")
         );
     }
 }

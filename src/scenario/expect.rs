@@ -72,6 +72,7 @@ pub const CATALOGUE: &[ExpectDef] = &[
     def!("loading_errors", Count, &[], "LOADING replies"),
     def!("masterdown_errors", Count, &[], "MASTERDOWN replies"),
     def!("noreplicas_errors", Count, &[], "NOREPLICAS replies (min-replicas-to-write refused the write)"),
+    def!("clusterdown_errors", Count, &[], "CLUSTERDOWN replies (Cluster: the slot has no master, or the whole cluster refuses)"),
     def!("other_errors", Count, &[], "errors of no other class"),
     def!("ops_per_s", Number, &[], "mean successful operations per second"),
     def!("p50_ms", Number, &[], "median latency of all operations, ms"),

@@ -141,6 +141,7 @@ pub fn measure(name: &str, report: &Report) -> Measured {
         "loading_errors" => error_class(report, ErrorClass::Loading),
         "masterdown_errors" => error_class(report, ErrorClass::Masterdown),
         "noreplicas_errors" => error_class(report, ErrorClass::Noreplicas),
+        "clusterdown_errors" => error_class(report, ErrorClass::ClusterDown),
         "other_errors" => error_class(report, ErrorClass::Other),
         "ops_per_s" => Measured::Number(report.ops.values().map(|o| o.ops_per_s).sum()),
         "p50_ms" => ms(report.latency.p50_us),

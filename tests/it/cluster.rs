@@ -1,12 +1,13 @@
-//! The cluster client against a real local Redis Cluster (six processes,
-//! see `support_cluster`): routing by slot, MOVED after a manual failover,
+//! The cluster client against a real local Redis Cluster (six processes
+//! started by `grabstorm up --mode cluster --backend local`, see
+//! `support::UpCluster`): routing by slot, MOVED after a manual failover,
 //! ASK during a slot migration, the naive client's stale map, CROSSSLOT
 //! without hash tags, split pipelines. Every value is recounted with plain
 //! commands on each node's own connection.
 
-use crate::support_cluster::{wait_for, LocalCluster};
+use crate::support::{wait_for, UpCluster};
 use grabstorm::client::cluster::NodeAddrs;
-use grabstorm::client::{Auth, ClientMode, LabConn, MasterPool};
+use grabstorm::client::{ClientMode, LabConn, MasterPool};
 use grabstorm::metrics::{ClusterRedirects, ErrorClass};
 use grabstorm::topology::admin::cluster::key_slot;
 use grabstorm::topology::admin::errors::classify;
@@ -18,11 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-async fn pool(cluster: &LocalCluster, mode: ClientMode) -> MasterPool {
+/// Three masters with a replica each on the local backend; node-timeout
+/// 1000 ms keeps the crash test's failover short.
+fn start() -> UpCluster {
+    UpCluster::up("local", &[])
+}
+
+async fn pool(cluster: &UpCluster, mode: ClientMode) -> MasterPool {
     MasterPool::cluster(
-        cluster.nodes.clone(),
-        NodeAddrs::of_hosts(&cluster.nodes),
-        &Auth::none(),
+        cluster.addrs(),
+        NodeAddrs::of_topology(&cluster.topology),
+        &cluster.topology.auth(),
         2,
         mode,
         CancellationToken::new(),
@@ -35,22 +42,22 @@ fn redirects(p: &MasterPool) -> ClusterRedirects {
     p.redirects().expect("a cluster pool counts redirects")
 }
 
-/// Blocking helpers (the local cluster's plain connections) off the runtime.
+/// Blocking helpers (the cluster's plain connections) off the runtime.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
 /// A key whose slot is served by the master at `master`.
-fn key_on(cluster: &LocalCluster, master: SocketAddr, prefix: &str) -> String {
+fn key_on(cluster: &UpCluster, master: SocketAddr, prefix: &str) -> String {
     (0..10_000)
         .map(|i| format!("{prefix}:{i}"))
-        .find(|k| LocalCluster::addr_of(&cluster.owner(key_slot(k.as_bytes()))) == master)
+        .find(|k| cluster.addr_of(&cluster.owner(key_slot(k.as_bytes()))) == master)
         .expect("a key on every master")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_client_routes_every_key_to_its_slots_master() {
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let p = pool(&cluster, ClientMode::Sentinel).await;
     let mut conn = p.current().conn(0);
     assert!(matches!(conn, LabConn::Cluster(_)));
@@ -70,14 +77,14 @@ async fn cluster_client_routes_every_key_to_its_slots_master() {
         let mut per_master = BTreeMap::new();
         for i in 0..300u64 {
             let key = format!("route:{i}");
-            let mut c = cluster.conn(cluster.nodes[0]);
+            let mut c = cluster.conn(cluster.addrs()[0]);
             let slot: u16 = redis::cmd("CLUSTER")
                 .arg("KEYSLOT")
                 .arg(&key)
                 .query(&mut c)
                 .unwrap();
             assert_eq!(slot, key_slot(key.as_bytes()));
-            let owner = LocalCluster::addr_of(&cluster.owner(slot));
+            let owner = cluster.addr_of(&cluster.owner(slot));
             let mut oc = cluster.conn(owner);
             let v: Option<u64> = redis::cmd("GET").arg(&key).query(&mut oc).unwrap();
             assert_eq!(v, Some(i), "{key} on {owner}");
@@ -127,7 +134,7 @@ async fn cluster_client_routes_every_key_to_its_slots_master() {
         .await
         .unwrap();
     assert_eq!(n, 1);
-    let owner = blocking(|| LocalCluster::addr_of(&cluster.owner(key_slot(b"tag7"))));
+    let owner = blocking(|| cluster.addr_of(&cluster.owner(key_slot(b"tag7"))));
     let LabConn::Cluster(cc) = &conn else {
         unreachable!()
     };
@@ -155,7 +162,7 @@ async fn cluster_client_routes_every_key_to_its_slots_master() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_crossslot_without_hash_tags_is_its_own_error_class() {
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let p = pool(&cluster, ClientMode::Sentinel).await;
     let mut conn = p.current().conn(0);
     let grab = Script::new(
@@ -193,7 +200,7 @@ async fn cluster_crossslot_without_hash_tags_is_its_own_error_class() {
     let err = multi.query_async::<()>(&mut conn).await.unwrap_err();
     assert_eq!(classify(&err).class, ErrorClass::CrossSlot);
     let foo: Option<u64> = blocking(|| {
-        let owner = LocalCluster::addr_of(&cluster.owner(key_slot(b"foo")));
+        let owner = cluster.addr_of(&cluster.owner(key_slot(b"foo")));
         redis::cmd("GET")
             .arg("foo")
             .query(&mut cluster.conn(owner))
@@ -216,7 +223,7 @@ async fn cluster_crossslot_without_hash_tags_is_its_own_error_class() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_naive_one() {
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let aware = pool(&cluster, ClientMode::Sentinel).await;
     let naive = pool(&cluster, ClientMode::Naive).await;
     let mut a = aware.current().conn(0);
@@ -224,7 +231,7 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
     let (old, replica, key) = blocking(|| {
         let old = cluster.owner(0);
         let replica = cluster.replica_of(&old.id);
-        let key = key_on(&cluster, LocalCluster::addr_of(&old), "fo");
+        let key = key_on(&cluster, cluster.addr_of(&old), "fo");
         (old, replica, key)
     });
     let () = redis::cmd("SET")
@@ -242,7 +249,7 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
 
     // A manual failover: the replica takes the shard over, the map changes
     // under both clients.
-    let new = LocalCluster::addr_of(&replica);
+    let new = cluster.addr_of(&replica);
     blocking(|| {
         let mut rc = cluster.conn(new);
         // The replica must have caught up for a graceful failover.
@@ -336,7 +343,7 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
     };
     assert_eq!(
         nc.owner_of(key_slot(key.as_bytes())),
-        Some(LocalCluster::addr_of(&old)),
+        Some(cluster.addr_of(&old)),
         "the naive map is still the first one"
     );
     let still: Option<u64> = blocking(|| {
@@ -352,13 +359,13 @@ async fn cluster_failover_moved_is_followed_by_the_aware_client_and_fails_the_na
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_ask_is_followed_during_a_slot_migration() {
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let p = pool(&cluster, ClientMode::Sentinel).await;
     let mut conn = p.current().conn(0);
     let (src, dst, key, slot) = blocking(|| {
         let src = cluster.owner(0);
         let dst = cluster.owner(16383);
-        let key = key_on(&cluster, LocalCluster::addr_of(&src), "ask");
+        let key = key_on(&cluster, cluster.addr_of(&src), "ask");
         let slot = key_slot(key.as_bytes());
         (src, dst, key, slot)
     });
@@ -368,7 +375,7 @@ async fn cluster_ask_is_followed_during_a_slot_migration() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let (src_addr, dst_addr) = (LocalCluster::addr_of(&src), LocalCluster::addr_of(&dst));
+    let (src_addr, dst_addr) = (cluster.addr_of(&src), cluster.addr_of(&dst));
     blocking(|| {
         let mut s = cluster.conn(src_addr);
         let mut d = cluster.conn(dst_addr);
@@ -386,14 +393,18 @@ async fn cluster_ask_is_followed_during_a_slot_migration() {
             .arg(&dst.id)
             .query(&mut s)
             .unwrap();
-        let () = redis::cmd("MIGRATE")
+        let mut migrate = redis::cmd("MIGRATE");
+        migrate
             .arg("127.0.0.1")
             .arg(dst_addr.port())
             .arg(&key)
             .arg(0)
-            .arg(5000)
-            .query(&mut s)
-            .unwrap();
+            .arg(5000);
+        // The destination asks for the run's password too.
+        if let Some(pw) = &cluster.topology.password {
+            migrate.arg("AUTH").arg(pw);
+        }
+        let () = migrate.query(&mut s).unwrap();
     });
     // The key moved, the slot did not: the source answers ASK, the client
     // sends ASKING + GET to the destination.
@@ -521,7 +532,7 @@ async fn run_on_cluster<W: grabstorm::workload::grabber::Workload>(
 async fn cluster_workloads_run_and_audit_through_the_client() {
     use grabstorm::workload::redpacket::{RedPacket, RedPacketConfig};
     use grabstorm::workload::seckill::{Seckill, SeckillConfig};
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let p = pool(&cluster, ClientMode::Sentinel).await;
     let space = KeySpace::with_hash_tags("cl1", true);
 
@@ -543,13 +554,13 @@ async fn cluster_workloads_run_and_audit_through_the_client() {
     // Each grab was acknowledged by its packet's master, and the packets
     // spread over every shard.
     let owners: BTreeMap<u16, SocketAddr> = blocking(|| {
-        let view = cluster.view(cluster.nodes[0]);
+        let view = cluster.view(cluster.addrs()[0]);
         (0..16384u16)
             .step_by(1)
             .filter_map(|s| {
                 view.iter()
                     .find(|n| n.flags.master && n.slots.iter().any(|r| r.contains(s)))
-                    .map(|n| (s, LocalCluster::addr_of(n)))
+                    .map(|n| (s, cluster.addr_of(n)))
             })
             .collect()
     });
@@ -609,7 +620,7 @@ async fn cluster_workloads_run_and_audit_through_the_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_does_not() {
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let aware = pool(&cluster, ClientMode::Sentinel).await;
     let naive = pool(&cluster, ClientMode::Naive).await;
     let mut a = aware.current().conn(0);
@@ -617,7 +628,7 @@ async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_do
     let (old, replica, key) = blocking(|| {
         let old = cluster.owner(0);
         let replica = cluster.replica_of(&old.id);
-        let key = key_on(&cluster, LocalCluster::addr_of(&old), "crash");
+        let key = key_on(&cluster, cluster.addr_of(&old), "crash");
         (old, replica, key)
     });
     let () = redis::cmd("SET")
@@ -629,7 +640,7 @@ async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_do
     blocking(|| {
         let _ = redis::cmd("DEBUG")
             .arg("SEGFAULT")
-            .query::<()>(&mut cluster.conn(LocalCluster::addr_of(&old)));
+            .query::<()>(&mut cluster.conn(cluster.addr_of(&old)));
     });
     // Write every 50 ms until a write is acknowledged again (node timeout
     // 2 s, then the replica's election).
@@ -653,7 +664,7 @@ async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_do
         tokio::time::sleep(Duration::from_millis(50)).await;
         i += 1;
     }
-    let new = LocalCluster::addr_of(&replica);
+    let new = cluster.addr_of(&replica);
     let on_new: Option<u64> = blocking(|| {
         redis::cmd("GET")
             .arg(&key)
@@ -692,10 +703,9 @@ async fn cluster_aware_client_recovers_after_a_master_crash_and_the_naive_one_do
 }
 
 /// `grabstorm load --attach` on the cluster; returns report.json.
-fn load_on(cluster: &LocalCluster, extra: &[&str]) -> serde_json::Value {
-    let state = crate::support::state_dir();
-    cluster.write_state(state.path());
-    let out = state.path().join("out");
+fn load_on(cluster: &UpCluster, extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
     let mut args = vec![
         "load",
         "--attach",
@@ -711,9 +721,9 @@ fn load_on(cluster: &LocalCluster, extra: &[&str]) -> serde_json::Value {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    // The exit code is not asserted: until the audit reads each shard's
-    // master, the audit of a cluster run reports it could not check.
-    let run = crate::support::grabstorm_in(state.path(), &args);
+    // The exit code is not asserted: the run without hash tags fails every
+    // grab (CROSSSLOT), which is what that test looks at.
+    let run = crate::support::grabstorm_in(cluster.state.path(), &args);
     let report = std::fs::read(out.join("report.json")).unwrap_or_else(|_| {
         panic!(
             "no report: {}{}",
@@ -726,7 +736,7 @@ fn load_on(cluster: &LocalCluster, extra: &[&str]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_load_uses_hash_tags_by_default_and_counts_crossslot_without() {
-    let cluster = blocking(LocalCluster::start);
+    let cluster = blocking(start);
     let tagged = blocking(|| load_on(&cluster, &[]));
     assert_eq!(tagged["hash_tags"], true);
     assert!(

@@ -5,58 +5,39 @@
 //! (the master that answers instead of MOVED), `ROLE` of the old master,
 //! every node's `CLUSTER NODES` for the epoch.
 
-use crate::support::{grabstorm_in, journal_json, state_dir, text, url_with};
+use crate::support::{grabstorm_in, journal_json, text, url_with, UpCluster};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-/// A cluster started with `up --mode cluster`, removed on drop.
+/// A cluster started with `up --mode cluster` ([`UpCluster`], removed
+/// on drop), its nodes by name.
 struct Cluster {
-    state: tempfile::TempDir,
+    up: UpCluster,
     nodes: BTreeMap<String, String>,
     password: Option<String>,
 }
 
 impl Cluster {
     fn up(backend: &str, extra: &[&str]) -> Cluster {
-        let state = state_dir();
-        let mut args = vec![
-            "up",
-            "--backend",
-            backend,
-            "--mode",
-            "cluster",
-            "--node-timeout-ms",
-            "1000",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let out = grabstorm_in(state.path(), &args);
-        assert!(out.status.success(), "up: {}", text(&out.stderr));
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let nodes = v["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["name"].as_str().unwrap().to_string(),
-                    n["host_addr"].as_str().unwrap().to_string(),
-                )
-            })
+        let up = UpCluster::up(backend, extra);
+        let nodes = up
+            .topology
+            .redis_nodes()
+            .map(|n| (n.name.clone(), n.host_addr.to_string()))
             .collect();
         Cluster {
-            password: v["password"].as_str().map(str::to_string),
-            state,
+            password: up.topology.password.clone(),
             nodes,
+            up,
         }
     }
 
     fn load(&self, out: &Path, args: &[&str]) -> Output {
         let mut all = vec!["load", "--attach", "--out", out.to_str().unwrap()];
         all.extend_from_slice(args);
-        grabstorm_in(self.state.path(), &all)
+        grabstorm_in(self.up.state.path(), &all)
     }
 
     fn conn(&self, node: &str) -> Option<redis::Connection> {
@@ -123,12 +104,6 @@ impl Cluster {
             }
         }
         out
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = grabstorm_in(self.state.path(), &["down"]);
     }
 }
 
@@ -335,4 +310,170 @@ fn cluster_minority_partition_loses_what_the_minority_took_recounted() {
         .sum();
     assert!(minority > 0, "{}", r["losses"]);
     losses_add_up(&r);
+}
+
+/// The reply of a plain `SET key 1` sent to `node` (`OK`, or the error's
+/// text, e.g. `CLUSTERDOWN The cluster is down`).
+fn plain_set(c: &Cluster, node: &str, key: &str) -> String {
+    let mut conn = c.conn(node).unwrap_or_else(|| panic!("{node} answers"));
+    match redis::cmd("SET").arg(key).arg(1).query::<String>(&mut conn) {
+        Ok(ok) => ok,
+        // The reply as Redis wrote it: its code, then its text.
+        Err(e) => match e.code() {
+            Some(code) => format!("{code} {}", e.detail().unwrap_or_default()),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// The first failover row's reason, for the log.
+fn f_reason(r: &Value) -> String {
+    r["failovers"][0]["reason"]
+        .as_str()
+        .unwrap_or("-")
+        .to_string()
+}
+
+/// A key whose slot lies in shard `k`'s range (shard K: redis-K's at start).
+fn key_of_shard(k: usize, prefix: &str) -> String {
+    use grabstorm::topology::admin::cluster::{even_split, key_slot};
+    let range = even_split(3)[k - 1];
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .find(|key| range.contains(key_slot(key.as_bytes())))
+        .unwrap()
+}
+
+/// A master with no replica killed under load and left dead. With
+/// `--require-full-coverage yes` the whole cluster refuses: a plain SET of
+/// a shard-2 key sent to shard 2's own master answers CLUSTERDOWN, and the
+/// report says the cluster refuses; with `no` that SET succeeds and only
+/// shard 1's keys fail (MOVED to the dead master, which still owns them). Either way the row names no new master and
+/// says why: the shard had no replica, or its only replica was killed
+/// first ("kill a master whose only replica is down").
+#[test]
+fn cluster_full_coverage_refuses_every_shard_and_partial_coverage_serves_the_others() {
+    let cases: [(&str, &str, &[&str], &str); 3] = [
+        (
+            "yes",
+            "0",
+            &["1s kill master-1"],
+            "its shard has no replica",
+        ),
+        ("no", "0", &["1s kill master-1"], "its shard has no replica"),
+        (
+            "yes",
+            "1",
+            &["1s kill replica-1", "2s kill master-1"],
+            "its only replica redis-4 was down (stopped ",
+        ),
+    ];
+    for (coverage, replicas, faults, why) in cases {
+        let c = Cluster::up(
+            "local",
+            &[
+                "--replicas-per-master",
+                replicas,
+                "--require-full-coverage",
+                coverage,
+            ],
+        );
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--workload",
+            "lock",
+            "--grabbers",
+            "20",
+            "--duration",
+            "6s",
+            "--settle-timeout",
+            "1s",
+        ];
+        for f in faults {
+            args.extend(["--fault", f]);
+        }
+        let o = c.load(out.path(), &args);
+        let r = report(out.path());
+        let said = format!("{}\n{}", text(&o.stdout), text(&o.stderr));
+
+        // The nodes' own word, redis-1 still dead: a shard-2 key on shard
+        // 2's master, and a shard-1 key, which nobody serves.
+        let other = plain_set(&c, "redis-2", &key_of_shard(2, "cov"));
+        let dead = plain_set(&c, "redis-2", &key_of_shard(1, "cov"));
+        let state: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query(&mut c.conn("redis-3").unwrap())
+            .unwrap();
+        eprintln!(
+            "full coverage {coverage}, faults {faults:?}: SET on shard 2 -> {other:?}, on shard 1 -> {dead:?}; errors {}; {}",
+            r["errors"], f_reason(&r)
+        );
+        let rows = r["failovers"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}\n{said}");
+        let f = &rows[0];
+        assert_eq!(
+            (f["old_master"].as_str(), f["shard"].as_u64()),
+            (Some("redis-1"), Some(1))
+        );
+        assert_eq!(f["failed_over"], false, "{f}");
+        assert!(
+            f["new_master"].is_null() && f["promoted_ms"].is_null(),
+            "{f}"
+        );
+        assert!(f["fail_ms"].as_u64().is_some(), "the masters agreed: {f}");
+        let reason = f["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(why), "{f}");
+        let refused: Vec<&Value> = r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "cluster_state" && e["ok"] == false)
+            .collect();
+        let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+        if coverage == "yes" {
+            assert!(other.starts_with("CLUSTERDOWN"), "{other}");
+            assert!(dead.starts_with("CLUSTERDOWN"), "{dead}");
+            assert!(state.contains("cluster_state:fail"), "{state}");
+            // Every live node refuses (the dead ones do not answer).
+            let live: Vec<&str> = if replicas == "0" {
+                vec!["redis-2", "redis-3"]
+            } else {
+                vec!["redis-2", "redis-3", "redis-5", "redis-6"]
+            };
+            assert!(
+                refused.iter().any(|e| e["failing_nodes"]
+                    .as_array()
+                    .is_some_and(|n| n.iter().filter_map(Value::as_str).eq(live.iter().copied()))
+                    && e["uncovered"] == "0\u{2013}5461"),
+                "{refused:?}"
+            );
+            let sentence = format!(
+                "the cluster refuses every command on {}: slots 0\u{2013}5461 have no master (full coverage required)",
+                live.join(", ")
+            );
+            assert!(md.contains(&sentence), "{sentence}\n{md}");
+            assert!(r["errors"]["clusterdown"].as_u64().unwrap_or(0) > 0);
+        } else {
+            assert_eq!(other, "OK");
+            // Shard 1's slots stay assigned to the FAIL master: the others
+            // send a client to it, and nothing answers there.
+            let redis_1 = c.nodes["redis-1"].rsplit(':').next().unwrap().to_string();
+            assert!(
+                dead.starts_with("MOVED ") && dead.ends_with(&format!(":{redis_1}")),
+                "{dead}"
+            );
+            assert!(state.contains("cluster_state:ok"), "{state}");
+            assert!(refused.is_empty(), "{refused:?}");
+            assert!(!md.contains("the cluster refuses"), "{md}");
+            // The other shards kept granting locks after the kill: every
+            // second of the load has successful writes.
+            let tp = r["throughput"].as_array().unwrap();
+            assert!(
+                tp.iter()
+                    .take(6)
+                    .all(|p| p["writes_ok"].as_u64().unwrap_or(0) > 0),
+                "{tp:?}"
+            );
+        }
+    }
 }

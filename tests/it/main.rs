@@ -2,7 +2,6 @@
 //! containers. Each module owns one area; `support` starts what they share.
 
 mod support;
-mod support_cluster;
 
 mod audit_cli;
 mod audit_truth;

@@ -53,6 +53,11 @@ fn every_shipped_scenario_passes_check() {
         "seckill-oversell",
         "persistence-aof-vs-rdb",
         "classroom-demo",
+        "cluster-failover",
+        "cluster-manual-failover",
+        "cluster-minority-partition",
+        "cluster-full-coverage",
+        "cluster-partial-coverage",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),
@@ -509,4 +514,71 @@ fn split_brain_with_min_replicas_on_docker_refuses_writes() {
     }
     let r = assert_shipped_passes("split-brain-min-replicas", "docker");
     assert!(r["errors"]["noreplicas"].as_u64().unwrap() > 0);
+}
+
+/// The two coverage scenarios side by side: the same dead shard without
+/// replica refuses every shard's writes with full coverage (a long write
+/// outage) and only its own with partial coverage (none).
+#[test]
+fn cluster_full_and_partial_coverage_scenarios_pass_locally() {
+    let full = assert_shipped_passes("cluster-full-coverage", "local");
+    let partial = assert_shipped_passes("cluster-partial-coverage", "local");
+    assert!(
+        full["errors"]["clusterdown"].as_u64().unwrap() > 0,
+        "{}",
+        full["errors"]
+    );
+    for r in [&full, &partial] {
+        assert!(
+            r["failovers"][0]["reason"]
+                .as_str()
+                .is_some_and(|w| w.contains("no replica")),
+            "{}",
+            r["failovers"]
+        );
+    }
+    eprintln!(
+        "full coverage: errors {} outage {} ms; partial: errors {} outage {} ms",
+        full["errors"],
+        full["failovers"][0]["write_outage_ms"],
+        partial["errors"],
+        partial["failovers"][0]["write_outage_ms"]
+    );
+}
+
+/// The minority-partition scenario on Docker: shard 1's replica promoted,
+/// the cut-off master refused writes once node-timeout passed, and what it
+/// acknowledged meanwhile is lost, attributed to the minority partition.
+#[test]
+fn cluster_minority_partition_scenario_on_docker_loses_the_minority_writes() {
+    let _cut = crate::support::one_partition_at_a_time();
+    if !docker_or_skip("cluster_minority_partition_scenario_on_docker_loses_the_minority_writes") {
+        return;
+    }
+    let r = assert_shipped_passes("cluster-minority-partition", "docker");
+    let f = &r["failovers"][0];
+    assert_eq!(
+        (f["old_master"].as_str(), f["new_master"].as_str()),
+        (Some("redis-1"), Some("redis-4"))
+    );
+    let lost = r["audit"]["lost_acked_writes"].as_u64().unwrap();
+    let minority: u64 = r["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["cause"] == "minority_partition")
+        .map(|l| l["lost_acked_writes"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "minority partition scenario: lost {lost} ({minority} to the minority partition), errors {}",
+        r["errors"]
+    );
+    let all: u64 = r["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lost_acked_writes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(all, lost, "every loss attributed: {}", r["losses"]);
+    assert!(minority > 0, "{}", r["losses"]);
 }

@@ -199,3 +199,143 @@ pub fn docker_or_skip(test: &str) -> bool {
         }
     }
 }
+
+/// A Redis Cluster started by the real backend, `grabstorm up --mode
+/// cluster --node-timeout-ms 1000` (plus the caller's flags) in a private
+/// state dir, removed with `grabstorm down` on drop (also when a test
+/// panics). Plain connections to its nodes carry the run's password.
+pub struct UpCluster {
+    pub state: tempfile::TempDir,
+    pub topology: grabstorm::topology::Topology,
+}
+
+impl UpCluster {
+    /// `grabstorm up --backend BACKEND --mode cluster --node-timeout-ms 1000 EXTRA...`.
+    pub fn up(backend: &str, extra: &[&str]) -> UpCluster {
+        let state = state_dir();
+        let mut args = vec![
+            "up",
+            "--backend",
+            backend,
+            "--mode",
+            "cluster",
+            "--node-timeout-ms",
+            "1000",
+        ];
+        args.extend_from_slice(extra);
+        let out = grabstorm_in(state.path(), &args);
+        let topology = grabstorm::topology::state::load(state.path());
+        // Whatever happened, the guard below removes what was started.
+        let cluster = topology.map(|topology| UpCluster { state, topology });
+        assert!(
+            out.status.success(),
+            "up: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        cluster.expect("a state file after up")
+    }
+
+    /// Host addresses of the data nodes, `redis-1..` in order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.topology.redis_nodes().map(|n| n.host_addr).collect()
+    }
+
+    /// Host address of node `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.topology
+            .node(name)
+            .expect("a node of the run")
+            .host_addr
+    }
+
+    /// The URL of the node at `addr`, with the run's password.
+    pub fn url(&self, addr: SocketAddr) -> String {
+        url_with(self.topology.password.as_deref(), addr)
+    }
+
+    /// A plain connection to the node at `addr` (2 s timeouts), or why not.
+    pub fn try_conn(&self, addr: SocketAddr) -> redis::RedisResult<redis::Connection> {
+        let c = redis::Client::open(self.url(addr))?
+            .get_connection_with_timeout(Duration::from_secs(2))?;
+        c.set_read_timeout(Some(Duration::from_secs(2)))?;
+        Ok(c)
+    }
+
+    /// A plain connection to the node at `addr`; panics when it does not answer.
+    pub fn conn(&self, addr: SocketAddr) -> redis::Connection {
+        self.try_conn(addr)
+            .unwrap_or_else(|e| panic!("{addr} does not answer: {e}"))
+    }
+
+    /// `CLUSTER NODES` of the node at `addr`, typed (empty when it does not answer).
+    pub fn view(&self, addr: SocketAddr) -> Vec<grabstorm::topology::admin::cluster::ClusterNode> {
+        let Ok(mut c) = self.try_conn(addr) else {
+            return Vec::new();
+        };
+        let text: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut c)
+            .unwrap_or_default();
+        grabstorm::topology::admin::cluster::parse_nodes(&text).unwrap_or_default()
+    }
+
+    /// The master serving `slot`, as the first answering node sees it.
+    pub fn owner(&self, slot: u16) -> grabstorm::topology::admin::cluster::ClusterNode {
+        self.addrs()
+            .into_iter()
+            .map(|a| self.view(a))
+            .find(|v| !v.is_empty())
+            .expect("a node answers")
+            .into_iter()
+            .find(|n| n.flags.master && n.slots.iter().any(|r| r.contains(slot)))
+            .expect("a master for every slot")
+    }
+
+    /// A replica of the master with `id`, as the first answering node sees it.
+    pub fn replica_of(&self, id: &str) -> grabstorm::topology::admin::cluster::ClusterNode {
+        self.addrs()
+            .into_iter()
+            .map(|a| self.view(a))
+            .find(|v| !v.is_empty())
+            .expect("a node answers")
+            .into_iter()
+            .find(|n| n.master_id.as_deref() == Some(id))
+            .expect("a replica")
+    }
+
+    /// The host address of a `CLUSTER NODES` line (by the address it announces).
+    pub fn addr_of(&self, n: &grabstorm::topology::admin::cluster::ClusterNode) -> SocketAddr {
+        self.topology
+            .node_by_addr(&n.addr)
+            .unwrap_or_else(|| panic!("no node of the run at {}", n.addr))
+            .host_addr
+    }
+
+    /// The name (`redis-K`) of a `CLUSTER NODES` line.
+    pub fn name_of(&self, n: &grabstorm::topology::admin::cluster::ClusterNode) -> String {
+        self.topology
+            .node_by_addr(&n.addr)
+            .unwrap_or_else(|| panic!("no node of the run at {}", n.addr))
+            .name
+            .clone()
+    }
+}
+
+impl Drop for UpCluster {
+    fn drop(&mut self) {
+        let _ = grabstorm_in(self.state.path(), &["down"]);
+    }
+}
+
+/// Polls `ok` every 50 ms until it holds; panics after `within`.
+pub fn wait_for(within: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    loop {
+        if ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
