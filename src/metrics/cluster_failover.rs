@@ -43,7 +43,12 @@ pub(super) fn measure(
         at_ms: at,
         old_master: node.to_string(),
         shard,
-        pfail_ms: flagged("pfail"),
+        // A node that went from nothing to FAIL between two polls had
+        // flagged PFAIL first, unseen: the FAIL is then the first flag seen.
+        pfail_ms: match (flagged("pfail"), flagged("fail")) {
+            (Some(p), Some(f)) => Some(p.min(f)),
+            (p, f) => p.or(f),
+        },
         fail_ms: flagged("fail"),
         ..Default::default()
     };
@@ -370,6 +375,26 @@ mod tests {
         assert!(f.old_master_rejoined_as_replica);
         assert_eq!(f.lost_acked_writes, Some(0));
         assert!(losses.is_empty());
+    }
+
+    #[test]
+    fn a_fail_seen_without_its_pfail_counts_as_the_first_flag() {
+        let mut t = cluster_topology();
+        t.spec.replicas_per_master = 0;
+        let events = vec![
+            fault(1000, "kill", "redis-1"),
+            flag(4100, "redis-2", "redis-1", "fail"),
+            fault(10_000, "restart", "redis-1"),
+        ];
+        let rows = failovers_and_losses(&events, &[], &t, &LostAckedWrites::default()).0;
+        assert_eq!(
+            (rows[0].pfail_ms, rows[0].fail_ms),
+            (Some(3100), Some(3100))
+        );
+        assert_eq!(
+            rows[0].reason.as_deref(),
+            Some("redis-1 was marked FAIL, but its shard has no replica to promote")
+        );
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub struct Failover {
     /// `redis-K` as master).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<usize>,
-    /// Cluster mode: first node flagging the old master PFAIL.
+    /// Cluster mode: first node flagging the old master PFAIL (or FAIL,
+    /// when no poll caught it in PFAIL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pfail_ms: Option<u64>,
     /// Cluster mode: first node marking it FAIL (a majority of masters agreed).
