@@ -299,16 +299,28 @@ impl ClusterShared {
         });
     }
 
-    /// Reads `CLUSTER SHARDS` from the first node that answers: the map's
-    /// nodes (on their open connections), then the seeds.
+    /// Reads `CLUSTER SHARDS` from every node of the map at once (on their
+    /// open connections) and keeps the view most of them give (see
+    /// [`shards::most_agreed`]): one node may not have heard of a failover
+    /// yet, and a map read from it alone would undo a MOVED just followed.
+    /// With no node of the map answering, the seeds, one after the other.
     async fn read_shards(&self) -> anyhow::Result<Vec<shards::Shard>> {
         let mut errors = Vec::new();
-        for node in self.current().nodes.iter() {
+        let map = self.current();
+        let reads = futures::future::join_all(map.nodes.iter().map(|node| async move {
             let mut conn = node.conn(0);
-            match shards_of(&mut conn).await {
-                Ok(s) => return Ok(s),
-                Err(e) => errors.push(format!("{}: {e:#}", node.addr)),
+            (node.addr, shards_of(&mut conn).await)
+        }))
+        .await;
+        let mut views = Vec::new();
+        for (addr, read) in reads {
+            match read {
+                Ok(s) => views.push(s),
+                Err(e) => errors.push(format!("{addr}: {e:#}")),
             }
+        }
+        if let Some(view) = shards::most_agreed(views) {
+            return Ok(view);
         }
         for seed in &self.seeds {
             let read = async {

@@ -36,6 +36,44 @@ impl Shard {
     }
 }
 
+/// Of several nodes' `CLUSTER SHARDS`, the view most of them give: views
+/// are compared by which master id serves which slots (health and replicas
+/// aside); ties go to the view naming online masters for more slots (a
+/// node that missed a failover still names the failed master), then to
+/// the first. None when there is no view.
+pub fn most_agreed(views: Vec<Vec<Shard>>) -> Option<Vec<Shard>> {
+    let owners = |v: &[Shard]| {
+        let mut o: Vec<(Vec<SlotRange>, String)> = v
+            .iter()
+            .filter(|s| !s.slots.is_empty())
+            .map(|s| {
+                let mut slots = s.slots.clone();
+                slots.sort();
+                (slots, s.master().map(|m| m.id.clone()).unwrap_or_default())
+            })
+            .collect();
+        o.sort();
+        o
+    };
+    let online_slots = |v: &[Shard]| -> u32 {
+        v.iter()
+            .filter(|s| s.master().is_some_and(|m| m.online))
+            .flat_map(|s| s.slots.iter())
+            .map(|r| r.len())
+            .sum()
+    };
+    let keys: Vec<_> = views.iter().map(|v| owners(v)).collect();
+    let best = (0..views.len()).max_by(|&a, &b| {
+        let votes = |i: usize| keys.iter().filter(|k| **k == keys[i]).count();
+        votes(a)
+            .cmp(&votes(b))
+            .then(online_slots(&views[a]).cmp(&online_slots(&views[b])))
+            // max_by keeps the last of equals: prefer the earlier view.
+            .then(b.cmp(&a))
+    })?;
+    views.into_iter().nth(best)
+}
+
 /// Why a `CLUSTER SHARDS` reply could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("CLUSTER SHARDS reply: {0}")]
@@ -249,5 +287,38 @@ mod tests {
             Value::Array(vec![Value::Int(9), Value::Int(2)]),
         ])]);
         assert!(parse_shards(&bad).is_err());
+    }
+
+    #[test]
+    fn the_view_most_nodes_give_wins_and_online_masters_break_ties() {
+        let node = |id: &str, online: bool| ShardNode {
+            id: id.into(),
+            master: true,
+            online,
+            ..Default::default()
+        };
+        let view = |owner: &str, online: bool| {
+            vec![Shard {
+                slots: vec![SlotRange {
+                    start: 0,
+                    end: 16383,
+                }],
+                nodes: vec![node(owner, online)],
+            }]
+        };
+        // Two nodes saw the promotion, one did not.
+        let got = most_agreed(vec![
+            view("old", true),
+            view("new", true),
+            view("new", true),
+        ]);
+        assert_eq!(got.unwrap()[0].nodes[0].id, "new");
+        // One each: the view whose master is online.
+        let got = most_agreed(vec![view("old", false), view("new", true)]);
+        assert_eq!(got.unwrap()[0].nodes[0].id, "new");
+        // All equal: the first.
+        let got = most_agreed(vec![view("a", true), view("b", true)]);
+        assert_eq!(got.unwrap()[0].nodes[0].id, "a");
+        assert!(most_agreed(Vec::new()).is_none());
     }
 }
