@@ -41,6 +41,7 @@ pub mod image;
 pub mod live;
 pub mod local;
 pub mod manifest;
+pub mod migrate;
 pub mod partition;
 pub mod plan;
 pub mod procfs;

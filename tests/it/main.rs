@@ -8,6 +8,7 @@ mod audit_truth;
 mod auth;
 mod cluster;
 mod cluster_lab;
+mod cluster_migrate;
 mod cluster_topology;
 mod faults;
 mod journal;

@@ -1,0 +1,299 @@
+//! Live slot migration: moving hash slots with their keys from one Cluster
+//! master to another while clients keep writing, the way `redis-cli
+//! --cluster reshard` does it, one slot at a time:
+//!
+//! 1. the target is told `CLUSTER SETSLOT <slot> IMPORTING <source id>`,
+//!    the source `CLUSTER SETSLOT <slot> MIGRATING <target id>`: from now
+//!    on the source answers `ASK` for a key it no longer has, and the
+//!    target accepts a command for the slot only after `ASKING`;
+//! 2. the source's keys of the slot (`CLUSTER GETKEYSINSLOT`, a batch at a
+//!    time) are sent over with `MIGRATE <target internal address> ... KEYS`
+//!    (the source dials the target on the run's own network: the bridge
+//!    on Docker, loopback locally);
+//! 3. `CLUSTER SETSLOT <slot> NODE <target id>` on the target, the source
+//!    and every other master: the slot is the target's, and clients that
+//!    ask elsewhere get `MOVED`.
+//!
+//! Every command runs from the host through each node's loopback address.
+//! [`move_slots`] reports its progress after every slot and can be
+//! stopped between two slots (a slot is never left half moved by a stop:
+//! only an error can, and the error says which slot and where it stood).
+//! The reshard command and fault step and `scale` build on it.
+
+use super::admin::cluster::{self, SlotRange, READ_TIMEOUT};
+use super::admin::probe::{connect, query};
+use super::{Node, Topology};
+use anyhow::{anyhow, bail, Context, Result};
+use redis::aio::MultiplexedConnection;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Time one migration command may take (MIGRATE of a batch included).
+const STEP: Duration = Duration::from_secs(5);
+/// Keys moved per `MIGRATE`.
+pub const BATCH: usize = 100;
+/// MIGRATE's own timeout for the target's answer, milliseconds.
+const MIGRATE_TIMEOUT_MS: u64 = 5000;
+
+/// How far a move has come, after each slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub slots_done: u32,
+    pub slots_total: u32,
+    pub keys_moved: u64,
+}
+
+/// What a finished (or stopped) move did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MoveReport {
+    pub from: String,
+    pub to: String,
+    pub slots_moved: u32,
+    pub keys_moved: u64,
+    pub millis: u64,
+    /// False when a stop came before every slot was moved.
+    pub complete: bool,
+    /// Every answering node names the new owner of every moved slot (the
+    /// replicas learn it by gossip; waited for at most 10 s).
+    pub every_node_agrees: bool,
+}
+
+/// One node of the move, connected, with its cluster id.
+struct Party<'t> {
+    node: &'t Node,
+    conn: MultiplexedConnection,
+    id: String,
+}
+
+async fn run<T: redis::FromRedisValue>(
+    party: &mut Party<'_>,
+    cmd: &redis::Cmd,
+    what: &str,
+) -> Result<T> {
+    query(&mut party.conn, cmd, STEP)
+        .await
+        .map_err(|e| anyhow!("{}: {what} failed: {e}", party.node.name))
+}
+
+async fn party<'t>(t: &'t Topology, name: &str) -> Result<Party<'t>> {
+    let node = t
+        .node(name)
+        .with_context(|| format!("no node named {name} in the run"))?;
+    let mut conn = connect(node.host_addr, &t.auth(), READ_TIMEOUT)
+        .await
+        .map_err(|e| anyhow!("{name}: cannot connect to {}: {e}", node.host_addr))?;
+    let id: String = query(&mut conn, redis::cmd("CLUSTER").arg("MYID"), STEP)
+        .await
+        .map_err(|e| anyhow!("{name}: CLUSTER MYID failed: {e}"))?;
+    Ok(Party { node, conn, id })
+}
+
+/// The slots of `ranges`, in order.
+pub fn slots_of(ranges: &[SlotRange]) -> impl Iterator<Item = u16> + '_ {
+    ranges.iter().flat_map(|r| r.start..=r.end)
+}
+
+/// The first `count` slots `owner` serves, as ranges, by its own view.
+pub fn first_slots(owner_slots: &[SlotRange], count: u32) -> Vec<SlotRange> {
+    let mut left = count;
+    let mut out = Vec::new();
+    for r in owner_slots {
+        if left == 0 {
+            break;
+        }
+        let take = r.len().min(left);
+        out.push(SlotRange {
+            start: r.start,
+            end: (u32::from(r.start) + take - 1) as u16,
+        });
+        left -= take;
+    }
+    out
+}
+
+/// Moves `slots` with their keys from master `from` to master `to` (node
+/// names), one slot at a time (see the module doc), calling `progress`
+/// after each. Stops between two slots when `cancel` fires. Every other
+/// master of the cluster is told each slot's new owner too.
+pub async fn move_slots(
+    t: &Topology,
+    from: &str,
+    to: &str,
+    slots: &[SlotRange],
+    cancel: &CancellationToken,
+    mut progress: impl FnMut(Progress),
+) -> Result<MoveReport> {
+    if from == to {
+        bail!("{from} cannot move slots to itself");
+    }
+    let started = Instant::now();
+    let mut source = party(t, from).await?;
+    let mut target = party(t, to).await?;
+    let target_addr = target.node.internal_addr.clone();
+    let (target_ip, target_port) = target_addr
+        .rsplit_once(':')
+        .with_context(|| format!("{to}: no port in its address {target_addr}"))?;
+    // The other masters, to be told each slot's new owner at once.
+    let mut others = Vec::new();
+    for (name, view) in crate::topology::cluster::views(t).await {
+        let Some(me) = view.as_ref().and_then(|v| v.myself()) else {
+            continue;
+        };
+        if me.flags.master && name != from && name != to {
+            others.push(party(t, &name).await?);
+        }
+    }
+    let total: u32 = slots.iter().map(|r| r.len()).sum();
+    let mut done = Progress {
+        slots_total: total,
+        ..Default::default()
+    };
+    for slot in slots_of(slots) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let setslot = |state: &str, id: &str| {
+            let mut c = redis::cmd("CLUSTER");
+            c.arg("SETSLOT").arg(slot).arg(state).arg(id);
+            c
+        };
+        let at = |what: &str| format!("slot {slot}: {what}");
+        run::<()>(
+            &mut target,
+            &setslot("IMPORTING", &source.id.clone()),
+            &at("SETSLOT IMPORTING"),
+        )
+        .await?;
+        run::<()>(
+            &mut source,
+            &setslot("MIGRATING", &target.id.clone()),
+            &at("SETSLOT MIGRATING"),
+        )
+        .await?;
+        loop {
+            let keys: Vec<Vec<u8>> = run(
+                &mut source,
+                redis::cmd("CLUSTER")
+                    .arg("GETKEYSINSLOT")
+                    .arg(slot)
+                    .arg(BATCH),
+                &at("GETKEYSINSLOT"),
+            )
+            .await?;
+            if keys.is_empty() {
+                break;
+            }
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate
+                .arg(target_ip)
+                .arg(target_port)
+                .arg("")
+                .arg(0)
+                .arg(MIGRATE_TIMEOUT_MS);
+            if let Some(pw) = &t.password {
+                migrate.arg("AUTH").arg(pw);
+            }
+            migrate.arg("KEYS").arg(&keys);
+            run::<redis::Value>(&mut source, &migrate, &at("MIGRATE")).await?;
+            done.keys_moved += keys.len() as u64;
+        }
+        let target_id = target.id.clone();
+        run::<()>(
+            &mut target,
+            &setslot("NODE", &target_id),
+            &at("SETSLOT NODE on the target"),
+        )
+        .await?;
+        run::<()>(
+            &mut source,
+            &setslot("NODE", &target_id),
+            &at("SETSLOT NODE on the source"),
+        )
+        .await?;
+        for other in &mut others {
+            // A master that does not answer learns it from the gossip.
+            let _ = run::<()>(other, &setslot("NODE", &target_id), &at("SETSLOT NODE")).await;
+        }
+        done.slots_done += 1;
+        progress(done);
+    }
+    let moved: Vec<u16> = slots_of(slots).take(done.slots_done as usize).collect();
+    let agreed = wait_agreement(t, to, &moved, AGREEMENT_WAIT).await;
+    Ok(MoveReport {
+        from: from.to_string(),
+        to: to.to_string(),
+        slots_moved: done.slots_done,
+        keys_moved: done.keys_moved,
+        millis: started.elapsed().as_millis() as u64,
+        complete: done.slots_done == total,
+        every_node_agrees: agreed,
+    })
+}
+
+/// Longest wait for every node (replicas learn by gossip) to name the new
+/// owner of the moved slots.
+const AGREEMENT_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until every answering node names `owner` for each of `slots`;
+/// false when they did not within `within`.
+pub async fn wait_agreement(t: &Topology, owner: &str, slots: &[u16], within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let views = crate::topology::cluster::views(t).await;
+        let owner_id = views
+            .iter()
+            .find(|(n, _)| n == owner)
+            .and_then(|(_, v)| v.as_ref())
+            .and_then(|v| v.myself())
+            .map(|m| m.id.clone());
+        let agree = owner_id.is_some_and(|id| {
+            views.iter().filter_map(|(_, v)| v.as_ref()).all(|v| {
+                slots
+                    .iter()
+                    .all(|s| v.owner_of(*s).is_some_and(|o| o.id == id))
+            })
+        });
+        if agree {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The slots `node` serves now, as the node itself says.
+pub async fn served_by(t: &Topology, node: &str) -> Result<Vec<SlotRange>> {
+    let n = t
+        .node(node)
+        .with_context(|| format!("no node named {node} in the run"))?;
+    let view = cluster::read_view(n.host_addr, &t.auth(), READ_TIMEOUT)
+        .await
+        .map_err(|e| anyhow!("{node}: {e}"))?;
+    let me = view
+        .myself()
+        .with_context(|| format!("{node}: CLUSTER NODES has no line of its own"))?;
+    if !me.flags.master {
+        bail!("{node} is not a master: it serves no slots");
+    }
+    Ok(me.slots.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_slots_span_ranges_in_order() {
+        let r = |start, end| SlotRange { start, end };
+        let owned = [r(0, 99), r(200, 299)];
+        assert_eq!(first_slots(&owned, 50), vec![r(0, 49)]);
+        assert_eq!(first_slots(&owned, 150), vec![r(0, 99), r(200, 249)]);
+        assert_eq!(first_slots(&owned, 1000), vec![r(0, 99), r(200, 299)]);
+        assert_eq!(
+            slots_of(&first_slots(&owned, 3)).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+    }
+}
