@@ -611,7 +611,11 @@ mod tests {
         assert_eq!(row.slots_moved, 4096);
         assert_eq!(row.moved_between_survivors, 0);
         assert_eq!(row.moved_keys, row.keys_per_master[3]);
-        assert!((0.22..0.28).contains(&row.moved_share), "{}", row.moved_share);
+        assert!(
+            (0.22..0.28).contains(&row.moved_share),
+            "{}",
+            row.moved_share
+        );
     }
 
     #[test]

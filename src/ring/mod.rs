@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn adding_a_server_only_takes_keys_from_the_others() {
         let before = Ring::new(&["redis-1", "redis-2", "redis-3", "redis-4"], 100);
-        let after = Ring::new(&["redis-1", "redis-2", "redis-3", "redis-4", "redis-5"], 100);
+        let after = Ring::new(
+            &["redis-1", "redis-2", "redis-3", "redis-4", "redis-5"],
+            100,
+        );
         let mut taken = 0;
         for k in 0..20_000 {
             let key = format!("user:{k}");

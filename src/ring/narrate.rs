@@ -57,9 +57,7 @@ fn ring_sentence(report: &RingReport, row: &SchemeRow) -> String {
     let v = row.vnodes.unwrap_or(0);
     let from_where = if row.moved_between_survivors == 0 {
         match report.change {
-            Change::Remove => {
-                "all of them from the removed server: monotonicity".to_string()
-            }
+            Change::Remove => "all of them from the removed server: monotonicity".to_string(),
             Change::Add => "all of them to the new server: monotonicity".to_string(),
         }
     } else {
