@@ -118,6 +118,10 @@ pub struct SchemeRow {
     pub load_cv_after: f64,
     /// Keys the server that left held (removal), or took (addition).
     pub changed_server_keys: u64,
+    /// Removal: where the leaving server's keys went, per server after the
+    /// change; addition: where the new server's keys came from, per server
+    /// before it.
+    pub changed_keys_by_server: Vec<u64>,
     /// Where the placements are: database numbers on every server.
     pub db_before: u32,
     pub db_after: u32,
@@ -373,10 +377,20 @@ async fn measure_scheme(
         .collect();
     let mut moved = 0u64;
     let mut between = 0u64;
+    let changed_index = match plan.change {
+        Change::Remove => index_of(&before[before.len() - 1]),
+        Change::Add => index_of(&after[after.len() - 1]),
+    };
+    let mut changed_by = vec![0u64; names.len()];
     for (key, &from) in &was {
         let to = now[key];
         if from != to {
             moved += 1;
+            match plan.change {
+                Change::Remove if from == changed_index => changed_by[to] += 1,
+                Change::Add if to == changed_index => changed_by[from] += 1,
+                _ => {}
+            }
             if survivors.contains(&from) && survivors.contains(&to) {
                 between += 1;
             }
@@ -413,6 +427,10 @@ async fn measure_scheme(
         load_cv_after: coefficient_of_variation(&keys_per_server_after),
         keys_per_server_after,
         changed_server_keys: changed,
+        changed_keys_by_server: match plan.change {
+            Change::Remove => after.iter().map(|m| changed_by[index_of(m)]).collect(),
+            Change::Add => before.iter().map(|m| changed_by[index_of(m)]).collect(),
+        },
         db_before,
         db_after,
     })

@@ -66,10 +66,31 @@ fn ring_sentence(report: &RingReport, row: &SchemeRow) -> String {
             row.moved_between_survivors
         )
     };
+    let reached = row
+        .changed_keys_by_server
+        .iter()
+        .filter(|&&n| n > 0)
+        .count();
+    let split = row
+        .changed_keys_by_server
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let spread = match report.change {
+        Change::Remove => format!(
+            " Its keys went to {reached} of the {} servers that stayed ({split}).",
+            row.changed_keys_by_server.len()
+        ),
+        Change::Add => format!(
+            " The new server took keys from {reached} of the {} servers ({split}).",
+            row.changed_keys_by_server.len()
+        ),
+    };
     let min = row.keys_per_server.iter().min().copied().unwrap_or(0);
     let max = row.keys_per_server.iter().max().copied().unwrap_or(0);
     format!(
-        "With {v} virtual node{} per server, {} moved {} of keys ({} keys), {from_where}. \
+        "With {v} virtual node{} per server, {} moved {} of keys ({} keys), {from_where}.{spread} \
          Before, the servers held {min} to {max} keys (spread {:.3}: standard deviation over mean){}.",
         if v == 1 { "" } else { "s" },
         verb(report),
@@ -114,11 +135,13 @@ pub fn narrate(report: &RingReport) -> Vec<String> {
         if report.rows.len() > 1 {
             lines.push(format!(
                 "Virtual nodes are the cure for skew (2.4.6): from {} to {} points per server the spread fell from {:.3} to {:.3}, \
-                 and the keys of a leaving server go to many servers instead of one neighbour.",
+                 and the servers that share a changed server's keys went from {} to {} (see each line above).",
                 first.vnodes.unwrap_or(0),
                 last.vnodes.unwrap_or(0),
                 first.load_cv,
-                last.load_cv
+                last.load_cv,
+                first.changed_keys_by_server.iter().filter(|&&n| n > 0).count(),
+                last.changed_keys_by_server.iter().filter(|&&n| n > 0).count(),
             ));
         }
     }
