@@ -178,7 +178,7 @@ fn row_line(scheme: &str, row: &SchemeRow) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     format!(
-        "{scheme:<16} {:>7.1}% {:>9} {:>10} {:>7.3}  {per}\n",
+        "{scheme:<14} {:>6.1}% {:>10} {:>17} {:>7.3}  {per}\n",
         row.moved_share * 100.0,
         row.moved_keys,
         row.moved_between_survivors,
@@ -197,8 +197,8 @@ pub fn table(report: &RingReport) -> String {
         report.keys, report.servers
     );
     out.push_str(&format!(
-        "{:<16} {:>8} {:>9} {:>10} {:>7}  keys per server before\n",
-        "scheme", "moved", "moved", "survivors", "load cv"
+        "{:<14} {:>7} {:>10} {:>17} {:>7}  keys per server before\n",
+        "scheme", "moved", "keys moved", "between survivors", "load cv"
     ));
     out.push_str(&row_line("modulo", &report.modulo));
     for row in &report.rows {
@@ -215,7 +215,7 @@ pub fn table(report: &RingReport) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     out.push_str(&format!(
-        "{:<16} {:>7.1}% {:>9} {:>10} {:>7.3}  {per}  (computed: CRC16 slots, {} slots moved)\n",
+        "{:<14} {:>6.1}% {:>10} {:>17} {:>7.3}  {per}  (computed: CRC16 slots, {} slots moved)\n",
         "cluster slots",
         c.moved_share * 100.0,
         c.moved_keys,
