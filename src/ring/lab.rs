@@ -605,6 +605,64 @@ pub fn cluster_slots(plan: &RingPlan) -> ClusterSlotsRow {
     }
 }
 
+/// A report shaped like the measured N = 4, remove-one run (the README's
+/// table), for tests of what reads it.
+#[cfg(test)]
+pub(crate) fn sample_report() -> RingReport {
+    let row = |vnodes: Option<u32>, moved: u64, between: u64, before: [u64; 4], to: [u64; 3]| {
+        let after: Vec<u64> = (0..3).map(|i| before[i] + to[i]).collect();
+        SchemeRow {
+            vnodes,
+            moved_share: moved as f64 / 20_000.0,
+            moved_between_survivors: between,
+            load_cv: coefficient_of_variation(&before),
+            keys_per_server: before.to_vec(),
+            moved_keys: moved,
+            load_cv_after: coefficient_of_variation(&after),
+            keys_per_server_after: after,
+            changed_server_keys: before[3],
+            changed_keys_by_server: to.to_vec(),
+            db_before: 0,
+            db_after: 1,
+        }
+    };
+    let plan = RingPlan {
+        servers: 4,
+        vnodes: vec![1, 1000],
+        keys: 20_000,
+        change: Change::Remove,
+    };
+    let modulo = row(
+        None,
+        14_995,
+        9_960,
+        [5025, 4965, 4975, 5035],
+        [1678, 1679, 1678],
+    );
+    RingReport {
+        servers: 4,
+        keys: 20_000,
+        modulo_moved_share: modulo.moved_share,
+        rows: vec![
+            row(Some(1), 3350, 0, [2204, 3752, 10694, 3350], [0, 0, 3350]),
+            row(
+                Some(1000),
+                5015,
+                0,
+                [4923, 5119, 4943, 5015],
+                [1593, 1680, 1742],
+            ),
+        ],
+        change: Change::Remove,
+        changed_server: "redis-4".into(),
+        server_names: (1..=4).map(|i| format!("redis-{i}")).collect(),
+        hash: HASH_NAME.into(),
+        modulo,
+        cluster_slots: cluster_slots(&plan),
+        measured_in_ms: 900,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,6 +160,35 @@ pub fn narrate(report: &RingReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::lab::sample_report;
+
+    #[test]
+    fn the_narration_names_what_each_number_shows() {
+        let mut report = sample_report();
+        let text = narrate(&report).join("\n");
+        for want in [
+            "Modulo (hash % 4 becomes hash % 3) moved 75.0% of keys (14995 keys); 9960 of them",
+            "the expectation is 75.0%",
+            "With 1 virtual node per server, removing 1 of 4 servers (redis-4) moved 16.8%",
+            "all of them from the removed server: monotonicity. Its keys went to 1 of the 3 servers that stayed (0 / 0 / 3350)",
+            "spread 0.667",
+            "unbalanced",
+            "With 1000 virtual nodes per server",
+            "went to 3 of the 3 servers",
+            "from 1 to 1000 points per server the spread fell from 0.667 to 0.015",
+            "Redis Cluster (computed, not measured",
+        ] {
+            assert!(text.contains(want), "{want:?} missing in:\n{text}");
+        }
+        // Keys between survivors are told as such, never as monotonicity.
+        report.rows[1].moved_between_survivors = 7;
+        let line = &narrate(&report)[3];
+        assert!(
+            line.contains("7 of them between servers that stayed"),
+            "{line}"
+        );
+        assert!(!line.contains("monotonicity"), "{line}");
+    }
 
     #[test]
     fn modulo_keeps_the_keys_where_both_remainders_agree() {

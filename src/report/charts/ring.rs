@@ -248,3 +248,38 @@ pub fn write_ring_charts(dir: &Path, report: &RingReport) -> Result<Vec<PathBuf>
     files.extend(render_both!(dir, "ring-moved", draw_moved, report)?);
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_charts_are_valid_png_and_svg_with_their_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = crate::ring::lab::sample_report();
+        let files = write_ring_charts(dir.path(), &report).unwrap();
+        assert_eq!(files.len(), 4);
+        for png in files.iter().filter(|p| p.extension().unwrap() == "png") {
+            let bytes = std::fs::read(png).unwrap();
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", png.display());
+            assert!(bytes.len() > 10_000, "{} is nearly empty", png.display());
+        }
+        let svg = std::fs::read_to_string(dir.path().join("ring-keys-per-server.svg")).unwrap();
+        for text in ["ring V=1000", "modulo", "redis-4", "fair share 5000"] {
+            assert!(
+                svg.contains(text),
+                "ring-keys-per-server.svg lacks {text:?}"
+            );
+        }
+        let svg = std::fs::read_to_string(dir.path().join("ring-moved.svg")).unwrap();
+        for text in [
+            "redis-4 of 4 servers leaves",
+            "75.0%",
+            "25.1%",
+            "cluster slots (computed)",
+            "keys moved between servers that stayed",
+        ] {
+            assert!(svg.contains(text), "ring-moved.svg lacks {text:?}");
+        }
+    }
+}
