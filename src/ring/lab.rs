@@ -108,7 +108,8 @@ pub struct SchemeRow {
     pub moved_share: f64,
     /// Keys that moved from one server that stayed to another that stayed.
     pub moved_between_survivors: u64,
-    /// Standard deviation of keys per server over the mean, before the change.
+    /// Standard deviation (population) of keys per server over the mean,
+    /// before the change.
     pub load_cv: f64,
     /// Keys each server held before the change (servers in the scheme then).
     pub keys_per_server: Vec<u64>,
@@ -323,7 +324,7 @@ fn owners(
     Ok(owner)
 }
 
-/// Standard deviation over the mean (0 for no load).
+/// Population standard deviation over the mean (0 for no load).
 pub fn coefficient_of_variation(counts: &[u64]) -> f64 {
     if counts.is_empty() {
         return 0.0;
