@@ -33,6 +33,7 @@ const AFTER_HELP: &str = "Examples:
   grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
   grabstorm fault segfault master            crash the master of the running topology
   grabstorm run scenarios/failover-segfault.toml --headless --out out/
+  grabstorm ring --servers 4 --vnodes 1,10,100,1000 --keys 20000 --narrate
   grabstorm down --all                       remove everything any grabstorm run left behind";
 
 #[derive(Parser, Debug)]
@@ -88,6 +89,10 @@ pub enum Command {
     Journal(commands::journal::JournalArgs),
     /// List the kept run directories, or prune old ones (the last 20 are kept).
     Runs(commands::runs::RunsArgs),
+    /// Consistent hashing lab: shard keys over N independent servers by
+    /// modulo and by a ring with virtual nodes, remove or add a server,
+    /// count on the servers what moved.
+    Ring(Box<commands::ring::RingArgs>),
 }
 
 pub use crate::topology::select::BackendChoice;

@@ -51,6 +51,9 @@
 //!   scenario's title and step sentences recorded in it by the runner), and
 //!   the run directories that keep them (the last 20).
 //! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
+//! - [`ring`]: the consistent-hashing lab, beside the run: client-side
+//!   sharding over independent servers (a 2^32 ring with virtual nodes,
+//!   and `hash % N`), measured on real servers when one leaves or joins.
 
 pub mod audit;
 pub mod cli;
@@ -63,6 +66,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod report;
+pub mod ring;
 pub mod scenario;
 pub mod shutdown;
 pub mod topology;

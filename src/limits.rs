@@ -89,6 +89,12 @@ pub const BENCH_REQUESTS: Limit<u64> = Limit::new(1, 100_000_000);
 pub const BENCH_SCALE_SECONDS: Limit<u64> = Limit::new(1, 3600);
 /// Worker threads of grabstorm's engine (`--threads`, `bench --compare-threads`).
 pub const THREADS: Limit<u64> = Limit::new(1, 1024);
+/// Servers of `grabstorm ring` before the change (one more is started to join).
+pub const RING_SERVERS: Limit<u64> = Limit::new(1, 16);
+/// Virtual nodes per server on the ring.
+pub const RING_VNODES: Limit<u64> = Limit::new(1, 10_000);
+/// Keys `grabstorm ring` writes through each scheme.
+pub const RING_KEYS: Limit<u64> = Limit::new(1, 200_000);
 /// Frames per second of the dashboard.
 pub const FPS: Limit<u64> = Limit::new(1, 120);
 

@@ -9,6 +9,7 @@ pub mod down;
 pub mod fault;
 pub mod journal;
 pub mod load;
+pub mod ring;
 pub mod run;
 pub mod runs;
 pub mod status;
@@ -60,6 +61,7 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Run(a)) => run::run(g, *a, shutdown).await,
         Some(Command::Journal(a)) => until_signal(journal::run(g, a), shutdown).await,
         Some(Command::Runs(a)) => until_signal(runs::run(g, a), shutdown).await,
+        Some(Command::Ring(a)) => ring::run(g, *a, shutdown).await,
         None => tui::run(g, Default::default(), shutdown).await,
     }
 }

@@ -133,7 +133,7 @@ pub async fn run(
 
 /// Refuses to start a second run over a live one; removes the remains of a
 /// dead one (its state file outlived its nodes).
-async fn refuse_if_running(state_dir: &Path) -> anyhow::Result<()> {
+pub(crate) async fn refuse_if_running(state_dir: &Path) -> anyhow::Result<()> {
     let Ok(old) = state::load(state_dir) else {
         return Ok(());
     };

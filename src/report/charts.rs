@@ -1,7 +1,8 @@
 //! Charts of a finished run, drawn with plotters into PNG (bitmap backend)
 //! and SVG from the same drawing code: throughput and errors over time with
 //! fault and failover marks, the latency histogram, and red-packet fairness
-//! by grab position against the equal-mean line.
+//! by grab position against the equal-mean line; and the ring lab's keys
+//! per server and keys moved per scheme ([`write_ring_charts`]).
 //!
 //! PNG text needs a font and plotters is built without fontconfig, so
 //! DejaVu Sans is embedded (`assets/fonts/`, with its license) and
@@ -458,6 +459,10 @@ pub fn write_fairness(dir: &Path, chart: &FairnessChart) -> Result<Vec<PathBuf>,
     register_font()?;
     render_both!(dir, "fairness", draw_fairness, chart)
 }
+
+// After `render_both!`: the ring lab's charts draw with it and the same look.
+mod ring;
+pub use ring::write_ring_charts;
 
 /// Writes every chart a finished run has data for into `dir`: throughput
 /// and latency always, fairness when the run had red packets.

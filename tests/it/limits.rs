@@ -59,6 +59,12 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("bench --compare-threads 0", "0", "1 to 1024"),
     ("--threads 0 load", "0", "1 to 1024"),
     ("runs prune --keep -1", "-1", "0 to 100000"),
+    ("ring --servers 0", "0", "1 to 16"),
+    ("ring --servers 17", "17", "1 to 16"),
+    ("ring --vnodes 1,0", "0", "1 to 10000"),
+    ("ring --vnodes 10001", "10001", "1 to 10000"),
+    ("ring --keys 0", "0", "1 to 200000"),
+    ("ring --keys 200001", "200001", "1 to 200000"),
 ];
 
 #[test]
@@ -96,6 +102,8 @@ fn the_limits_themselves_are_accepted() {
         "load --grabbers 1 --connections 1 --duration 1s --hard-cap 1s --settle-timeout 1h",
         "up --replicas 16 --sentinels 9 --quorum 9 --down-after-ms 100",
         "bench --grabbers 100000 --scale 1,100000",
+        "ring --servers 16 --vnodes 1,10000 --keys 200000",
+        "ring --servers 1 --add 1 --keys 1",
     ] {
         let out = Command::new(grabstorm_bin())
             .args(line.split(' '))

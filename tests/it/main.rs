@@ -16,6 +16,7 @@ mod leftovers;
 mod limits;
 mod locks;
 mod losses;
+mod ring;
 mod scenario;
 mod signals;
 mod topology_docker;
