@@ -18,7 +18,10 @@
 //! [`move_slots`] reports its progress after every slot and can be
 //! stopped between two slots (a slot is never left half moved by a stop:
 //! only an error can, and the error says which slot and where it stood).
-//! The reshard command and fault step and `scale` build on it.
+//! The reshard command and fault step and `scale` build on it: a
+//! [`Reshard`] (`3000 1->2`: 3,000 slots from shard 1 to shard 2) is
+//! planned by [`plan_reshard`] on the shards' masters now (shard identity:
+//! [`cluster::shard_master`]) and moved by [`move_slots`].
 
 use super::admin::cluster::{self, SlotRange, READ_TIMEOUT};
 use super::admin::probe::{connect, query};
@@ -56,6 +59,130 @@ pub struct MoveReport {
     /// Every answering node names the new owner of every moved slot (the
     /// replicas learn it by gossip; waited for at most 10 s).
     pub every_node_agrees: bool,
+    /// The shards (from 1) the slots left and joined, when the move was a
+    /// [`Reshard`] between shards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_shard: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_shard: Option<usize>,
+}
+
+/// A reshard between shards: move the first `slots` slots shard `from`'s
+/// master serves to shard `to`'s master (shards from 1). Written and read
+/// as `3000 1->2`, the same in `--fault`, scenario steps and the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reshard {
+    pub slots: u32,
+    pub from: usize,
+    pub to: usize,
+}
+
+impl std::fmt::Display for Reshard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}->{}", self.slots, self.from, self.to)
+    }
+}
+
+impl std::str::FromStr for Reshard {
+    type Err = String;
+    /// `SLOTS FROM->TO`, e.g. `3000 1->2`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = "expected \"SLOTS FROM->TO\", e.g. \"3000 1->2\" (3,000 slots from shard 1 to shard 2)";
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let [slots, shards] = words[..] else {
+            return Err(format!("{:?}: {usage}", s.trim()));
+        };
+        let slots: u32 = match slots.parse() {
+            Ok(n) if (1..=u32::from(cluster::SLOTS)).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "{slots:?}: expected a number of slots from 1 to {}; {usage}",
+                    cluster::SLOTS
+                ))
+            }
+        };
+        let shard = |w: &str| match w.parse::<usize>() {
+            Ok(k) if k >= 1 => Ok(k),
+            _ => Err(format!("{w:?}: expected a shard number from 1; {usage}")),
+        };
+        let (from, to) = shards
+            .split_once("->")
+            .ok_or_else(|| format!("{shards:?}: expected FROM->TO; {usage}"))?;
+        let (from, to) = (shard(from)?, shard(to)?);
+        if from == to {
+            return Err(format!(
+                "{shards:?}: shard {from} cannot give slots to itself"
+            ));
+        }
+        Ok(Reshard { slots, from, to })
+    }
+}
+
+/// What a [`Reshard`] comes to on the cluster now: which masters, which slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReshardPlan {
+    pub reshard: Reshard,
+    pub from_node: String,
+    pub to_node: String,
+    pub slots: Vec<SlotRange>,
+}
+
+/// Plans `r` on the running cluster: the masters of both shards now and
+/// the first `r.slots` slots the source serves. Refuses, touching nothing,
+/// a topology that is not a cluster, a shard it does not have, a shard
+/// given to itself, more slots than the source serves.
+pub async fn plan_reshard(t: &Topology, r: &Reshard) -> Result<ReshardPlan> {
+    if !t.spec.is_cluster() {
+        bail!("reshard moves hash slots of a Redis Cluster, and this topology runs Sentinel: `grabstorm up --mode cluster` starts a cluster");
+    }
+    let shards = t.shard_count();
+    for k in [r.from, r.to] {
+        if !(1..=shards).contains(&k) {
+            bail!("no shard {k}: the cluster has shards 1 to {shards}");
+        }
+    }
+    if r.from == r.to {
+        bail!("shard {} cannot give slots to itself", r.from);
+    }
+    let (from_node, _) = crate::topology::cluster::shard_nodes(t, r.from).await?;
+    let (to_node, _) = crate::topology::cluster::shard_nodes(t, r.to).await?;
+    let served = served_by(t, &from_node).await?;
+    let serves: u32 = served.iter().map(|s| s.len()).sum();
+    if r.slots > serves {
+        bail!(
+            "shard {} ({from_node}) serves {serves} slots: it cannot give {}",
+            r.from,
+            r.slots
+        );
+    }
+    Ok(ReshardPlan {
+        reshard: *r,
+        from_node,
+        to_node,
+        slots: first_slots(&served, r.slots),
+    })
+}
+
+/// Moves a planned reshard ([`move_slots`] between the two masters), the
+/// report naming the shards.
+pub async fn reshard(
+    t: &Topology,
+    plan: &ReshardPlan,
+    cancel: &CancellationToken,
+    progress: impl FnMut(Progress),
+) -> Result<MoveReport> {
+    let mut report = move_slots(
+        t,
+        &plan.from_node,
+        &plan.to_node,
+        &plan.slots,
+        cancel,
+        progress,
+    )
+    .await?;
+    report.from_shard = Some(plan.reshard.from);
+    report.to_shard = Some(plan.reshard.to);
+    Ok(report)
 }
 
 /// One node of the move, connected, with its cluster id.
@@ -227,6 +354,8 @@ pub async fn move_slots(
         millis: started.elapsed().as_millis() as u64,
         complete: done.slots_done == total,
         every_node_agrees: agreed,
+        from_shard: None,
+        to_shard: None,
     })
 }
 
@@ -283,6 +412,32 @@ pub async fn served_by(t: &Topology, node: &str) -> Result<Vec<SlotRange>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reshards_read_as_slots_from_to() {
+        let r: Reshard = "3000 1->2".parse().unwrap();
+        assert_eq!(
+            r,
+            Reshard {
+                slots: 3000,
+                from: 1,
+                to: 2
+            }
+        );
+        assert_eq!(r.to_string(), "3000 1->2");
+        for (bad, says) in [
+            ("3000", "expected \"SLOTS FROM->TO\""),
+            ("0 1->2", "from 1 to 16384"),
+            ("20000 1->2", "from 1 to 16384"),
+            ("3000 1-2", "expected FROM->TO"),
+            ("3000 0->2", "a shard number from 1"),
+            ("3000 2->2", "cannot give slots to itself"),
+            ("3000 1->2 now", "expected \"SLOTS FROM->TO\""),
+        ] {
+            let e = bad.parse::<Reshard>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn the_first_slots_span_ranges_in_order() {
