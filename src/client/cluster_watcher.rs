@@ -151,11 +151,10 @@ impl ClusterWatch {
         let member = |n: &crate::topology::admin::cluster::ClusterNode| {
             cluster::member_shard(&self.topology, n)
         };
-        let owners: Vec<Option<crate::topology::admin::cluster::ClusterNode>> = (1..=self
-            .masters
-            .len())
-            .map(|k| cluster::shard_master(&views, k, member).cloned())
-            .collect();
+        let owners: Vec<Option<crate::topology::admin::cluster::ClusterNode>> =
+            (1..=self.masters.len())
+                .map(|k| cluster::shard_master(&views, k, member).cloned())
+                .collect();
         for (k, owner) in owners.iter().enumerate() {
             let Some(owner) = owner else {
                 continue;
@@ -475,7 +474,11 @@ mod tests {
             .iter()
             .filter_map(|(_, e)| match e {
                 EventKind::ClusterPromoted {
-                    shard, old, new, slots, ..
+                    shard,
+                    old,
+                    new,
+                    slots,
+                    ..
                 } => Some((*shard, old.as_str(), new.as_str(), slots.as_str())),
                 _ => None,
             })

@@ -91,7 +91,11 @@ pub async fn run(
     } else {
         println!(
             "{} {} of {} slots and {} keys from {} to {} in {}; {}",
-            if report.complete { "moved" } else { "stopped after" },
+            if report.complete {
+                "moved"
+            } else {
+                "stopped after"
+            },
             report.slots_moved,
             r.slots,
             report.keys_moved,

@@ -87,7 +87,8 @@ impl std::str::FromStr for Reshard {
     type Err = String;
     /// `SLOTS FROM->TO`, e.g. `3000 1->2`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let usage = "expected \"SLOTS FROM->TO\", e.g. \"3000 1->2\" (3,000 slots from shard 1 to shard 2)";
+        let usage =
+            "expected \"SLOTS FROM->TO\", e.g. \"3000 1->2\" (3,000 slots from shard 1 to shard 2)";
         let words: Vec<&str> = s.split_whitespace().collect();
         let [slots, shards] = words[..] else {
             return Err(format!("{:?}: {usage}", s.trim()));
@@ -118,6 +119,14 @@ impl std::str::FromStr for Reshard {
     }
 }
 
+/// A reshard names a shard the cluster does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no shard {shard}: the cluster has shards 1 to {shards}")]
+pub struct NoSuchShard {
+    pub shard: usize,
+    pub shards: usize,
+}
+
 /// What a [`Reshard`] comes to on the cluster now: which masters, which slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReshardPlan {
@@ -136,10 +145,8 @@ pub async fn plan_reshard(t: &Topology, r: &Reshard) -> Result<ReshardPlan> {
         bail!("reshard moves hash slots of a Redis Cluster, and this topology runs Sentinel: `grabstorm up --mode cluster` starts a cluster");
     }
     let shards = t.shard_count();
-    for k in [r.from, r.to] {
-        if !(1..=shards).contains(&k) {
-            bail!("no shard {k}: the cluster has shards 1 to {shards}");
-        }
+    if let Some(&shard) = [r.from, r.to].iter().find(|k| !(1..=shards).contains(*k)) {
+        return Err(NoSuchShard { shard, shards }.into());
     }
     if r.from == r.to {
         bail!("shard {} cannot give slots to itself", r.from);

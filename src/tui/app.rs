@@ -398,6 +398,7 @@ impl App {
             target,
             duration: None,
             from: Vec::new(),
+            reshard: None,
         })))
     }
 

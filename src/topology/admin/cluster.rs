@@ -366,9 +366,9 @@ pub fn shard_replicas<'v>(
     let Some(master) = shard_master(views, shard, &member_shard) else {
         return Vec::new();
     };
-    let agreeing = views.iter().find(|v| {
-        view_shard_master(v, shard, &member_shard).is_some_and(|o| o.id == master.id)
-    });
+    let agreeing = views
+        .iter()
+        .find(|v| view_shard_master(v, shard, &member_shard).is_some_and(|o| o.id == master.id));
     agreeing.map_or_else(Vec::new, |v| {
         v.nodes
             .iter()
@@ -664,7 +664,12 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
                 for n in &mut v.nodes {
                     match n.port {
                         7001 => n.slots.clear(),
-                        7002 => n.slots = vec![SlotRange { start: 0, end: 10922 }],
+                        7002 => {
+                            n.slots = vec![SlotRange {
+                                start: 0,
+                                end: 10922,
+                            }]
+                        }
                         _ => {}
                     }
                 }
@@ -672,7 +677,10 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             })
             .collect();
         let master = |k| shard_master(&resharded, k, start).map(|m| m.port);
-        assert_eq!((master(1), master(2), master(3)), (Some(7001), Some(7002), Some(7003)));
+        assert_eq!(
+            (master(1), master(2), master(3)),
+            (Some(7001), Some(7002), Some(7003))
+        );
         let replicas: Vec<u16> = shard_replicas(&resharded, 1, start)
             .iter()
             .map(|n| n.port)
