@@ -315,11 +315,11 @@ impl ClusterView {
 /// highest config epoch when a failover left two: the election winner), or,
 /// when no member is master, the master the members replicate. The views
 /// then vote; ties go to the view met first. `None` when no view names one.
-pub fn shard_master<'v>(
-    views: &'v [ClusterView],
+pub fn shard_master(
+    views: &[ClusterView],
     shard: usize,
     member_shard: impl Fn(&ClusterNode) -> Option<usize>,
-) -> Option<&'v ClusterNode> {
+) -> Option<&ClusterNode> {
     let owners: Vec<&ClusterNode> = views
         .iter()
         .filter_map(|v| view_shard_master(v, shard, &member_shard))
@@ -358,11 +358,11 @@ fn view_shard_master<'v>(
 /// The replicas of shard `shard` now: the nodes whose master is
 /// [`shard_master`], as the first view that agrees on that master lists
 /// them (a view's own line included).
-pub fn shard_replicas<'v>(
-    views: &'v [ClusterView],
+pub fn shard_replicas(
+    views: &[ClusterView],
     shard: usize,
     member_shard: impl Fn(&ClusterNode) -> Option<usize>,
-) -> Vec<&'v ClusterNode> {
+) -> Vec<&ClusterNode> {
     let Some(master) = shard_master(views, shard, &member_shard) else {
         return Vec::new();
     };
