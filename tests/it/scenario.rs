@@ -58,6 +58,7 @@ fn every_shipped_scenario_passes_check() {
         "cluster-minority-partition",
         "cluster-full-coverage",
         "cluster-partial-coverage",
+        "cluster-reshard-under-load",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),
