@@ -1,6 +1,7 @@
 //! Live slot migration: moving hash slots with their keys from one Cluster
 //! master to another while clients keep writing, the way `redis-cli
-//! --cluster reshard` does it, one slot at a time:
+//! --cluster reshard` does it, for each slot (a [`GROUP`] of slots at a
+//! time, each step one pipeline per node):
 //!
 //! 1. the target is told `CLUSTER SETSLOT <slot> IMPORTING <source id>`,
 //!    the source `CLUSTER SETSLOT <slot> MIGRATING <target id>`: from now
@@ -8,6 +9,7 @@
 //!    target accepts a command for the slot only after `ASKING`;
 //! 2. the source's keys of the slot (`CLUSTER GETKEYSINSLOT`, a batch at a
 //!    time) are sent over with `MIGRATE <target internal address> ... KEYS`
+//!    (one MIGRATE per slot: it refuses keys of two slots)
 //!    (the source dials the target on the run's own network: the bridge
 //!    on Docker, loopback locally);
 //! 3. `CLUSTER SETSLOT <slot> NODE <target id>` on the target, the source
@@ -16,7 +18,7 @@
 //!
 //! Every command runs from the host through each node's loopback address.
 //! [`move_slots`] reports its progress after every slot and can be
-//! stopped between two slots (a slot is never left half moved by a stop:
+//! stopped between two groups (a slot is never left half moved by a stop:
 //! only an error can, and the error says which slot and where it stood).
 //! The reshard command and fault step and `scale` build on it: a
 //! [`Reshard`] (`3000 1->2`: 3,000 slots from shard 1 to shard 2) is
@@ -33,8 +35,14 @@ use tokio_util::sync::CancellationToken;
 
 /// Time one migration command may take (MIGRATE of a batch included).
 const STEP: Duration = Duration::from_secs(5);
-/// Keys moved per `MIGRATE`.
+/// Keys moved per `MIGRATE`, and asked per slot per round.
 pub const BATCH: usize = 100;
+/// Slots moved together: each step (SETSLOT IMPORTING, MIGRATING, the key
+/// lists, SETSLOT NODE) goes to a node as one pipeline for the group, so a
+/// move under load costs a few round trips per group rather than per slot
+/// (a round trip to a busy node can take tens of milliseconds). Redis
+/// keeps any number of slots importing or migrating at once.
+pub const GROUP: usize = 50;
 /// MIGRATE's own timeout for the target's answer, milliseconds.
 const MIGRATE_TIMEOUT_MS: u64 = 5000;
 
@@ -199,14 +207,20 @@ struct Party<'t> {
     id: String,
 }
 
-async fn run<T: redis::FromRedisValue>(
+/// Runs a pipeline on a party; the replies in order.
+async fn pipeline<T: redis::FromRedisValue>(
     party: &mut Party<'_>,
-    cmd: &redis::Cmd,
+    pipe: &redis::Pipeline,
     what: &str,
 ) -> Result<T> {
-    query(&mut party.conn, cmd, STEP)
-        .await
-        .map_err(|e| anyhow!("{}: {what} failed: {e}", party.node.name))
+    match tokio::time::timeout(STEP, pipe.query_async::<T>(&mut party.conn)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => bail!("{}: {what} failed: {e}", party.node.name),
+        Err(_) => bail!(
+            "{}: {what} failed: no answer within {STEP:?}",
+            party.node.name
+        ),
+    }
 }
 
 async fn party<'t>(t: &'t Topology, name: &str) -> Result<Party<'t>> {
@@ -246,8 +260,8 @@ pub fn first_slots(owner_slots: &[SlotRange], count: u32) -> Vec<SlotRange> {
 }
 
 /// Moves `slots` with their keys from master `from` to master `to` (node
-/// names), one slot at a time (see the module doc), calling `progress`
-/// after each. Stops between two slots when `cancel` fires. Every other
+/// names), a [`GROUP`] of slots at a time (see the module doc), calling
+/// `progress` after each slot. Stops between two groups when `cancel` fires. Every other
 /// master of the cluster is told each slot's new owner too.
 pub async fn move_slots(
     t: &Topology,
@@ -282,74 +296,93 @@ pub async fn move_slots(
         slots_total: total,
         ..Default::default()
     };
-    for slot in slots_of(slots) {
+    let all: Vec<u16> = slots_of(slots).collect();
+    let source_id = source.id.clone();
+    let target_id = target.id.clone();
+    for group in all.chunks(GROUP) {
         if cancel.is_cancelled() {
             break;
         }
-        let setslot = |state: &str, id: &str| {
-            let mut c = redis::cmd("CLUSTER");
-            c.arg("SETSLOT").arg(slot).arg(state).arg(id);
-            c
+        let at = |what: &str| match group {
+            [one] => format!("slot {one}: {what}"),
+            _ => format!(
+                "slots {}\u{2013}{}: {what}",
+                group[0],
+                group[group.len() - 1]
+            ),
         };
-        let at = |what: &str| format!("slot {slot}: {what}");
-        run::<()>(
+        let setslot = |state: &str, id: &str| {
+            let mut p = redis::pipe();
+            for slot in group {
+                p.cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(*slot)
+                    .arg(state)
+                    .arg(id);
+            }
+            p
+        };
+        // The target first: once the source says MIGRATING it sends ASK
+        // there, and the target must already accept it.
+        pipeline::<()>(
             &mut target,
-            &setslot("IMPORTING", &source.id.clone()),
+            &setslot("IMPORTING", &source_id),
             &at("SETSLOT IMPORTING"),
         )
         .await?;
-        run::<()>(
+        pipeline::<()>(
             &mut source,
-            &setslot("MIGRATING", &target.id.clone()),
+            &setslot("MIGRATING", &target_id),
             &at("SETSLOT MIGRATING"),
         )
         .await?;
+        // Every key of the group, a batch per slot at a time, until the
+        // source has none left (a key written meanwhile to a slot being
+        // moved goes to the target: the source answers ASK for it).
         loop {
-            let keys: Vec<Vec<u8>> = run(
-                &mut source,
-                redis::cmd("CLUSTER")
+            let mut ask = redis::pipe();
+            for slot in group {
+                ask.cmd("CLUSTER")
                     .arg("GETKEYSINSLOT")
-                    .arg(slot)
-                    .arg(BATCH),
-                &at("GETKEYSINSLOT"),
-            )
-            .await?;
-            if keys.is_empty() {
+                    .arg(*slot)
+                    .arg(BATCH);
+            }
+            let keys: Vec<Vec<Vec<u8>>> = pipeline(&mut source, &ask, &at("GETKEYSINSLOT")).await?;
+            // MIGRATE takes the keys of one slot at a time (CROSSSLOT
+            // otherwise): one MIGRATE per slot with keys, pipelined.
+            let per_slot: Vec<&Vec<Vec<u8>>> = keys.iter().filter(|k| !k.is_empty()).collect();
+            if per_slot.is_empty() {
                 break;
             }
-            let mut migrate = redis::cmd("MIGRATE");
-            migrate
-                .arg(target_ip)
-                .arg(target_port)
-                .arg("")
-                .arg(0)
-                .arg(MIGRATE_TIMEOUT_MS);
-            if let Some(pw) = &t.password {
-                migrate.arg("AUTH").arg(pw);
+            let mut migrate = redis::pipe();
+            for batch in &per_slot {
+                migrate
+                    .cmd("MIGRATE")
+                    .arg(target_ip)
+                    .arg(target_port)
+                    .arg("")
+                    .arg(0)
+                    .arg(MIGRATE_TIMEOUT_MS);
+                if let Some(pw) = &t.password {
+                    migrate.arg("AUTH").arg(pw);
+                }
+                migrate.arg("KEYS").arg(*batch);
             }
-            migrate.arg("KEYS").arg(&keys);
-            run::<redis::Value>(&mut source, &migrate, &at("MIGRATE")).await?;
-            done.keys_moved += keys.len() as u64;
+            pipeline::<redis::Value>(&mut source, &migrate, &at("MIGRATE")).await?;
+            done.keys_moved += per_slot.iter().map(|k| k.len() as u64).sum::<u64>();
         }
-        let target_id = target.id.clone();
-        run::<()>(
-            &mut target,
-            &setslot("NODE", &target_id),
-            &at("SETSLOT NODE on the target"),
-        )
-        .await?;
-        run::<()>(
-            &mut source,
-            &setslot("NODE", &target_id),
-            &at("SETSLOT NODE on the source"),
-        )
-        .await?;
+        // The target, then the source, then every other master.
+        let node = setslot("NODE", &target_id);
+        pipeline::<()>(&mut target, &node, &at("SETSLOT NODE on the target")).await?;
+        pipeline::<()>(&mut source, &node, &at("SETSLOT NODE on the source")).await?;
         for other in &mut others {
             // A master that does not answer learns it from the gossip.
-            let _ = run::<()>(other, &setslot("NODE", &target_id), &at("SETSLOT NODE")).await;
+            let _ = pipeline::<()>(other, &node, &at("SETSLOT NODE")).await;
         }
-        done.slots_done += 1;
-        progress(done);
+        for _ in group {
+            done.slots_done += 1;
+            progress(done);
+        }
     }
     let moved: Vec<u16> = slots_of(slots).take(done.slots_done as usize).collect();
     let agreed = wait_agreement(t, to, &moved, AGREEMENT_WAIT).await;
