@@ -220,6 +220,12 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
                 }
             );
         }
+        if !c.migrations.is_empty() && !c.shards.is_empty() {
+            let _ = writeln!(
+                md,
+                "| per-shard rows | the slot ranges of the client's first map: after a reshard a row still counts its starting range, part of which another shard's master serves now |"
+            );
+        }
         for s in &c.shards {
             let ms = |v: Option<f64>| {
                 v.map_or("unknown".to_string(), |v| {
