@@ -683,20 +683,20 @@ impl Injector {
                     .await
                     .map_err(|e| format!("{e:#}"));
                 let f = &scheduled.fault;
+                // A reshard by its slots and shards, not its target.
+                let named = match &f.reshard {
+                    Some(_) => f.sentence(),
+                    None => format!("{} {}", f.kind, f.target),
+                };
                 let text = match &result {
-                    Ok(what) => format!("fault {} {}: {what}", f.kind, f.target),
+                    Ok(what) => format!("fault {named}: {what}"),
                     Err(why) => {
-                        let failed = format!(
-                            "{} {} {} failed: {why}",
-                            duration(scheduled.at),
-                            f.kind,
-                            f.target
-                        );
+                        let failed = format!("{} {named} failed: {why}", duration(scheduled.at));
                         this.failed
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .push(failed);
-                        format!("fault {} {} failed: {why}", f.kind, f.target)
+                        format!("fault {named} failed: {why}")
                     }
                 };
                 this.bus.emit("lab", EventKind::Note { text });
