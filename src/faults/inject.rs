@@ -32,6 +32,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_SLOW: Duration = Duration::from_secs(5);
 /// A reshard's progress is told at least this often while slots move.
 const RESHARD_TELL_EVERY: Duration = Duration::from_secs(1);
+/// ... and not twice within this (a tenth right after a timed line).
+const RESHARD_TELL_GAP: Duration = Duration::from_millis(250);
 /// Where fault events come from on the timeline.
 const SOURCE: &str = "faults";
 
@@ -166,7 +168,14 @@ impl Injector {
             let result = migrate::reshard(&topology, &plan, &this.cancel, |p| {
                 last = p;
                 let tenth = p.slots_done * 10 / p.slots_total.max(1);
-                if tenth > told.0 || told.1.elapsed() >= RESHARD_TELL_EVERY {
+                // A new tenth (unless told a moment ago), the last slot, or
+                // a second without news.
+                let since = told.1.elapsed();
+                let last_slot = p.slots_done == p.slots_total;
+                if (tenth > told.0 && since >= RESHARD_TELL_GAP)
+                    || last_slot
+                    || since >= RESHARD_TELL_EVERY
+                {
                     told = (tenth, Instant::now());
                     bus.emit(
                         SOURCE,
