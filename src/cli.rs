@@ -77,6 +77,8 @@ pub enum Command {
     Audit(commands::audit::AuditArgs),
     /// Inject a fault into the running topology.
     Fault(commands::fault::FaultArgs),
+    /// Cluster mode: move N hash slots with their keys from shard K to shard L, live.
+    Reshard(commands::reshard::ReshardArgs),
     /// Measure grabstorm against redis-benchmark on the same server.
     Bench(commands::bench::BenchArgs),
     /// Open the dashboard (the default command).

@@ -9,9 +9,10 @@
 //! events ([`crate::metrics::failover`]), as from Sentinel's in Sentinel
 //! mode; [`ClusterWatch::observe`] is the pure part, tested on parsed text.
 //!
-//! Shard K is the one whose master was `redis-K` at start; it is found in
-//! every later view as the owner of the first slot of its starting range
-//! (resharding aside, the slots move with the shard). Nodes are named by
+//! Shard K is the one whose master was `redis-K` at start: the group of
+//! nodes that started in it, found in every later view by the one rule
+//! ([`cluster::shard_master`]), so a reshard (slots moving between
+//! shards) changes no shard's master and a failover does. Nodes are named by
 //! their cluster id (each answering node's `myself` line ties its id to its
 //! name), else by address.
 
@@ -41,6 +42,8 @@ enum Flag {
 
 /// What the watcher remembers between two polls.
 pub struct ClusterWatch {
+    /// The run: which shard each node belongs to.
+    topology: Topology,
     /// Data nodes by name: host address and address inside the run.
     nodes: Vec<(String, SocketAddr, String)>,
     /// Cluster id to node name, learnt from each node's `myself` line.
@@ -66,8 +69,9 @@ impl ClusterWatch {
             .redis_nodes()
             .map(|n| (n.name.clone(), n.host_addr, n.internal_addr.clone()))
             .collect();
-        let shards = topology.spec.masters as usize;
+        let shards = topology.shard_count();
         ClusterWatch {
+            topology: topology.clone(),
             nodes,
             masters: vec![None; shards],
             epochs: vec![0; shards],
@@ -144,8 +148,15 @@ impl ClusterWatch {
 
         // Each shard's master, by the one rule, with its config epoch.
         let views: Vec<ClusterView> = answering.iter().map(|(_, v)| (*v).clone()).collect();
-        for k in 0..self.masters.len() {
-            let Some(owner) = cluster::shard_master(&views, self.masters.len(), k + 1) else {
+        let member = |n: &crate::topology::admin::cluster::ClusterNode| {
+            cluster::member_shard(&self.topology, n)
+        };
+        let owners: Vec<Option<crate::topology::admin::cluster::ClusterNode>> =
+            (1..=self.masters.len())
+                .map(|k| cluster::shard_master(&views, k, member).cloned())
+                .collect();
+        for (k, owner) in owners.iter().enumerate() {
+            let Some(owner) = owner else {
                 continue;
             };
             let now = self.name(&owner.id, &owner.addr, owner.port);
@@ -439,6 +450,40 @@ mod tests {
             .iter()
             .all(|(_, e)| !matches!(e, EventKind::ClusterPromoted { .. })));
         assert!(w.observe(&all(&back, true, 7, 0)).is_empty());
+    }
+
+    #[test]
+    fn a_reshard_is_no_promotion_and_a_failover_after_it_still_is() {
+        let t = cluster_topology();
+        let mut w = ClusterWatch::new(&t);
+        let all = |lines: &[(u8, u16, &str, u8, &str)]| {
+            poll((1..=6u8).map(|i| (i, view(i, true, 6, lines))).collect())
+        };
+        assert!(w.observe(&all(&START)).is_empty());
+        // Shard 1 gave its first 3,000 slots to shard 2.
+        let mut moved = START;
+        moved[0].4 = "3000-5461";
+        moved[1].4 = "0-2999 5462-10922";
+        assert!(w.observe(&all(&moved)).is_empty());
+        // Then shard 1 fails over: redis-4 takes what redis-1 served.
+        let mut promoted = moved;
+        promoted[0] = (1, 7001, "master,fail", 0, "");
+        promoted[3] = (4, 7004, "master", 0, "3000-5461");
+        let ev = w.observe(&all(&promoted));
+        let promotions: Vec<_> = ev
+            .iter()
+            .filter_map(|(_, e)| match e {
+                EventKind::ClusterPromoted {
+                    shard,
+                    old,
+                    new,
+                    slots,
+                    ..
+                } => Some((*shard, old.as_str(), new.as_str(), slots.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(promotions, [(1, "redis-1", "redis-4", "3000\u{2013}5461")]);
     }
 
     #[test]

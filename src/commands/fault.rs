@@ -65,6 +65,7 @@ pub async fn run(
         target,
         duration: args.duration,
         from: args.from,
+        reshard: None,
     };
     let done = match injector.inject(&req).await {
         Ok(done) => done,

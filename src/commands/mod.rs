@@ -9,6 +9,7 @@ pub mod down;
 pub mod fault;
 pub mod journal;
 pub mod load;
+pub mod reshard;
 pub mod ring;
 pub mod run;
 pub mod runs;
@@ -55,6 +56,7 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Load(a)) => load::run(g, *a, shutdown).await,
         Some(Command::Audit(a)) => until_signal(audit::run(g, a), shutdown).await,
         Some(Command::Fault(a)) => fault::run(g, a, shutdown).await,
+        Some(Command::Reshard(a)) => reshard::run(g, a, shutdown).await,
         Some(Command::Bench(a)) => bench::run(g, a, shutdown).await,
         Some(Command::Tui(a)) => tui::run(g, *a, shutdown).await,
         Some(Command::Check(a)) => until_signal(check::run(g, a), shutdown).await,

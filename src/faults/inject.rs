@@ -8,9 +8,10 @@
 use super::target::{current_master, resolve};
 use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
 use crate::client::Auth;
-use crate::metrics::{EventBus, EventKind};
+use crate::metrics::{ClusterRedirects, EventBus, EventKind};
 use crate::topology::admin::errors::classify;
 use crate::topology::admin::replication::{self, ReplicationRole};
+use crate::topology::migrate::{self, Reshard};
 use crate::topology::{Backend, NodeKind, ProcessState, Topology};
 use crate::words::duration;
 use anyhow::Context;
@@ -29,6 +30,10 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stall length of `slow` when no duration is given.
 pub const DEFAULT_SLOW: Duration = Duration::from_secs(5);
+/// A reshard's progress is told at least this often while slots move.
+const RESHARD_TELL_EVERY: Duration = Duration::from_secs(1);
+/// ... and not twice within this (a tenth right after a timed line).
+const RESHARD_TELL_GAP: Duration = Duration::from_millis(250);
 /// Where fault events come from on the timeline.
 const SOURCE: &str = "faults";
 
@@ -43,7 +48,13 @@ pub struct Injector {
     cancel: CancellationToken,
     /// Scheduled faults that failed, in words: each fails the verdict.
     failed: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Cluster mode: the run's client's redirect counters now, read before
+    /// and after a reshard to tell the MOVED and ASK it caused.
+    redirects: Option<RedirectCounter>,
 }
+
+/// Reads a client's MOVED and ASK counters (`None`: no cluster client).
+pub type RedirectCounter = Arc<dyn Fn() -> Option<ClusterRedirects> + Send + Sync>;
 
 /// What one scheduled fault did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +75,15 @@ impl Injector {
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
             failed: Default::default(),
+            redirects: None,
         }
+    }
+
+    /// Counts the redirects of the run's client during each reshard (see
+    /// [`RedirectCounter`]).
+    pub fn counting_redirects(mut self, counter: RedirectCounter) -> Self {
+        self.redirects = Some(counter);
+        self
     }
 
     /// The topology this injector acts on (restart may change handles).
@@ -81,6 +100,9 @@ impl Injector {
         let topology = self.topology.lock().await.clone();
         if kind == FaultKind::Heal && req.target == Target::All {
             return self.heal_all(&topology).await;
+        }
+        if let Some(r) = &req.reshard {
+            return self.start_reshard(r, &topology).await;
         }
         let nodes = resolve(&req.target, kind, &topology, self.backend.as_ref()).await?;
         for node in &nodes {
@@ -103,6 +125,112 @@ impl Injector {
             ));
         }
         Ok(done.join("; "))
+    }
+
+    /// Plans a reshard now (a refusal touches nothing) and moves it in a
+    /// task of the injector, stopped between two slots by
+    /// [`Injector::shutdown`]; the timeline gets its start, its progress
+    /// (every tenth of the way, or every second) and its end with the
+    /// client's MOVED and ASK meanwhile.
+    async fn start_reshard(&self, r: &Reshard, topology: &Topology) -> anyhow::Result<String> {
+        let plan = migrate::plan_reshard(topology, r).await?;
+        let ranges = crate::client::cluster_watcher::ranges_text(&plan.slots);
+        self.bus.emit(
+            SOURCE,
+            EventKind::ReshardStarted {
+                from_shard: r.from,
+                to_shard: r.to,
+                from: plan.from_node.clone(),
+                to: plan.to_node.clone(),
+                slots: r.slots,
+                ranges: ranges.clone(),
+            },
+        );
+        let started = format!(
+            "moving {} slots ({ranges}) from shard {} ({}) to shard {} ({})",
+            r.slots, r.from, plan.from_node, r.to, plan.to_node
+        );
+        let this = self.clone();
+        let topology = topology.clone();
+        let r = *r;
+        self.tasks.spawn(async move {
+            let count = || {
+                this.redirects
+                    .as_ref()
+                    .and_then(|f| f())
+                    .unwrap_or_default()
+            };
+            let before = count();
+            let began = Instant::now();
+            let mut last = migrate::Progress::default();
+            let mut told = (0, Instant::now());
+            let bus = this.bus.clone();
+            let result = migrate::reshard(&topology, &plan, &this.cancel, |p| {
+                last = p;
+                let tenth = p.slots_done * 10 / p.slots_total.max(1);
+                // A new tenth (unless told a moment ago), the last slot, or
+                // a second without news.
+                let since = told.1.elapsed();
+                let last_slot = p.slots_done == p.slots_total;
+                if (tenth > told.0 && since >= RESHARD_TELL_GAP)
+                    || last_slot
+                    || since >= RESHARD_TELL_EVERY
+                {
+                    told = (tenth, Instant::now());
+                    bus.emit(
+                        SOURCE,
+                        EventKind::ReshardProgress {
+                            from_shard: r.from,
+                            to_shard: r.to,
+                            slots_done: p.slots_done,
+                            slots_total: p.slots_total,
+                            keys_moved: p.keys_moved,
+                        },
+                    );
+                }
+            })
+            .await;
+            let after = count();
+            let (report, error) = match result {
+                Ok(report) => (report, None),
+                Err(e) => (
+                    migrate::MoveReport {
+                        from: plan.from_node.clone(),
+                        to: plan.to_node.clone(),
+                        slots_moved: last.slots_done,
+                        keys_moved: last.keys_moved,
+                        millis: began.elapsed().as_millis() as u64,
+                        ..Default::default()
+                    },
+                    Some(format!("{e:#}")),
+                ),
+            };
+            if let Some(e) = &error {
+                this.failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("reshard {r} failed: {e}"));
+            }
+            this.bus.emit(
+                SOURCE,
+                EventKind::ReshardEnded {
+                    from_shard: r.from,
+                    to_shard: r.to,
+                    from: report.from,
+                    to: report.to,
+                    slots_moved: report.slots_moved,
+                    slots_total: r.slots,
+                    keys_moved: report.keys_moved,
+                    millis: report.millis,
+                    complete: report.complete,
+                    every_node_agrees: report.every_node_agrees,
+                    moved: after.moved.saturating_sub(before.moved),
+                    ask: after.ask.saturating_sub(before.ask),
+                    error,
+                },
+            );
+        });
+        Ok(started)
     }
 
     /// `heal all`: every cut undone in one round.
@@ -221,6 +349,7 @@ impl Injector {
             .map(|n| n.host_addr)
             .context("node vanished")?;
         match kind {
+            FaultKind::Reshard => Err(FaultError::ReshardNeedsSlots.into()),
             FaultKind::Segfault => {
                 let t0 = self.bus.now_ms();
                 let reply = send_fatal(addr, &topology.auth(), &["DEBUG", "SEGFAULT"]).await;
@@ -563,20 +692,20 @@ impl Injector {
                     .await
                     .map_err(|e| format!("{e:#}"));
                 let f = &scheduled.fault;
+                // A reshard by its slots and shards, not its target.
+                let named = match &f.reshard {
+                    Some(_) => f.sentence(),
+                    None => format!("{} {}", f.kind, f.target),
+                };
                 let text = match &result {
-                    Ok(what) => format!("fault {} {}: {what}", f.kind, f.target),
+                    Ok(what) => format!("fault {named}: {what}"),
                     Err(why) => {
-                        let failed = format!(
-                            "{} {} {} failed: {why}",
-                            duration(scheduled.at),
-                            f.kind,
-                            f.target
-                        );
+                        let failed = format!("{} {named} failed: {why}", duration(scheduled.at));
                         this.failed
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .push(failed);
-                        format!("fault {} {} failed: {why}", f.kind, f.target)
+                        format!("fault {named} failed: {why}")
                     }
                 };
                 this.bus.emit("lab", EventKind::Note { text });

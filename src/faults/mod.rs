@@ -59,7 +59,7 @@ pub enum FaultError {
         mode: crate::topology::HaMode,
         allowed: String,
     },
-    #[error("{kind} is a Redis Cluster fault (CLUSTER FAILOVER): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster")]
+    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster", if *kind == FaultKind::Reshard { "slot migration" } else { "CLUSTER FAILOVER" })]
     NeedsCluster { kind: FaultKind },
     #[error("{kind} {node}: {node} is not a replica now ({role}); target a replica, e.g. `{kind} replica-1`")]
     NeedsReplica {
@@ -67,6 +67,10 @@ pub enum FaultError {
         node: String,
         role: String,
     },
+    #[error(transparent)]
+    NoSuchShard(#[from] crate::topology::migrate::NoSuchShard),
+    #[error("reshard needs how many slots and between which shards: `reshard 3000 1->2` in --fault and scenario steps, or `grabstorm reshard --slots 3000 --from 1 --to 2`")]
+    ReshardNeedsSlots,
 }
 
 /// A kind of fault.
@@ -102,10 +106,14 @@ pub enum FaultKind {
     /// `CLUSTER FAILOVER TAKEOVER`: without any vote: the replica bumps the
     /// epoch on its own.
     FailoverTakeover,
+    /// Cluster mode: a live migration of slots between two shards
+    /// ([`FaultRequest::reshard`] says how many, from and to which): not a
+    /// failure but the other thing that moves keys under the clients.
+    Reshard,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Segfault,
         FaultKind::Shutdown,
         FaultKind::ShutdownSave,
@@ -119,6 +127,7 @@ impl FaultKind {
         FaultKind::Failover,
         FaultKind::FailoverForce,
         FaultKind::FailoverTakeover,
+        FaultKind::Reshard,
     ];
 
     /// A Cluster-only kind (`CLUSTER FAILOVER` and its variants).
@@ -144,6 +153,7 @@ impl FaultKind {
             FaultKind::Failover => "failover",
             FaultKind::FailoverForce => "failover-force",
             FaultKind::FailoverTakeover => "failover-takeover",
+            FaultKind::Reshard => "reshard",
         }
     }
 }
@@ -327,13 +337,31 @@ pub struct FaultRequest {
     /// Partition only: cut the target off from these nodes only (empty: from all peers).
     #[serde(default)]
     pub from: Vec<String>,
+    /// Reshard only: how many slots, from and to which shard. The target
+    /// is then the giving shard's master (`master-K`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reshard: Option<crate::topology::migrate::Reshard>,
 }
 
 impl FaultRequest {
+    /// A reshard step (see [`FaultKind::Reshard`]).
+    pub fn reshard(r: crate::topology::migrate::Reshard) -> FaultRequest {
+        FaultRequest {
+            kind: FaultKind::Reshard,
+            target: Target::ShardMaster(r.from),
+            duration: None,
+            from: Vec::new(),
+            reshard: Some(r),
+        }
+    }
+
     /// The fault in words, as scenario steps and the dashboard say it:
     /// `segfault master`, `pause redis-3 for 5s`, `partition master from
     /// redis-2, sentinel-1`.
     pub fn sentence(&self) -> String {
+        if let Some(r) = &self.reshard {
+            return format!("{} {r}", self.kind);
+        }
         let mut s = format!("{} {}", self.kind, self.target);
         if let Some(d) = self.duration {
             s.push_str(&format!(" for {}", crate::words::duration(d)));
@@ -388,9 +416,21 @@ pub fn parse_any_duration(s: &str) -> Result<Duration, String> {
 
 impl FromStr for ScheduledFault {
     type Err = String;
-    /// `AT KIND TARGET [for DURATION] [from NODE,NODE]`.
+    /// `AT KIND TARGET [for DURATION] [from NODE,NODE]`, or `AT reshard
+    /// SLOTS FROM->TO`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let words: Vec<&str> = s.split_whitespace().collect();
+        if words.get(1) == Some(&FaultKind::Reshard.name()) {
+            let at = parse_duration(words[0])?;
+            let reshard: crate::topology::migrate::Reshard = words[2..]
+                .join(" ")
+                .parse()
+                .map_err(|e| format!("{s:?}: {e}"))?;
+            return Ok(ScheduledFault {
+                at,
+                fault: FaultRequest::reshard(reshard),
+            });
+        }
         if words.len() < 3 {
             return Err(format!(
                 "{s:?}: expected \"AT KIND TARGET [for DURATION] [from NODES]\", e.g. \"5s segfault master\""
@@ -430,6 +470,7 @@ impl FromStr for ScheduledFault {
                 target,
                 duration,
                 from,
+                reshard: None,
             },
         })
     }
@@ -443,6 +484,9 @@ pub(crate) fn check_shape(
     backend: Option<crate::topology::BackendKind>,
 ) -> Result<(), FaultError> {
     let kind = req.kind;
+    if (kind == FaultKind::Reshard) != req.reshard.is_some() {
+        return Err(FaultError::ReshardNeedsSlots);
+    }
     if req.duration.is_some()
         && !matches!(
             kind,
@@ -483,8 +527,15 @@ pub fn check_plan(
         let req = &f.fault;
         let kind = req.kind;
         check_shape(req, backend)?;
-        if kind.is_cluster_failover() && !spec.is_cluster() {
+        if (kind.is_cluster_failover() || kind == FaultKind::Reshard) && !spec.is_cluster() {
             return Err(FaultError::NeedsCluster { kind });
+        }
+        if let Some(r) = &req.reshard {
+            let shards = spec.masters as usize;
+            if let Some(&shard) = [r.from, r.to].iter().find(|k| **k > shards) {
+                return Err(crate::topology::migrate::NoSuchShard { shard, shards }.into());
+            }
+            continue;
         }
         if req.target == Target::All
             && !matches!(
@@ -626,6 +677,56 @@ mod tests {
             p.fault.from,
             vec!["redis-2".to_string(), "sentinel-1".to_string()]
         );
+    }
+
+    #[test]
+    fn a_reshard_step_names_slots_and_shards() {
+        let f: ScheduledFault = "5s reshard 3000 1->2".parse().unwrap();
+        assert_eq!(f.at, Duration::from_secs(5));
+        assert_eq!(f.fault.kind, FaultKind::Reshard);
+        assert_eq!(f.fault.target, Target::ShardMaster(1));
+        assert_eq!(f.fault.sentence(), "reshard 3000 1->2");
+        let e = "5s reshard 3000 1=>2"
+            .parse::<ScheduledFault>()
+            .unwrap_err();
+        assert!(e.contains("expected FROM->TO"), "{e}");
+        let spec = crate::topology::TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            masters: 3,
+            ..Default::default()
+        };
+        let plan = |s: &str| vec![s.parse::<ScheduledFault>().unwrap()];
+        assert_eq!(
+            check_plan(&plan("5s reshard 3000 1->2"), &spec, None),
+            Ok(())
+        );
+        assert_eq!(
+            check_plan(&plan("5s reshard 3000 1->4"), &spec, None),
+            Err(FaultError::NoSuchShard(
+                crate::topology::migrate::NoSuchShard {
+                    shard: 4,
+                    shards: 3
+                }
+            ))
+        );
+        assert_eq!(
+            check_plan(&plan("5s reshard 3000 4->1"), &spec, None)
+                .unwrap_err()
+                .to_string(),
+            "no shard 4: the cluster has shards 1 to 3"
+        );
+        let sentinel = crate::topology::TopologySpec::default();
+        let e = check_plan(&plan("5s reshard 3000 1->2"), &sentinel, None).unwrap_err();
+        assert_eq!(
+            e,
+            FaultError::NeedsCluster {
+                kind: FaultKind::Reshard
+            }
+        );
+        assert!(e.to_string().contains("slot migration"), "{e}");
+        // `reshard master-1`, without slots and shards, says how to write it.
+        let e = "5s reshard master-1".parse::<ScheduledFault>().unwrap_err();
+        assert!(e.contains("SLOTS FROM->TO"), "{e}");
     }
 
     #[test]

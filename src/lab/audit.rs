@@ -129,7 +129,11 @@ impl Lab {
                         0.0
                     };
                 }
-                crate::report::model::ClusterClientReport { redirects, shards }
+                crate::report::model::ClusterClientReport {
+                    redirects,
+                    shards,
+                    migrations: Vec::new(),
+                }
             }),
             ..Default::default()
         };
@@ -187,6 +191,9 @@ impl Lab {
             l.hold = agg.op_summary(OpKind::Lock(*kind, LockStep::Hold));
         }
         report.events = self.bus.all();
+        if let Some(c) = &mut report.cluster {
+            c.migrations = crate::report::model::Migration::all_in(&report.events);
+        }
         report.faults_failed = self
             .injector
             .as_ref()

@@ -302,7 +302,9 @@ impl Lab {
                 bus.clone(),
                 cancel.child_token(),
             ));
-            let inj = Injector::new(b.clone(), shared.clone(), bus.clone());
+            let counted = pool.clone();
+            let inj = Injector::new(b.clone(), shared.clone(), bus.clone())
+                .counting_redirects(Arc::new(move || counted.redirects()));
             if !config.faults.is_empty() {
                 let handle = inj.schedule(config.faults.clone());
                 schedule = Some(handle.abort_handle());

@@ -9,7 +9,6 @@
 use super::event::{Event, EventKind};
 use super::failover::{masters_at, measure_client, Failover};
 use super::snapshot::ThroughputPoint;
-use crate::topology::plan::start_shard;
 use crate::topology::Topology;
 
 /// The row of `fault` on `node`, a master at event `idx` (`window`: the
@@ -140,14 +139,13 @@ pub(super) fn manual(
 /// replica stays in its shard) with when each was last stopped, `None`
 /// when it was running at the end of `events` (or never stopped).
 fn replicas_down(node: &str, events: &[Event], topology: &Topology) -> Vec<(String, Option<u64>)> {
-    let spec = &topology.spec;
-    let Some(shard) = start_shard(spec, node) else {
+    let Some(shard) = topology.start_shard(node) else {
         return Vec::new();
     };
     topology
         .redis_nodes()
         .map(|n| n.name.as_str())
-        .filter(|n| *n != node && start_shard(spec, n) == Some(shard))
+        .filter(|n| *n != node && topology.start_shard(n) == Some(shard))
         .map(|r| {
             let stopped = events
                 .iter()

@@ -83,6 +83,44 @@ pub enum EventKind {
         node: String,
         master: String,
     },
+    /// Cluster mode: a reshard began: `slots` slots (`ranges`) leave shard
+    /// `from_shard`, whose master is `from`, for shard `to_shard`'s master `to`.
+    ReshardStarted {
+        from_shard: usize,
+        to_shard: usize,
+        from: String,
+        to: String,
+        slots: u32,
+        ranges: String,
+    },
+    /// How far a reshard has come (about every tenth of the way, or every
+    /// second when slots move slowly).
+    ReshardProgress {
+        from_shard: usize,
+        to_shard: usize,
+        slots_done: u32,
+        slots_total: u32,
+        keys_moved: u64,
+    },
+    /// A reshard ended: what moved, how long it took, whether it was
+    /// stopped early (`complete` false) or failed (`error`), and the MOVED
+    /// and ASK replies the run's client got while it ran.
+    ReshardEnded {
+        from_shard: usize,
+        to_shard: usize,
+        from: String,
+        to: String,
+        slots_moved: u32,
+        slots_total: u32,
+        keys_moved: u64,
+        millis: u64,
+        complete: bool,
+        every_node_agrees: bool,
+        moved: u64,
+        ask: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// Free text from the lab (scenario steps, warnings).
     Note {
         text: String,

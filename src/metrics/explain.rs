@@ -141,6 +141,54 @@ pub fn explain(event: &Event, names: &dyn Naming) -> String {
         EventKind::ClusterRejoined { node, master } => {
             format!("{node}, a master before, rejoined the cluster as a replica of {master}")
         }
+        EventKind::ReshardStarted {
+            from_shard,
+            to_shard,
+            from,
+            to,
+            slots,
+            ranges,
+        } => format!(
+            "reshard: {slots} slots ({ranges}) start moving from shard {from_shard} ({from}) to shard {to_shard} ({to}), keys and all; clients get ASK for keys already moved, MOVED once a slot is done"
+        ),
+        EventKind::ReshardProgress {
+            from_shard,
+            to_shard,
+            slots_done,
+            slots_total,
+            keys_moved,
+        } => format!(
+            "reshard {from_shard}->{to_shard}: {slots_done} of {slots_total} slots moved ({}%), {keys_moved} keys",
+            u64::from(*slots_done) * 100 / u64::from((*slots_total).max(1))
+        ),
+        EventKind::ReshardEnded {
+            from_shard,
+            to_shard,
+            from,
+            to,
+            slots_moved,
+            slots_total,
+            keys_moved,
+            millis,
+            complete,
+            every_node_agrees,
+            moved,
+            ask,
+            error,
+        } => {
+            let what = format!(
+                "{slots_moved} of {slots_total} slots and {keys_moved} keys went from shard {from_shard} ({from}) to shard {to_shard} ({to}) in {}; the client was sent {moved} MOVED and {ask} ASK meanwhile",
+                crate::words::duration(std::time::Duration::from_millis(*millis))
+            );
+            match (error, complete, every_node_agrees) {
+                (Some(e), _, _) => format!("reshard failed: {what}; then: {e}"),
+                (None, false, _) => format!("reshard stopped early: {what}"),
+                (None, true, true) => format!("reshard done: {what}; every node agrees"),
+                (None, true, false) => {
+                    format!("reshard done: {what}; not every node names the new owner yet")
+                }
+            }
+        }
         EventKind::Note { text } => text.clone(),
     }
 }

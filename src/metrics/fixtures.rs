@@ -34,6 +34,7 @@ pub(crate) fn topology() -> Topology {
         run_dir: "/tmp".into(),
         aliases: Default::default(),
         sentinel_ids: [(LEADER_ID.to_string(), "sentinel-2".to_string())].into(),
+        shards: Default::default(),
         password: None,
     }
 }
@@ -63,6 +64,7 @@ pub(crate) fn cluster_topology() -> Topology {
         run_dir: "/tmp".into(),
         aliases: Default::default(),
         sentinel_ids: Default::default(),
+        shards: Default::default(),
         password: None,
     }
 }

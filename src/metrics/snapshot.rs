@@ -157,7 +157,10 @@ pub struct ClusterRedirects {
 
 /// One shard's load as the cluster client saw it: shards are numbered by
 /// their lowest slot in the client's first map (shard 1 serves slot 0), so
-/// a shard keeps its number through failovers.
+/// a shard keeps its number through failovers. They count the first map's
+/// slot ranges: after a reshard, a row still counts its starting range,
+/// part of which another shard's master may serve now (`master` is the
+/// master of the range's first slot now).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ShardOps {

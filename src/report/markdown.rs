@@ -199,6 +199,33 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
                 "without hash tags"
             }
         );
+        for m in &c.migrations {
+            let _ = writeln!(
+                md,
+                "| reshard {}->{} | {} of {} slots, {} keys, {} to {} in {}; {} MOVED, {} ASK meanwhile{} |",
+                m.from,
+                m.to,
+                count(u64::from(m.slots)),
+                count(u64::from(m.slots_planned)),
+                count(m.keys_moved),
+                m.from_node,
+                m.to_node,
+                millis(m.millis),
+                count(m.moved),
+                count(m.ask),
+                match (&m.error, m.complete) {
+                    (Some(e), _) => format!("; failed: {e}"),
+                    (None, false) => "; stopped early".to_string(),
+                    (None, true) => String::new(),
+                }
+            );
+        }
+        if !c.migrations.is_empty() && !c.shards.is_empty() {
+            let _ = writeln!(
+                md,
+                "| per-shard rows | the slot ranges of the client's first map: after a reshard a row still counts its starting range, part of which another shard's master serves now |"
+            );
+        }
         for s in &c.shards {
             let ms = |v: Option<f64>| {
                 v.map_or("unknown".to_string(), |v| {

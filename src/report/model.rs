@@ -272,6 +272,80 @@ pub struct ClusterClientReport {
     pub redirects: crate::metrics::ClusterRedirects,
     /// Each shard's answered commands over the run.
     pub shards: Vec<crate::metrics::ShardOps>,
+    /// `cluster.migrations[]`: every reshard of the run, from its timeline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<Migration>,
+}
+
+/// One reshard of a run (`cluster.migrations[]`), as its `reshard_ended`
+/// event tells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Migration {
+    /// The shards (from 1) the slots left and joined.
+    pub from: usize,
+    pub to: usize,
+    /// Their masters during the move.
+    pub from_node: String,
+    pub to_node: String,
+    /// Slots moved (of `slots_planned`).
+    pub slots: u32,
+    pub slots_planned: u32,
+    pub keys_moved: u64,
+    /// From the first SETSLOT to every node agreeing (or giving up on it).
+    pub millis: u64,
+    /// When it ended, ms since the run started.
+    pub ended_ms: u64,
+    pub complete: bool,
+    pub every_node_agrees: bool,
+    /// MOVED and ASK replies the run's client got while it ran (its
+    /// counters after minus before).
+    pub moved: u64,
+    pub ask: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Migration {
+    /// Every reshard of `events`, in order.
+    pub fn all_in(events: &[crate::metrics::Event]) -> Vec<Migration> {
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                crate::metrics::EventKind::ReshardEnded {
+                    from_shard,
+                    to_shard,
+                    from,
+                    to,
+                    slots_moved,
+                    slots_total,
+                    keys_moved,
+                    millis,
+                    complete,
+                    every_node_agrees,
+                    moved,
+                    ask,
+                    error,
+                } => Some(Migration {
+                    from: *from_shard,
+                    to: *to_shard,
+                    from_node: from.clone(),
+                    to_node: to.clone(),
+                    slots: *slots_moved,
+                    slots_planned: *slots_total,
+                    keys_moved: *keys_moved,
+                    millis: *millis,
+                    ended_ms: e.at_ms,
+                    complete: *complete,
+                    every_node_agrees: *every_node_agrees,
+                    moved: *moved,
+                    ask: *ask,
+                    error: error.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// `report.json`.
@@ -804,10 +878,50 @@ mod cluster_tests {
                     refreshes: 2,
                 },
                 shards: Vec::new(),
+                migrations: Migration::all_in(&[crate::metrics::Event {
+                    at_ms: 9000,
+                    source: "faults".into(),
+                    kind: crate::metrics::EventKind::ReshardEnded {
+                        from_shard: 1,
+                        to_shard: 2,
+                        from: "redis-1".into(),
+                        to: "redis-2".into(),
+                        slots_moved: 3000,
+                        slots_total: 3000,
+                        keys_moved: 4100,
+                        millis: 6200,
+                        complete: true,
+                        every_node_agrees: true,
+                        moved: 120,
+                        ask: 7,
+                        error: None,
+                    },
+                }]),
             }),
             ..Default::default()
         };
         let json = serde_json::to_value(&r).unwrap();
+        let m = &json["cluster"]["migrations"][0];
+        assert_eq!(
+            (
+                &m["from"],
+                &m["to"],
+                &m["slots"],
+                &m["keys_moved"],
+                &m["millis"]
+            ),
+            (
+                &1.into(),
+                &2.into(),
+                &3000.into(),
+                &4100.into(),
+                &6200.into()
+            )
+        );
+        assert_eq!(
+            (&m["moved"], &m["ask"], &m["ended_ms"]),
+            (&120.into(), &7.into(), &9000.into())
+        );
         assert_eq!(json["cluster"]["redirects"]["moved"], 3);
         assert_eq!(json["cluster"]["redirects"]["ask"], 1);
         assert_eq!(json["cluster"]["redirects"]["refreshes"], 2);
@@ -815,5 +929,9 @@ mod cluster_tests {
         assert_eq!(back.cluster, r.cluster);
         let md = crate::report::markdown::render(&back, None);
         assert!(md.contains("3 MOVED, 1 ASK, 2 slot-map refreshes"), "{md}");
+        assert!(
+            md.contains("| reshard 1->2 | 3,000 of 3,000 slots, 4,100 keys, redis-1 to redis-2 in 6200 ms; 120 MOVED, 7 ASK meanwhile |"),
+            "{md}"
+        );
     }
 }

@@ -292,6 +292,7 @@ mod tests {
             target: Target::Master,
             duration: Some(Duration::from_secs(5)),
             from: Vec::new(),
+            reshard: None,
         });
         assert_eq!(pause.sentence(), "pause master for 5s");
         let cut = Action::Fault(FaultRequest {
@@ -299,6 +300,7 @@ mod tests {
             target: Target::Master,
             duration: None,
             from: vec!["redis-2".into(), "sentinel-1".into()],
+            reshard: None,
         });
         assert_eq!(cut.sentence(), "partition master from redis-2, sentinel-1");
         assert_eq!(

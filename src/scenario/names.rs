@@ -55,6 +55,9 @@ pub const LAB_EVENTS: &[&str] = &[
     "cluster_promoted",
     "cluster_state",
     "cluster_rejoined",
+    "reshard_started",
+    "reshard_progress",
+    "reshard_ended",
 ];
 
 /// Levenshtein distance between two short names.

@@ -222,6 +222,9 @@ fn event_type(kind: &EventKind) -> &'static str {
         EventKind::ClusterPromoted { .. } => "cluster_promoted",
         EventKind::ClusterState { .. } => "cluster_state",
         EventKind::ClusterRejoined { .. } => "cluster_rejoined",
+        EventKind::ReshardStarted { .. } => "reshard_started",
+        EventKind::ReshardProgress { .. } => "reshard_progress",
+        EventKind::ReshardEnded { .. } => "reshard_ended",
         EventKind::Note { .. } => "note",
     }
 }

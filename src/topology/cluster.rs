@@ -279,8 +279,8 @@ pub fn shard_nodes_in(
     views: &[ClusterView],
     shard: usize,
 ) -> Result<(String, Vec<String>)> {
-    let masters = t.spec.masters as usize;
-    let master = cluster::shard_master(views, masters, shard).with_context(|| {
+    let member = |n: &ClusterNode| cluster::member_shard(t, n);
+    let master = cluster::shard_master(views, shard, member).with_context(|| {
         format!(
             "no answering node names a master for shard {shard} ({} of {} nodes answered)",
             views.len(),
@@ -292,7 +292,7 @@ pub fn shard_nodes_in(
             .map(|n| n.name.clone())
             .with_context(|| format!("no node of the run is at {}", n.addr))
     };
-    let replicas = cluster::shard_replicas(views, masters, shard)
+    let replicas = cluster::shard_replicas(views, shard, member)
         .into_iter()
         .map(name)
         .collect::<Result<_>>()?;
@@ -302,7 +302,8 @@ pub fn shard_nodes_in(
 /// One shard as `status` and the dashboard show it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShardStatus {
-    /// From 1: the shard whose master was `redis-K` at start.
+    /// From 1: the shard whose master was `redis-K` at start (its nodes'
+    /// group, whatever slots it serves after a reshard).
     pub shard: usize,
     /// The master now (node name), by the one rule.
     pub master: Option<String>,
@@ -365,17 +366,17 @@ pub async fn status(t: &Topology) -> ClusterStatus {
 /// poll over its kept connections), by node name.
 pub fn status_of(t: &Topology, read: &[(String, Option<ClusterView>)]) -> ClusterStatus {
     let answered: Vec<ClusterView> = read.iter().filter_map(|(_, v)| v.clone()).collect();
-    let masters = t.spec.masters as usize;
+    let member = |n: &ClusterNode| cluster::member_shard(t, n);
     let name = |n: &ClusterNode| node_of(t, n).map_or_else(|| n.addr.clone(), |n| n.name.clone());
-    let shards = (1..=masters)
+    let shards = (1..=t.shard_count())
         .map(|k| {
-            let master = cluster::shard_master(&answered, masters, k);
+            let master = cluster::shard_master(&answered, k, member);
             ShardStatus {
                 shard: k,
                 master: master.map(name),
                 slots: master.map_or_else(Vec::new, |m| m.slots.clone()),
                 replicas: {
-                    let mut r: Vec<String> = cluster::shard_replicas(&answered, masters, k)
+                    let mut r: Vec<String> = cluster::shard_replicas(&answered, k, member)
                         .into_iter()
                         .map(name)
                         .collect();

@@ -1,6 +1,7 @@
 //! Live slot migration: moving hash slots with their keys from one Cluster
 //! master to another while clients keep writing, the way `redis-cli
-//! --cluster reshard` does it, one slot at a time:
+//! --cluster reshard` does it, for each slot (a [`GROUP`] of slots at a
+//! time, each step one pipeline per node):
 //!
 //! 1. the target is told `CLUSTER SETSLOT <slot> IMPORTING <source id>`,
 //!    the source `CLUSTER SETSLOT <slot> MIGRATING <target id>`: from now
@@ -8,6 +9,7 @@
 //!    target accepts a command for the slot only after `ASKING`;
 //! 2. the source's keys of the slot (`CLUSTER GETKEYSINSLOT`, a batch at a
 //!    time) are sent over with `MIGRATE <target internal address> ... KEYS`
+//!    (one MIGRATE per slot: it refuses keys of two slots)
 //!    (the source dials the target on the run's own network: the bridge
 //!    on Docker, loopback locally);
 //! 3. `CLUSTER SETSLOT <slot> NODE <target id>` on the target, the source
@@ -16,9 +18,12 @@
 //!
 //! Every command runs from the host through each node's loopback address.
 //! [`move_slots`] reports its progress after every slot and can be
-//! stopped between two slots (a slot is never left half moved by a stop:
+//! stopped between two groups (a slot is never left half moved by a stop:
 //! only an error can, and the error says which slot and where it stood).
-//! The reshard command and fault step and `scale` build on it.
+//! The reshard command and fault step and `scale` build on it: a
+//! [`Reshard`] (`3000 1->2`: 3,000 slots from shard 1 to shard 2) is
+//! planned by [`plan_reshard`] on the shards' masters now (shard identity:
+//! [`cluster::shard_master`]) and moved by [`move_slots`].
 
 use super::admin::cluster::{self, SlotRange, READ_TIMEOUT};
 use super::admin::probe::{connect, query};
@@ -30,8 +35,14 @@ use tokio_util::sync::CancellationToken;
 
 /// Time one migration command may take (MIGRATE of a batch included).
 const STEP: Duration = Duration::from_secs(5);
-/// Keys moved per `MIGRATE`.
+/// Keys moved per `MIGRATE`, and asked per slot per round.
 pub const BATCH: usize = 100;
+/// Slots moved together: each step (SETSLOT IMPORTING, MIGRATING, the key
+/// lists, SETSLOT NODE) goes to a node as one pipeline for the group, so a
+/// move under load costs a few round trips per group rather than per slot
+/// (a round trip to a busy node can take tens of milliseconds). Redis
+/// keeps any number of slots importing or migrating at once.
+pub const GROUP: usize = 50;
 /// MIGRATE's own timeout for the target's answer, milliseconds.
 const MIGRATE_TIMEOUT_MS: u64 = 5000;
 
@@ -56,6 +67,137 @@ pub struct MoveReport {
     /// Every answering node names the new owner of every moved slot (the
     /// replicas learn it by gossip; waited for at most 10 s).
     pub every_node_agrees: bool,
+    /// The shards (from 1) the slots left and joined, when the move was a
+    /// [`Reshard`] between shards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_shard: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_shard: Option<usize>,
+}
+
+/// A reshard between shards: move the first `slots` slots shard `from`'s
+/// master serves to shard `to`'s master (shards from 1). Written and read
+/// as `3000 1->2`, the same in `--fault`, scenario steps and the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reshard {
+    pub slots: u32,
+    pub from: usize,
+    pub to: usize,
+}
+
+impl std::fmt::Display for Reshard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}->{}", self.slots, self.from, self.to)
+    }
+}
+
+impl std::str::FromStr for Reshard {
+    type Err = String;
+    /// `SLOTS FROM->TO`, e.g. `3000 1->2`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage =
+            "expected \"SLOTS FROM->TO\", e.g. \"3000 1->2\" (3,000 slots from shard 1 to shard 2)";
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let [slots, shards] = words[..] else {
+            return Err(format!("{:?}: {usage}", s.trim()));
+        };
+        let slots: u32 = match slots.parse() {
+            Ok(n) if (1..=u32::from(cluster::SLOTS)).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "{slots:?}: expected a number of slots from 1 to {}; {usage}",
+                    cluster::SLOTS
+                ))
+            }
+        };
+        let shard = |w: &str| match w.parse::<usize>() {
+            Ok(k) if k >= 1 => Ok(k),
+            _ => Err(format!("{w:?}: expected a shard number from 1; {usage}")),
+        };
+        let (from, to) = shards
+            .split_once("->")
+            .ok_or_else(|| format!("{shards:?}: expected FROM->TO; {usage}"))?;
+        let (from, to) = (shard(from)?, shard(to)?);
+        if from == to {
+            return Err(format!(
+                "{shards:?}: shard {from} cannot give slots to itself"
+            ));
+        }
+        Ok(Reshard { slots, from, to })
+    }
+}
+
+/// A reshard names a shard the cluster does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no shard {shard}: the cluster has shards 1 to {shards}")]
+pub struct NoSuchShard {
+    pub shard: usize,
+    pub shards: usize,
+}
+
+/// What a [`Reshard`] comes to on the cluster now: which masters, which slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReshardPlan {
+    pub reshard: Reshard,
+    pub from_node: String,
+    pub to_node: String,
+    pub slots: Vec<SlotRange>,
+}
+
+/// Plans `r` on the running cluster: the masters of both shards now and
+/// the first `r.slots` slots the source serves. Refuses, touching nothing,
+/// a topology that is not a cluster, a shard it does not have, a shard
+/// given to itself, more slots than the source serves.
+pub async fn plan_reshard(t: &Topology, r: &Reshard) -> Result<ReshardPlan> {
+    if !t.spec.is_cluster() {
+        bail!("reshard moves hash slots of a Redis Cluster, and this topology runs Sentinel: `grabstorm up --mode cluster` starts a cluster");
+    }
+    let shards = t.shard_count();
+    if let Some(&shard) = [r.from, r.to].iter().find(|k| !(1..=shards).contains(*k)) {
+        return Err(NoSuchShard { shard, shards }.into());
+    }
+    if r.from == r.to {
+        bail!("shard {} cannot give slots to itself", r.from);
+    }
+    let (from_node, _) = crate::topology::cluster::shard_nodes(t, r.from).await?;
+    let (to_node, _) = crate::topology::cluster::shard_nodes(t, r.to).await?;
+    let served = served_by(t, &from_node).await?;
+    let serves: u32 = served.iter().map(|s| s.len()).sum();
+    if r.slots > serves {
+        bail!(
+            "shard {} ({from_node}) serves {serves} slots: it cannot give {}",
+            r.from,
+            r.slots
+        );
+    }
+    Ok(ReshardPlan {
+        reshard: *r,
+        from_node,
+        to_node,
+        slots: first_slots(&served, r.slots),
+    })
+}
+
+/// Moves a planned reshard ([`move_slots`] between the two masters), the
+/// report naming the shards.
+pub async fn reshard(
+    t: &Topology,
+    plan: &ReshardPlan,
+    cancel: &CancellationToken,
+    progress: impl FnMut(Progress),
+) -> Result<MoveReport> {
+    let mut report = move_slots(
+        t,
+        &plan.from_node,
+        &plan.to_node,
+        &plan.slots,
+        cancel,
+        progress,
+    )
+    .await?;
+    report.from_shard = Some(plan.reshard.from);
+    report.to_shard = Some(plan.reshard.to);
+    Ok(report)
 }
 
 /// One node of the move, connected, with its cluster id.
@@ -65,14 +207,20 @@ struct Party<'t> {
     id: String,
 }
 
-async fn run<T: redis::FromRedisValue>(
+/// Runs a pipeline on a party; the replies in order.
+async fn pipeline<T: redis::FromRedisValue>(
     party: &mut Party<'_>,
-    cmd: &redis::Cmd,
+    pipe: &redis::Pipeline,
     what: &str,
 ) -> Result<T> {
-    query(&mut party.conn, cmd, STEP)
-        .await
-        .map_err(|e| anyhow!("{}: {what} failed: {e}", party.node.name))
+    match tokio::time::timeout(STEP, pipe.query_async::<T>(&mut party.conn)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => bail!("{}: {what} failed: {e}", party.node.name),
+        Err(_) => bail!(
+            "{}: {what} failed: no answer within {STEP:?}",
+            party.node.name
+        ),
+    }
 }
 
 async fn party<'t>(t: &'t Topology, name: &str) -> Result<Party<'t>> {
@@ -112,8 +260,8 @@ pub fn first_slots(owner_slots: &[SlotRange], count: u32) -> Vec<SlotRange> {
 }
 
 /// Moves `slots` with their keys from master `from` to master `to` (node
-/// names), one slot at a time (see the module doc), calling `progress`
-/// after each. Stops between two slots when `cancel` fires. Every other
+/// names), a [`GROUP`] of slots at a time (see the module doc), calling
+/// `progress` after each slot. Stops between two groups when `cancel` fires. Every other
 /// master of the cluster is told each slot's new owner too.
 pub async fn move_slots(
     t: &Topology,
@@ -148,74 +296,93 @@ pub async fn move_slots(
         slots_total: total,
         ..Default::default()
     };
-    for slot in slots_of(slots) {
+    let all: Vec<u16> = slots_of(slots).collect();
+    let source_id = source.id.clone();
+    let target_id = target.id.clone();
+    for group in all.chunks(GROUP) {
         if cancel.is_cancelled() {
             break;
         }
-        let setslot = |state: &str, id: &str| {
-            let mut c = redis::cmd("CLUSTER");
-            c.arg("SETSLOT").arg(slot).arg(state).arg(id);
-            c
+        let at = |what: &str| match group {
+            [one] => format!("slot {one}: {what}"),
+            _ => format!(
+                "slots {}\u{2013}{}: {what}",
+                group[0],
+                group[group.len() - 1]
+            ),
         };
-        let at = |what: &str| format!("slot {slot}: {what}");
-        run::<()>(
+        let setslot = |state: &str, id: &str| {
+            let mut p = redis::pipe();
+            for slot in group {
+                p.cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(*slot)
+                    .arg(state)
+                    .arg(id);
+            }
+            p
+        };
+        // The target first: once the source says MIGRATING it sends ASK
+        // there, and the target must already accept it.
+        pipeline::<()>(
             &mut target,
-            &setslot("IMPORTING", &source.id.clone()),
+            &setslot("IMPORTING", &source_id),
             &at("SETSLOT IMPORTING"),
         )
         .await?;
-        run::<()>(
+        pipeline::<()>(
             &mut source,
-            &setslot("MIGRATING", &target.id.clone()),
+            &setslot("MIGRATING", &target_id),
             &at("SETSLOT MIGRATING"),
         )
         .await?;
+        // Every key of the group, a batch per slot at a time, until the
+        // source has none left (a key written meanwhile to a slot being
+        // moved goes to the target: the source answers ASK for it).
         loop {
-            let keys: Vec<Vec<u8>> = run(
-                &mut source,
-                redis::cmd("CLUSTER")
+            let mut ask = redis::pipe();
+            for slot in group {
+                ask.cmd("CLUSTER")
                     .arg("GETKEYSINSLOT")
-                    .arg(slot)
-                    .arg(BATCH),
-                &at("GETKEYSINSLOT"),
-            )
-            .await?;
-            if keys.is_empty() {
+                    .arg(*slot)
+                    .arg(BATCH);
+            }
+            let keys: Vec<Vec<Vec<u8>>> = pipeline(&mut source, &ask, &at("GETKEYSINSLOT")).await?;
+            // MIGRATE takes the keys of one slot at a time (CROSSSLOT
+            // otherwise): one MIGRATE per slot with keys, pipelined.
+            let per_slot: Vec<&Vec<Vec<u8>>> = keys.iter().filter(|k| !k.is_empty()).collect();
+            if per_slot.is_empty() {
                 break;
             }
-            let mut migrate = redis::cmd("MIGRATE");
-            migrate
-                .arg(target_ip)
-                .arg(target_port)
-                .arg("")
-                .arg(0)
-                .arg(MIGRATE_TIMEOUT_MS);
-            if let Some(pw) = &t.password {
-                migrate.arg("AUTH").arg(pw);
+            let mut migrate = redis::pipe();
+            for batch in &per_slot {
+                migrate
+                    .cmd("MIGRATE")
+                    .arg(target_ip)
+                    .arg(target_port)
+                    .arg("")
+                    .arg(0)
+                    .arg(MIGRATE_TIMEOUT_MS);
+                if let Some(pw) = &t.password {
+                    migrate.arg("AUTH").arg(pw);
+                }
+                migrate.arg("KEYS").arg(*batch);
             }
-            migrate.arg("KEYS").arg(&keys);
-            run::<redis::Value>(&mut source, &migrate, &at("MIGRATE")).await?;
-            done.keys_moved += keys.len() as u64;
+            pipeline::<redis::Value>(&mut source, &migrate, &at("MIGRATE")).await?;
+            done.keys_moved += per_slot.iter().map(|k| k.len() as u64).sum::<u64>();
         }
-        let target_id = target.id.clone();
-        run::<()>(
-            &mut target,
-            &setslot("NODE", &target_id),
-            &at("SETSLOT NODE on the target"),
-        )
-        .await?;
-        run::<()>(
-            &mut source,
-            &setslot("NODE", &target_id),
-            &at("SETSLOT NODE on the source"),
-        )
-        .await?;
+        // The target, then the source, then every other master.
+        let node = setslot("NODE", &target_id);
+        pipeline::<()>(&mut target, &node, &at("SETSLOT NODE on the target")).await?;
+        pipeline::<()>(&mut source, &node, &at("SETSLOT NODE on the source")).await?;
         for other in &mut others {
             // A master that does not answer learns it from the gossip.
-            let _ = run::<()>(other, &setslot("NODE", &target_id), &at("SETSLOT NODE")).await;
+            let _ = pipeline::<()>(other, &node, &at("SETSLOT NODE")).await;
         }
-        done.slots_done += 1;
-        progress(done);
+        for _ in group {
+            done.slots_done += 1;
+            progress(done);
+        }
     }
     let moved: Vec<u16> = slots_of(slots).take(done.slots_done as usize).collect();
     let agreed = wait_agreement(t, to, &moved, AGREEMENT_WAIT).await;
@@ -227,6 +394,8 @@ pub async fn move_slots(
         millis: started.elapsed().as_millis() as u64,
         complete: done.slots_done == total,
         every_node_agrees: agreed,
+        from_shard: None,
+        to_shard: None,
     })
 }
 
@@ -283,6 +452,32 @@ pub async fn served_by(t: &Topology, node: &str) -> Result<Vec<SlotRange>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reshards_read_as_slots_from_to() {
+        let r: Reshard = "3000 1->2".parse().unwrap();
+        assert_eq!(
+            r,
+            Reshard {
+                slots: 3000,
+                from: 1,
+                to: 2
+            }
+        );
+        assert_eq!(r.to_string(), "3000 1->2");
+        for (bad, says) in [
+            ("3000", "expected \"SLOTS FROM->TO\""),
+            ("0 1->2", "from 1 to 16384"),
+            ("20000 1->2", "from 1 to 16384"),
+            ("3000 1-2", "expected FROM->TO"),
+            ("3000 0->2", "a shard number from 1"),
+            ("3000 2->2", "cannot give slots to itself"),
+            ("3000 1->2 now", "expected \"SLOTS FROM->TO\""),
+        ] {
+            let e = bad.parse::<Reshard>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn the_first_slots_span_ranges_in_order() {

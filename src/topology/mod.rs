@@ -152,11 +152,38 @@ pub struct Topology {
     /// state files written before it existed. The state file is mode 0600.
     #[serde(default)]
     pub password: Option<String>,
+    /// Cluster mode: the shard (from 1) of each node that joined after the
+    /// start (`scale add` records them); the nodes started with the run
+    /// have theirs from the [`plan`]. Read through [`Topology::start_shard`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shards: BTreeMap<String, usize>,
 }
 
 impl Topology {
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Cluster mode: the shard (from 1) `node` belongs to: recorded when it
+    /// joined later ([`Topology::shards`]), else the one it started in
+    /// ([`plan::start_shard`]). Shard identity follows these members, not
+    /// the slots (see [`admin::cluster::shard_master`]).
+    pub fn start_shard(&self, node: &str) -> Option<usize> {
+        self.shards
+            .get(node)
+            .copied()
+            .or_else(|| plan::start_shard(&self.spec, node))
+    }
+
+    /// Cluster mode: the number of shards: those started, and any later
+    /// one a joined node records.
+    pub fn shard_count(&self) -> usize {
+        let started = if self.spec.is_cluster() {
+            self.spec.masters as usize
+        } else {
+            0
+        };
+        self.shards.values().copied().fold(started, usize::max)
     }
 
     pub fn node_mut(&mut self, name: &str) -> Option<&mut Node> {

@@ -168,6 +168,7 @@ mod tests {
             run_dir: dir.path().join("runs/r1"),
             aliases: Default::default(),
             sentinel_ids: Default::default(),
+            shards: Default::default(),
             password: Some("secret".into()),
         };
         save(dir.path(), &t).unwrap();

@@ -281,7 +281,7 @@ impl App {
             let start = self
                 .topology
                 .as_deref()
-                .and_then(|t| crate::topology::plan::start_shard(&t.spec, &n.name));
+                .and_then(|t| t.start_shard(&n.name));
             match start.and_then(|k| rows.iter_mut().find(|r| r.shard.shard == k)) {
                 Some(row) => row.nodes.push(&n.name),
                 None => strays.push(n.name.as_str()),
@@ -398,6 +398,7 @@ impl App {
             target,
             duration: None,
             from: Vec::new(),
+            reshard: None,
         })))
     }
 

@@ -78,6 +78,7 @@ pub fn topology() -> Topology {
             .enumerate()
             .map(|(i, id)| (id.to_string(), format!("sentinel-{}", i + 1)))
             .collect(),
+        shards: Default::default(),
     }
 }
 

@@ -84,6 +84,7 @@ impl Lab {
                 target,
                 duration,
                 from: vec![],
+                reshard: None,
             })
             .await
     }

@@ -9,6 +9,7 @@ mod auth;
 mod cluster;
 mod cluster_lab;
 mod cluster_migrate;
+mod cluster_reshard;
 mod cluster_topology;
 mod faults;
 mod journal;

@@ -58,6 +58,7 @@ fn every_shipped_scenario_passes_check() {
         "cluster-minority-partition",
         "cluster-full-coverage",
         "cluster-partial-coverage",
+        "cluster-reshard-under-load",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),
@@ -543,6 +544,24 @@ fn cluster_full_and_partial_coverage_scenarios_pass_locally() {
         full["failovers"][0]["write_outage_ms"],
         partial["errors"],
         partial["failovers"][0]["write_outage_ms"]
+    );
+}
+
+/// The reshard scenario: 3,000 slots move under the sale, the step's
+/// wait sees the end, nothing is lost, and the move is in the report.
+#[test]
+fn cluster_reshard_scenario_passes_locally() {
+    let r = assert_shipped_passes("cluster-reshard-under-load", "local");
+    let m = &r["cluster"]["migrations"][0];
+    assert_eq!(
+        (&m["slots"], &m["complete"]),
+        (&3000.into(), &true.into()),
+        "{m}"
+    );
+    assert!(m["moved"].as_u64().unwrap() > 0, "{m}");
+    eprintln!(
+        "reshard scenario: {} ms, {} keys, MOVED {}, ASK {}, lost {}",
+        m["millis"], m["keys_moved"], m["moved"], m["ask"], r["audit"]["lost_acked_writes"]
     );
 }
 

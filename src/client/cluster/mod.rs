@@ -132,7 +132,11 @@ impl SlotMap {
 }
 
 /// The shards as the first map had them, numbered by lowest slot, with
-/// the commands each answered.
+/// the commands each answered. The rows are the first map's slot ranges:
+/// a failover keeps a range whole, but after a reshard a range's traffic
+/// stays in its row while part of it is served by another shard's master
+/// (shard identity proper, groups of nodes, is the topology's:
+/// `topology::admin::cluster::shard_master`; the client knows only masters).
 struct ShardTable {
     /// Slot -> shard index (0-based).
     of_slot: Box<[u8]>,

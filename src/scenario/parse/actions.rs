@@ -11,6 +11,7 @@ use crate::faults::{FaultKind, FaultRequest, Target};
 use crate::limits;
 use crate::scenario::model::Action;
 use crate::scenario::names::{closest, LAB_EVENTS, SENTINEL_EVENTS};
+use crate::topology::migrate::Reshard;
 use crate::topology::select::BackendChoice;
 use std::time::Duration;
 use toml::de::DeValue;
@@ -18,8 +19,8 @@ use toml::Spanned;
 
 /// The keys that make a step do something; a step has exactly one.
 pub(super) const STEP_ACTIONS: &[&str] = &[
-    "fault", "heal", "resume", "restart", "grabbers", "workload", "load", "wait_for", "sleep",
-    "stop",
+    "fault", "heal", "resume", "restart", "reshard", "grabbers", "workload", "load", "wait_for",
+    "sleep", "stop",
 ];
 
 /// `load = "pause"` pauses the load, `load = "resume"` resumes it.
@@ -52,9 +53,11 @@ impl Reader<'_> {
                         target,
                         duration: None,
                         from: Vec::new(),
+                        reshard: None,
                     })
                 })
             }
+            "reshard" => self.reshard_step(v, context),
             "grabbers" => {
                 self.limited("grabbers", v, limits::GRABBERS)
                     .map(|n| Action::SetGrabbers {
@@ -103,6 +106,14 @@ impl Reader<'_> {
         let topology = context.topology;
         let kinds = FaultKind::ALL.map(|k| (k.name(), k));
         let kind = self.choice("fault", v, &kinds);
+        if kind == Some(FaultKind::Reshard) {
+            self.error(
+                v.span(),
+                "a reshard is its own step: `reshard = \"3000 1->2\"` moves 3,000 slots from shard 1 to shard 2",
+                None,
+            );
+            return None;
+        }
         let target = match entry(entries, "target") {
             Some((_, t)) => self.target("target", t, topology),
             None => Some(if kind == Some(FaultKind::Restart) {
@@ -178,7 +189,37 @@ impl Reader<'_> {
             target: target?,
             duration,
             from,
+            reshard: None,
         }))
+    }
+
+    /// `reshard = "SLOTS FROM->TO"`: a live migration between two shards of
+    /// the scenario's cluster.
+    fn reshard_step(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        context: &StepContext<'_>,
+    ) -> Option<Action> {
+        let text = self.string("reshard", v)?;
+        let r = match text.parse::<Reshard>() {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(v.span(), format!("reshard = {text:?}: {e}"), None);
+                return None;
+            }
+        };
+        let req = FaultRequest::reshard(r);
+        let plan = [crate::faults::ScheduledFault {
+            at: Duration::ZERO,
+            fault: req.clone(),
+        }];
+        if let Err(e) = crate::faults::check_plan(&plan, context.topology, None) {
+            let help = (!context.topology.is_cluster())
+                .then(|| "set mode = \"cluster\" in [topology]".to_string());
+            self.error(v.span(), format!("reshard = {text:?}: {e}"), help);
+            return None;
+        }
+        Some(Action::Fault(req))
     }
 
     fn wait_step(&mut self, v: &Spanned<DeValue<'_>>, entries: &[Entry<'_, '_>]) -> Option<Action> {

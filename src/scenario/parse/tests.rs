@@ -224,3 +224,48 @@ fn a_cluster_topology_is_read_and_its_targets_checked_by_mode() {
     assert_eq!(d.line, 5, "{d:?}");
     assert!(d.message.contains("masters"), "{}", d.message);
 }
+
+#[test]
+fn a_reshard_step_is_read_and_its_shards_checked() {
+    let cluster = format!("{MINIMAL}[topology]\nmode = \"cluster\"\n");
+    let s = parse_str(
+        &format!("{cluster}[[step]]\nat = \"3s\"\nreshard = \"3000 1->2\"\n"),
+        "f.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        s.steps[0].action,
+        crate::scenario::model::Action::Fault(crate::faults::FaultRequest::reshard(
+            crate::topology::migrate::Reshard {
+                slots: 3000,
+                from: 1,
+                to: 2
+            }
+        ))
+    );
+    assert_eq!(s.steps[0].action.sentence(), "reshard 3000 1->2");
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"3s\"\nreshard = \"3000 1->4\"\n"
+    ));
+    assert_eq!((d.line, d.col), (7, 11), "{d:?}");
+    assert_eq!(
+        d.message,
+        "reshard = \"3000 1->4\": no shard 4: the cluster has shards 1 to 3"
+    );
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"3s\"\nreshard = \"3000 slots\"\n"
+    ));
+    assert!(d.message.contains("SLOTS FROM->TO"), "{}", d.message);
+    let d = first_error(&format!(
+        "{MINIMAL}[[step]]\nat = \"3s\"\nreshard = \"3000 1->2\"\n"
+    ));
+    assert!(d.message.contains("runs Sentinel"), "{}", d.message);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("set mode = \"cluster\" in [topology]")
+    );
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"3s\"\nfault = \"reshard\"\n"
+    ));
+    assert!(d.message.contains("its own step"), "{}", d.message);
+}

@@ -305,14 +305,25 @@ impl ClusterView {
     }
 }
 
-/// THE rule for who serves shard `shard` (from 1, of `masters` shards) now:
-/// the master that serves the first slot of the shard's starting range
-/// (`even_split(masters)[shard-1].start`) in what most answering views say
-/// (`views` holds only the nodes that answered). Ties go to the view met
-/// first. `None` when no view names an owner of that slot.
-pub fn shard_master(views: &[ClusterView], masters: usize, shard: usize) -> Option<&ClusterNode> {
-    let slot = even_split(masters).get(shard.checked_sub(1)?)?.start;
-    let owners: Vec<&ClusterNode> = views.iter().filter_map(|v| v.owner_of(slot)).collect();
+/// THE rule for who serves shard `shard` (from 1) now. A shard is a
+/// replication group, not a range of slots: its members are the nodes that
+/// started in it, or joined it later (`member_shard` says which shard a
+/// node of a view belongs to; [`member_shard`] is the topology's answer),
+/// so resharding moves slots between shards without changing who they
+/// are. In each answering view (`views` holds only those), the shard's
+/// master is the member flagged master (the one not flagged FAIL with the
+/// highest config epoch when a failover left two: the election winner), or,
+/// when no member is master, the master the members replicate. The views
+/// then vote; ties go to the view met first. `None` when no view names one.
+pub fn shard_master(
+    views: &[ClusterView],
+    shard: usize,
+    member_shard: impl Fn(&ClusterNode) -> Option<usize>,
+) -> Option<&ClusterNode> {
+    let owners: Vec<&ClusterNode> = views
+        .iter()
+        .filter_map(|v| view_shard_master(v, shard, &member_shard))
+        .collect();
     let votes = |id: &str| owners.iter().filter(|o| o.id == id).count();
     owners
         .iter()
@@ -323,23 +334,55 @@ pub fn shard_master(views: &[ClusterView], masters: usize, shard: usize) -> Opti
         })
 }
 
+/// What one view says of shard `shard`'s master (see [`shard_master`]).
+fn view_shard_master<'v>(
+    view: &'v ClusterView,
+    shard: usize,
+    member_shard: &impl Fn(&ClusterNode) -> Option<usize>,
+) -> Option<&'v ClusterNode> {
+    let members = || {
+        view.nodes
+            .iter()
+            .filter(move |n| member_shard(n) == Some(shard))
+    };
+    members()
+        .filter(|n| n.flags.master)
+        .max_by_key(|n| (!n.flags.fail, n.config_epoch))
+        .or_else(|| {
+            members()
+                .filter_map(|n| view.by_id(n.master_id.as_deref()?))
+                .find(|m| m.flags.master)
+        })
+}
+
 /// The replicas of shard `shard` now: the nodes whose master is
 /// [`shard_master`], as the first view that agrees on that master lists
 /// them (a view's own line included).
-pub fn shard_replicas(views: &[ClusterView], masters: usize, shard: usize) -> Vec<&ClusterNode> {
-    let Some(master) = shard_master(views, masters, shard) else {
+pub fn shard_replicas(
+    views: &[ClusterView],
+    shard: usize,
+    member_shard: impl Fn(&ClusterNode) -> Option<usize>,
+) -> Vec<&ClusterNode> {
+    let Some(master) = shard_master(views, shard, &member_shard) else {
         return Vec::new();
     };
-    let slot = master.slots.first().map_or(0, |r| r.start);
     let agreeing = views
         .iter()
-        .find(|v| v.owner_of(slot).is_some_and(|o| o.id == master.id));
+        .find(|v| view_shard_master(v, shard, &member_shard).is_some_and(|o| o.id == master.id));
     agreeing.map_or_else(Vec::new, |v| {
         v.nodes
             .iter()
             .filter(|n| n.master_id.as_deref() == Some(master.id.as_str()))
             .collect()
     })
+}
+
+/// The shard (from 1) the node a view's line describes belongs to, by the
+/// topology's record ([`Topology::start_shard`](crate::topology::Topology::start_shard));
+/// the argument every caller of [`shard_master`] passes.
+pub fn member_shard(t: &crate::topology::Topology, n: &ClusterNode) -> Option<usize> {
+    t.node_by_addr(&n.addr)
+        .and_then(|node| t.start_shard(&node.name))
 }
 
 /// Asks the node at `addr` for its view (`CLUSTER INFO`, `CLUSTER NODES`
@@ -373,9 +416,9 @@ pub(crate) async fn probe_view(
 }
 
 /// The master of every shard (shard 1 first) when the cluster has settled:
-/// every answering node says `cluster_state:ok` and names, for the first
-/// slot of each shard's starting range, the same master, which answers and
-/// says it is master. Else what is still wrong, in words.
+/// every answering node says `cluster_state:ok` and names, by the one rule
+/// ([`shard_master`] over its view alone), the same master for each shard,
+/// which answers and says it is master. Else what is still wrong, in words.
 pub fn settled_masters(
     topology: &crate::topology::Topology,
     views: &[(String, Option<ClusterView>)],
@@ -399,27 +442,22 @@ pub fn settled_masters(
     let name_of = |id: &str| {
         answering
             .iter()
-            .find(|(_, v)| v.myself().is_some_and(|m| m.id == id))
+            .find(|(_, v)| v.myself().is_some_and(|m| m.id == id && m.flags.master))
             .map(|(n, _)| (*n).clone())
     };
+    let member = |n: &ClusterNode| member_shard(topology, n);
     let mut masters = Vec::new();
-    for (k, range) in even_split(topology.spec.masters as usize)
-        .iter()
-        .enumerate()
-    {
+    for k in 1..=topology.shard_count() {
         let owners: std::collections::BTreeSet<Option<&str>> = answering
             .iter()
-            .map(|(_, v)| v.owner_of(range.start).map(|o| o.id.as_str()))
+            .map(|(_, v)| view_shard_master(v, k, &member).map(|o| o.id.as_str()))
             .collect();
         let [Some(id)] = owners.iter().copied().collect::<Vec<_>>()[..] else {
-            return Err(format!(
-                "the nodes do not agree on shard {}'s master",
-                k + 1
-            ));
+            return Err(format!("the nodes do not agree on shard {k}'s master"));
         };
         match name_of(id) {
             Some(name) => masters.push(name),
-            None => return Err(format!("shard {}'s master does not answer", k + 1)),
+            None => return Err(format!("shard {k}'s master does not answer")),
         }
     }
     Ok(masters)
@@ -575,15 +613,24 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         }
     }
 
+    /// The shard each test node started in: 7001 and 7004 in shard 1, ...
+    fn start(n: &ClusterNode) -> Option<usize> {
+        match n.port {
+            7001..=7006 => Some((n.port as usize - 7001) % 3 + 1),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn the_master_of_a_shard_is_the_owner_of_its_first_slot_by_majority() {
+    fn the_master_of_a_shard_is_its_members_master_by_majority() {
         let before: Vec<ClusterView> = "acdef".chars().map(|c| view(c, false)).collect();
-        assert_eq!(shard_master(&before, 3, 1).unwrap().port, 7001);
-        assert_eq!(shard_master(&before, 3, 2).unwrap().port, 7002);
-        assert_eq!(shard_master(&before, 3, 3).unwrap().port, 7003);
-        assert!(shard_master(&before, 3, 4).is_none());
-        assert!(shard_master(&before, 3, 0).is_none());
-        let replicas: Vec<u16> = shard_replicas(&before, 3, 2)
+        let master = |views: &[ClusterView], k| shard_master(views, k, start).map(|m| m.port);
+        assert_eq!(master(&before, 1), Some(7001));
+        assert_eq!(master(&before, 2), Some(7002));
+        assert_eq!(master(&before, 3), Some(7003));
+        assert_eq!(master(&before, 4), None);
+        assert_eq!(master(&before, 0), None);
+        let replicas: Vec<u16> = shard_replicas(&before, 2, start)
             .iter()
             .map(|n| n.port)
             .collect();
@@ -600,10 +647,61 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         .iter()
         .map(|&(c, over)| view(c, over))
         .collect();
-        assert_eq!(shard_master(&mixed, 3, 2).unwrap().port, 7005);
-        assert!(shard_replicas(&mixed, 3, 2).is_empty());
-        assert_eq!(shard_master(&mixed, 3, 1).unwrap().port, 7001);
-        assert!(shard_master(&[], 3, 1).is_none());
+        assert_eq!(master(&mixed, 2), Some(7005));
+        assert!(shard_replicas(&mixed, 2, start).is_empty());
+        assert_eq!(master(&mixed, 1), Some(7001));
+        assert_eq!(master(&[], 1), None);
+    }
+
+    #[test]
+    fn a_reshard_moves_slots_not_shards() {
+        // A gave all its slots (0-5461) to B: shard 1 is still A's group,
+        // and no two shards resolve to one master.
+        let resharded: Vec<ClusterView> = "abcdef"
+            .chars()
+            .map(|c| {
+                let mut v = view(c, false);
+                for n in &mut v.nodes {
+                    match n.port {
+                        7001 => n.slots.clear(),
+                        7002 => {
+                            n.slots = vec![SlotRange {
+                                start: 0,
+                                end: 10922,
+                            }]
+                        }
+                        _ => {}
+                    }
+                }
+                v
+            })
+            .collect();
+        let master = |k| shard_master(&resharded, k, start).map(|m| m.port);
+        assert_eq!(
+            (master(1), master(2), master(3)),
+            (Some(7001), Some(7002), Some(7003))
+        );
+        let replicas: Vec<u16> = shard_replicas(&resharded, 1, start)
+            .iter()
+            .map(|n| n.port)
+            .collect();
+        assert_eq!(replicas, [7004]);
+        // With no member master (D now follows C, A gone from the views),
+        // shard 1 is the master its members replicate.
+        let orphan: Vec<ClusterView> = "cef"
+            .chars()
+            .map(|c| {
+                let mut v = view(c, false);
+                v.nodes.retain(|n| n.port != 7001);
+                for n in &mut v.nodes {
+                    if n.port == 7004 {
+                        n.master_id = Some("c".repeat(40));
+                    }
+                }
+                v
+            })
+            .collect();
+        assert_eq!(shard_master(&orphan, 1, start).map(|m| m.port), Some(7003));
     }
 
     #[test]

@@ -162,6 +162,7 @@ impl LocalBackend {
             run_dir: run_dir.to_path_buf(),
             aliases: Default::default(),
             sentinel_ids: plan.sentinel_ids(),
+            shards: Default::default(),
             password: plan.password.clone(),
         })
     }

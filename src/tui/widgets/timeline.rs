@@ -91,6 +91,14 @@ pub fn tone(kind: &EventKind) -> Tone {
             Tone::Recovery
         }
         EventKind::ClusterState { ok: false, .. } => Tone::Alarm,
+        EventKind::ReshardStarted { .. } => Tone::Fault,
+        EventKind::ReshardProgress { .. } => Tone::Plain,
+        EventKind::ReshardEnded {
+            complete: true,
+            error: None,
+            ..
+        } => Tone::Recovery,
+        EventKind::ReshardEnded { .. } => Tone::Alarm,
         EventKind::LoadChanged { .. } | EventKind::Note { .. } => Tone::Plain,
     }
 }
