@@ -76,6 +76,8 @@ pub enum Command {
     Audit(commands::audit::AuditArgs),
     /// Inject a fault into the running topology.
     Fault(commands::fault::FaultArgs),
+    /// Cluster mode: add a shard (`scale add`) or remove shard K (`scale remove K`), live.
+    Scale(commands::scale::ScaleArgs),
     /// Measure grabstorm against redis-benchmark on the same server.
     Bench(commands::bench::BenchArgs),
     /// Open the dashboard (the default command).

@@ -35,6 +35,7 @@ pub(crate) fn topology() -> Topology {
         aliases: Default::default(),
         sentinel_ids: [(LEADER_ID.to_string(), "sentinel-2".to_string())].into(),
         password: None,
+        shards: Default::default(),
     }
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn cluster_topology() -> Topology {
         aliases: Default::default(),
         sentinel_ids: Default::default(),
         password: None,
+        shards: Default::default(),
     }
 }
 

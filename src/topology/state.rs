@@ -169,6 +169,7 @@ mod tests {
             aliases: Default::default(),
             sentinel_ids: Default::default(),
             password: Some("secret".into()),
+            shards: Default::default(),
         };
         save(dir.path(), &t).unwrap();
         use std::os::unix::fs::PermissionsExt;

@@ -73,6 +73,7 @@ pub fn topology() -> Topology {
         run_dir: "/tmp/grabstorm/runs/7f3a9c".into(),
         aliases: BTreeMap::new(),
         password: None,
+        shards: Default::default(),
         sentinel_ids: SENTINEL_IDS
             .iter()
             .enumerate()
