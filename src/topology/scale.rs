@@ -92,25 +92,29 @@ async fn healthy_views(t: &Topology) -> Result<Vec<(String, ClusterView)>> {
     if !t.spec.is_cluster() {
         return Err(ScaleError::NotCluster.into());
     }
-    let mut out = Vec::new();
-    for (node, view) in cluster::views(t).await {
-        let down = |why: String| ScaleError::NodeDown {
-            node: node.clone(),
-            why,
-        };
-        let Some(view) = view else {
-            return Err(down("it does not answer".into()).into());
-        };
+    let down = |node: &str, why: String| ScaleError::NodeDown {
+        node: node.to_string(),
+        why,
+    };
+    let views = cluster::views(t).await;
+    // A node that does not answer is named before what the others think of it.
+    if let Some((node, _)) = views.iter().find(|(_, v)| v.is_none()) {
+        return Err(down(node, "it does not answer".into()).into());
+    }
+    let views: Vec<(String, ClusterView)> = views
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .collect();
+    for (node, view) in &views {
         if !view.info.state_ok {
-            return Err(down("it says cluster_state is not ok".into()).into());
+            return Err(down(node, "it says cluster_state is not ok".into()).into());
         }
         if let Some(f) = view.nodes.iter().find(|n| n.failing()) {
             let name = cluster::node_of(t, f).map_or(f.addr.clone(), |n| n.name.clone());
-            return Err(down(format!("it flags {name} as failing")).into());
+            return Err(down(node, format!("it flags {name} as failing")).into());
         }
-        out.push((node, view));
     }
-    Ok(out)
+    Ok(views)
 }
 
 /// The masters serving slots now, by name, with their slots, by their own view.
@@ -303,6 +307,14 @@ pub async fn add(
             format!("; {} replicate {master}", names[1..].join(", "))
         }
     ));
+    // A node that just joined answers CLUSTERDOWN (and refuses the keys
+    // MIGRATE brings) until it has the slot map and its own 2 s start
+    // delay has passed.
+    let ok_after = wait_state_ok(t, JOIN_WAIT).await?;
+    say(format!(
+        "every node says cluster_state:ok ({} ms after the join)",
+        ok_after.as_millis()
+    ));
     t.spec.masters += 1;
     save(t)?;
 
@@ -323,6 +335,36 @@ pub async fn add(
         report.moves.push(r);
     }
     Ok(finish(t, report, started).await)
+}
+
+/// Longest wait for every node to say `cluster_state:ok` after a join.
+const JOIN_WAIT: Duration = Duration::from_secs(15);
+
+/// Waits until every data node of `t` says `cluster_state:ok` with all
+/// 16,384 slots assigned; returns how long it took.
+async fn wait_state_ok(t: &Topology, within: Duration) -> Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let views = cluster::views(t).await;
+        let not_ok: Vec<&str> = views
+            .iter()
+            .filter(|(_, v)| {
+                !v.as_ref()
+                    .is_some_and(|v| v.info.state_ok && v.info.slots_assigned == u32::from(SLOTS))
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if not_ok.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= within {
+            bail!(
+                "{} did not say cluster_state:ok within {within:?} after the join",
+                not_ok.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Removes nodes added by a failed `add`, saying what could not be.

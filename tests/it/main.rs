@@ -9,6 +9,7 @@ mod auth;
 mod cluster;
 mod cluster_lab;
 mod cluster_migrate;
+mod cluster_scale;
 mod cluster_topology;
 mod faults;
 mod journal;
