@@ -315,7 +315,7 @@ pub async fn add(
         "every node says cluster_state:ok ({} ms after the join)",
         ok_after.as_millis()
     ));
-    t.spec.masters += 1;
+    t.spec.masters = masters.len() as u16 + 1;
     save(t)?;
 
     let counts: Vec<u32> = masters.iter().map(|(_, s)| count(s)).chain([0]).collect();
@@ -484,7 +484,7 @@ pub async fn remove(
         }
     }
     forget_and_remove(backend, t, &group, say, save).await?;
-    t.spec.masters = t.spec.masters.saturating_sub(leaving.len() as u16);
+    t.spec.masters = staying.len() as u16;
     save(t)?;
     report.complete = true;
     Ok(finish(t, report, started).await)

@@ -329,3 +329,21 @@ fn cluster_scale_refuses_clearly() {
     assert_eq!(t.spec.masters, 3);
     assert!(t.shards.is_empty());
 }
+
+/// A Sentinel topology cannot scale: said before anything changes.
+#[test]
+fn scale_on_a_sentinel_topology_is_refused() {
+    let state = crate::support::state_dir();
+    let s = state.path();
+    let up = grabstorm_in(s, &["up", "--backend", "local"]);
+    let refused = grabstorm_in(s, &["scale", "add"]);
+    let down = grabstorm_in(s, &["down"]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("the running topology is not a cluster"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
