@@ -24,7 +24,8 @@
 //! `spec.masters` counts the masters there are.
 //!
 //! Both refuse to start unless every data node answers and says
-//! `cluster_state:ok` with no node flagged failing, and `remove` refuses
+//! `cluster_state:ok` with no node flagged failing (a doubt is given 5 s
+//! to pass: a PFAIL under load is often gone the next second), and `remove` refuses
 //! to leave fewer than three masters (a majority of masters must still
 //! be able to agree on a failure).
 
@@ -92,6 +93,24 @@ async fn healthy_views(t: &Topology) -> Result<Vec<(String, ClusterView)>> {
     if !t.spec.is_cluster() {
         return Err(ScaleError::NotCluster.into());
     }
+    let deadline = Instant::now() + HEALTH_WAIT;
+    loop {
+        match healthy_now(t).await {
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!("not healthy yet: {e:#}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How long a passing doubt (a PFAIL under load, a slow answer) may last
+/// before `scale` refuses.
+const HEALTH_WAIT: Duration = Duration::from_secs(5);
+
+/// [`healthy_views`] as the nodes answer now.
+async fn healthy_now(t: &Topology) -> Result<Vec<(String, ClusterView)>> {
     let down = |node: &str, why: String| ScaleError::NodeDown {
         node: node.to_string(),
         why,
@@ -435,6 +454,14 @@ pub async fn remove(
         group.join(", "),
         if group.len() == 1 { "s" } else { "" }
     ));
+    // A master that loses its last slot turns itself into a replica of
+    // the slot's new owner (`cluster-allow-replica-migration yes`, the
+    // default), its replicas follow, and the move's last `SETSLOT NODE` on
+    // it is refused ("use SETSLOT only with masters"): the leaving nodes
+    // stay as they are until they are removed.
+    for name in &group {
+        config_set(t, name, "cluster-allow-replica-migration", "no").await?;
+    }
     for (from, slots) in &leaving {
         let counts: Vec<u32> = staying.iter().map(|(_, s)| count(s)).collect();
         let moving = count(slots);
@@ -472,6 +499,9 @@ pub async fn remove(
         say(format!(
             "stopped: shard {shard} keeps its nodes (some of its slots may have moved)"
         ));
+        for name in &group {
+            let _ = config_set(t, name, "cluster-allow-replica-migration", "yes").await;
+        }
         return Ok(finish(t, report, started).await);
     }
     for (from, _) in &leaving {
@@ -488,6 +518,23 @@ pub async fn remove(
     save(t)?;
     report.complete = true;
     Ok(finish(t, report, started).await)
+}
+
+/// `CONFIG SET parameter value` on node `name`.
+async fn config_set(t: &Topology, name: &str, parameter: &str, value: &str) -> Result<()> {
+    let node = t
+        .node(name)
+        .with_context(|| format!("no node {name} in the run"))?;
+    let mut conn = connect(node.host_addr, &t.auth(), STEP)
+        .await
+        .map_err(|e| anyhow!("{name}: cannot connect to {}: {e}", node.host_addr))?;
+    query::<()>(
+        &mut conn,
+        redis::cmd("CONFIG").arg("SET").arg(parameter).arg(value),
+        STEP,
+    )
+    .await
+    .map_err(|e| anyhow!("{name}: CONFIG SET {parameter} {value} failed: {e}"))
 }
 
 /// Every node of `t` not in `gone` forgets each of `gone`, which are then
