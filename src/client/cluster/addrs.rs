@@ -57,7 +57,7 @@ impl NodeAddrs {
             .or_else(|| {
                 hosts.iter().find_map(|h| {
                     let ip: std::net::IpAddr = h.parse().ok()?;
-                    Some(SocketAddr::new(ip, port))
+                    ip.is_loopback().then_some(SocketAddr::new(ip, port))
                 })
             })
             .filter(|a| a.ip().is_loopback())
