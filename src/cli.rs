@@ -79,6 +79,8 @@ pub enum Command {
     Fault(commands::fault::FaultArgs),
     /// Cluster mode: move N hash slots with their keys from shard K to shard L, live.
     Reshard(commands::reshard::ReshardArgs),
+    /// Cluster mode: add a shard (`scale add`) or remove shard K (`scale remove K`), live.
+    Scale(commands::scale::ScaleArgs),
     /// Measure grabstorm against redis-benchmark on the same server.
     Bench(commands::bench::BenchArgs),
     /// Open the dashboard (the default command).

@@ -13,6 +13,7 @@ pub mod reshard;
 pub mod ring;
 pub mod run;
 pub mod runs;
+pub mod scale;
 pub mod status;
 pub mod tui;
 pub mod up;
@@ -57,6 +58,7 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Audit(a)) => until_signal(audit::run(g, a), shutdown).await,
         Some(Command::Fault(a)) => fault::run(g, a, shutdown).await,
         Some(Command::Reshard(a)) => reshard::run(g, a, shutdown).await,
+        Some(Command::Scale(a)) => scale::run(g, a, shutdown).await,
         Some(Command::Bench(a)) => bench::run(g, a, shutdown).await,
         Some(Command::Tui(a)) => tui::run(g, *a, shutdown).await,
         Some(Command::Check(a)) => until_signal(check::run(g, a), shutdown).await,

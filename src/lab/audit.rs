@@ -34,6 +34,7 @@ use super::{Lab, LabTarget, RunRecord};
 
 impl Lab {
     pub(super) async fn audit_and_report(&mut self) -> anyhow::Result<Report> {
+        self.follow_attached_membership().await;
         let load_s = self
             .load_ended
             .unwrap_or_else(Instant::now)

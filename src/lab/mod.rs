@@ -407,6 +407,31 @@ impl Lab {
         &self.config
     }
 
+    /// An attached lab takes the nodes another process added or removed
+    /// meanwhile (`grabstorm scale` writes them to the state file), so that
+    /// the settling and the audit read every node there is now. Nodes it
+    /// knows keep what it recorded of them (a restart's new handle).
+    pub(crate) async fn follow_attached_membership(&self) {
+        let (Some(shared), LabTarget::Attach) = (&self.topology, &self.config.target) else {
+            return;
+        };
+        let Ok(now) = crate::topology::state::load(&self.config.state_dir) else {
+            return;
+        };
+        let mut t = shared.lock().await;
+        if now.run_id != t.run_id {
+            return;
+        }
+        let nodes = now
+            .nodes
+            .iter()
+            .map(|n| t.node(&n.name).cloned().unwrap_or_else(|| n.clone()))
+            .collect();
+        t.nodes = nodes;
+        t.spec = now.spec;
+        t.shards = now.shards;
+    }
+
     /// The topology of the run (None for a fixed address).
     pub async fn topology(&self) -> Option<Topology> {
         match &self.topology {

@@ -192,6 +192,71 @@ pub async fn assemble(t: &Topology) -> Result<()> {
     Ok(())
 }
 
+/// Joins data nodes started after the cluster was assembled (`grabstorm
+/// scale add`): `via`, a node of the cluster, is told to `CLUSTER MEET`
+/// each of `newcomers` at its internal address and bus port (as
+/// [`assemble`] does), then, once every node of `t` knows every other,
+/// each `(replica, master)` of `replicate` is told `CLUSTER REPLICATE`.
+pub async fn join(
+    t: &Topology,
+    via: &str,
+    newcomers: &[String],
+    replicate: &[(String, String)],
+) -> Result<()> {
+    let mut members = try_join_all(t.redis_nodes().map(|n| member(t, n))).await?;
+    let ids: BTreeMap<String, String> = members
+        .iter()
+        .map(|m| (m.node.name.clone(), m.id.clone()))
+        .collect();
+    let meets: Vec<(String, String, String, u16)> = members
+        .iter()
+        .filter(|m| newcomers.contains(&m.node.name))
+        .map(|m| {
+            let (ip, port) =
+                m.node.internal_addr.rsplit_once(':').with_context(|| {
+                    format!("{}: no port in {}", m.node.name, m.node.internal_addr)
+                })?;
+            Ok((
+                ip.to_string(),
+                port.to_string(),
+                m.node.name.clone(),
+                m.bus_port,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let first = members
+        .iter_mut()
+        .find(|m| m.node.name == via)
+        .with_context(|| format!("no node {via} to meet the newcomers through"))?;
+    for (ip, port, name, bus) in &meets {
+        let _: () = run(
+            first.node,
+            &mut first.conn,
+            redis::cmd("CLUSTER").arg("MEET").arg(ip).arg(port).arg(bus),
+            &format!("CLUSTER MEET {name} ({ip}:{port} bus {bus})"),
+        )
+        .await?;
+    }
+    wait_all_known(t, &members).await?;
+    for (replica, master) in replicate {
+        let id = ids
+            .get(master)
+            .with_context(|| format!("{replica}: no master {master} to replicate"))?;
+        let m = members
+            .iter_mut()
+            .find(|m| &m.node.name == replica)
+            .with_context(|| format!("no node {replica} in the run"))?;
+        let _: () = run(
+            m.node,
+            &mut m.conn,
+            redis::cmd("CLUSTER").arg("REPLICATE").arg(id),
+            &format!("CLUSTER REPLICATE {id} ({master})"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Waits until every node lists every other node by its id, out of
 /// handshake (what `CLUSTER REPLICATE` needs).
 async fn wait_all_known(t: &Topology, members: &[Member<'_>]) -> Result<()> {

@@ -46,6 +46,7 @@ pub mod partition;
 pub mod plan;
 pub mod procfs;
 pub mod ready;
+pub mod scale;
 pub mod select;
 pub mod spec;
 pub mod state;
@@ -152,10 +153,11 @@ pub struct Topology {
     /// state files written before it existed. The state file is mode 0600.
     #[serde(default)]
     pub password: Option<String>,
-    /// Cluster mode: the shard (from 1) of each node that joined after the
-    /// start (`scale add` records them); the nodes started with the run
-    /// have theirs from the [`plan`]. Read through [`Topology::start_shard`].
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Cluster mode: the shard (from 1) each data node belongs to, by node
+    /// name, for runs whose membership changed after start (`grabstorm
+    /// scale`); empty until then, and [`plan::start_shard`] decides. Read
+    /// through [`start_shard`](Self::start_shard).
+    #[serde(default)]
     pub shards: BTreeMap<String, usize>,
 }
 
@@ -315,6 +317,17 @@ pub trait Backend: Send + Sync {
     async fn heal(&self, topology: &Topology, node: &str) -> anyhow::Result<bool>;
     /// Undo every cut in the run; returns the nodes that had been cut off.
     async fn heal_all(&self, topology: &Topology) -> anyhow::Result<Vec<String>>;
+
+    /// Cluster mode: starts one more data node `name` on the running
+    /// `topology` (its config by the one renderer, its address fixed as
+    /// `up` fixes a Cluster node's, on record in the run's manifest before
+    /// it is created) and adds it to `topology.nodes`; it is not joined to
+    /// the cluster (that is [`scale`]'s). On error nothing of it is left.
+    async fn add_node(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()>;
+
+    /// Stops node `name` for good and removes it (its process and files, or
+    /// its container) and its entry in `topology.nodes`.
+    async fn remove_node(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()>;
 
     /// The last `lines` lines of the node's log, for error messages.
     async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String;

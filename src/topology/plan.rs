@@ -138,6 +138,22 @@ impl Plan {
         }
     }
 
+    /// The plan of a running Cluster run `t` for one more data node `name`
+    /// (`grabstorm scale add`): the run's id, spec and password, and that
+    /// node, so that its config is rendered as `up` rendered the others'.
+    pub fn for_added_node(t: &super::Topology, name: &str) -> Plan {
+        Plan {
+            run_id: t.run_id.clone(),
+            spec: t.spec.clone(),
+            password: t.password.clone(),
+            nodes: vec![PlannedNode {
+                name: name.to_string(),
+                kind: NodeKind::Redis,
+                sentinel_id: None,
+            }],
+        }
+    }
+
     pub fn node(&self, name: &str) -> Result<&PlannedNode, PlanError> {
         self.nodes
             .iter()

@@ -73,12 +73,12 @@ pub fn topology() -> Topology {
         run_dir: "/tmp/grabstorm/runs/7f3a9c".into(),
         aliases: BTreeMap::new(),
         password: None,
+        shards: Default::default(),
         sentinel_ids: SENTINEL_IDS
             .iter()
             .enumerate()
             .map(|(i, id)| (id.to_string(), format!("sentinel-{}", i + 1)))
             .collect(),
-        shards: Default::default(),
     }
 }
 

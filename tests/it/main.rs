@@ -10,6 +10,7 @@ mod cluster;
 mod cluster_lab;
 mod cluster_migrate;
 mod cluster_reshard;
+mod cluster_scale;
 mod cluster_topology;
 mod faults;
 mod journal;

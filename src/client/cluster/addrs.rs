@@ -10,8 +10,11 @@ use std::net::SocketAddr;
 /// The map from the addresses a cluster reports to host addresses: the
 /// topology's own map (internal and host addresses), then, for a name it
 /// does not know (`localhost:P` announced as hostname), the node whose host
-/// port is `P` (both backends publish each node on the port it listens on).
-/// Only loopback addresses come out.
+/// port is `P` (both backends publish each node on the port it listens on),
+/// then a loopback address as announced (`127.0.0.1:P`, what every node
+/// announces as its hostname: a node added after the topology was read,
+/// by `grabstorm scale add`, is reached that way). Only loopback
+/// addresses come out.
 #[derive(Clone, Debug, Default)]
 pub struct NodeAddrs {
     map: AddrMap,
@@ -51,6 +54,12 @@ impl NodeAddrs {
             .filter(|h| !h.is_empty() && **h != "?")
             .find_map(|h| self.map.resolve_parts(h, port))
             .or_else(|| self.by_port.get(&port).copied())
+            .or_else(|| {
+                hosts.iter().find_map(|h| {
+                    let ip: std::net::IpAddr = h.parse().ok()?;
+                    ip.is_loopback().then_some(SocketAddr::new(ip, port))
+                })
+            })
             .filter(|a| a.ip().is_loopback())
     }
 
@@ -93,5 +102,12 @@ mod tests {
         assert_eq!(bad.resolve(&["node"], 1), None);
         let local = NodeAddrs::of_hosts(&[host]);
         assert_eq!(local.resolve_text("127.0.0.1:47003"), Some(host));
+        // A node added later announces the loopback address it is reached at.
+        let later: SocketAddr = "127.0.0.1:47999".parse().unwrap();
+        assert_eq!(local.resolve_text("127.0.0.1:47999"), Some(later));
+        assert_eq!(
+            addrs.resolve(&["172.18.0.9", "127.0.0.1"], 47999),
+            Some(later)
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! a remote engine works too.
 
 use super::engine::call;
-use super::labels::run_labels;
+use super::labels::{run_labels, NODE_LABEL};
 use super::network::address_on;
 use super::placement::NodePlan;
 use super::ports::{free_loopback_port, is_port_clash, published_addr};
@@ -80,7 +80,7 @@ impl DockerBackend {
         let port_key = format!("{}/tcp", p.port);
         let run_dir = self.run_dir(run_id)?;
         let mut labels = run_labels(run_id, &run_dir);
-        labels.insert("grabstorm.node".into(), p.name.clone());
+        labels.insert(NODE_LABEL.into(), p.name.clone());
         let (config_file, extra) = match p.kind {
             NodeKind::Redis => ("redis.conf", vec![]),
             NodeKind::Sentinel => ("sentinel.conf", vec!["--sentinel".to_string()]),

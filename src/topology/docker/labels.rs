@@ -19,6 +19,9 @@ use std::path::Path;
 
 /// The labels every object of run `run_id` carries; `run_dir` (canonical,
 /// `<state_dir>/runs/<run_id>`) names the state dir.
+/// Label naming the node a container is (or works on).
+pub(super) const NODE_LABEL: &str = "grabstorm.node";
+
 pub fn run_labels(run_id: &str, run_dir: &Path) -> HashMap<String, String> {
     let state_dir = state::state_dir_of(run_dir).unwrap_or(run_dir);
     HashMap::from([

@@ -4,13 +4,14 @@
 //! and the topology read back from what the engine reports.
 
 use super::labels::run_labels;
+use super::labels::NODE_LABEL;
 use super::network::network_name;
-use super::placement::plan_nodes;
+use super::placement::{added_node, plan_nodes};
 use super::DockerBackend;
 use crate::topology::manifest::{Manifest, Record};
 use crate::topology::plan::Plan;
 use crate::topology::state;
-use crate::topology::{Auth, BackendKind, Node, Topology, TopologySpec};
+use crate::topology::{Auth, BackendKind, Node, Topology, TopologySpec, RUN_LABEL};
 use anyhow::{Context, Result};
 use futures::future::try_join_all;
 use std::net::SocketAddr;
@@ -127,6 +128,71 @@ impl DockerBackend {
             shards: Default::default(),
             password: plan.password.clone(),
         })
+    }
+}
+
+impl DockerBackend {
+    /// Starts one more Cluster data node `name` on the running topology
+    /// `t` (see [`Backend::add_node`](crate::topology::Backend::add_node)):
+    /// the first address of the run network that no container holds, a
+    /// free loopback port published as itself, the run's image; on record
+    /// in the manifest before it is created; removed again on error.
+    pub(super) async fn add_run_node(&self, t: &mut Topology, name: &str) -> Result<()> {
+        if t.node(name).is_some() {
+            anyhow::bail!("{name} is already a node of the run");
+        }
+        let image = match &t.image {
+            Some(image) => image.clone(),
+            None => self.image().await?.0,
+        };
+        let network_name = network_name(&t.run_id);
+        let (addresses, taken) = self.network_addresses(&network_name).await?;
+        let ip = (0..4096)
+            .map(|i| addresses.nth(i))
+            .find(|ip| ip.as_ref().map_or(true, |ip| !taken.contains(ip)))
+            .context("no address left on the run network")??;
+        let plan = Plan::for_added_node(t, name);
+        let p = added_node(&plan, name, ip)?;
+        state::write_private(&t.run_dir.join(format!("{name}.conf")), p.config.as_bytes())?;
+        let started = async {
+            let id = self
+                .create_node(&t.run_id, &network_name, &image, &p)
+                .await?;
+            let id = self
+                .start_node(&t.run_id, &network_name, &image, &p, id)
+                .await?;
+            let info = self.inspect(name, &id).await?;
+            let (host_addr, internal_ip) =
+                self.addresses(&info, name, p.port, &network_name).await?;
+            Ok::<_, anyhow::Error>(Node {
+                name: name.to_string(),
+                kind: p.kind,
+                host_addr,
+                internal_addr: format!("{internal_ip}:{}", p.port),
+                handle: id,
+            })
+        };
+        match started.await {
+            Ok(node) => {
+                t.nodes.push(node);
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(cleanup) = self.remove_run_node(&t.run_id, name).await {
+                    tracing::warn!(node = name, "cleanup after a failed add: {cleanup:#}");
+                }
+                Err(e.context(format!("adding node {name} to run {}", t.run_id)))
+            }
+        }
+    }
+
+    /// Removes node `name`'s container (and any helper labelled with it).
+    pub(super) async fn remove_run_node(&self, run_id: &str, name: &str) -> Result<Vec<String>> {
+        self.remove_labelled(&[
+            format!("{RUN_LABEL}={run_id}"),
+            format!("{NODE_LABEL}={name}"),
+        ])
+        .await
     }
 }
 

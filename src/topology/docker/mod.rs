@@ -327,6 +327,19 @@ impl Backend for DockerBackend {
         super::partition::heal_all(&self.docker, topology).await
     }
 
+    async fn add_node(&self, topology: &mut Topology, name: &str) -> Result<()> {
+        self.add_run_node(topology, name).await
+    }
+
+    async fn remove_node(&self, topology: &mut Topology, name: &str) -> Result<()> {
+        self.handle(topology, name)?;
+        let removed = self.remove_run_node(&topology.run_id, name).await?;
+        tracing::info!(node = name, ?removed, "node removed");
+        let _ = tokio::fs::remove_file(topology.run_dir.join(format!("{name}.conf"))).await;
+        topology.nodes.retain(|n| n.name != name);
+        Ok(())
+    }
+
     async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String {
         match self.handle(topology, node) {
             Ok(n) => self.container_log_tail(&n.handle, lines).await,

@@ -92,6 +92,40 @@ impl DockerBackend {
     }
 }
 
+impl DockerBackend {
+    /// The node addresses of the existing network `name` (its pinned
+    /// subnet), and the addresses its containers hold now.
+    pub(super) async fn network_addresses(
+        &self,
+        name: &str,
+    ) -> Result<(SubnetAddresses, Vec<Ipv4Addr>)> {
+        let net = call(
+            format!("inspecting network {name}"),
+            self.docker
+                .inspect_network(name, None::<InspectNetworkOptions>),
+        )
+        .await?;
+        let config = net
+            .ipam
+            .and_then(|i| i.config)
+            .and_then(|c| {
+                c.into_iter()
+                    .find(|c| c.subnet.as_deref().is_some_and(|s| s.contains('.')))
+            })
+            .with_context(|| format!("network {name}: the engine reported no IPv4 subnet"))?;
+        let subnet = config.subnet.clone().unwrap_or_default();
+        let addresses = SubnetAddresses::new(&subnet, config.gateway.as_deref())
+            .with_context(|| format!("network {name}: subnet {subnet}"))?;
+        let taken = net
+            .containers
+            .unwrap_or_default()
+            .values()
+            .filter_map(|c| c.ipv4_address.as_deref()?.split('/').next()?.parse().ok())
+            .collect();
+        Ok((addresses, taken))
+    }
+}
+
 /// The address of a started container on the network `network_name`, as
 /// the engine reports it.
 pub(super) fn address_on(

@@ -79,6 +79,25 @@ pub(super) fn plan_nodes(plan: &Plan, addresses: &SubnetAddresses) -> Result<Vec
         .collect()
 }
 
+/// One more Cluster data node of a running run (`grabstorm scale add`):
+/// at `ip` on the run network, listening on a free loopback port and
+/// published on the same one, its config rendered as [`plan_nodes`]
+/// renders every node's.
+pub(super) fn added_node(plan: &Plan, name: &str, ip: Ipv4Addr) -> Result<NodePlan> {
+    let port = distinct_free_port(&mut Vec::new())?;
+    let addrs: Addresses = [(name.to_string(), SocketAddr::from((ip, port)))]
+        .into_iter()
+        .collect();
+    Ok(NodePlan {
+        name: name.to_string(),
+        kind: NodeKind::Redis,
+        ip,
+        port,
+        host_port: Some(port),
+        config: node_config(plan, name, &addrs)?,
+    })
+}
+
 /// The config file of `node` as the Docker backend starts it.
 pub fn node_config(plan: &Plan, node: &str, addrs: &Addresses) -> Result<String, PlanError> {
     let kind = plan.node(node)?.kind;

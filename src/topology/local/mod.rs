@@ -359,6 +359,56 @@ impl Backend for LocalBackend {
         Err(LocalError::PartitionUnsupported.into())
     }
 
+    /// A free loopback port and a free bus port, the config of the one
+    /// renderer, launched as `up` launches a Cluster node.
+    async fn add_node(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()> {
+        if topology.node(name).is_some() {
+            anyhow::bail!("{name} is already a node of the run");
+        }
+        let plan = Plan::for_added_node(topology, name);
+        let planned = plan.node(name)?.clone();
+        let launcher = Launcher::find(&topology.run_dir)?;
+        let port = free_ports(1)?[0];
+        let addrs: Addresses = [(name.to_string(), SocketAddr::from(([127, 0, 0, 1], port)))]
+            .into_iter()
+            .collect();
+        match launcher
+            .start(&plan, &topology.run_dir, &planned, &addrs)
+            .await
+        {
+            Ok(node) => {
+                topology.nodes.push(node);
+                Ok(())
+            }
+            Err(e) => {
+                let dir = NodeFiles::new(&topology.run_dir, name, NodeKind::Redis).dir;
+                let _ = std::fs::remove_dir_all(dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Kills its process (waiting until it is gone) and removes its dir.
+    async fn remove_node(&self, topology: &mut Topology, name: &str) -> anyhow::Result<()> {
+        let node = Self::node(topology, name)?.clone();
+        let files = NodeFiles::new(&topology.run_dir, name, node.kind);
+        let mut pids: Vec<i32> = processes_under(&files.dir)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        pids.extend(node_pid(topology, &node).filter(|p| !pids.contains(p)));
+        kill_and_wait(&pids).await;
+        if let Some(pid) = node_pid(topology, &node) {
+            anyhow::bail!("{name}: its process (pid {pid}) is still running after SIGKILL");
+        }
+        if files.dir.exists() {
+            std::fs::remove_dir_all(&files.dir)
+                .with_context(|| format!("cannot remove {}", files.dir.display()))?;
+        }
+        topology.nodes.retain(|n| n.name != name);
+        Ok(())
+    }
+
     async fn log_tail(&self, topology: &Topology, node: &str, lines: usize) -> String {
         match topology.node(node) {
             Some(n) => tail_file(&NodeFiles::new(&topology.run_dir, node, n.kind).log, lines),
