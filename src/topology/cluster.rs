@@ -433,7 +433,9 @@ pub fn status_of(t: &Topology, read: &[(String, Option<ClusterView>)]) -> Cluste
     let answered: Vec<ClusterView> = read.iter().filter_map(|(_, v)| v.clone()).collect();
     let member = |n: &ClusterNode| cluster::member_shard(t, n);
     let name = |n: &ClusterNode| node_of(t, n).map_or_else(|| n.addr.clone(), |n| n.name.clone());
-    let shards = (1..=t.shard_count())
+    let shards = t
+        .shard_numbers()
+        .into_iter()
         .map(|k| {
             let master = cluster::shard_master(&answered, k, member);
             ShardStatus {

@@ -153,7 +153,8 @@ pub async fn plan_reshard(t: &Topology, r: &Reshard) -> Result<ReshardPlan> {
         bail!("reshard moves hash slots of a Redis Cluster, and this topology runs Sentinel: `grabstorm up --mode cluster` starts a cluster");
     }
     let shards = t.shard_count();
-    if let Some(&shard) = [r.from, r.to].iter().find(|k| !(1..=shards).contains(*k)) {
+    let have = t.shard_numbers();
+    if let Some(&shard) = [r.from, r.to].iter().find(|k| !have.contains(*k)) {
         return Err(NoSuchShard { shard, shards }.into());
     }
     if r.from == r.to {

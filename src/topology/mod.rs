@@ -188,6 +188,18 @@ impl Topology {
         self.shards.values().copied().fold(started, usize::max)
     }
 
+    /// Cluster mode: the shards that have nodes now, in order (after
+    /// `scale remove 2`, shards 1, 3, 4).
+    pub fn shard_numbers(&self) -> Vec<usize> {
+        let mut shards: Vec<usize> = self
+            .redis_nodes()
+            .filter_map(|n| self.start_shard(&n.name))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        shards
+    }
+
     pub fn node_mut(&mut self, name: &str) -> Option<&mut Node> {
         self.nodes.iter_mut().find(|n| n.name == name)
     }

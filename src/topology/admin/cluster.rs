@@ -447,7 +447,7 @@ pub fn settled_masters(
     };
     let member = |n: &ClusterNode| member_shard(topology, n);
     let mut masters = Vec::new();
-    for k in 1..=topology.shard_count() {
+    for k in topology.shard_numbers() {
         let owners: std::collections::BTreeSet<Option<&str>> = answering
             .iter()
             .map(|(_, v)| view_shard_master(v, k, &member).map(|o| o.id.as_str()))
