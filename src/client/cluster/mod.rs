@@ -50,6 +50,7 @@ use redis::{
     Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
 };
 use route::{common_slot, route_of, Route};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -303,27 +304,35 @@ impl ClusterShared {
         });
     }
 
-    /// Reads `CLUSTER SHARDS` from every node of the map at once (on their
-    /// open connections) and keeps the view most of them give (see
-    /// [`shards::most_agreed`]): one node may not have heard of a failover
-    /// yet, and a map read from it alone would undo a MOVED just followed.
-    /// With no node of the map answering, the seeds, one after the other.
+    /// Reads `CLUSTER SHARDS` and `CLUSTER NODES` from every node of the
+    /// map at once (on their open connections) and makes one map of them by
+    /// config epoch ([`shards::newest_owners`]): one node may not have heard
+    /// of a failover yet, and a map read from it alone would undo a MOVED
+    /// just followed. With no node of the map answering, the seeds, one
+    /// after the other.
     async fn read_shards(&self) -> anyhow::Result<Vec<shards::Shard>> {
         let mut errors = Vec::new();
         let map = self.current();
         let reads = futures::future::join_all(map.nodes.iter().map(|node| async move {
             let mut conn = node.conn(0);
-            (node.addr, shards_of(&mut conn).await)
+            let view = shards_of(&mut conn).await;
+            let epochs = epochs_of(&mut conn).await.unwrap_or_default();
+            (node.addr, view, epochs)
         }))
         .await;
         let mut views = Vec::new();
-        for (addr, read) in reads {
+        let mut epochs: HashMap<String, u64> = HashMap::new();
+        for (addr, read, seen) in reads {
             match read {
                 Ok(s) => views.push(s),
                 Err(e) => errors.push(format!("{addr}: {e:#}")),
             }
+            for (id, e) in seen {
+                let best = epochs.entry(id).or_insert(0);
+                *best = (*best).max(e);
+            }
         }
-        if let Some(view) = shards::most_agreed(views) {
+        if let Some(view) = shards::newest_owners(&views, &epochs) {
             return Ok(view);
         }
         for seed in &self.seeds {
@@ -430,6 +439,20 @@ impl ClusterShared {
         }
         result
     }
+}
+
+/// Each node's config epoch as the node answering `CLUSTER NODES` knows it.
+async fn epochs_of(conn: &mut MultiplexedConnection) -> anyhow::Result<Vec<(String, u64)>> {
+    let text: String = tokio::time::timeout(
+        SHARDS_TIMEOUT,
+        redis::cmd("CLUSTER").arg("NODES").query_async(conn),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("CLUSTER NODES timed out"))??;
+    Ok(crate::topology::admin::cluster::parse_nodes(&text)?
+        .into_iter()
+        .map(|n| (n.id, n.config_epoch))
+        .collect())
 }
 
 async fn shards_of(conn: &mut MultiplexedConnection) -> anyhow::Result<Vec<shards::Shard>> {

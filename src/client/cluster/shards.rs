@@ -36,42 +36,68 @@ impl Shard {
     }
 }
 
-/// Of several nodes' `CLUSTER SHARDS`, the view most of them give: views
-/// are compared by which master id serves which slots (health and replicas
-/// aside); ties go to the view naming online masters for more slots (a
-/// node that missed a failover still names the failed master), then to
-/// the first. None when there is no view.
-pub fn most_agreed(views: Vec<Vec<Shard>>) -> Option<Vec<Shard>> {
-    let owners = |v: &[Shard]| {
-        let mut o: Vec<(Vec<SlotRange>, String)> = v
-            .iter()
-            .filter(|s| !s.slots.is_empty())
-            .map(|s| {
-                let mut slots = s.slots.clone();
-                slots.sort();
-                (slots, s.master().map(|m| m.id.clone()).unwrap_or_default())
-            })
-            .collect();
-        o.sort();
-        o
-    };
-    let online_slots = |v: &[Shard]| -> u32 {
-        v.iter()
-            .filter(|s| s.master().is_some_and(|m| m.online))
-            .flat_map(|s| s.slots.iter())
-            .map(|r| r.len())
-            .sum()
-    };
-    let keys: Vec<_> = views.iter().map(|v| owners(v)).collect();
-    let best = (0..views.len()).max_by(|&a, &b| {
-        let votes = |i: usize| keys.iter().filter(|k| **k == keys[i]).count();
-        votes(a)
-            .cmp(&votes(b))
-            .then(online_slots(&views[a]).cmp(&online_slots(&views[b])))
-            // max_by keeps the last of equals: prefer the earlier view.
-            .then(b.cmp(&a))
-    })?;
-    views.into_iter().nth(best)
+/// Several nodes' `CLUSTER SHARDS` made into one map by Redis's own rule
+/// for who owns a slot: of the masters the views name for it, the one with
+/// the highest config epoch (`epochs`: node id to config epoch, from the
+/// same nodes' `CLUSTER NODES`). A node that has not heard of a failover
+/// yet names the old master, whose epoch is lower: its view must not undo
+/// a MOVED just followed; a master cut off on the minority side still
+/// names itself, with its old epoch too. Ties (no epoch known) go to the
+/// view most nodes give, then to the first. None when there is no view.
+pub fn newest_owners(
+    views: &[Vec<Shard>],
+    epochs: &std::collections::HashMap<String, u64>,
+) -> Option<Vec<Shard>> {
+    if views.is_empty() {
+        return None;
+    }
+    let mut out: Vec<Shard> = Vec::new();
+    for slot in 0..SLOTS {
+        let mut best: Option<(&ShardNode, u64, usize)> = None;
+        for v in views {
+            let Some(m) = v
+                .iter()
+                .find(|s| s.slots.iter().any(|r| r.contains(slot)))
+                .and_then(Shard::master)
+            else {
+                continue;
+            };
+            let epoch = epochs.get(&m.id).copied().unwrap_or(0);
+            let votes = views
+                .iter()
+                .filter(|w| {
+                    w.iter()
+                        .find(|s| s.slots.iter().any(|r| r.contains(slot)))
+                        .and_then(Shard::master)
+                        .is_some_and(|o| o.id == m.id)
+                })
+                .count();
+            if best.is_none_or(|(_, e, n)| (epoch, votes) > (e, n)) {
+                best = Some((m, epoch, votes));
+            }
+        }
+        let Some((m, _, _)) = best else { continue };
+        match out
+            .iter_mut()
+            .find(|s| s.master().is_some_and(|o| o.id == m.id))
+        {
+            Some(shard) => match shard.slots.last_mut() {
+                Some(r) if r.end + 1 == slot => r.end = slot,
+                _ => shard.slots.push(SlotRange {
+                    start: slot,
+                    end: slot,
+                }),
+            },
+            None => out.push(Shard {
+                slots: vec![SlotRange {
+                    start: slot,
+                    end: slot,
+                }],
+                nodes: vec![m.clone()],
+            }),
+        }
+    }
+    Some(out)
 }
 
 /// Why a `CLUSTER SHARDS` reply could not be read.
@@ -290,35 +316,53 @@ mod tests {
     }
 
     #[test]
-    fn the_view_most_nodes_give_wins_and_online_masters_break_ties() {
-        let node = |id: &str, online: bool| ShardNode {
+    fn each_slot_goes_to_the_owner_with_the_newest_config_epoch() {
+        let node = |id: &str| ShardNode {
             id: id.into(),
             master: true,
-            online,
+            online: true,
             ..Default::default()
         };
-        let view = |owner: &str, online: bool| {
+        let whole = |owner: &str| {
             vec![Shard {
                 slots: vec![SlotRange {
                     start: 0,
                     end: 16383,
                 }],
-                nodes: vec![node(owner, online)],
+                nodes: vec![node(owner)],
             }]
         };
-        // Two nodes saw the promotion, one did not.
-        let got = most_agreed(vec![
-            view("old", true),
-            view("new", true),
-            view("new", true),
-        ]);
-        assert_eq!(got.unwrap()[0].nodes[0].id, "new");
-        // One each: the view whose master is online.
-        let got = most_agreed(vec![view("old", false), view("new", true)]);
-        assert_eq!(got.unwrap()[0].nodes[0].id, "new");
-        // All equal: the first.
-        let got = most_agreed(vec![view("a", true), view("b", true)]);
-        assert_eq!(got.unwrap()[0].nodes[0].id, "a");
-        assert!(most_agreed(Vec::new()).is_none());
+        let split = vec![
+            Shard {
+                slots: vec![SlotRange { start: 0, end: 99 }],
+                nodes: vec![node("new")],
+            },
+            Shard {
+                slots: vec![SlotRange {
+                    start: 100,
+                    end: 16383,
+                }],
+                nodes: vec![node("old")],
+            },
+        ];
+        let epochs: std::collections::HashMap<String, u64> =
+            [("old".to_string(), 1), ("new".to_string(), 7)].into();
+        // Two stale views, one that saw the promotion of slots 0-99: the
+        // newer epoch wins those slots, the rest stays with old.
+        let got = newest_owners(&[whole("old"), split.clone(), whole("old")], &epochs).unwrap();
+        let owner = |slot: u16| {
+            got.iter()
+                .find(|s| s.slots.iter().any(|r| r.contains(slot)))
+                .and_then(Shard::master)
+                .map(|m| m.id.clone())
+        };
+        assert_eq!(owner(0).as_deref(), Some("new"));
+        assert_eq!(owner(99).as_deref(), Some("new"));
+        assert_eq!(owner(100).as_deref(), Some("old"));
+        // No epochs known: most views win.
+        let got =
+            newest_owners(&[whole("a"), whole("b"), whole("b")], &Default::default()).unwrap();
+        assert_eq!(got[0].master().unwrap().id, "b");
+        assert!(newest_owners(&[], &epochs).is_none());
     }
 }
