@@ -189,6 +189,45 @@ pub fn explain(event: &Event, names: &dyn Naming) -> String {
                 }
             }
         }
+        EventKind::ScaleStarted { action } => format!(
+            "scale {action}: {}",
+            if action == "add" {
+                "a new shard joins the cluster and takes an even share of every master's slots, moved live with their keys"
+            } else {
+                "the shard's slots move to the other masters, keys and all, then its nodes leave"
+            }
+        ),
+        EventKind::ScaleProgress { action, line } => format!("scale {action}: {line}"),
+        EventKind::ScaleEnded {
+            action,
+            shard,
+            nodes,
+            slots_moved,
+            keys_moved,
+            millis,
+            complete,
+            slots_per_master,
+            error,
+        } => {
+            let took = crate::words::duration(std::time::Duration::from_millis(*millis));
+            let what = format!(
+                "shard {shard} ({}) {}; {slots_moved} slots and {keys_moved} keys moved in {took}",
+                nodes.join(", "),
+                if action == "add" { "joined" } else { "left" }
+            );
+            let shares: Vec<String> = slots_per_master
+                .iter()
+                .map(|(m, n)| format!("{m} {n}"))
+                .collect();
+            match (error, complete) {
+                (Some(e), _) => format!("scale {action} failed after {took}: {e}"),
+                (None, false) => format!("scale {action} stopped early: {what}"),
+                (None, true) => format!(
+                    "scale {action} done: {what}; slots per master now: {}",
+                    shares.join(", ")
+                ),
+            }
+        }
         EventKind::Note { text } => text.clone(),
     }
 }
