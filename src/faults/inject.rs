@@ -271,7 +271,9 @@ impl Injector {
         let mut working = topology.clone();
         let started = match step {
             ScaleStep::Add => "a new shard joins and takes an even share of the slots".to_string(),
-            ScaleStep::Remove(k) => format!("shard {k} hands its slots to the other masters, then leaves"),
+            ScaleStep::Remove(k) => {
+                format!("shard {k} hands its slots to the other masters, then leaves")
+            }
         };
         self.tasks.spawn(async move {
             let began = Instant::now();
@@ -287,8 +289,11 @@ impl Injector {
                     },
                 );
             };
-            let (state_dir, shared, pending) =
-                (this.state_dir.clone(), this.topology.clone(), latest.clone());
+            let (state_dir, shared, pending) = (
+                this.state_dir.clone(),
+                this.topology.clone(),
+                latest.clone(),
+            );
             let mut save = move |t: &Topology| {
                 *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
                 let (shared, pending) = (shared.clone(), pending.clone());
@@ -310,8 +315,15 @@ impl Injector {
                     scale::add(&*backend, &mut working, &this.cancel, &mut say, &mut save).await
                 }
                 ScaleStep::Remove(k) => {
-                    scale::remove(&*backend, &mut working, k, &this.cancel, &mut say, &mut save)
-                        .await
+                    scale::remove(
+                        &*backend,
+                        &mut working,
+                        k,
+                        &this.cancel,
+                        &mut say,
+                        &mut save,
+                    )
+                    .await
                 }
             };
             {

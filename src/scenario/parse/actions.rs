@@ -236,7 +236,11 @@ impl Reader<'_> {
 
     /// `scale = "add"` or `scale = "remove K"`: a shard joins or leaves the
     /// scenario's cluster, live.
-    fn scale_step(&mut self, v: &Spanned<DeValue<'_>>, context: &StepContext<'_>) -> Option<Action> {
+    fn scale_step(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        context: &StepContext<'_>,
+    ) -> Option<Action> {
         let text = self.string("scale", v)?;
         let step = match text.parse::<ScaleStep>() {
             Ok(step) => step,

@@ -297,7 +297,9 @@ fn a_scale_step_is_read_and_refused_outside_a_cluster() {
         "{}",
         d.message
     );
-    let d = first_error(&format!("{MINIMAL}[[step]]\nat = \"3s\"\nscale = \"add\"\n"));
+    let d = first_error(&format!(
+        "{MINIMAL}[[step]]\nat = \"3s\"\nscale = \"add\"\n"
+    ));
     assert!(d.message.contains("runs Sentinel"), "{}", d.message);
     assert_eq!(
         d.help.as_deref(),
