@@ -410,6 +410,37 @@ mod tests {
     }
 
     #[test]
+    fn a_scaling_ends_with_what_moved_or_why_it_failed() {
+        let t = topology();
+        let ended = |complete: bool, error: Option<&str>| Event {
+            at_ms: 14_029,
+            source: "faults".into(),
+            kind: EventKind::ScaleEnded {
+                action: "add".into(),
+                shard: 4,
+                nodes: vec!["redis-7".into(), "redis-8".into()],
+                slots_moved: 4096,
+                keys_moved: 743,
+                millis: 8977,
+                complete,
+                slots_per_master: [("redis-1", 4096), ("redis-7", 4096)]
+                    .map(|(m, n)| (m.to_string(), n))
+                    .into(),
+                error: error.map(str::to_string),
+            },
+        };
+        assert_eq!(
+            explain(&ended(true, None), &t),
+            "scale add done: shard 4 (redis-7, redis-8) joined; 4096 slots and 743 keys moved in 8.977s; slots per master now: redis-1 4096, redis-7 4096"
+        );
+        assert!(explain(&ended(false, None), &t).starts_with("scale add stopped early: shard 4"));
+        assert_eq!(
+            explain(&ended(false, Some("redis-2 is not well")), &t),
+            "scale add failed after 8.977s: redis-2 is not well"
+        );
+    }
+
+    #[test]
     fn a_vote_names_the_sentinel_voted_for() {
         let t = topology();
         let vote = |src: &str, id: &str| sent(7, src, "+vote-for-leader", &format!("{id} 4"));
