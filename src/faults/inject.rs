@@ -3,7 +3,8 @@
 //! through Redis commands (`DEBUG SEGFAULT`, `SHUTDOWN`, `DEBUG SLEEP`) or the
 //! backend (kill, pause, restart, partition), and records it on the
 //! [`EventBus`]. Timed ends (thaw after a pause, heal after a partition, the
-//! end of a stall) run in tracked tasks that [`Injector::wait`] joins.
+//! end of a stall), reshards and scalings (`topology::migrate`,
+//! `topology::scale`) run in tracked tasks that [`Injector::wait`] joins.
 
 use super::target::{current_master, resolve};
 use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
