@@ -66,6 +66,7 @@ pub async fn run(
         duration: args.duration,
         from: args.from,
         reshard: None,
+        scale: None,
     };
     let done = match injector.inject(&req).await {
         Ok(done) => done,

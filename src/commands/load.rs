@@ -70,7 +70,8 @@ pub struct WorkloadArgs {
     #[arg(long, help_heading = "Load")]
     pub no_hash_tags: bool,
     /// A fault to inject during the run: "AT KIND TARGET [for D] [from NODES]",
-    /// e.g. "5s segfault master". Repeatable.
+    /// e.g. "5s segfault master"; in a cluster also "5s reshard 3000 1->2",
+    /// "5s scale add", "20s scale remove 4". Repeatable.
     #[arg(long = "fault", value_name = "SPEC", help_heading = "Faults")]
     pub faults: Vec<ScheduledFault>,
     /// Longest wait after the load for the topology to agree on a master

@@ -3,7 +3,8 @@
 //! through Redis commands (`DEBUG SEGFAULT`, `SHUTDOWN`, `DEBUG SLEEP`) or the
 //! backend (kill, pause, restart, partition), and records it on the
 //! [`EventBus`]. Timed ends (thaw after a pause, heal after a partition, the
-//! end of a stall) run in tracked tasks that [`Injector::wait`] joins.
+//! end of a stall), reshards and scalings (`topology::migrate`,
+//! `topology::scale`) run in tracked tasks that [`Injector::wait`] joins.
 
 use super::target::{current_master, resolve};
 use super::{FaultError, FaultKind, FaultRequest, ScheduledFault, Target};
@@ -12,6 +13,7 @@ use crate::metrics::{ClusterRedirects, EventBus, EventKind};
 use crate::topology::admin::errors::classify;
 use crate::topology::admin::replication::{self, ReplicationRole};
 use crate::topology::migrate::{self, Reshard};
+use crate::topology::scale::{self, ScaleStep};
 use crate::topology::{Backend, NodeKind, ProcessState, Topology};
 use crate::words::duration;
 use anyhow::Context;
@@ -51,6 +53,9 @@ pub struct Injector {
     /// Cluster mode: the run's client's redirect counters now, read before
     /// and after a reshard to tell the MOVED and ASK it caused.
     redirects: Option<RedirectCounter>,
+    /// Where a scale step writes each change of the topology (the state
+    /// file `down` reads); None: the run keeps no state file.
+    state_dir: Option<std::path::PathBuf>,
 }
 
 /// Reads a client's MOVED and ASK counters (`None`: no cluster client).
@@ -76,7 +81,14 @@ impl Injector {
             cancel: CancellationToken::new(),
             failed: Default::default(),
             redirects: None,
+            state_dir: None,
         }
+    }
+
+    /// Writes every change a scale step makes to the state file in `dir`.
+    pub fn saving_state(mut self, dir: std::path::PathBuf) -> Self {
+        self.state_dir = Some(dir);
+        self
     }
 
     /// Counts the redirects of the run's client during each reshard (see
@@ -103,6 +115,9 @@ impl Injector {
         }
         if let Some(r) = &req.reshard {
             return self.start_reshard(r, &topology).await;
+        }
+        if let Some(step) = req.scale {
+            return self.start_scale(step, &topology);
         }
         let nodes = resolve(&req.target, kind, &topology, self.backend.as_ref()).await?;
         for node in &nodes {
@@ -233,6 +248,124 @@ impl Injector {
         Ok(started)
     }
 
+    /// Runs a scaling in a task of the injector (stopped between two slots
+    /// by [`Injector::shutdown`]) on a copy of the topology: each change
+    /// goes to the state file at once, and to the shared topology (nodes
+    /// added or removed; what it knows of the others stays) as soon as it
+    /// is free and at the end. The timeline gets its start, each step
+    /// `topology::scale` tells, and its end.
+    fn start_scale(&self, step: ScaleStep, topology: &Topology) -> anyhow::Result<String> {
+        if !topology.spec.is_cluster() {
+            return Err(FaultError::NeedsCluster {
+                kind: FaultKind::Scale,
+            }
+            .into());
+        }
+        let action = step.to_string();
+        self.bus.emit(
+            SOURCE,
+            EventKind::ScaleStarted {
+                action: action.clone(),
+            },
+        );
+        let this = self.clone();
+        let mut working = topology.clone();
+        let started = match step {
+            ScaleStep::Add => "a new shard joins and takes an even share of the slots".to_string(),
+            ScaleStep::Remove(k) => {
+                format!("shard {k} hands its slots to the other masters, then leaves")
+            }
+        };
+        self.tasks.spawn(async move {
+            let began = Instant::now();
+            // The newest record not yet in the shared topology.
+            let latest: Arc<std::sync::Mutex<Option<Topology>>> = Default::default();
+            let bus = this.bus.clone();
+            let mut say = |line: String| {
+                bus.emit(
+                    SOURCE,
+                    EventKind::ScaleProgress {
+                        action: action.clone(),
+                        line,
+                    },
+                );
+            };
+            let (state_dir, shared, pending) = (
+                this.state_dir.clone(),
+                this.topology.clone(),
+                latest.clone(),
+            );
+            let mut save = move |t: &Topology| {
+                *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
+                let (shared, pending) = (shared.clone(), pending.clone());
+                tokio::spawn(async move {
+                    let mut s = shared.lock().await;
+                    let newest = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(t) = newest {
+                        s.follow_membership(&t);
+                    }
+                });
+                match &state_dir {
+                    Some(dir) => crate::topology::state::save(dir, t),
+                    None => Ok(()),
+                }
+            };
+            let backend = this.backend.clone();
+            let result = match step {
+                ScaleStep::Add => {
+                    scale::add(&*backend, &mut working, &this.cancel, &mut say, &mut save).await
+                }
+                ScaleStep::Remove(k) => {
+                    scale::remove(
+                        &*backend,
+                        &mut working,
+                        k,
+                        &this.cancel,
+                        &mut say,
+                        &mut save,
+                    )
+                    .await
+                }
+            };
+            {
+                let mut s = this.topology.lock().await;
+                latest.lock().unwrap_or_else(|e| e.into_inner()).take();
+                s.follow_membership(&working);
+            }
+            let (report, error) = match result {
+                Ok(report) => (report, None),
+                Err(e) => (
+                    scale::ScaleReport {
+                        millis: began.elapsed().as_millis() as u64,
+                        ..Default::default()
+                    },
+                    Some(format!("{e:#}")),
+                ),
+            };
+            if let Some(e) = &error {
+                this.failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("scale {action} failed: {e}"));
+            }
+            this.bus.emit(
+                SOURCE,
+                EventKind::ScaleEnded {
+                    action: action.clone(),
+                    shard: report.shard,
+                    nodes: report.nodes,
+                    slots_moved: report.slots_moved,
+                    keys_moved: report.keys_moved,
+                    millis: report.millis,
+                    complete: report.complete,
+                    slots_per_master: report.slots_per_master,
+                    error,
+                },
+            );
+        });
+        Ok(started)
+    }
+
     /// `heal all`: every cut undone in one round.
     async fn heal_all(&self, topology: &Topology) -> anyhow::Result<String> {
         let healed = self.backend.heal_all(topology).await.context("heal all")?;
@@ -350,6 +483,7 @@ impl Injector {
             .context("node vanished")?;
         match kind {
             FaultKind::Reshard => Err(FaultError::ReshardNeedsSlots.into()),
+            FaultKind::Scale => Err(FaultError::ScaleNeedsStep.into()),
             FaultKind::Segfault => {
                 let t0 = self.bus.now_ms();
                 let reply = send_fatal(addr, &topology.auth(), &["DEBUG", "SEGFAULT"]).await;
@@ -692,10 +826,10 @@ impl Injector {
                     .await
                     .map_err(|e| format!("{e:#}"));
                 let f = &scheduled.fault;
-                // A reshard by its slots and shards, not its target.
-                let named = match &f.reshard {
-                    Some(_) => f.sentence(),
-                    None => format!("{} {}", f.kind, f.target),
+                // A reshard by its slots and shards, a scaling by its step, not its target.
+                let named = match (&f.reshard, &f.scale) {
+                    (None, None) => format!("{} {}", f.kind, f.target),
+                    _ => f.sentence(),
                 };
                 let text = match &result {
                     Ok(what) => format!("fault {named}: {what}"),

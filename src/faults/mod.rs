@@ -59,7 +59,7 @@ pub enum FaultError {
         mode: crate::topology::HaMode,
         allowed: String,
     },
-    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster", if *kind == FaultKind::Reshard { "slot migration" } else { "CLUSTER FAILOVER" })]
+    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster", match kind { FaultKind::Reshard => "slot migration", FaultKind::Scale => "a shard joins or leaves", _ => "CLUSTER FAILOVER" })]
     NeedsCluster { kind: FaultKind },
     #[error("{kind} {node}: {node} is not a replica now ({role}); target a replica, e.g. `{kind} replica-1`")]
     NeedsReplica {
@@ -71,6 +71,8 @@ pub enum FaultError {
     NoSuchShard(#[from] crate::topology::migrate::NoSuchShard),
     #[error("reshard needs how many slots and between which shards: `reshard 3000 1->2` in --fault and scenario steps, or `grabstorm reshard --slots 3000 --from 1 --to 2`")]
     ReshardNeedsSlots,
+    #[error("scale needs what to do: `scale add` or `scale remove 4` in --fault, `scale = \"add\"` in scenario steps, or `grabstorm scale add`")]
+    ScaleNeedsStep,
 }
 
 /// A kind of fault.
@@ -110,10 +112,13 @@ pub enum FaultKind {
     /// ([`FaultRequest::reshard`] says how many, from and to which): not a
     /// failure but the other thing that moves keys under the clients.
     Reshard,
+    /// Cluster mode: a shard joins (`scale add`) or leaves (`scale remove
+    /// K`), its slots moved live ([`FaultRequest::scale`] says which).
+    Scale,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::Segfault,
         FaultKind::Shutdown,
         FaultKind::ShutdownSave,
@@ -128,6 +133,7 @@ impl FaultKind {
         FaultKind::FailoverForce,
         FaultKind::FailoverTakeover,
         FaultKind::Reshard,
+        FaultKind::Scale,
     ];
 
     /// A Cluster-only kind (`CLUSTER FAILOVER` and its variants).
@@ -154,6 +160,7 @@ impl FaultKind {
             FaultKind::FailoverForce => "failover-force",
             FaultKind::FailoverTakeover => "failover-takeover",
             FaultKind::Reshard => "reshard",
+            FaultKind::Scale => "scale",
         }
     }
 }
@@ -341,6 +348,9 @@ pub struct FaultRequest {
     /// is then the giving shard's master (`master-K`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reshard: Option<crate::topology::migrate::Reshard>,
+    /// Scale only: a shard joins or which one leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<crate::topology::scale::ScaleStep>,
 }
 
 impl FaultRequest {
@@ -352,6 +362,23 @@ impl FaultRequest {
             duration: None,
             from: Vec::new(),
             reshard: Some(r),
+            scale: None,
+        }
+    }
+
+    /// A scaling step (see [`FaultKind::Scale`]).
+    pub fn scale(step: crate::topology::scale::ScaleStep) -> FaultRequest {
+        use crate::topology::scale::ScaleStep;
+        FaultRequest {
+            kind: FaultKind::Scale,
+            target: match step {
+                ScaleStep::Add => Target::All,
+                ScaleStep::Remove(k) => Target::ShardMaster(k),
+            },
+            duration: None,
+            from: Vec::new(),
+            reshard: None,
+            scale: Some(step),
         }
     }
 
@@ -361,6 +388,9 @@ impl FaultRequest {
     pub fn sentence(&self) -> String {
         if let Some(r) = &self.reshard {
             return format!("{} {r}", self.kind);
+        }
+        if let Some(step) = &self.scale {
+            return format!("{} {step}", self.kind);
         }
         let mut s = format!("{} {}", self.kind, self.target);
         if let Some(d) = self.duration {
@@ -417,7 +447,7 @@ pub fn parse_any_duration(s: &str) -> Result<Duration, String> {
 impl FromStr for ScheduledFault {
     type Err = String;
     /// `AT KIND TARGET [for DURATION] [from NODE,NODE]`, or `AT reshard
-    /// SLOTS FROM->TO`.
+    /// SLOTS FROM->TO`, or `AT scale add|remove K`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let words: Vec<&str> = s.split_whitespace().collect();
         if words.get(1) == Some(&FaultKind::Reshard.name()) {
@@ -429,6 +459,17 @@ impl FromStr for ScheduledFault {
             return Ok(ScheduledFault {
                 at,
                 fault: FaultRequest::reshard(reshard),
+            });
+        }
+        if words.get(1) == Some(&FaultKind::Scale.name()) {
+            let at = parse_duration(words[0])?;
+            let step: crate::topology::scale::ScaleStep = words[2..]
+                .join(" ")
+                .parse()
+                .map_err(|e| format!("{s:?}: {e}"))?;
+            return Ok(ScheduledFault {
+                at,
+                fault: FaultRequest::scale(step),
             });
         }
         if words.len() < 3 {
@@ -471,6 +512,7 @@ impl FromStr for ScheduledFault {
                 duration,
                 from,
                 reshard: None,
+                scale: None,
             },
         })
     }
@@ -486,6 +528,9 @@ pub(crate) fn check_shape(
     let kind = req.kind;
     if (kind == FaultKind::Reshard) != req.reshard.is_some() {
         return Err(FaultError::ReshardNeedsSlots);
+    }
+    if (kind == FaultKind::Scale) != req.scale.is_some() {
+        return Err(FaultError::ScaleNeedsStep);
     }
     if req.duration.is_some()
         && !matches!(
@@ -527,7 +572,9 @@ pub fn check_plan(
         let req = &f.fault;
         let kind = req.kind;
         check_shape(req, backend)?;
-        if (kind.is_cluster_failover() || kind == FaultKind::Reshard) && !spec.is_cluster() {
+        if (kind.is_cluster_failover() || matches!(kind, FaultKind::Reshard | FaultKind::Scale))
+            && !spec.is_cluster()
+        {
             return Err(FaultError::NeedsCluster { kind });
         }
         if let Some(r) = &req.reshard {
@@ -535,6 +582,11 @@ pub fn check_plan(
             if let Some(&shard) = [r.from, r.to].iter().find(|k| **k > shards) {
                 return Err(crate::topology::migrate::NoSuchShard { shard, shards }.into());
             }
+            continue;
+        }
+        // Which shards there are by then depends on the steps before it:
+        // `scale::remove` names the shards it knows when it refuses.
+        if req.scale.is_some() {
             continue;
         }
         if req.target == Target::All
@@ -677,6 +729,59 @@ mod tests {
             p.fault.from,
             vec!["redis-2".to_string(), "sentinel-1".to_string()]
         );
+    }
+
+    #[test]
+    fn a_scale_step_says_add_or_which_shard_leaves() {
+        use crate::topology::scale::ScaleStep;
+        let f: ScheduledFault = "5s scale add".parse().unwrap();
+        assert_eq!(f.at, Duration::from_secs(5));
+        assert_eq!(f.fault.kind, FaultKind::Scale);
+        assert_eq!(f.fault.scale, Some(ScaleStep::Add));
+        assert_eq!(f.fault.sentence(), "scale add");
+        let r: ScheduledFault = "20s scale remove 4".parse().unwrap();
+        assert_eq!(r.fault.scale, Some(ScaleStep::Remove(4)));
+        assert_eq!(r.fault.target, Target::ShardMaster(4));
+        assert_eq!(r.fault.sentence(), "scale remove 4");
+        let e = "5s scale remove".parse::<ScheduledFault>().unwrap_err();
+        assert!(e.contains("needs the shard to remove"), "{e}");
+        let e = "5s scale remove 0".parse::<ScheduledFault>().unwrap_err();
+        assert!(e.contains("\"0\": expected a shard number from 1"), "{e}");
+        let e = "5s scale add 2".parse::<ScheduledFault>().unwrap_err();
+        assert!(e.contains("`add` takes nothing after it"), "{e}");
+        let e = "5s scale grow".parse::<ScheduledFault>().unwrap_err();
+        assert!(e.contains("expected \"add\""), "{e}");
+        let cluster = crate::topology::TopologySpec {
+            mode: crate::topology::HaMode::Cluster,
+            masters: 3,
+            ..Default::default()
+        };
+        let plan = |s: &str| vec![s.parse::<ScheduledFault>().unwrap()];
+        assert_eq!(check_plan(&plan("5s scale add"), &cluster, None), Ok(()));
+        // Shard 4 exists by then when a `scale add` came first.
+        assert_eq!(
+            check_plan(&plan("20s scale remove 4"), &cluster, None),
+            Ok(())
+        );
+        let sentinel = crate::topology::TopologySpec::default();
+        let e = check_plan(&plan("5s scale add"), &sentinel, None).unwrap_err();
+        assert_eq!(
+            e,
+            FaultError::NeedsCluster {
+                kind: FaultKind::Scale
+            }
+        );
+        assert!(e.to_string().contains("runs Sentinel"), "{e}");
+        // `scale` without a step, as `grabstorm fault scale master` would send it.
+        let bare = FaultRequest {
+            kind: FaultKind::Scale,
+            target: Target::Master,
+            duration: None,
+            from: Vec::new(),
+            reshard: None,
+            scale: None,
+        };
+        assert_eq!(check_shape(&bare, None), Err(FaultError::ScaleNeedsStep));
     }
 
     #[test]

@@ -303,8 +303,17 @@ impl Lab {
                 cancel.child_token(),
             ));
             let counted = pool.clone();
-            let inj = Injector::new(b.clone(), shared.clone(), bus.clone())
+            let mut inj = Injector::new(b.clone(), shared.clone(), bus.clone())
                 .counting_redirects(Arc::new(move || counted.redirects()));
+            // The state file names this run: a scale step keeps it up to date.
+            let keeps_state = match &config.target {
+                LabTarget::Start { save_state, .. } => *save_state,
+                LabTarget::Attach => true,
+                LabTarget::Fixed(_) => false,
+            };
+            if keeps_state {
+                inj = inj.saving_state(config.state_dir.clone());
+            }
             if !config.faults.is_empty() {
                 let handle = inj.schedule(config.faults.clone());
                 schedule = Some(handle.abort_handle());
@@ -422,14 +431,7 @@ impl Lab {
         if now.run_id != t.run_id {
             return;
         }
-        let nodes = now
-            .nodes
-            .iter()
-            .map(|n| t.node(&n.name).cloned().unwrap_or_else(|| n.clone()))
-            .collect();
-        t.nodes = nodes;
-        t.spec = now.spec;
-        t.shards = now.shards;
+        t.follow_membership(&now);
     }
 
     /// The topology of the run (None for a fixed address).
@@ -535,7 +537,12 @@ impl Lab {
         }
         self.pool.close().await;
         let keep = matches!(self.config.target, LabTarget::Start { keep: true, .. });
-        if let Some(guard) = self.guard.take() {
+        if let Some(mut guard) = self.guard.take() {
+            // Restarts and scale steps changed the record: the teardown
+            // removes what there is now.
+            if let Some(shared) = &self.topology {
+                guard.follow(&*shared.lock().await);
+            }
             if keep {
                 guard.keep();
             } else if let Err(e) = guard.teardown().await {

@@ -121,6 +121,31 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Cluster mode: a scaling began (`action` is `add` or `remove K`).
+    ScaleStarted {
+        action: String,
+    },
+    /// A step of a scaling, as `topology::scale` says it (nodes started,
+    /// joined, slots moved from one master to another, nodes forgotten).
+    ScaleProgress {
+        action: String,
+        line: String,
+    },
+    /// A scaling ended: the shard added or removed, the slots and keys
+    /// moved, how long it took, the slots each master serves now; stopped
+    /// early (`complete` false) or failed (`error`).
+    ScaleEnded {
+        action: String,
+        shard: usize,
+        nodes: Vec<String>,
+        slots_moved: u32,
+        keys_moved: u64,
+        millis: u64,
+        complete: bool,
+        slots_per_master: std::collections::BTreeMap<String, u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// Free text from the lab (scenario steps, warnings).
     Note {
         text: String,

@@ -189,6 +189,45 @@ pub fn explain(event: &Event, names: &dyn Naming) -> String {
                 }
             }
         }
+        EventKind::ScaleStarted { action } => format!(
+            "scale {action}: {}",
+            if action == "add" {
+                "a new shard joins the cluster and takes an even share of every master's slots, moved live with their keys"
+            } else {
+                "the shard's slots move to the other masters, keys and all, then its nodes leave"
+            }
+        ),
+        EventKind::ScaleProgress { action, line } => format!("scale {action}: {line}"),
+        EventKind::ScaleEnded {
+            action,
+            shard,
+            nodes,
+            slots_moved,
+            keys_moved,
+            millis,
+            complete,
+            slots_per_master,
+            error,
+        } => {
+            let took = crate::words::duration(std::time::Duration::from_millis(*millis));
+            let what = format!(
+                "shard {shard} ({}) {}; {slots_moved} slots and {keys_moved} keys moved in {took}",
+                nodes.join(", "),
+                if action == "add" { "joined" } else { "left" }
+            );
+            let shares: Vec<String> = slots_per_master
+                .iter()
+                .map(|(m, n)| format!("{m} {n}"))
+                .collect();
+            match (error, complete) {
+                (Some(e), _) => format!("scale {action} failed after {took}: {e}"),
+                (None, false) => format!("scale {action} stopped early: {what}"),
+                (None, true) => format!(
+                    "scale {action} done: {what}; slots per master now: {}",
+                    shares.join(", ")
+                ),
+            }
+        }
         EventKind::Note { text } => text.clone(),
     }
 }
@@ -368,6 +407,37 @@ mod tests {
             "slave 172.18.0.1:6379 172.18.0.1 6379 @ mymaster 172.18.0.3 6379",
         );
         assert!(explain(&c, &t).starts_with("sentinel-3 turns redis-1 into a replica of redis-3"));
+    }
+
+    #[test]
+    fn a_scaling_ends_with_what_moved_or_why_it_failed() {
+        let t = topology();
+        let ended = |complete: bool, error: Option<&str>| Event {
+            at_ms: 14_029,
+            source: "faults".into(),
+            kind: EventKind::ScaleEnded {
+                action: "add".into(),
+                shard: 4,
+                nodes: vec!["redis-7".into(), "redis-8".into()],
+                slots_moved: 4096,
+                keys_moved: 743,
+                millis: 8977,
+                complete,
+                slots_per_master: [("redis-1", 4096), ("redis-7", 4096)]
+                    .map(|(m, n)| (m.to_string(), n))
+                    .into(),
+                error: error.map(str::to_string),
+            },
+        };
+        assert_eq!(
+            explain(&ended(true, None), &t),
+            "scale add done: shard 4 (redis-7, redis-8) joined; 4096 slots and 743 keys moved in 8.977s; slots per master now: redis-1 4096, redis-7 4096"
+        );
+        assert!(explain(&ended(false, None), &t).starts_with("scale add stopped early: shard 4"));
+        assert_eq!(
+            explain(&ended(false, Some("redis-2 is not well")), &t),
+            "scale add failed after 8.977s: redis-2 is not well"
+        );
     }
 
     #[test]

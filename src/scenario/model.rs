@@ -293,6 +293,7 @@ mod tests {
             duration: Some(Duration::from_secs(5)),
             from: Vec::new(),
             reshard: None,
+            scale: None,
         });
         assert_eq!(pause.sentence(), "pause master for 5s");
         let cut = Action::Fault(FaultRequest {
@@ -301,6 +302,7 @@ mod tests {
             duration: None,
             from: vec!["redis-2".into(), "sentinel-1".into()],
             reshard: None,
+            scale: None,
         });
         assert_eq!(cut.sentence(), "partition master from redis-2, sentinel-1");
         assert_eq!(

@@ -58,6 +58,9 @@ pub const LAB_EVENTS: &[&str] = &[
     "reshard_started",
     "reshard_progress",
     "reshard_ended",
+    "scale_started",
+    "scale_progress",
+    "scale_ended",
 ];
 
 /// Levenshtein distance between two short names.

@@ -225,6 +225,9 @@ fn event_type(kind: &EventKind) -> &'static str {
         EventKind::ReshardStarted { .. } => "reshard_started",
         EventKind::ReshardProgress { .. } => "reshard_progress",
         EventKind::ReshardEnded { .. } => "reshard_ended",
+        EventKind::ScaleStarted { .. } => "scale_started",
+        EventKind::ScaleProgress { .. } => "scale_progress",
+        EventKind::ScaleEnded { .. } => "scale_ended",
         EventKind::Note { .. } => "note",
     }
 }

@@ -153,6 +153,15 @@ impl TopologyGuard {
         self.ready_in
     }
 
+    /// Takes the run's record as it is now (a restart's new handles, the
+    /// nodes a scaling added or removed), so that the teardown removes
+    /// what there is.
+    pub fn follow(&mut self, now: &Topology) {
+        if now.run_id == self.topology.run_id {
+            self.topology = now.clone();
+        }
+    }
+
     /// Leaves the topology running (for `up`, `--keep`) and returns its record.
     pub fn keep(mut self) -> Topology {
         self.armed = false;

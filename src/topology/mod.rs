@@ -200,6 +200,20 @@ impl Topology {
         shards
     }
 
+    /// Takes the membership of `now` (the same run after a scaling: nodes
+    /// added or removed, the shard record, `spec.masters`); nodes both know
+    /// keep what this record says of them (a restart's new handle).
+    pub fn follow_membership(&mut self, now: &Topology) {
+        let nodes = now
+            .nodes
+            .iter()
+            .map(|n| self.node(&n.name).cloned().unwrap_or_else(|| n.clone()))
+            .collect();
+        self.nodes = nodes;
+        self.spec = now.spec.clone();
+        self.shards = now.shards.clone();
+    }
+
     pub fn node_mut(&mut self, name: &str) -> Option<&mut Node> {
         self.nodes.iter_mut().find(|n| n.name == name)
     }

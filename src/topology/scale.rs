@@ -82,6 +82,45 @@ pub struct ScaleReport {
     pub complete: bool,
 }
 
+/// One scaling as a timed step (`--fault "5s scale add"`, scenario
+/// `scale = "remove 4"`): a shard joins, or shard K leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScaleStep {
+    Add,
+    Remove(usize),
+}
+
+impl std::fmt::Display for ScaleStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScaleStep::Add => f.write_str("add"),
+            ScaleStep::Remove(k) => write!(f, "remove {k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ScaleStep {
+    type Err = String;
+    /// `add` or `remove K`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = "expected \"add\" (a new shard joins) or \"remove K\" (shard K leaves), e.g. \"remove 4\"";
+        let words: Vec<&str> = s.split_whitespace().collect();
+        match words[..] {
+            ["add"] => Ok(ScaleStep::Add),
+            ["add", extra, ..] => Err(format!(
+                "{extra:?}: `add` takes nothing after it (the new shard's number is the next one); {usage}"
+            )),
+            ["remove"] => Err(format!("\"remove\" needs the shard to remove; {usage}")),
+            ["remove", k] => match k.parse::<usize>() {
+                Ok(k) if k >= 1 => Ok(ScaleStep::Remove(k)),
+                _ => Err(format!("{k:?}: expected a shard number from 1; {usage}")),
+            },
+            _ => Err(format!("{:?}: {usage}", s.trim())),
+        }
+    }
+}
+
 /// What a scaling reports as it goes, one sentence each.
 pub type Say<'a> = &'a mut (dyn FnMut(String) + Send);
 /// Persists the topology after each change (the state file).

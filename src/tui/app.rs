@@ -399,6 +399,7 @@ impl App {
             duration: None,
             from: Vec::new(),
             reshard: None,
+            scale: None,
         })))
     }
 

@@ -5,7 +5,7 @@
 //! slot), `redis-cli --cluster check` clean, every master within one slot
 //! of its fair share, the removed nodes gone (processes or containers, and
 //! from every node's `CLUSTER NODES`), and `down` leaving nothing of the
-//! added nodes.
+//! added nodes. The same as timed steps of one `grabstorm load`.
 
 use crate::support::{grabstorm_bin, grabstorm_in, journal_json, text, url_with, UpCluster};
 use grabstorm::topology::admin::cluster::{parse_nodes, ClusterNode};
@@ -343,6 +343,99 @@ fn scale_on_a_sentinel_topology_is_refused() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         text(&refused.stderr).contains("the running topology is not a cluster"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+/// `scale add` and `scale remove 4` as timed steps of one `grabstorm
+/// load` that starts its own cluster: both end complete on the timeline
+/// (4,096 slots each way, every master at its fair share after each), the
+/// audit loses nothing, and the end of the run leaves no process of the
+/// run, the added nodes included. In Sentinel mode the step is refused
+/// before anything starts.
+#[test]
+fn cluster_scale_steps_in_a_load_add_then_remove_a_shard() {
+    let state = crate::support::state_dir();
+    let s = state.path();
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(grabstorm_bin())
+        .arg("--state-dir")
+        .arg(s)
+        .args([
+            "load",
+            "--mode",
+            "cluster",
+            "--backend",
+            "local",
+            "--workload",
+            "redpacket",
+            "--grabbers",
+            "100",
+            "--duration",
+            "45s",
+            "--fault",
+            "3s scale add",
+            "--fault",
+            "24s scale remove 4",
+            "--out",
+        ])
+        .arg(out.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let left = crate::support::processes_under(s);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    let ended: Vec<&Value> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "scale_ended")
+        .collect();
+    assert_eq!(ended.len(), 2, "{}", r["events"]);
+    for (e, action, shares) in [
+        (ended[0], "add", vec![4096; 4]),
+        (ended[1], "remove 4", vec![5461, 5461, 5462]),
+    ] {
+        assert_eq!(e["action"], action, "{e}");
+        assert_eq!(
+            (&e["complete"], &e["slots_moved"]),
+            (&true.into(), &4096.into()),
+            "{e}"
+        );
+        let mut got: Vec<u64> = e["slots_per_master"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, shares, "{e}");
+        eprintln!(
+            "scale {action} as a step: {} slots, {} keys in {} ms",
+            e["slots_moved"], e["keys_moved"], e["millis"]
+        );
+    }
+    assert_eq!(
+        r["faults_failed"],
+        serde_json::json!([]),
+        "{}",
+        r["faults_failed"]
+    );
+    assert_eq!(r["audit"]["lost_acked_writes"], 0, "{}", r["audit"]);
+
+    let refused = grabstorm_in(
+        s,
+        &["load", "--backend", "local", "--fault", "5s scale add"],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains(
+            "scale is a Redis Cluster fault (a shard joins or leaves): this topology runs Sentinel"
+        ),
         "{}",
         text(&refused.stderr)
     );

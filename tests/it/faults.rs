@@ -85,6 +85,7 @@ impl Lab {
                 duration,
                 from: vec![],
                 reshard: None,
+                scale: None,
             })
             .await
     }

@@ -59,6 +59,7 @@ fn every_shipped_scenario_passes_check() {
         "cluster-full-coverage",
         "cluster-partial-coverage",
         "cluster-reshard-under-load",
+        "cluster-scale-out",
     ] {
         assert!(
             names.iter().any(|n| n == wanted),
@@ -565,7 +566,107 @@ fn cluster_reshard_scenario_passes_locally() {
     );
 }
 
-/// The minority-partition scenario on Docker: shard 1's replica promoted,
+/// The scale-out scenario: `scale add` at 5 s under the sale; the run
+/// passes (nothing lost, the audit read the new master too), its timeline
+/// has the scaling's end, and the cluster it leaves (kept with `--keep`)
+/// has, by `redis-cli --cluster check`, every slot covered, every node
+/// agreeing and 4 masters of 4,096 slots each; `down` then leaves no
+/// process of the run, added nodes included.
+#[test]
+fn cluster_scale_out_scenario_passes_locally() {
+    let state = state_dir();
+    let out = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/cluster-scale-out.toml");
+    let o = Command::new(grabstorm_bin())
+        .arg("run")
+        .arg(&file)
+        .args(["--headless", "--backend", "local", "--keep", "--out"])
+        .arg(out.path())
+        .env("GRABSTORM_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    // The kept cluster goes whatever the asserts say.
+    struct Down<'a>(&'a Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = crate::support::grabstorm_in(self.0, &["down"]);
+        }
+    }
+    let down = Down(state.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report_json(out.path());
+    assert!(
+        r["expectations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["ok"] == true),
+        "{}",
+        r["expectations"]
+    );
+    let ended = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "scale_ended")
+        .unwrap_or_else(|| panic!("no scale_ended in {}", r["events"]))
+        .clone();
+    assert_eq!(
+        (&ended["complete"], &ended["slots_moved"], &ended["shard"]),
+        (&true.into(), &4096.into(), &4.into()),
+        "{ended}"
+    );
+    let audit = &r["audit"];
+    assert!(
+        audit["checked_node"].as_str().unwrap().contains("redis-7"),
+        "the audit read the added master: {audit}"
+    );
+    assert_eq!(audit["lost_acked_writes"], 0, "{audit}");
+
+    // Recount on the kept cluster, with redis-cli.
+    let t: grabstorm::topology::Topology = grabstorm::topology::state::load(state.path()).unwrap();
+    assert_eq!(t.redis_nodes().count(), 8, "redis-7 and redis-8 on record");
+    let first = t.node("redis-1").unwrap().host_addr.to_string();
+    let check = Command::new("redis-cli")
+        .args(["--cluster", "check", &first, "--no-auth-warning", "-a"])
+        .arg(t.password.as_deref().unwrap())
+        .output()
+        .unwrap();
+    let c = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(c.contains("[OK] All 16384 slots covered."), "{c}");
+    assert!(
+        c.contains("[OK] All nodes agree about slots configuration."),
+        "{c}"
+    );
+    assert!(!c.contains("[WARNING]") && !c.contains("[ERR]"), "{c}");
+    let masters: Vec<&str> = c.lines().filter(|l| l.contains(" slots | ")).collect();
+    assert_eq!(masters.len(), 4, "{c}");
+    assert!(masters.iter().all(|l| l.contains("| 4096 slots |")), "{c}");
+    assert!(
+        masters
+            .iter()
+            .any(|l| l.starts_with(&t.node("redis-7").unwrap().host_addr.to_string())),
+        "redis-7 is one of the masters: {c}"
+    );
+    eprintln!(
+        "scale-out scenario: {} slots, {} keys in {} ms; MOVED {}, ASK {}; lost {}",
+        ended["slots_moved"],
+        ended["keys_moved"],
+        ended["millis"],
+        r["cluster"]["redirects"]["moved"],
+        r["cluster"]["redirects"]["ask"],
+        audit["lost_acked_writes"]
+    );
+
+    drop(down);
+    assert_no_process_under(state.path());
+    assert!(
+        !state.path().join("current.json").exists(),
+        "down cleared the state file"
+    );
+}
+
+/// The minority-partition scenario on Docker/// The minority-partition scenario on Docker: shard 1's replica promoted,
 /// the cut-off master refused writes once node-timeout passed, and what it
 /// acknowledged meanwhile is lost, attributed to the minority partition.
 #[test]

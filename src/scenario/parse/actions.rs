@@ -12,6 +12,7 @@ use crate::limits;
 use crate::scenario::model::Action;
 use crate::scenario::names::{closest, LAB_EVENTS, SENTINEL_EVENTS};
 use crate::topology::migrate::Reshard;
+use crate::topology::scale::ScaleStep;
 use crate::topology::select::BackendChoice;
 use std::time::Duration;
 use toml::de::DeValue;
@@ -19,8 +20,8 @@ use toml::Spanned;
 
 /// The keys that make a step do something; a step has exactly one.
 pub(super) const STEP_ACTIONS: &[&str] = &[
-    "fault", "heal", "resume", "restart", "reshard", "grabbers", "workload", "load", "wait_for",
-    "sleep", "stop",
+    "fault", "heal", "resume", "restart", "reshard", "scale", "grabbers", "workload", "load",
+    "wait_for", "sleep", "stop",
 ];
 
 /// `load = "pause"` pauses the load, `load = "resume"` resumes it.
@@ -54,10 +55,12 @@ impl Reader<'_> {
                         duration: None,
                         from: Vec::new(),
                         reshard: None,
+                        scale: None,
                     })
                 })
             }
             "reshard" => self.reshard_step(v, context),
+            "scale" => self.scale_step(v, context),
             "grabbers" => {
                 self.limited("grabbers", v, limits::GRABBERS)
                     .map(|n| Action::SetGrabbers {
@@ -110,6 +113,14 @@ impl Reader<'_> {
             self.error(
                 v.span(),
                 "a reshard is its own step: `reshard = \"3000 1->2\"` moves 3,000 slots from shard 1 to shard 2",
+                None,
+            );
+            return None;
+        }
+        if kind == Some(FaultKind::Scale) {
+            self.error(
+                v.span(),
+                "scaling is its own step: `scale = \"add\"` adds a shard, `scale = \"remove 4\"` removes shard 4",
                 None,
             );
             return None;
@@ -190,6 +201,7 @@ impl Reader<'_> {
             duration,
             from,
             reshard: None,
+            scale: None,
         }))
     }
 
@@ -217,6 +229,35 @@ impl Reader<'_> {
             let help = (!context.topology.is_cluster())
                 .then(|| "set mode = \"cluster\" in [topology]".to_string());
             self.error(v.span(), format!("reshard = {text:?}: {e}"), help);
+            return None;
+        }
+        Some(Action::Fault(req))
+    }
+
+    /// `scale = "add"` or `scale = "remove K"`: a shard joins or leaves the
+    /// scenario's cluster, live.
+    fn scale_step(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        context: &StepContext<'_>,
+    ) -> Option<Action> {
+        let text = self.string("scale", v)?;
+        let step = match text.parse::<ScaleStep>() {
+            Ok(step) => step,
+            Err(e) => {
+                self.error(v.span(), format!("scale = {text:?}: {e}"), None);
+                return None;
+            }
+        };
+        let req = FaultRequest::scale(step);
+        let plan = [crate::faults::ScheduledFault {
+            at: Duration::ZERO,
+            fault: req.clone(),
+        }];
+        if let Err(e) = crate::faults::check_plan(&plan, context.topology, None) {
+            let help = (!context.topology.is_cluster())
+                .then(|| "set mode = \"cluster\" in [topology]".to_string());
+            self.error(v.span(), format!("scale = {text:?}: {e}"), help);
             return None;
         }
         Some(Action::Fault(req))

@@ -15,8 +15,8 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 const STEP_KEYS: &[&str] = &[
-    "at", "fault", "target", "for", "from", "heal", "resume", "restart", "reshard", "grabbers",
-    "workload", "load", "wait_for", "timeout", "required", "sleep", "stop", "note",
+    "at", "fault", "target", "for", "from", "heal", "resume", "restart", "reshard", "scale",
+    "grabbers", "workload", "load", "wait_for", "timeout", "required", "sleep", "stop", "note",
 ];
 
 /// Keys that belong to one action only, and that action.

@@ -269,3 +269,44 @@ fn a_reshard_step_is_read_and_its_shards_checked() {
     ));
     assert!(d.message.contains("its own step"), "{}", d.message);
 }
+
+#[test]
+fn a_scale_step_is_read_and_refused_outside_a_cluster() {
+    use crate::topology::scale::ScaleStep;
+    let cluster = format!("{MINIMAL}[topology]\nmode = \"cluster\"\n");
+    let s = parse_str(
+        &format!(
+            "{cluster}[[step]]\nat = \"3s\"\nscale = \"add\"\n[[step]]\nat = \"9s\"\nscale = \"remove 4\"\n"
+        ),
+        "f.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        s.steps[0].action,
+        crate::scenario::model::Action::Fault(crate::faults::FaultRequest::scale(ScaleStep::Add))
+    );
+    assert_eq!(s.steps[0].action.sentence(), "scale add");
+    assert_eq!(s.steps[1].action.sentence(), "scale remove 4");
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"3s\"\nscale = \"remove\"\n"
+    ));
+    assert_eq!((d.line, d.col), (7, 9), "{d:?}");
+    assert!(
+        d.message
+            .starts_with("scale = \"remove\": \"remove\" needs the shard to remove"),
+        "{}",
+        d.message
+    );
+    let d = first_error(&format!(
+        "{MINIMAL}[[step]]\nat = \"3s\"\nscale = \"add\"\n"
+    ));
+    assert!(d.message.contains("runs Sentinel"), "{}", d.message);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("set mode = \"cluster\" in [topology]")
+    );
+    let d = first_error(&format!(
+        "{cluster}[[step]]\nat = \"3s\"\nfault = \"scale\"\n"
+    ));
+    assert!(d.message.contains("its own step"), "{}", d.message);
+}

@@ -99,6 +99,14 @@ pub fn tone(kind: &EventKind) -> Tone {
             ..
         } => Tone::Recovery,
         EventKind::ReshardEnded { .. } => Tone::Alarm,
+        EventKind::ScaleStarted { .. } => Tone::Fault,
+        EventKind::ScaleProgress { .. } => Tone::Plain,
+        EventKind::ScaleEnded {
+            complete: true,
+            error: None,
+            ..
+        } => Tone::Recovery,
+        EventKind::ScaleEnded { .. } => Tone::Alarm,
         EventKind::LoadChanged { .. } | EventKind::Note { .. } => Tone::Plain,
     }
 }
