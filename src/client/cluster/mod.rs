@@ -351,6 +351,7 @@ impl ClusterShared {
     /// A fresh map from `CLUSTER SHARDS`, keeping the connections of nodes
     /// that did not fail. Returns whether any connection was (re)opened.
     async fn refresh(&self) -> anyhow::Result<bool> {
+        let began = self.version.load(Ordering::Acquire);
         let shards = self.read_shards().await?;
         let old = self.current();
         let mut next = SlotMap {
@@ -406,6 +407,13 @@ impl ClusterShared {
         }
         {
             let mut guard = self.map.write().unwrap_or_else(|e| e.into_inner());
+            if self.version.load(Ordering::Acquire) != began {
+                // A MOVED changed the map while the views were read: they
+                // may be older than it. Keep it, and read them again.
+                drop(guard);
+                self.request_refresh();
+                return Ok(opened);
+            }
             *guard = Arc::new(next);
             self.version.fetch_add(1, Ordering::Release);
         }
