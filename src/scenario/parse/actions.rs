@@ -212,26 +212,7 @@ impl Reader<'_> {
         v: &Spanned<DeValue<'_>>,
         context: &StepContext<'_>,
     ) -> Option<Action> {
-        let text = self.string("reshard", v)?;
-        let r = match text.parse::<Reshard>() {
-            Ok(r) => r,
-            Err(e) => {
-                self.error(v.span(), format!("reshard = {text:?}: {e}"), None);
-                return None;
-            }
-        };
-        let req = FaultRequest::reshard(r);
-        let plan = [crate::faults::ScheduledFault {
-            at: Duration::ZERO,
-            fault: req.clone(),
-        }];
-        if let Err(e) = crate::faults::check_plan(&plan, context.topology, None) {
-            let help = (!context.topology.is_cluster())
-                .then(|| "set mode = \"cluster\" in [topology]".to_string());
-            self.error(v.span(), format!("reshard = {text:?}: {e}"), help);
-            return None;
-        }
-        Some(Action::Fault(req))
+        self.cluster_step::<Reshard>("reshard", v, context, FaultRequest::reshard)
     }
 
     /// `scale = "add"` or `scale = "remove K"`: a shard joins or leaves the
@@ -241,15 +222,31 @@ impl Reader<'_> {
         v: &Spanned<DeValue<'_>>,
         context: &StepContext<'_>,
     ) -> Option<Action> {
-        let text = self.string("scale", v)?;
-        let step = match text.parse::<ScaleStep>() {
-            Ok(step) => step,
+        self.cluster_step::<ScaleStep>("scale", v, context, FaultRequest::scale)
+    }
+
+    /// A Cluster-only step written as one string under `key`: parsed as
+    /// `T`, made into its fault request and checked against the scenario's
+    /// topology like any fault.
+    fn cluster_step<T>(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        context: &StepContext<'_>,
+        request: fn(T) -> FaultRequest,
+    ) -> Option<Action>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let text = self.string(key, v)?;
+        let req = match text.parse::<T>() {
+            Ok(step) => request(step),
             Err(e) => {
-                self.error(v.span(), format!("scale = {text:?}: {e}"), None);
+                self.error(v.span(), format!("{key} = {text:?}: {e}"), None);
                 return None;
             }
         };
-        let req = FaultRequest::scale(step);
         let plan = [crate::faults::ScheduledFault {
             at: Duration::ZERO,
             fault: req.clone(),
@@ -257,7 +254,7 @@ impl Reader<'_> {
         if let Err(e) = crate::faults::check_plan(&plan, context.topology, None) {
             let help = (!context.topology.is_cluster())
                 .then(|| "set mode = \"cluster\" in [topology]".to_string());
-            self.error(v.span(), format!("scale = {text:?}: {e}"), help);
+            self.error(v.span(), format!("{key} = {text:?}: {e}"), help);
             return None;
         }
         Some(Action::Fault(req))
