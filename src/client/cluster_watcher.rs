@@ -21,7 +21,6 @@ use crate::topology::admin::cluster::{self, ClusterView, SlotRange, SLOTS};
 use crate::topology::plan::name_order;
 use crate::topology::Topology;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,8 +43,6 @@ enum Flag {
 pub struct ClusterWatch {
     /// The run: which shard each node belongs to.
     topology: Topology,
-    /// Data nodes by name: host address and address inside the run.
-    nodes: Vec<(String, SocketAddr, String)>,
     /// Cluster id to node name, learnt from each node's `myself` line.
     ids: BTreeMap<String, String>,
     /// (observer, node) to what the observer flags the node as.
@@ -57,29 +54,21 @@ pub struct ClusterWatch {
     /// The last cluster state recorded: ok, the nodes saying fail, the
     /// slots without a live master (None: none yet).
     state: Option<(bool, Vec<String>, String)>,
-    /// `cluster-require-full-coverage` of the run, for the words.
-    full_coverage: bool,
     /// Each shard's master's config epoch in the last poll that named it.
     epochs: Vec<u64>,
 }
 
 impl ClusterWatch {
     pub fn new(topology: &Topology) -> ClusterWatch {
-        let nodes = topology
-            .redis_nodes()
-            .map(|n| (n.name.clone(), n.host_addr, n.internal_addr.clone()))
-            .collect();
         let shards = topology.shard_count();
         ClusterWatch {
             topology: topology.clone(),
-            nodes,
             masters: vec![None; shards],
             epochs: vec![0; shards],
             ids: BTreeMap::new(),
             flags: BTreeMap::new(),
             own_master: BTreeSet::new(),
             state: None,
-            full_coverage: topology.spec.require_full_coverage,
         }
     }
 
@@ -88,11 +77,10 @@ impl ClusterWatch {
         if let Some(n) = self.ids.get(id) {
             return n.clone();
         }
-        self.nodes
-            .iter()
-            .find(|(_, host, internal)| internal == addr || host.to_string() == addr)
-            .or_else(|| self.nodes.iter().find(|(_, host, _)| host.port() == port))
-            .map(|(n, _, _)| n.clone())
+        let t = &self.topology;
+        t.node_by_addr(addr)
+            .or_else(|| t.redis_nodes().find(|n| n.host_addr.port() == port))
+            .map(|n| n.name.clone())
             .unwrap_or_else(|| addr.to_string())
     }
 
@@ -229,7 +217,7 @@ impl ClusterWatch {
                     ok,
                     failing_nodes: failing,
                     uncovered,
-                    full_coverage: self.full_coverage,
+                    full_coverage: self.topology.spec.require_full_coverage,
                 },
             ));
         }
@@ -285,7 +273,6 @@ pub fn watch_cluster(
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     let mut watch = ClusterWatch::new(topology);
-    let topology = topology.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -294,7 +281,7 @@ pub fn watch_cluster(
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let views = crate::topology::cluster::views_within(&topology, POLL_TIMEOUT).await;
+            let views = crate::topology::cluster::views_within(&watch.topology, POLL_TIMEOUT).await;
             for (source, kind) in watch.observe(&views) {
                 bus.emit(source, kind);
             }
