@@ -66,14 +66,7 @@ fn draw_keys_per_server<DB: DrawingBackend>(
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..groups.len() as f64, 0f64..top)?;
     let names: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
-    let fmt_x = |x: &f64| {
-        let i = x.floor() as usize;
-        if (x - (i as f64 + 0.5)).abs() < 1e-6 {
-            names.get(i).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
+    let fmt_x = |x: &f64| group_label(&names, *x);
     c.configure_mesh()
         .x_desc("scheme")
         .y_desc("keys on the server")
@@ -169,14 +162,7 @@ fn draw_moved<DB: DrawingBackend>(
         .y_label_area_size(80)
         .build_cartesian_2d(0f64..bars.len() as f64, 0f64..100.0)?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-    let fmt_x = |x: &f64| {
-        let i = x.floor() as usize;
-        if (x - (i as f64 + 0.5)).abs() < 1e-6 {
-            names.get(i).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
+    let fmt_x = |x: &f64| group_label(&names, *x);
     c.configure_mesh()
         .x_desc("scheme")
         .y_desc("keys moved (% of all keys)")
@@ -247,6 +233,17 @@ pub fn write_ring_charts(dir: &Path, report: &RingReport) -> Result<Vec<PathBuf>
     let mut files = render_both!(dir, "ring-keys-per-server", draw_keys_per_server, report)?;
     files.extend(render_both!(dir, "ring-moved", draw_moved, report)?);
     Ok(files)
+}
+
+/// The x-axis label of a bar chart with one group per unit: the group's
+/// name at the middle of its unit, nothing elsewhere.
+fn group_label(names: &[String], x: f64) -> String {
+    let i = x.floor() as usize;
+    if (x - (i as f64 + 0.5)).abs() < 1e-6 {
+        names.get(i).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 #[cfg(test)]
