@@ -745,6 +745,9 @@ async fn cluster_load_uses_hash_tags_by_default_and_counts_crossslot_without() {
         tagged["errors"]
     );
     assert!(tagged["ops"]["redpacket.grab"]["ok"].as_u64().unwrap() > 0);
+    // The audit reads each key on its slot's master.
+    assert_eq!(tagged["audit"]["checked"], true, "{}", tagged["audit"]);
+    assert_eq!(tagged["audit"]["lost_acked_writes"], 0);
     assert_eq!(tagged["cluster"]["redirects"]["moved"], 0);
     let shards = tagged["cluster"]["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 3);
