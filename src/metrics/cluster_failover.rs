@@ -7,23 +7,22 @@
 //! its Cluster fields.
 
 use super::event::{Event, EventKind};
-use super::failover::{masters_at, measure_client, Failover};
-use super::snapshot::ThroughputPoint;
+use super::failover::{masters_at, measure_client, Failover, FaultAt};
 use crate::topology::Topology;
 
 /// The row of `fault` on `node`, a master at event `idx` (`window`: the
 /// events from the fault to the next fault on a master).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn measure(
-    fault: &str,
-    node: &str,
-    at: u64,
-    window: &[Event],
-    all: &[Event],
-    idx: usize,
-    throughput: &[ThroughputPoint],
-    topology: &Topology,
-) -> Failover {
+pub(super) fn measure(x: FaultAt<'_>) -> Failover {
+    let FaultAt {
+        fault,
+        node,
+        at,
+        window,
+        all,
+        idx,
+        throughput,
+        topology,
+    } = x;
     let rel = |e: &Event| e.at_ms.saturating_sub(at);
     let flagged = |wanted: &str| {
         window
@@ -102,23 +101,21 @@ pub(super) fn measure(
 /// or `failover-takeover`) sent to the replica `replica`: the master it
 /// replaced is the old master; no PFAIL or FAIL is expected (the old
 /// master agrees to step down, or is overruled without a vote).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn manual(
-    fault: &str,
-    replica: &str,
-    at: u64,
-    window: &[Event],
-    all: &[Event],
-    idx: usize,
-    throughput: &[ThroughputPoint],
-    topology: &Topology,
-) -> Failover {
+pub(super) fn manual(x: FaultAt<'_>) -> Failover {
+    let FaultAt {
+        fault,
+        node: replica,
+        at,
+        window,
+        throughput,
+        ..
+    } = x;
     let replaced = window.iter().find_map(|e| match &e.kind {
         EventKind::ClusterPromoted { old, new, .. } if new == replica => Some(old.clone()),
         _ => None,
     });
     match replaced {
-        Some(old) => measure(fault, &old, at, window, all, idx, throughput, topology),
+        Some(old) => measure(FaultAt { node: &old, ..x }),
         None => {
             let mut f = Failover {
                 fault: fault.to_string(),

@@ -215,10 +215,18 @@ pub fn failovers_and_losses(
         let at = events[idx].at_ms;
         let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
         let window = &events[idx..end];
+        let x = FaultAt {
+            fault,
+            node,
+            at,
+            window,
+            all: events,
+            idx,
+            throughput,
+            topology,
+        };
         if is_manual_failover(fault) {
-            let mut f = super::cluster_failover::manual(
-                fault, node, at, window, events, idx, throughput, topology,
-            );
+            let mut f = super::cluster_failover::manual(x);
             f.fault_index = ordinal(idx);
             out.push(f);
             continue;
@@ -230,11 +238,9 @@ pub fn failovers_and_losses(
             continue;
         }
         let mut f = if topology.spec.is_cluster() {
-            super::cluster_failover::measure(
-                fault, node, at, window, events, idx, throughput, topology,
-            )
+            super::cluster_failover::measure(x)
         } else {
-            measure(fault, node, at, window, events, idx, throughput, topology)
+            measure(x)
         };
         f.fault_index = ordinal(idx);
         out.push(f);
@@ -333,17 +339,33 @@ pub(crate) fn master_at(events: &[Event], idx: usize, topology: &Topology) -> St
     "redis-1".to_string()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn measure(
-    fault: &str,
-    node: &str,
-    at: u64,
-    window: &[Event],
-    all: &[Event],
-    idx: usize,
-    throughput: &[ThroughputPoint],
-    topology: &Topology,
-) -> Failover {
+/// One fault on the timeline, and what measuring its row needs: the fault
+/// on `node` at event `idx` of `all`, stamped `at`; `window` runs from it
+/// to the next fault that can make a row.
+#[derive(Clone, Copy)]
+pub(super) struct FaultAt<'a> {
+    pub fault: &'a str,
+    pub node: &'a str,
+    pub at: u64,
+    pub window: &'a [Event],
+    pub all: &'a [Event],
+    pub idx: usize,
+    pub throughput: &'a [ThroughputPoint],
+    pub topology: &'a Topology,
+}
+
+/// The row of a fault on Sentinel mode's master.
+fn measure(x: FaultAt<'_>) -> Failover {
+    let FaultAt {
+        fault,
+        node,
+        at,
+        window,
+        all,
+        idx,
+        throughput,
+        topology,
+    } = x;
     let rel = |e: &Event| e.at_ms.saturating_sub(at);
     let first = |channel: &str| {
         window
