@@ -8,7 +8,7 @@ use crate::cli::GlobalArgs;
 use crate::commands::EXIT_FAILED;
 use crate::faults::{parse_duration, FaultError, FaultKind, FaultRequest, Injector, Target};
 use crate::metrics::EventBus;
-use crate::topology::{select, state};
+use crate::topology::state;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct FaultArgs {
     /// undoes every cut NODE is part of, `heal all` every cut.
     #[arg(long, value_name = "NODES", value_delimiter = ',')]
     pub from: Vec<String>,
+    #[command(flatten)]
+    pub attach: crate::cli::AttachArgs,
 }
 
 fn parse_kind(s: &str) -> Result<FaultKind, String> {
@@ -56,8 +58,22 @@ pub async fn run(
         );
     };
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    let topology = state::load(&state_dir)?;
-    let (backend, _) = select::backend_of(topology.backend, &state_dir).await?;
+    let attached = args.attach.target();
+    if attached.is_some() {
+        // Refused before anything is asked of the nodes.
+        crate::faults::check_shape(
+            &FaultRequest {
+                kind,
+                target: target.clone(),
+                duration: args.duration,
+                from: args.from.clone(),
+                reshard: None,
+                scale: None,
+            },
+            Some(crate::topology::BackendKind::External),
+        )?;
+    }
+    let (topology, backend) = crate::commands::topology_of(&state_dir, attached).await?;
     let shared = Arc::new(tokio::sync::Mutex::new(topology));
     let injector = Injector::new(backend, shared.clone(), EventBus::new());
     let req = FaultRequest {
@@ -81,7 +97,7 @@ pub async fn run(
         }
     };
     println!("{done}");
-    if kind == FaultKind::Restart {
+    if kind == FaultKind::Restart && args.attach.target().is_none() {
         state::save(&state_dir, &*shared.lock().await)?;
     }
     if req.duration.is_some() || kind == FaultKind::Slow {

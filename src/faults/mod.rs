@@ -43,6 +43,10 @@ pub enum FaultError {
     StillRunning { node: String },
     #[error("{kind} needs the Docker backend: local processes all share the host's loopback, so a node cannot be cut off from its peers while the host still reaches it; start the topology with --backend docker")]
     NeedsDocker { kind: FaultKind },
+    #[error("{kind} needs the node's process or container, and grabstorm did not start this topology (attached with --sentinel/--cluster): on an attached topology the faults are the ones sent as Redis commands: segfault (DEBUG SEGFAULT), shutdown, shutdown-save (SHUTDOWN), slow (DEBUG SLEEP), and on a cluster failover, failover-force, failover-takeover (CLUSTER FAILOVER)")]
+    NotOurs { kind: FaultKind },
+    #[error("{kind} moves or adds nodes and keys of a cluster grabstorm did not start (attached with --cluster): refused, the run touches only its own keys")]
+    NotOursToReshape { kind: FaultKind },
     #[error("{kind} needs a Redis node, and {node} is a sentinel (sentinels have no DEBUG command): use kill or shutdown")]
     NeedsRedis { kind: FaultKind, node: String },
     #[error("{0} takes no duration (`for ...` / --for is for pause, partition and slow)")]
@@ -135,6 +139,21 @@ impl FaultKind {
         FaultKind::Reshard,
         FaultKind::Scale,
     ];
+
+    /// Whether it needs the node's process or container (a signal, a
+    /// freeze, a network cut, a start), not only a Redis command: what an
+    /// attached topology cannot have.
+    pub fn needs_process(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Kill
+                | FaultKind::Pause
+                | FaultKind::Resume
+                | FaultKind::Partition
+                | FaultKind::Heal
+                | FaultKind::Restart
+        )
+    }
 
     /// A Cluster-only kind (`CLUSTER FAILOVER` and its variants).
     pub fn is_cluster_failover(self) -> bool {
@@ -521,7 +540,7 @@ impl FromStr for ScheduledFault {
 /// Refuses a request whose parts do not fit its kind (a duration or peers
 /// where none apply, a partition on local processes), whatever the
 /// topology's state. `backend` None: not chosen yet.
-pub(crate) fn check_shape(
+pub fn check_shape(
     req: &FaultRequest,
     backend: Option<crate::topology::BackendKind>,
 ) -> Result<(), FaultError> {
@@ -542,6 +561,14 @@ pub(crate) fn check_shape(
     }
     if !req.from.is_empty() && kind != FaultKind::Partition {
         return Err(FaultError::FromNotAllowed(kind));
+    }
+    if backend == Some(crate::topology::BackendKind::External) {
+        if matches!(kind, FaultKind::Reshard | FaultKind::Scale) {
+            return Err(FaultError::NotOursToReshape { kind });
+        }
+        if kind.needs_process() {
+            return Err(FaultError::NotOurs { kind });
+        }
     }
     if matches!(kind, FaultKind::Partition | FaultKind::Heal)
         && backend == Some(crate::topology::BackendKind::Local)

@@ -33,12 +33,21 @@ impl Auth {
         self.password.as_deref()
     }
 
-    /// Where and how to connect to `addr`.
+    /// Where and how to connect to `addr`. Every connection the host opens
+    /// passes here, so this is where an address that is not loopback is
+    /// refused: the host never sends a packet anywhere else.
     pub(crate) fn connection_info(
         &self,
         addr: SocketAddr,
     ) -> redis::RedisResult<redis::ConnectionInfo> {
         use redis::IntoConnectionInfo;
+        if !addr.ip().is_loopback() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "refusing to connect to an address that is not loopback",
+                addr.to_string(),
+            )));
+        }
         let info = format!("redis://{addr}/").into_connection_info()?;
         Ok(match &self.password {
             Some(pw) => {
