@@ -718,6 +718,8 @@ mod tests {
             shutdown: Shutdown::default(),
             keep: false,
             no_hash_tags: true,
+            external: None,
+            key_prefix: None,
         };
         let c = lab_config(&s, &opts, BackendChoice::Local);
         assert_eq!(c.hash_tags, Some(false));

@@ -97,3 +97,20 @@ pub async fn open(
     .map_err(|_| ConnectError::TimedOut(timeout))?
     .map_err(ConnectError::Failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_get_a_connection() {
+        let auth = Auth::password(Some("pw"));
+        for ok in ["127.0.0.1:6379", "127.5.6.7:1", "[::1]:6379"] {
+            assert!(auth.connection_info(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for refused in ["10.0.0.5:6379", "172.18.0.3:6379", "[2001:db8::1]:6379"] {
+            let e = auth.connection_info(refused.parse().unwrap()).unwrap_err();
+            assert!(e.to_string().contains("not loopback"), "{refused}: {e}");
+        }
+    }
+}
