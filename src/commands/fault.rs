@@ -17,8 +17,13 @@ use std::time::Duration;
 #[derive(Args, Debug, Clone, Default)]
 pub struct FaultArgs {
     /// segfault, shutdown, shutdown-save, kill, pause, resume, partition
-    /// (Docker only), heal, restart or slow; in Cluster mode also failover,
-    /// failover-force, failover-takeover (CLUSTER FAILOVER on a replica).
+    /// (Docker only), heal, restart, slow (DEBUG SLEEP) or client-pause
+    /// (CLIENT PAUSE ALL); failover: in Sentinel mode on a sentinel
+    /// (SENTINEL FAILOVER), in Cluster mode on a replica (CLUSTER
+    /// FAILOVER), and failover-force, failover-takeover. On a topology
+    /// attached with --sentinel/--cluster only the kinds sent as Redis
+    /// commands: segfault, shutdown, shutdown-save, slow, client-pause,
+    /// failover*.
     #[arg(value_name = "KIND", value_parser = parse_kind)]
     pub kind: Option<FaultKind>,
     /// master, replica, replica-N, sentinel-N, redis-N, or all (restart,
@@ -27,7 +32,7 @@ pub struct FaultArgs {
     /// of injection.
     #[arg(value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
-    /// Pause, partition, slow: end the fault after this long (e.g. 3s, 500ms).
+    /// Pause, partition, slow, client-pause: end the fault after this long (e.g. 3s, 500ms).
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Partition only: cut the node off from these nodes only (comma-separated).
@@ -100,7 +105,7 @@ pub async fn run(
     if kind == FaultKind::Restart && args.attach.target().is_none() {
         state::save(&state_dir, &*shared.lock().await)?;
     }
-    if req.duration.is_some() || kind == FaultKind::Slow {
+    if req.duration.is_some() || matches!(kind, FaultKind::Slow | FaultKind::ClientPause) {
         tokio::select! {
             _ = injector.wait() => {}
             _ = shutdown.requested() => {

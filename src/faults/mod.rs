@@ -49,7 +49,9 @@ pub enum FaultError {
     NotOursToReshape { kind: FaultKind },
     #[error("{kind} needs a Redis node, and {node} is a sentinel (sentinels have no DEBUG command): use kill or shutdown")]
     NeedsRedis { kind: FaultKind, node: String },
-    #[error("{0} takes no duration (`for ...` / --for is for pause, partition and slow)")]
+    #[error(
+        "{0} takes no duration (`for ...` / --for is for pause, partition, slow and client-pause)"
+    )]
     DurationNotAllowed(FaultKind),
     #[error("{0} takes no peers (`from ...` / --from is for partition)")]
     FromNotAllowed(FaultKind),
@@ -63,7 +65,7 @@ pub enum FaultError {
         mode: crate::topology::HaMode,
         allowed: String,
     },
-    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster", match kind { FaultKind::Reshard => "slot migration", FaultKind::Scale => "a shard joins or leaves", _ => "CLUSTER FAILOVER" })]
+    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster{}", match kind { FaultKind::Reshard => "slot migration", FaultKind::Scale => "a shard joins or leaves", _ => "CLUSTER FAILOVER" }, if *kind == FaultKind::Failover { " (in Sentinel mode, `failover sentinel-K` asks sentinel K for SENTINEL FAILOVER)" } else { "" })]
     NeedsCluster { kind: FaultKind },
     #[error("{kind} {node}: {node} is not a replica now ({role}); target a replica, e.g. `{kind} replica-1`")]
     NeedsReplica {
@@ -103,8 +105,15 @@ pub enum FaultKind {
     Restart,
     /// Stall the node (`DEBUG SLEEP`).
     Slow,
+    /// `CLIENT PAUSE <ms> ALL`: the node answers no client (Sentinel's
+    /// pings and the grabbers included) for the duration, while its
+    /// replicas still stream from it. A Redis command: it works on a
+    /// topology grabstorm did not start.
+    ClientPause,
     /// Cluster mode: `CLUSTER FAILOVER` sent to a replica, which takes
-    /// over its master's slots after catching up (nothing acknowledged is lost).
+    /// over its master's slots after catching up (nothing acknowledged is
+    /// lost). Sentinel mode: `SENTINEL FAILOVER` sent to a sentinel, which
+    /// promotes a replica without waiting for the master to fail.
     Failover,
     /// `CLUSTER FAILOVER FORCE`: without the old master's agreement (it may
     /// be down), still with the other masters' votes.
@@ -122,7 +131,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Segfault,
         FaultKind::Shutdown,
         FaultKind::ShutdownSave,
@@ -133,6 +142,7 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Restart,
         FaultKind::Slow,
+        FaultKind::ClientPause,
         FaultKind::Failover,
         FaultKind::FailoverForce,
         FaultKind::FailoverTakeover,
@@ -155,7 +165,25 @@ impl FaultKind {
         )
     }
 
-    /// A Cluster-only kind (`CLUSTER FAILOVER` and its variants).
+    /// Whether it lasts a while (`for D`): pause, partition, slow, client-pause.
+    pub fn takes_duration(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Pause | FaultKind::Partition | FaultKind::Slow | FaultKind::ClientPause
+        )
+    }
+
+    /// Whether it acts through a Redis data node's own commands (`DEBUG`,
+    /// `CLIENT PAUSE`), which a sentinel does not have.
+    pub fn needs_redis(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Segfault | FaultKind::Slow | FaultKind::ClientPause
+        )
+    }
+
+    /// A kind of failover asked for (`CLUSTER FAILOVER` and its variants,
+    /// `SENTINEL FAILOVER`).
     pub fn is_cluster_failover(self) -> bool {
         matches!(
             self,
@@ -175,6 +203,7 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Restart => "restart",
             FaultKind::Slow => "slow",
+            FaultKind::ClientPause => "client-pause",
             FaultKind::Failover => "failover",
             FaultKind::FailoverForce => "failover-force",
             FaultKind::FailoverTakeover => "failover-takeover",
@@ -551,12 +580,7 @@ pub fn check_shape(
     if (kind == FaultKind::Scale) != req.scale.is_some() {
         return Err(FaultError::ScaleNeedsStep);
     }
-    if req.duration.is_some()
-        && !matches!(
-            kind,
-            FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
-        )
-    {
+    if req.duration.is_some() && !kind.takes_duration() {
         return Err(FaultError::DurationNotAllowed(kind));
     }
     if !req.from.is_empty() && kind != FaultKind::Partition {
@@ -599,8 +623,12 @@ pub fn check_plan(
         let req = &f.fault;
         let kind = req.kind;
         check_shape(req, backend)?;
+        // Sentinel mode's failover asks one sentinel (SENTINEL FAILOVER).
+        let sentinel_failover =
+            kind == FaultKind::Failover && matches!(req.target, Target::Sentinel(_));
         if (kind.is_cluster_failover() || matches!(kind, FaultKind::Reshard | FaultKind::Scale))
             && !spec.is_cluster()
+            && !sentinel_failover
         {
             return Err(FaultError::NeedsCluster { kind });
         }
@@ -631,7 +659,7 @@ pub fn check_plan(
                     replicas: format!("the topology has {} replica(s)", spec.replicas),
                 })
             }
-            Target::Sentinel(_) if matches!(kind, FaultKind::Segfault | FaultKind::Slow) => {
+            Target::Sentinel(_) if kind.needs_redis() => {
                 req.target.check_in(spec)?;
                 return Err(FaultError::NeedsRedis {
                     kind,
@@ -729,6 +757,41 @@ mod tests {
                 kind: FaultKind::Failover
             })
         );
+        assert_eq!(
+            check_plan(&plan("1s failover sentinel-2"), &sentinel, local),
+            Ok(())
+        );
+        assert_eq!(
+            check_plan(&plan("1s client-pause master for 2s"), &sentinel, local),
+            Ok(())
+        );
+        assert!(matches!(
+            check_plan(&plan("1s client-pause sentinel-1"), &sentinel, local),
+            Err(FaultError::NeedsRedis { .. })
+        ));
+        let external = Some(crate::topology::BackendKind::External);
+        for refused in ["1s kill master", "1s pause master for 1s", "1s restart all"] {
+            assert!(
+                matches!(
+                    check_plan(&plan(refused), &sentinel, external),
+                    Err(FaultError::NotOurs { .. })
+                ),
+                "{refused}"
+            );
+        }
+        for allowed in [
+            "1s segfault master",
+            "1s shutdown replica-1",
+            "1s slow master for 1s",
+            "1s client-pause master for 1s",
+            "1s failover sentinel-1",
+        ] {
+            assert_eq!(
+                check_plan(&plan(allowed), &sentinel, external),
+                Ok(()),
+                "{allowed}"
+            );
+        }
         assert!(matches!(
             check_plan(&plan("1s segfault master-1"), &sentinel, local),
             Err(FaultError::NoSuchTarget { .. })
