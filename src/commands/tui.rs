@@ -120,9 +120,23 @@ pub async fn run(
     let config = args
         .load
         .lab_config(target, state_dir, args.out.clone(), None, shutdown);
+    let topology = match &config.target {
+        LabTarget::External(t) => format!(
+            "attaching to the topology at {}",
+            t.seeds
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!(
+            "starting the topology ({} replicas, {} sentinels)",
+            args.spec.replicas, args.spec.sentinels
+        ),
+    };
     eprintln!(
-        "grabstorm: starting the topology ({} replicas, {} sentinels) and {} grabbers ({}), seed {} ...",
-        args.spec.replicas, args.spec.sentinels, config.grabbers, config.workload, config.seed
+        "grabstorm: {topology} and {} grabbers ({}), seed {} ...",
+        config.grabbers, config.workload, config.seed
     );
     let lab = Lab::start(config).await?;
 

@@ -451,6 +451,7 @@ impl Injector {
             })?;
         let down = || FaultError::AlreadyDown {
             node: node.to_string(),
+            attached: self.backend.kind() == crate::topology::BackendKind::External,
         };
         let paused = || FaultError::Paused {
             node: node.to_string(),

@@ -33,8 +33,8 @@ pub enum FaultError {
     AllNotAllowed(FaultKind),
     #[error("{0}")]
     NothingToDo(String),
-    #[error("{node} is already down: `grabstorm fault restart {node}` starts it again")]
-    AlreadyDown { node: String },
+    #[error("{node} is already down: {}", if *.attached { "it does not answer, and grabstorm did not start it: start it again where it runs".to_string() } else { format!("`grabstorm fault restart {}` starts it again", .node) })]
+    AlreadyDown { node: String, attached: bool },
     #[error("{node} is paused: resume it first (`grabstorm fault resume {node}`)")]
     Paused { node: String },
     #[error("{node} is not paused: nothing to resume")]
