@@ -427,9 +427,20 @@ async fn discover_cluster(
     };
     listed.retain(|n| !n.flags.handshake && !n.flags.noaddr);
     listed.sort_by(|a, b| addr_order(&a.addr, &b.addr));
+    // A node that announces a loopback hostname (cluster-announce-hostname
+    // 127.0.0.1, as a cluster published on the host does) is reached there.
+    let host_of = |n: &ClusterNode| {
+        map.host(&n.addr).or_else(|| {
+            let ip = match n.hostname.as_deref()? {
+                "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+                h => h.parse().ok()?,
+            };
+            ip.is_loopback().then_some(SocketAddr::new(ip, n.port))
+        })
+    };
     let unmapped: Vec<String> = listed
         .iter()
-        .filter(|n| map.host(&n.addr).is_none())
+        .filter(|n| host_of(n).is_none())
         .map(|n| n.addr.clone())
         .collect();
     if !unmapped.is_empty() {
@@ -468,7 +479,7 @@ async fn discover_cluster(
         .map(|n| Node {
             name: name_of[n.id.as_str()].clone(),
             kind: NodeKind::Redis,
-            host_addr: map.host(&n.addr).expect("checked above"),
+            host_addr: host_of(n).expect("checked above"),
             internal_addr: n.addr.clone(),
             handle: String::new(),
         })
