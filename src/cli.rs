@@ -35,6 +35,8 @@ const AFTER_HELP: &str = "Examples:
   grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
   grabstorm fault segfault master            crash the master of the running topology
   grabstorm run scenarios/failover-segfault.toml --headless --out out/
+  grabstorm load --sentinel 127.0.0.1:26379 --password PW --fault \"5s segfault master\"
+                                             a topology grabstorm did not start (its keys only)
   grabstorm ring --servers 4 --vnodes 1,10,100,1000 --keys 20000 --narrate
   grabstorm down --all                       remove everything any grabstorm run left behind";
 
