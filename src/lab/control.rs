@@ -27,6 +27,13 @@ pub enum Control {
     PauseLoad(bool),
     /// Stop the load and finish the run.
     Stop,
+    /// Lesson mode: stop (true) or restart (false) the scenario's clock
+    /// and the load together, so that no step fires while the teacher
+    /// talks.
+    PauseClock(bool),
+    /// Play the scenario's next step now (the clock jumps to it), or
+    /// release the step a step-by-step lesson holds.
+    NextStep,
 }
 
 /// A control and where its answer goes.
@@ -60,6 +67,9 @@ pub(super) struct Controller {
     pub(super) bus: EventBus,
     pub(super) stop: CancellationToken,
     pub(super) faults_injected: Arc<AtomicBool>,
+    pub(super) clock: super::clock::RunClock,
+    /// Where `NextStep` goes: the scenario playing on this lab, if any.
+    pub(super) steps: super::StepRequests,
 }
 
 impl Controller {
@@ -92,6 +102,21 @@ impl Controller {
             Control::Stop => {
                 self.stop.cancel();
                 "stopping".to_string()
+            }
+            Control::PauseClock(paused) => {
+                self.engine.set_paused(paused);
+                self.clock.set_paused(paused);
+                if paused {
+                    "clock and load paused: no step fires until Space".to_string()
+                } else {
+                    "clock and load running again".to_string()
+                }
+            }
+            Control::NextStep => {
+                if !self.steps.request() {
+                    anyhow::bail!("no scenario is playing: there is no next step");
+                }
+                "playing the next step now".to_string()
             }
         };
         self.bus

@@ -21,6 +21,7 @@
 //! over a channel to the lab, which runs each as one of its tasks.
 
 mod audit;
+mod clock;
 mod config;
 mod control;
 mod publish;
@@ -28,6 +29,7 @@ mod roles;
 mod settle;
 
 pub use audit::{audit_into, AuditSource};
+pub use clock::{ClockReading, RunClock, StepRequests};
 pub use config::{EndReason, LabConfig, LabTarget, RunRecord};
 use control::{serve_controls, Controller};
 pub use control::{Control, LabHandle};
@@ -123,6 +125,9 @@ pub struct Lab {
     /// Every topology poll's roles and offsets, for the audit's facts.
     roles: roles::RoleLog,
     faults_injected: Arc<AtomicBool>,
+    /// The scenario clock: the run's duration and a scenario's steps count in it.
+    clock: RunClock,
+    steps: StepRequests,
 }
 
 impl Lab {
@@ -187,6 +192,8 @@ impl Lab {
 
         // The run's clock starts now: events, samples and journal share it.
         let bus = EventBus::new();
+        let clock = RunClock::starting_at(bus.start());
+        let steps = StepRequests::default();
         let pool = match (&config.target, &topology) {
             (LabTarget::Fixed(addr), _) => {
                 MasterPool::fixed(*addr, &Auth::none(), config.connections)
@@ -356,6 +363,7 @@ impl Lab {
             },
             stop: publisher_stop.clone(),
             pool: pool.clone(),
+            clock: clock.clone(),
         }));
 
         let stop = config.shutdown.token().child_token();
@@ -369,6 +377,8 @@ impl Lab {
                 bus: bus.clone(),
                 stop: stop.clone(),
                 faults_injected: faults_injected.clone(),
+                clock: clock.clone(),
+                steps: steps.clone(),
             }),
             control_rx,
             tasks.clone(),
@@ -402,7 +412,21 @@ impl Lab {
             load_ended: None,
             roles,
             faults_injected,
+            clock,
+            steps,
         })
+    }
+
+    /// The scenario clock (wall time unless a teacher stopped or jumped it).
+    pub fn clock(&self) -> RunClock {
+        self.clock.clone()
+    }
+
+    /// Where `n` ([`Control::NextStep`]) arrives, for the scenario that
+    /// plays on this lab; from this call on the lab accepts the requests.
+    pub fn step_requests(&self) -> StepRequests {
+        self.steps.listen();
+        self.steps.clone()
     }
 
     /// The snapshots, one about every 250 ms.
@@ -476,9 +500,10 @@ impl Lab {
             return EndReason::Stopped;
         }
         let cap = tokio::time::sleep_until((self.started + self.config.hard_cap).into());
+        // In clock time: a lesson paused by its teacher lasts that much longer.
         let duration = async {
             match self.config.duration {
-                Some(d) => tokio::time::sleep_until((self.started + d).into()).await,
+                Some(d) => self.clock.sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };

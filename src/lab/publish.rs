@@ -78,6 +78,7 @@ pub(super) struct Publisher {
     pub(super) stop: CancellationToken,
     /// The client, for its cluster redirect counts.
     pub(super) pool: crate::client::MasterPool,
+    pub(super) clock: super::clock::RunClock,
 }
 
 /// Each shard's answers per second since the `previous` snapshot.
@@ -116,6 +117,12 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
         agg.tick(&p.bus);
         let mut snap = p.base.clone();
         snap.elapsed_ms = p.bus.now_ms();
+        let clock = p.clock.reading();
+        snap.clock = crate::metrics::snapshot::ClockView {
+            now_ms: clock.now.as_millis() as u64,
+            paused: clock.paused,
+            held: clock.held,
+        };
         snap.load = LoadView {
             workload: p.engine.workload(),
             grabbers: p.engine.grabbers(),

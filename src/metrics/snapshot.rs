@@ -140,6 +140,20 @@ pub struct LoadView {
     pub done: bool,
 }
 
+/// The run's clock as a scenario counts it (see `lab::clock`): wall time
+/// unless a teacher stopped it, jumped it to the next step, or a
+/// step-by-step lesson holds it at a step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClockView {
+    /// Clock time since the start, in milliseconds.
+    pub now_ms: u64,
+    /// Stopped by the teacher, with the load.
+    pub paused: bool,
+    /// Held at a step until it is played (`n`).
+    pub held: bool,
+}
+
 /// What the cluster client counted (cluster mode): redirects it was sent
 /// and slot-map refreshes it made. A naive client counts the redirects it
 /// returned as errors and never refreshes.
@@ -275,6 +289,10 @@ pub struct Snapshot {
     pub seed: u64,
     pub backend: String,
     pub elapsed_ms: u64,
+    /// The scenario clock (equal to `elapsed_ms` unless someone stopped,
+    /// jumped or held it).
+    #[serde(default)]
+    pub clock: ClockView,
     pub load: LoadView,
     pub ops: Vec<OpView>,
     pub errors: BTreeMap<ErrorClass, u64>,

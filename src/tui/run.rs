@@ -70,6 +70,9 @@ pub fn describe(c: &Control) -> String {
         Control::PauseLoad(true) => "pause the load".to_string(),
         Control::PauseLoad(false) => "resume the load".to_string(),
         Control::Stop => "stop".to_string(),
+        Control::PauseClock(true) => "stop the clock and the load".to_string(),
+        Control::PauseClock(false) => "restart the clock and the load".to_string(),
+        Control::NextStep => "play the next step now".to_string(),
     }
 }
 
