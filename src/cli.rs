@@ -97,6 +97,10 @@ pub enum Command {
     /// modulo and by a ring with virtual nodes, remove or add a server,
     /// count on the servers what moved.
     Ring(Box<commands::ring::RingArgs>),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per subcommand with --dir.
+    Man(commands::man::ManArgs),
 }
 
 pub use crate::topology::select::BackendChoice;

@@ -5,10 +5,12 @@
 pub mod audit;
 pub mod bench;
 pub mod check;
+pub mod completions;
 pub mod down;
 pub mod fault;
 pub mod journal;
 pub mod load;
+pub mod man;
 pub mod reshard;
 pub mod ring;
 pub mod run;
@@ -66,6 +68,8 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Journal(a)) => until_signal(journal::run(g, a), shutdown).await,
         Some(Command::Runs(a)) => until_signal(runs::run(g, a), shutdown).await,
         Some(Command::Ring(a)) => ring::run(g, *a, shutdown).await,
+        Some(Command::Completions(a)) => completions::run(g, a),
+        Some(Command::Man(a)) => man::run(g, a),
         None => tui::run(g, Default::default(), shutdown).await,
     }
 }
@@ -78,5 +82,18 @@ async fn until_signal(
     tokio::select! {
         r = command => r,
         sig = shutdown.requested() => Ok(ExitCode::from(sig.exit_code())),
+    }
+}
+
+/// Writes a generated document to stdout; a closed pipe (`| head`) is no
+/// error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
     }
 }
