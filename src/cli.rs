@@ -15,6 +15,7 @@ use crate::limits;
 use crate::topology::{HaMode, Persistence, TopologySpec};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 const ABOUT: &str = "A terminal chaos lab for Redis high availability.
 
@@ -145,10 +146,14 @@ pub struct SpecArgs {
           value_parser = |s: &str| limits::CLUSTER_REPLICAS_PER_MASTER.parse::<u16>(s))]
     pub replicas_per_master: u16,
     /// Cluster mode: cluster-node-timeout, the silence before a node is
-    /// flagged failing (100 to 600000).
-    #[arg(long, default_value_t = TopologySpec::default().node_timeout_ms, value_name = "MS", help_heading = "Topology", allow_hyphen_values = true,
-          value_parser = |s: &str| limits::NODE_TIMEOUT_MS.parse::<u64>(s))]
-    pub node_timeout_ms: u64,
+    /// flagged failing, e.g. 2s (100ms to 10m).
+    #[arg(long, default_value = millis_text(TopologySpec::default().node_timeout_ms), value_name = "DURATION", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NODE_TIMEOUT_MS.parse_millis(s))]
+    pub node_timeout: Duration,
+    /// The legacy form of --node-timeout, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "node_timeout", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NODE_TIMEOUT_MS.parse_legacy_millis(s))]
+    pub node_timeout_ms: Option<Duration>,
     /// Cluster mode: cluster-require-full-coverage. yes: the whole cluster
     /// refuses writes while any slot has no master; no: the other shards
     /// keep serving.
@@ -172,20 +177,23 @@ pub struct SpecArgs {
     #[arg(long, default_value_t = TopologySpec::default().quorum, help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::QUORUM.parse::<u16>(s))]
     pub quorum: u16,
-    /// Sentinel's down-after-milliseconds: silence before a node is flagged down (100 to 600000).
-    #[arg(long,
-        default_value_t = TopologySpec::default().down_after_ms,
-        value_name = "MS",
-        help_heading = "Topology", allow_hyphen_values = true,
-          value_parser = |s: &str| limits::DOWN_AFTER_MS.parse::<u64>(s))]
-    pub down_after_ms: u64,
-    /// Sentinel's failover-timeout (1000 to 3600000).
-    #[arg(long,
-        default_value_t = TopologySpec::default().failover_timeout_ms,
-        value_name = "MS",
-        help_heading = "Topology", allow_hyphen_values = true,
-          value_parser = |s: &str| limits::FAILOVER_TIMEOUT_MS.parse::<u64>(s))]
-    pub failover_timeout_ms: u64,
+    /// Sentinel's down-after-milliseconds: silence before a node is flagged
+    /// down, e.g. 1s, 500ms (100ms to 10m).
+    #[arg(long, default_value = millis_text(TopologySpec::default().down_after_ms), value_name = "DURATION", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::DOWN_AFTER_MS.parse_millis(s))]
+    pub down_after: Duration,
+    /// The legacy form of --down-after, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "down_after", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::DOWN_AFTER_MS.parse_legacy_millis(s))]
+    pub down_after_ms: Option<Duration>,
+    /// Sentinel's failover-timeout, e.g. 10s (1s to 1h).
+    #[arg(long, default_value = millis_text(TopologySpec::default().failover_timeout_ms), value_name = "DURATION", help_heading = "Topology", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::FAILOVER_TIMEOUT_MS.parse_millis(s))]
+    pub failover_timeout: Duration,
+    /// The legacy form of --failover-timeout, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "failover_timeout", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::FAILOVER_TIMEOUT_MS.parse_legacy_millis(s))]
+    pub failover_timeout_ms: Option<Duration>,
     /// Replicas reconfigured at once after a failover (1 to 16).
     #[arg(long, default_value_t = TopologySpec::default().parallel_syncs, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::PARALLEL_SYNCS.parse::<u16>(s))]
@@ -198,12 +206,13 @@ pub struct SpecArgs {
     #[arg(long, default_value_t = TopologySpec::default().min_replicas_to_write, value_name = "N", help_heading = "Topology", allow_hyphen_values = true,
           value_parser = |s: &str| limits::MIN_REPLICAS_TO_WRITE.parse::<u16>(s))]
     pub min_replicas_to_write: u16,
-    /// How recent (seconds, 1 to 3600) a replica must be to count for --min-replicas-to-write.
+    /// How recent a replica must be to count for --min-replicas-to-write,
+    /// in whole seconds: 10s, 1m, or a bare number of seconds (1s to 1h).
     #[arg(long,
-        default_value_t = TopologySpec::default().min_replicas_max_lag_s,
-        value_name = "S",
+        default_value = crate::words::duration(Duration::from_secs(TopologySpec::default().min_replicas_max_lag_s.into())),
+        value_name = "DURATION",
         help_heading = "Topology", allow_hyphen_values = true,
-          value_parser = |s: &str| limits::MIN_REPLICAS_MAX_LAG_S.parse::<u32>(s))]
+          value_parser = |s: &str| limits::MIN_REPLICAS_MAX_LAG_S.parse_secs::<u32>(s))]
     pub min_replicas_max_lag: u32,
 }
 
@@ -220,8 +229,8 @@ impl SpecArgs {
             replicas: self.replicas,
             sentinels: self.sentinels,
             quorum: self.quorum,
-            down_after_ms: self.down_after_ms,
-            failover_timeout_ms: self.failover_timeout_ms,
+            down_after_ms: millis(self.down_after_ms.unwrap_or(self.down_after)),
+            failover_timeout_ms: millis(self.failover_timeout_ms.unwrap_or(self.failover_timeout)),
             parallel_syncs: self.parallel_syncs,
             persistence: self.persistence,
             min_replicas_to_write: self.min_replicas_to_write,
@@ -229,7 +238,7 @@ impl SpecArgs {
             mode: self.mode,
             masters: self.masters,
             replicas_per_master: self.replicas_per_master,
-            node_timeout_ms: self.node_timeout_ms,
+            node_timeout_ms: millis(self.node_timeout_ms.unwrap_or(self.node_timeout)),
             require_full_coverage: self.require_full_coverage,
         }
     }
@@ -240,8 +249,10 @@ impl SpecArgs {
             replicas: s.replicas,
             sentinels: s.sentinels,
             quorum: s.quorum,
-            down_after_ms: s.down_after_ms,
-            failover_timeout_ms: s.failover_timeout_ms,
+            down_after: Duration::from_millis(s.down_after_ms),
+            down_after_ms: None,
+            failover_timeout: Duration::from_millis(s.failover_timeout_ms),
+            failover_timeout_ms: None,
             parallel_syncs: s.parallel_syncs,
             persistence: s.persistence,
             min_replicas_to_write: s.min_replicas_to_write,
@@ -249,10 +260,21 @@ impl SpecArgs {
             mode: s.mode,
             masters: s.masters,
             replicas_per_master: s.replicas_per_master,
-            node_timeout_ms: s.node_timeout_ms,
+            node_timeout: Duration::from_millis(s.node_timeout_ms),
+            node_timeout_ms: None,
             require_full_coverage: s.require_full_coverage,
         }
     }
+}
+
+/// A number of milliseconds as a time flag writes it (`5s`), for defaults.
+pub(crate) fn millis_text(ms: u64) -> String {
+    crate::words::duration(Duration::from_millis(ms))
+}
+
+/// A time flag's value in whole milliseconds, as the domain counts it.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A yes/no flag value, as redis.conf spells it.
@@ -296,6 +318,63 @@ mod tests {
             );
         }
         assert!(Only::try_parse_from(["x", "--require-full-coverage", "true"]).is_err());
+    }
+
+    /// The time flags take durations; their legacy `-ms` forms (hidden)
+    /// take milliseconds and set the same value.
+    #[test]
+    fn time_flags_take_durations_and_their_legacy_forms_milliseconds() {
+        use clap::Parser;
+        let load = |line: &str| {
+            let args = ["grabstorm", "load"].into_iter().chain(line.split(' '));
+            match Cli::try_parse_from(args).map(|c| c.command) {
+                Ok(Some(Command::Load(l))) => Ok(l),
+                Ok(other) => panic!("{line}: parsed as {other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        for (new, old) in [
+            ("--down-after 1.5s", "--down-after-ms 1500"),
+            ("--failover-timeout 2m", "--failover-timeout-ms 120000"),
+            ("--node-timeout 750ms", "--node-timeout-ms 750"),
+            ("--min-replicas-max-lag 1m", "--min-replicas-max-lag 60"),
+        ] {
+            let (a, b) = (load(new).unwrap(), load(old).unwrap());
+            assert_eq!(a.spec.to_spec(), b.spec.to_spec(), "{new} / {old}");
+            assert_ne!(a.spec.to_spec(), TopologySpec::default(), "{new}");
+        }
+        for (new, old) in [
+            ("--think 5ms", "--think-ms 5"),
+            ("--naive-delay 20ms", "--naive-delay-ms 20"),
+            ("--seckill-delay 1s", "--seckill-delay-ms 1000"),
+            ("--lock-ttl 100ms", "--lock-ttl-ms 100"),
+            ("--lock-hold 2s", "--lock-hold-ms 2000"),
+            ("--lock-retry 7ms", "--lock-retry-ms 7"),
+            ("--lock-max-wait 3s", "--lock-max-wait-ms 3000"),
+            ("--settle 5s", "--settle-timeout 5s"),
+            ("--packet-amount-cents 500", "--packet-cents 500"),
+            ("--locks naive,fenced", "--lock-kinds naive,fenced"),
+        ] {
+            let (a, b) = (load(new).unwrap(), load(old).unwrap());
+            let (a, b) = (&a.load, &b.load);
+            assert_eq!(a.redpacket.config(), b.redpacket.config(), "{new}");
+            assert_eq!(a.seckill.config(), b.seckill.config(), "{new}");
+            assert_eq!(a.locks.config(), b.locks.config(), "{new}");
+            assert_eq!(
+                (a.think_ms.unwrap_or(a.think), a.settle_timeout),
+                (b.think_ms.unwrap_or(b.think), b.settle_timeout),
+                "{new}"
+            );
+        }
+        let locks = load("--lock-ttl 100ms").unwrap().load.locks.config();
+        assert_eq!(locks.ttl_ms, 100);
+        let err = load("--lock-ttl 100").unwrap_err();
+        assert!(
+            err.contains("invalid value '100' for '--lock-ttl <DURATION>': needs a unit, e.g. 100ms or 100s, and must be 1ms to 1h"),
+            "{err}"
+        );
+        let err = load("--think 5ms --think-ms 5").unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
     }
 
     #[test]

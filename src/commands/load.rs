@@ -48,16 +48,20 @@ pub struct WorkloadArgs {
     #[arg(long, help_heading = "Load")]
     pub until_done: bool,
     /// The run never lasts longer than this (1s to 24h).
-    #[arg(long, default_value = "10m", help_heading = "Load",
+    #[arg(long, default_value = "10m", value_name = "DURATION", help_heading = "Load",
           allow_hyphen_values = true, value_parser = |s: &str| limits::HARD_CAP.parse(s))]
     pub hard_cap: Duration,
     /// Seed of every random choice (default: from the clock, printed in the report).
     #[arg(long, help_heading = "Load")]
     pub seed: Option<u64>,
-    /// Pause of each grabber between two operations, in milliseconds (0 to 60000).
-    #[arg(long, default_value_t = 0, value_name = "MS", help_heading = "Load",
-          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse::<u64>(s))]
-    pub think_ms: u64,
+    /// Pause of each grabber between two operations, e.g. 5ms (0s to 1m).
+    #[arg(long, default_value = "0s", value_name = "DURATION", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse_millis(s))]
+    pub think: Duration,
+    /// The legacy form of --think, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "think", value_name = "MS",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse_legacy_millis(s))]
+    pub think_ms: Option<Duration>,
     /// How grabbers find the master. Sentinel mode: follow Sentinel, or keep
     /// the first address. Cluster mode: `sentinel` is the cluster-aware
     /// client (follows MOVED/ASK, refreshes its slot map), `naive` keeps
@@ -75,8 +79,8 @@ pub struct WorkloadArgs {
     #[arg(long = "fault", value_name = "SPEC", help_heading = "Faults")]
     pub faults: Vec<ScheduledFault>,
     /// Longest wait after the load for the topology to agree on a master
-    /// before the audit (1s to 1h).
-    #[arg(long, default_value = "30s", help_heading = "Faults",
+    /// before the audit (1s to 1h). Also --settle-timeout.
+    #[arg(long = "settle", alias = "settle-timeout", default_value = "30s", value_name = "DURATION", help_heading = "Faults",
           allow_hyphen_values = true, value_parser = |s: &str| limits::SETTLE_TIMEOUT.parse(s))]
     pub settle_timeout: Duration,
     #[command(flatten)]
@@ -98,7 +102,8 @@ impl Default for WorkloadArgs {
             until_done: false,
             hard_cap: Duration::from_secs(600),
             seed: None,
-            think_ms: 0,
+            think: Duration::ZERO,
+            think_ms: None,
             client: ClientMode::Sentinel,
             no_hash_tags: false,
             faults: Vec::new(),
@@ -147,7 +152,7 @@ impl WorkloadArgs {
             },
             until_done: self.until_done,
             hard_cap: self.hard_cap,
-            think: Duration::from_millis(self.think_ms),
+            think: self.think_ms.unwrap_or(self.think),
             redpacket: self.redpacket.config(),
             seckill: self.seckill.config(),
             locks: self.locks.config(),
