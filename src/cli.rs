@@ -25,10 +25,12 @@ simulated flash-sale users (red packets, seckill, distributed locks), lets you
 break nodes while the load runs, and checks every acknowledged operation
 against what Redis holds afterwards.
 
-Run without a command to open the dashboard on the default topology.";
+Run without a command to open the dashboard: `grabstorm` takes every flag
+of `grabstorm tui` (`grabstorm --backend local --replicas 3`).";
 
 const AFTER_HELP: &str = "Examples:
   grabstorm                                  dashboard: topology + mixed load, press ? for keys
+  grabstorm --backend local --replicas 3     the dashboard takes the flags of `grabstorm tui`
   grabstorm up --replicas 2 --sentinels 3    start a topology and leave it running
   grabstorm status                           roles and health, read live from the nodes
   grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
@@ -38,10 +40,16 @@ const AFTER_HELP: &str = "Examples:
   grabstorm down --all                       remove everything any grabstorm run left behind";
 
 #[derive(Parser, Debug)]
-#[command(name = "grabstorm", version, about = ABOUT, long_about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "grabstorm", version, about = ABOUT, long_about = ABOUT, after_help = AFTER_HELP,
+          // Bare `grabstorm` is the dashboard and takes its flags; a
+          // subcommand takes its own.
+          args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// The dashboard's flags, for `grabstorm` without a command.
+    #[command(flatten)]
+    pub dashboard: Box<commands::tui::TuiArgs>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -318,6 +326,40 @@ mod tests {
             );
         }
         assert!(Only::try_parse_from(["x", "--require-full-coverage", "true"]).is_err());
+    }
+
+    #[test]
+    fn bare_grabstorm_takes_the_dashboard_flags() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["grabstorm", "--backend", "local", "--replicas", "3"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(cli.command.is_none());
+        assert_eq!(cli.dashboard.backend.backend, BackendChoice::Local);
+        assert_eq!(cli.dashboard.spec.replicas, 3);
+        let cli = Cli::try_parse_from(["grabstorm", "--think", "5ms", "--fps", "10"]).unwrap();
+        assert_eq!(
+            cli.dashboard.load.think,
+            std::time::Duration::from_millis(5)
+        );
+        assert_eq!(cli.dashboard.fps, 10);
+        // `grabstorm tui` keeps its flags.
+        let cli = Cli::try_parse_from(["grabstorm", "tui", "--replicas", "4"]).unwrap();
+        match cli.command {
+            Some(Command::Tui(t)) => assert_eq!(t.spec.replicas, 4),
+            other => panic!("{other:?}"),
+        }
+        // Dashboard flags do not mix with another command.
+        let err = Cli::try_parse_from(["grabstorm", "--replicas", "3", "status"]).unwrap_err();
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.contains("`grabstorm` takes every flag\nof `grabstorm tui`"),
+            "{help}"
+        );
+        assert!(
+            help.contains("grabstorm --backend local --replicas 3"),
+            "{help}"
+        );
     }
 
     /// The time flags take durations; their legacy `-ms` forms (hidden)

@@ -70,7 +70,7 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Ring(a)) => ring::run(g, *a, shutdown).await,
         Some(Command::Completions(a)) => completions::run(g, a),
         Some(Command::Man(a)) => man::run(g, a),
-        None => tui::run(g, Default::default(), shutdown).await,
+        None => tui::run(g, *cli.dashboard, shutdown).await,
     }
 }
 
