@@ -37,13 +37,22 @@ const AFTER_HELP: &str = "Examples:
   grabstorm fault segfault master            crash the master of the running topology
   grabstorm run scenarios/failover-segfault.toml --headless --out out/
   grabstorm ring --servers 4 --vnodes 1,10,100,1000 --keys 20000 --narrate
-  grabstorm down --all                       remove everything any grabstorm run left behind";
+  grabstorm down --all                       remove everything any grabstorm run left behind
+  grabstorm completions bash > ~/.local/share/bash-completion/completions/grabstorm
+  grabstorm man | man -l -
+
+Durations take a unit: --think 5ms, --down-after 1s, --duration 2m.
+
+Exit status:
+  0      every check held (the audit, a scenario's expectations)
+  1      a check failed, or could not be made
+  2      bad usage or input: a flag, a file, a refused request
+  3      the lab could not run: no Docker engine, no redis-server, no running
+         topology, Redis unreachable
+  128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 a closed terminal)";
 
 #[derive(Parser, Debug)]
-#[command(name = "grabstorm", version, about = ABOUT, long_about = ABOUT, after_help = AFTER_HELP,
-          // Bare `grabstorm` is the dashboard and takes its flags; a
-          // subcommand takes its own.
-          args_conflicts_with_subcommands = true)]
+#[command(name = "grabstorm", version, about = ABOUT, long_about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -52,6 +61,46 @@ pub struct Cli {
     pub dashboard: Box<commands::tui::TuiArgs>,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the process's command line (see [`Cli::try_parse_args`]);
+    /// on an error prints it and exits with status 2.
+    pub fn parse_args() -> Cli {
+        Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses a command line: clap's rules, and the dashboard's flags only
+    /// without a command. (clap's `args_conflicts_with_subcommands` would
+    /// also refuse the global flags before a command.)
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cli = Cli::command();
+        let matches = cli.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
+            let dashboard = commands::tui::TuiArgs::augment_args(clap::Command::new("tui"));
+            let given = dashboard.get_arguments().find(|a| {
+                matches.value_source(a.get_id().as_str())
+                    == Some(clap::parser::ValueSource::CommandLine)
+            });
+            if let Some(arg) = given {
+                let flag = arg.get_long().unwrap_or(arg.get_id().as_str());
+                return Err(cli.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--{flag} before `{name}`: the flags before a command are the \
+                         dashboard's (`grabstorm` without a command); give `{name}` its \
+                         flags after it"
+                    ),
+                ));
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cli))
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -330,27 +379,34 @@ mod tests {
 
     #[test]
     fn bare_grabstorm_takes_the_dashboard_flags() {
-        use clap::Parser;
-        let cli = Cli::try_parse_from(["grabstorm", "--backend", "local", "--replicas", "3"])
+        let cli = Cli::try_parse_args(["grabstorm", "--backend", "local", "--replicas", "3"])
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(cli.command.is_none());
         assert_eq!(cli.dashboard.backend.backend, BackendChoice::Local);
         assert_eq!(cli.dashboard.spec.replicas, 3);
-        let cli = Cli::try_parse_from(["grabstorm", "--think", "5ms", "--fps", "10"]).unwrap();
+        let cli = Cli::try_parse_args(["grabstorm", "--think", "5ms", "--fps", "10"]).unwrap();
         assert_eq!(
             cli.dashboard.load.think,
             std::time::Duration::from_millis(5)
         );
         assert_eq!(cli.dashboard.fps, 10);
         // `grabstorm tui` keeps its flags.
-        let cli = Cli::try_parse_from(["grabstorm", "tui", "--replicas", "4"]).unwrap();
+        let cli = Cli::try_parse_args(["grabstorm", "tui", "--replicas", "4"]).unwrap();
         match cli.command {
             Some(Command::Tui(t)) => assert_eq!(t.spec.replicas, 4),
             other => panic!("{other:?}"),
         }
         // Dashboard flags do not mix with another command.
-        let err = Cli::try_parse_from(["grabstorm", "--replicas", "3", "status"]).unwrap_err();
-        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        let err = Cli::try_parse_args(["grabstorm", "--replicas", "3", "status"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--replicas before `status`"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 2);
+        // The global flags still go before any command.
+        let cli = Cli::try_parse_args(["grabstorm", "--state-dir", "/tmp/s", "status"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Status(_))));
+        assert_eq!(cli.global.state_dir, Some(PathBuf::from("/tmp/s")));
         let help = Cli::command().render_long_help().to_string();
         assert!(
             help.contains("`grabstorm` takes every flag\nof `grabstorm tui`"),
@@ -366,10 +422,9 @@ mod tests {
     /// take milliseconds and set the same value.
     #[test]
     fn time_flags_take_durations_and_their_legacy_forms_milliseconds() {
-        use clap::Parser;
         let load = |line: &str| {
             let args = ["grabstorm", "load"].into_iter().chain(line.split(' '));
-            match Cli::try_parse_from(args).map(|c| c.command) {
+            match Cli::try_parse_args(args).map(|c| c.command) {
                 Ok(Some(Command::Load(l))) => Ok(l),
                 Ok(other) => panic!("{line}: parsed as {other:?}"),
                 Err(e) => Err(e.to_string()),

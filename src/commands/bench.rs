@@ -24,6 +24,7 @@
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
 use crate::cli::GlobalArgs;
 use crate::client::{Auth, MasterPool};
+use crate::commands::ExitAs;
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{OpKind, SampleSink};
@@ -373,7 +374,9 @@ pub async fn run(
     args: BenchArgs,
     shutdown: &Shutdown,
 ) -> anyhow::Result<ExitCode> {
-    let server = start_server().await?;
+    let server = start_server()
+        .await
+        .or_exit(crate::commands::Exit::LabDown)?;
     let addr = server.addr;
     println!(
         "redis-server on {addr}; the red-packet grab script (EVALSHA), {} connections",

@@ -1,5 +1,6 @@
 //! `grabstorm load`: run a workload headless against a started (or
-//! attached) topology, with a live progress line on stderr, then print the
+//! attached) topology, with a live progress line on stderr (redrawn on a
+//! terminal, plain lines every 10 s elsewhere), then print the
 //! audited report as tables (or JSON with `--json`) and write `report.json`.
 //!
 //! [`WorkloadArgs`] (the workload, load and fault flags) is shared with
@@ -8,7 +9,7 @@
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::cli::{LockArgs, RedPacketArgs, SeckillArgs};
 use crate::client::ClientMode;
-use crate::commands::{EXIT_FAILED, EXIT_USAGE};
+use crate::commands::{Exit, ExitAs, EXIT_FAILED, EXIT_USAGE};
 use crate::faults::ScheduledFault;
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::limits;
@@ -16,7 +17,7 @@ use crate::shutdown::Shutdown;
 use crate::words::secs;
 use crate::workload::WorkloadKind;
 use clap::Args;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -228,15 +229,20 @@ pub async fn run(
             config.grabbers, config.workload, config.seed
         );
     }
-    let mut lab = Lab::start(config).await?;
-    let progress = (!args.json).then(|| tokio::spawn(progress_line(lab.snapshots())));
+    // A lab that cannot start means the lab could not run (3), unless
+    // the error says otherwise (an impossible spec is bad input).
+    let mut lab = Lab::start(config).await.or_exit(Exit::LabDown)?;
+    let terminal = std::io::stderr().is_terminal();
+    let progress = (!args.json).then(|| tokio::spawn(progress(lab.snapshots(), terminal)));
     // Ends on its duration, the hard cap, or a stop signal.
     let reason = lab.wait_end().await;
     lab.stop_load().await;
     if let Some(p) = progress {
         p.abort();
         let _ = p.await;
-        eprintln!();
+        if terminal {
+            eprintln!();
+        }
     }
     if !args.json {
         match shutdown.signal() {
@@ -271,11 +277,19 @@ pub fn check_faults(
     crate::faults::check_plan(faults, &spec.to_spec(), backend.backend.kind())
 }
 
-/// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.
-async fn progress_line(
+/// Prints `[elapsed] ops/s, errors, grabbers` on stderr: on a terminal one
+/// line redrawn every second; anywhere else (a CI log, a file) a plain line
+/// every 10 s, so a log holds no `\r` frames.
+async fn progress(
     mut snaps: tokio::sync::watch::Receiver<std::sync::Arc<crate::metrics::Snapshot>>,
+    terminal: bool,
 ) {
-    let mut every = tokio::time::interval(Duration::from_secs(1));
+    let period = Duration::from_secs(if terminal { 1 } else { 10 });
+    let mut every = tokio::time::interval(period);
+    if !terminal {
+        // The first tick is now: a log's first line comes after a period.
+        every.tick().await;
+    }
     loop {
         every.tick().await;
         if snaps.has_changed().is_err() {
@@ -284,10 +298,8 @@ async fn progress_line(
         let s = snaps.borrow_and_update().clone();
         let errors: u64 = s.errors.values().sum();
         let ok: u64 = s.ops.iter().map(|o| o.ok).sum();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{:>7}] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}   ",
+        let line = format!(
+            "[{:>7}] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}",
             secs(s.elapsed_ms),
             s.ops_per_s,
             ok,
@@ -295,6 +307,11 @@ async fn progress_line(
             s.load.grabbers,
             if s.load.paused { "  (paused)" } else { "" }
         );
+        let mut err = std::io::stderr().lock();
+        let _ = match terminal {
+            true => write!(err, "\r{line}   "),
+            false => writeln!(err, "{line}"),
+        };
         let _ = err.flush();
     }
 }

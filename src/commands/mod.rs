@@ -1,12 +1,14 @@
 //! Commands: one file per subcommand, each the top-level flow of that
 //! command (its arguments, what it starts, what it prints, its exit code).
-//! They glue the engine modules together and hold no engine logic themselves.
+//! They glue the engine modules together and hold no engine logic themselves;
+//! [`exit`] is the one rule for what their exit statuses mean.
 
 pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod completions;
 pub mod down;
+pub mod exit;
 pub mod fault;
 pub mod journal;
 pub mod load;
@@ -25,10 +27,14 @@ use crate::shutdown::{Shutdown, StopSignal};
 use std::future::Future;
 use std::process::ExitCode;
 
-/// Exit status for bad input or environment (file errors, no Docker, bad spec).
-pub const EXIT_USAGE: u8 = 2;
+pub use exit::{Exit, ExitAs};
+
+/// Exit status for bad usage or input (a flag, a file, a refused request).
+pub const EXIT_USAGE: u8 = Exit::Usage.code();
 /// Exit status when the run worked but an expectation or check failed.
-pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_FAILED: u8 = Exit::Failed.code();
+/// Exit status when the lab could not run (no Docker, Redis unreachable).
+pub const EXIT_LAB_DOWN: u8 = Exit::LabDown.code();
 
 /// Runs the parsed command line. Commands that start something take the
 /// [`Shutdown`] and end their run on a signal; the short read-only ones

@@ -5,7 +5,7 @@
 //! Exit status: 0 every expectation held; 1 an expectation failed (each
 //! listed, measured against expected); 2 a bad file or environment.
 
-use super::{EXIT_FAILED, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_USAGE};
 use crate::cli::{BackendChoice, GlobalArgs};
 use crate::lab::Lab;
 use crate::scenario::runner::{self, Finished, RunError, RunFailure, RunOptions};
@@ -80,7 +80,11 @@ pub async fn run(
         Ok(done) => Ok(verdict(&scenario, &done)),
         Err(e) => {
             eprintln!("grabstorm run {}: {e}", args.file.display());
-            Ok(ExitCode::from(EXIT_USAGE))
+            Ok(match &e {
+                RunFailure::Lab(e) => Exit::of_or(e, Exit::LabDown),
+                _ => Exit::Usage,
+            }
+            .into())
         }
     }
 }
@@ -133,7 +137,7 @@ async fn run_dashboard(
     let backend = runner::resolve_backend(s, opts.backend).map_err(RunFailure::Environment)?;
     let lab = Lab::start(runner::lab_config(s, opts, backend))
         .await
-        .map_err(|e| environment(format!("{e:#}")))?;
+        .map_err(RunFailure::Lab)?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
     let driver = runner::drive(&lab, s, false);
