@@ -322,7 +322,8 @@ fn a_missing_redis_server_is_one_line_with_the_fix() {
         .env("PATH", s)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // The lab could not run: exit 3.
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("redis-server was not found on PATH"), "{err}");
     assert!(err.contains("apt-get install redis-server"), "{err}");
