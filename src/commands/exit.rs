@@ -55,18 +55,28 @@ impl Exit {
             return Some(t.exit);
         }
         e.chain().find_map(|cause| {
+            // Nobody to ask or the backend failed: the lab is down; any
+            // other fault error is a refusal of the request.
+            let fault_lab_down = matches!(
+                cause.downcast_ref(),
+                Some(FaultError::NoMaster | FaultError::Backend { .. })
+            );
             let usage = cause.is::<SpecError>()
-                || cause.is::<FaultError>()
+                || (cause.is::<FaultError>() && !fault_lab_down)
                 || cause.is::<ScaleError>()
                 || matches!(cause.downcast_ref(), Some(StartError::Spec(_)));
-            let lab_down = cause.is::<StateError>()
+            let lab_down = fault_lab_down
+                || cause.is::<StateError>()
                 || cause.is::<DockerError>()
                 || cause.is::<ConnectError>()
                 || matches!(
                     cause.downcast_ref(),
-                    Some(LocalError::MissingBinary | LocalError::PortClash { .. })
+                    Some(
+                        LocalError::MissingBinary
+                            | LocalError::PortClash { .. }
+                            | LocalError::StartFailed { .. }
+                    )
                 )
-                || matches!(cause.downcast_ref(), Some(LocalError::StartFailed { .. }))
                 || matches!(cause.downcast_ref(), Some(ResolveError::NoAnswer { .. }))
                 || cause.downcast_ref::<redis::RedisError>().is_some_and(|r| {
                     r.is_io_error() || r.is_connection_refusal() || r.is_timeout()
