@@ -295,6 +295,7 @@ fn bad_specs_exit_2_with_the_reason_and_start_nothing() {
             "needs at least that many replicas",
         ),
         (vec!["--down-after-ms", "5"], "must be 100 to 600000"),
+        (vec!["--down-after", "5ms"], "must be 100ms to 10m"),
         (vec!["--sentinels", "12"], "must be 0 to 9"),
     ] {
         let mut args = vec!["up", "--backend", "local"];
