@@ -24,6 +24,7 @@
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
 use crate::cli::GlobalArgs;
 use crate::client::{Auth, MasterPool};
+use crate::commands::ExitAs;
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{OpKind, SampleSink};
@@ -65,10 +66,14 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000", allow_hyphen_values = true,
           value_parser = |s: &str| crate::limits::GRABBERS.parse::<usize>(s))]
     pub scale: Vec<usize>,
-    /// Seconds per scaling run.
-    #[arg(long, default_value_t = 4, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.parse::<u64>(s))]
-    pub scale_seconds: u64,
+    /// How long each scaling run lasts, e.g. 4s (1s to 1h).
+    #[arg(long, default_value = "4s", value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.secs().parse(s))]
+    pub scale_duration: Duration,
+    /// The legacy form of --scale-duration, in seconds.
+    #[arg(long, hide = true, conflicts_with = "scale_duration", value_name = "S", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.parse::<u64>(s).map(Duration::from_secs))]
+    pub scale_seconds: Option<Duration>,
     /// Skip the scaling part.
     #[arg(long)]
     pub no_scale: bool,
@@ -86,7 +91,8 @@ impl Default for BenchArgs {
             compare_threads: 1,
             requests: 200_000,
             scale: vec![1000, 10_000, 100_000],
-            scale_seconds: 4,
+            scale_duration: Duration::from_secs(4),
+            scale_seconds: None,
             no_scale: false,
             tui: false,
         }
@@ -368,7 +374,9 @@ pub async fn run(
     args: BenchArgs,
     shutdown: &Shutdown,
 ) -> anyhow::Result<ExitCode> {
-    let server = start_server().await?;
+    let server = start_server()
+        .await
+        .or_exit(crate::commands::Exit::LabDown)?;
     let addr = server.addr;
     println!(
         "redis-server on {addr}; the red-packet grab script (EVALSHA), {} connections",
@@ -421,10 +429,11 @@ pub async fn run(
         "  (grabstorm on all {cores} cores, sharing them with redis-server: {})",
         ratio(&gs_all)
     );
+    let scale_run = args.scale_seconds.unwrap_or(args.scale_duration);
     if !args.no_scale {
         println!(
-            "\nred-packet workload (grabstorm load path), {}s each:",
-            args.scale_seconds
+            "\nred-packet workload (grabstorm load path), {} each:",
+            crate::words::duration(scale_run)
         );
         println!(
             "{:>10} {:>12} {:>10} {:>10} {:>14}",
@@ -440,8 +449,8 @@ pub async fn run(
                 grabbers: n,
                 connections: 16,
                 seed: 1,
-                duration: Some(Duration::from_secs(args.scale_seconds)),
-                hard_cap: Duration::from_secs(args.scale_seconds + 30),
+                duration: Some(scale_run),
+                hard_cap: scale_run + Duration::from_secs(30),
                 shutdown: shutdown.clone(),
                 ..Default::default()
             };
@@ -484,8 +493,8 @@ pub async fn run(
             grabbers: 10_000,
             connections: 16,
             seed: 1,
-            duration: Some(Duration::from_secs(args.scale_seconds)),
-            hard_cap: Duration::from_secs(args.scale_seconds + 30),
+            duration: Some(scale_run),
+            hard_cap: scale_run + Duration::from_secs(30),
             shutdown: shutdown.clone(),
             ..Default::default()
         };

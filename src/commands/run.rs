@@ -5,7 +5,7 @@
 //! Exit status: 0 every expectation held; 1 an expectation failed (each
 //! listed, measured against expected); 2 a bad file or environment.
 
-use super::{EXIT_FAILED, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_USAGE};
 use crate::cli::{BackendChoice, GlobalArgs};
 use crate::lab::Lab;
 use crate::scenario::runner::{self, Finished, RunError, RunFailure, RunOptions};
@@ -87,7 +87,11 @@ pub async fn run(
         Ok(done) => Ok(verdict(&scenario, &done)),
         Err(e) => {
             eprintln!("grabstorm run {}: {e}", args.file.display());
-            Ok(ExitCode::from(EXIT_USAGE))
+            Ok(match &e {
+                RunFailure::Lab(e) => Exit::of_or(e, Exit::LabDown),
+                _ => Exit::Usage,
+            }
+            .into())
         }
     }
 }
@@ -140,7 +144,7 @@ async fn run_dashboard(
     let config = runner::prepare(s, opts).map_err(RunFailure::Environment)?;
     let lab = Lab::start(config)
         .await
-        .map_err(|e| environment(format!("{e:#}")))?;
+        .map_err(RunFailure::Lab)?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
     let driver = runner::drive(&lab, s, false);

@@ -7,6 +7,7 @@
 
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::commands::load::WorkloadArgs;
+use crate::commands::ExitAs;
 use crate::lab::{Control, EndReason, Lab, LabTarget};
 use crate::report::model::Report;
 use crate::shutdown::Shutdown;
@@ -138,7 +139,9 @@ pub async fn run(
         "grabstorm: {topology} and {} grabbers ({}), seed {} ...",
         config.grabbers, config.workload, config.seed
     );
-    let lab = Lab::start(config).await?;
+    let lab = Lab::start(config)
+        .await
+        .or_exit(crate::commands::Exit::LabDown)?;
 
     // The run's own end (duration, hard cap) pauses the load and says so;
     // the user still leaves with q (or a signal, or a dead terminal).

@@ -59,8 +59,8 @@ pub struct RunOptions {
     pub key_prefix: Option<String>,
 }
 
-/// Why a scenario could not be played (exit status 2), as opposed to a
-/// run whose expectations failed (exit status 1).
+/// Why a scenario could not be played here (exit status 2), as opposed to
+/// a lab that could not run (3) or a run whose expectations failed (1).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
@@ -636,9 +636,7 @@ pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, R
     if opts.narrate {
         println!("{}\n  {}\n", s.title, s.teaches);
     }
-    let lab = Lab::start(config)
-        .await
-        .map_err(|e| RunFailure::Environment(RunError::Environment(format!("{e:#}"))))?;
+    let lab = Lab::start(config).await.map_err(RunFailure::Lab)?;
     if opts.narrate {
         println!(
             "run {} on the {} backend, seed {}, {} of load\n",
@@ -667,19 +665,25 @@ pub async fn finish(
     if narrate {
         println!("\nload ended; waiting for the topology to settle, then auditing...");
     }
-    let report = lab.finish().await.map_err(|e| {
-        RunFailure::Environment(RunError::Environment(format!("finishing the run: {e:#}")))
-    })?;
+    let report = lab
+        .finish()
+        .await
+        .map_err(|e| RunFailure::Lab(e.context("finishing the run")))?;
     conclude(report, s, failures, topology.as_ref(), &out_dir).map_err(RunFailure::Reports)
 }
 
 /// What went wrong, by exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum RunFailure {
-    /// Bad environment (no Docker for a partition, the topology would not
-    /// start): exit 2.
+    /// The scenario cannot run here (a partition without Docker, a fault
+    /// the topology cannot have): exit 2.
     #[error(transparent)]
     Environment(RunError),
+    /// The lab could not start or finish (no Docker engine, no
+    /// redis-server, Redis unreachable): exit 3 unless the error says
+    /// otherwise.
+    #[error("{0:#}")]
+    Lab(anyhow::Error),
     /// The reports could not be written: exit 2.
     #[error("writing the reports: {0:#}")]
     Reports(anyhow::Error),

@@ -13,6 +13,7 @@ mod cluster_migrate;
 mod cluster_reshard;
 mod cluster_scale;
 mod cluster_topology;
+mod conventions;
 mod faults;
 mod journal;
 mod leftovers;

@@ -295,6 +295,7 @@ fn bad_specs_exit_2_with_the_reason_and_start_nothing() {
             "needs at least that many replicas",
         ),
         (vec!["--down-after-ms", "5"], "must be 100 to 600000"),
+        (vec!["--down-after", "5ms"], "must be 100ms to 10m"),
         (vec!["--sentinels", "12"], "must be 0 to 9"),
     ] {
         let mut args = vec!["up", "--backend", "local"];
@@ -322,7 +323,8 @@ fn a_missing_redis_server_is_one_line_with_the_fix() {
         .env("PATH", s)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // The lab could not run: exit 3.
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("redis-server was not found on PATH"), "{err}");
     assert!(err.contains("apt-get install redis-server"), "{err}");
