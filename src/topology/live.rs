@@ -334,6 +334,11 @@ fn view_of(
             role: Role::Unknown,
             health: Health::Down,
             host_addr: node.host_addr.to_string(),
+            internal_addr: node.internal_addr.clone(),
+            shard: match (topology.spec.is_cluster(), node.kind) {
+                (true, NodeKind::Redis) => topology.start_shard(&node.name),
+                _ => None,
+            },
             repl_offset: None,
             lag_bytes: None,
             master_of_replica: None,

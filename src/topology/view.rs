@@ -32,14 +32,25 @@ pub enum Role {
     Unknown,
 }
 
-/// One node in the topology panel.
+/// One node as read live: the topology panel's row, and the one shape of a
+/// node in every JSON grabstorm prints (`up --json`, `status --json`,
+/// `fault --json`), so a script reads every node the same way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     pub name: String,
     pub kind: NodeKind,
     pub role: Role,
     pub health: Health,
+    /// Where the host reaches it (a loopback address for nodes grabstorm started).
     pub host_addr: String,
+    /// The address the other nodes (and Sentinel's and Cluster's replies)
+    /// use for it; equal to `host_addr` locally.
+    #[serde(default)]
+    pub internal_addr: String,
+    /// Cluster mode: the shard (from 1) a data node belongs to; `null` for
+    /// sentinels and in Sentinel mode.
+    #[serde(default)]
+    pub shard: Option<usize>,
     /// Replication offset (Redis nodes).
     pub repl_offset: Option<u64>,
     /// Bytes behind the master's offset (replicas).

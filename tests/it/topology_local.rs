@@ -110,11 +110,40 @@ fn default_topology_has_the_right_roles_replicates_and_goes_down_cleanly() {
             (n["kind"].as_str(), n["role"].as_str()),
             (Some(kind), Some(role))
         );
-        assert_eq!(n["state"], "up");
+        assert_eq!(n["health"], "up");
         assert!(n["host_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
     }
 
     let st = status(s);
+    // One node shape: `up --json` and `status --json` print every node
+    // with the same keys (and the same names, addresses and shards).
+    let keys = |n: &Value| {
+        let mut k: Vec<String> = n.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    for (u, st_node) in nodes.iter().zip(st["nodes"].as_array().unwrap()) {
+        assert_eq!(keys(u), keys(st_node), "{u} vs {st_node}");
+        for key in ["name", "kind", "host_addr", "internal_addr", "shard"] {
+            assert_eq!(u[key], st_node[key], "{key}");
+        }
+    }
+    assert_eq!(
+        keys(&nodes[0]),
+        [
+            "health",
+            "host_addr",
+            "internal_addr",
+            "kind",
+            "lag_bytes",
+            "master_of_replica",
+            "name",
+            "repl_offset",
+            "role",
+            "sentinel_master",
+            "shard"
+        ]
+    );
     assert_eq!(st["failover_in_progress"], false);
     assert_eq!(node(&st, "redis-1")["role"], "master");
     for r in ["redis-2", "redis-3"] {
