@@ -5,7 +5,7 @@
 //! it ([`ClusterStatus`]: shards, slots, flags, epochs).
 
 use super::cluster::ClusterStatus;
-use super::NodeKind;
+use super::{Node, NodeKind};
 use serde::{Deserialize, Serialize};
 
 /// Health of a node as the lab sees it.
@@ -59,6 +59,26 @@ pub struct NodeView {
     pub master_of_replica: Option<String>,
     /// For a sentinel: the node it names as master right now.
     pub sentinel_master: Option<String>,
+}
+
+impl NodeView {
+    /// A node as its record says, before (or without) a live read: role
+    /// unknown, health down until the node answers for itself.
+    pub fn unread(node: &Node, shard: Option<usize>) -> NodeView {
+        NodeView {
+            name: node.name.clone(),
+            kind: node.kind,
+            role: Role::Unknown,
+            health: Health::Down,
+            host_addr: node.host_addr.to_string(),
+            internal_addr: node.internal_addr.clone(),
+            shard,
+            repl_offset: None,
+            lag_bytes: None,
+            master_of_replica: None,
+            sentinel_master: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
