@@ -25,6 +25,8 @@ pub enum ScenariosAction {
     /// Print a shipped scenario's file, byte for byte
     /// (`grabstorm scenarios show split-brain > mine.toml` to start your own).
     Show {
+        /// A shipped scenario's name, as `grabstorm scenarios` lists it
+        /// (`.toml` may follow).
         #[arg(value_name = "NAME")]
         name: String,
     },
