@@ -80,7 +80,12 @@ fn list(json: bool) -> anyhow::Result<ExitCode> {
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
     for r in &rows {
-        println!("{:<width$}  {}", r.name, r.teaches);
+        // A scenario that partitions cannot run on local processes.
+        let needs = match r.backend {
+            "docker" => " (needs Docker)",
+            _ => "",
+        };
+        println!("{:<width$}  {}{needs}", r.name, r.teaches);
     }
     eprintln!(
         "\n{} scenarios. `grabstorm run NAME` plays one (--headless for a verdict), `grabstorm scenarios show NAME` prints its file.",

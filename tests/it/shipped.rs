@@ -56,6 +56,12 @@ fn shipped_scenarios_list_show_and_check_from_any_directory() {
             && l.ends_with("acknowledged writes still in flight to the replicas can be lost.")),
         "{stdout}"
     );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("split-brain ") && l.ends_with("discarded. (needs Docker)")),
+        "{stdout}"
+    );
     let json = in_dir(cwd.path(), &["scenarios", "--json"]);
     assert_eq!(json.status.code(), Some(0));
     let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
