@@ -65,7 +65,11 @@ pub async fn run(
     let scenario = match scenario::load(&args.file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("grabstorm run: {e}");
+            // Diagnostics read like a compiler's, from the first column.
+            match e {
+                scenario::LoadError::Invalid(errors) => eprintln!("{errors}"),
+                unknown => eprint!("grabstorm run: {unknown}"),
+            }
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
