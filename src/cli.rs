@@ -37,7 +37,8 @@ const AFTER_HELP: &str = "Examples:
   grabstorm status                           roles and health, read live from the nodes
   grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
   grabstorm fault segfault master            crash the master of the running topology
-  grabstorm run scenarios/failover-segfault.toml --headless --out out/
+  grabstorm scenarios                        the shipped scenarios and what each teaches
+  grabstorm run failover-segfault --headless --out out/
   grabstorm load --sentinel 127.0.0.1:26379 --password PW --fault \"5s segfault master\"
                                              a topology grabstorm did not start (its keys only)
   grabstorm ring --servers 4 --vnodes 1,10,100,1000 --keys 20000 --narrate
@@ -147,10 +148,12 @@ pub enum Command {
     Bench(commands::bench::BenchArgs),
     /// Open the dashboard (the default command).
     Tui(Box<commands::tui::TuiArgs>),
-    /// Validate scenario files without starting anything.
+    /// Validate scenario files (or shipped scenarios by name) without starting anything.
     Check(commands::check::CheckArgs),
-    /// Play a scenario file: in the dashboard, or headless with a verdict.
+    /// Play a scenario file or a shipped scenario: in the dashboard, or headless with a verdict.
     Run(Box<commands::run::RunArgs>),
+    /// List the scenarios shipped in the binary with what each teaches; `show NAME` prints one.
+    Scenarios(commands::scenarios::ScenariosArgs),
     /// Print a run's journal (every acknowledged write) as JSON lines.
     Journal(commands::journal::JournalArgs),
     /// List the kept run directories, or prune old ones (the last 20 are kept).

@@ -46,7 +46,8 @@
 //!   the one owner of its tasks, driven by [`lab::Control`] commands sent
 //!   through a [`lab::LabHandle`], and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
-//!   runner of their timelines and the expectations.
+//!   shipped ones the binary carries (`build.rs` embeds `scenarios/*.toml`),
+//!   the runner of their timelines and the expectations.
 //! - [`report`]: report.json, report.md and charts from the same data (a
 //!   scenario's title and step sentences recorded in it by the runner), and
 //!   the run directories that keep them (the last 20).

@@ -18,6 +18,7 @@ pub mod ring;
 pub mod run;
 pub mod runs;
 pub mod scale;
+pub mod scenarios;
 pub mod status;
 pub mod tui;
 pub mod up;
@@ -94,6 +95,7 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Run(a)) => run::run(g, *a, shutdown).await,
         Some(Command::Journal(a)) => until_signal(journal::run(g, a), shutdown).await,
         Some(Command::Runs(a)) => until_signal(runs::run(g, a), shutdown).await,
+        Some(Command::Scenarios(a)) => until_signal(scenarios::run(g, a), shutdown).await,
         Some(Command::Ring(a)) => ring::run(g, *a, shutdown).await,
         Some(Command::Completions(a)) => completions::run(g, a),
         Some(Command::Man(a)) => man::run(g, a),

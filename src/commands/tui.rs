@@ -36,8 +36,8 @@ pub struct TuiArgs {
     pub external: crate::cli::ExternalArgs,
     #[command(flatten)]
     pub load: WorkloadArgs,
-    /// Play this scenario file in the dashboard (the same as `grabstorm run FILE`).
-    #[arg(long, value_name = "FILE")]
+    /// Play this scenario file or shipped scenario in the dashboard (the same as `grabstorm run FILE|NAME`).
+    #[arg(long, value_name = "FILE|NAME")]
     pub scenario: Option<PathBuf>,
     /// Leave the topology running after quitting (`grabstorm down` removes it).
     #[arg(long)]
@@ -81,6 +81,7 @@ pub async fn run(
         let run_args = crate::commands::run::RunArgs {
             file: file.clone(),
             headless: false,
+            json: false,
             out: args.out.clone(),
             seed: args.load.seed,
             backend,

@@ -22,6 +22,7 @@ mod locks;
 mod losses;
 mod ring;
 mod scenario;
+mod shipped;
 mod signals;
 mod topology_docker;
 mod topology_local;
