@@ -124,6 +124,27 @@ impl BackendArgs {
     }
 }
 
+/// The export flags of every command that runs a load (`load`, `run`,
+/// `tui`, bare `grabstorm`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExportArgs {
+    /// Serve the run's metrics as OpenMetrics (Prometheus) text at
+    /// http://ADDR/metrics while the run lasts, its final values until the
+    /// topology is removed (off by default). ADDR is a loopback IP and a
+    /// port (127.0.0.0/8 or [::1]; anything else is refused), e.g.
+    /// 127.0.0.1:9464. Every name starts with grabstorm_: operations and
+    /// errors by workload and kind, the latency histogram, grabbers, node
+    /// roles, and once the run ended failovers and lost writes by cause
+    /// (README: Exports).
+    #[arg(long, value_name = "ADDR", help_heading = "Export")]
+    pub metrics: Option<crate::report::endpoint::LoopbackAddr>,
+}
+
+/// The command line as it was typed, for the report's `meta`.
+pub fn command_line() -> Vec<String> {
+    std::env::args().collect()
+}
+
 /// The topology flags, shared by `up`, `load`, `tui`.
 #[derive(Args, Debug, Clone)]
 pub struct SpecArgs {

@@ -5,7 +5,7 @@
 //! [`WorkloadArgs`] (the workload, load and fault flags) is shared with
 //! `tui` and `run`: flatten it and call [`WorkloadArgs::lab_config`].
 
-use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
+use crate::cli::{BackendArgs, ExportArgs, GlobalArgs, SpecArgs};
 use crate::cli::{LockArgs, RedPacketArgs, SeckillArgs};
 use crate::client::ClientMode;
 use crate::commands::{EXIT_FAILED, EXIT_USAGE};
@@ -15,6 +15,7 @@ use crate::limits;
 use crate::shutdown::Shutdown;
 use crate::words::secs;
 use crate::workload::WorkloadKind;
+use anyhow::Context;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ pub struct WorkloadArgs {
     pub seckill: SeckillArgs,
     #[command(flatten)]
     pub locks: LockArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 impl Default for WorkloadArgs {
@@ -106,6 +109,7 @@ impl Default for WorkloadArgs {
             redpacket: RedPacketArgs::default(),
             seckill: SeckillArgs::default(),
             locks: LockArgs::default(),
+            export: ExportArgs::default(),
         }
     }
 }
@@ -156,6 +160,8 @@ impl WorkloadArgs {
             faults: self.faults.clone(),
             settle_timeout: self.settle_timeout,
             shutdown: shutdown.clone(),
+            metrics: self.export.metrics,
+            command_line: crate::cli::command_line(),
         }
     }
 }
@@ -171,7 +177,9 @@ pub struct LoadCommandArgs {
     pub spec: SpecArgs,
     #[command(flatten)]
     pub load: WorkloadArgs,
-    /// Write report.json (and the journal) into DIR.
+    /// Write the run's files into DIR: report.json, report.md, the charts,
+    /// throughput.csv, latency.hlog and the journal (default: the run's
+    /// directory under the state dir, without the charts).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print the report as JSON on stdout (no progress line).
@@ -243,6 +251,10 @@ pub async fn run(
     }
     let run_dir = lab.run_dir().to_path_buf();
     let report = lab.finish().await?;
+    if args.out.is_some() {
+        crate::report::charts::write_report_charts(&report, &run_dir)
+            .with_context(|| format!("writing the charts into {}", run_dir.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

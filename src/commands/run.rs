@@ -24,8 +24,8 @@ pub struct RunArgs {
     /// No dashboard: print the story and the verdict on stdout.
     #[arg(long)]
     pub headless: bool,
-    /// Write report.json, report.md and the charts here
-    /// (default: the run's directory under the state dir).
+    /// Write report.json, report.md, the charts, throughput.csv and
+    /// latency.hlog here (default: the run's directory under the state dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace the scenario's seed.
@@ -46,6 +46,8 @@ pub struct RunArgs {
     /// says, so every multi-key script fails with CROSSSLOT.
     #[arg(long)]
     pub no_hash_tags: bool,
+    #[command(flatten)]
+    pub export: crate::cli::ExportArgs,
 }
 
 pub async fn run(
@@ -70,6 +72,8 @@ pub async fn run(
         shutdown: shutdown.clone(),
         keep: args.keep,
         no_hash_tags: args.no_hash_tags,
+        metrics: args.export.metrics,
+        command_line: crate::cli::command_line(),
     };
     let result = if args.headless {
         runner::run_headless(&scenario, &opts).await

@@ -61,9 +61,12 @@ impl Lab {
         let settled = settled.flatten();
 
         self.publisher_stop.cancel();
-        let agg = match self.publisher.take() {
-            Some(p) => p.await.context("the snapshot publisher failed")?,
-            None => Aggregator::new(),
+        let (mut agg, snapshots) = match self.publisher.take() {
+            Some(p) => {
+                let (agg, tx) = p.await.context("the snapshot publisher failed")?;
+                (agg, Some(tx))
+            }
+            None => (Aggregator::new(), None),
         };
         let journal = self.journal.take().context("journal already closed")?;
         let journal_path = journal.path.clone();
@@ -98,6 +101,17 @@ impl Lab {
         write_json(&self.run_dir.join("run.json"), &record)?;
 
         let mut report = Report {
+            meta: crate::report::meta::Meta::new(
+                self.redis_version.clone(),
+                &self.backend_name,
+                &match (&self.config.target, &cluster_topology) {
+                    (LabTarget::Fixed(_), _) => "standalone".to_string(),
+                    (_, Some(t)) => t.spec.mode.to_string(),
+                    (_, None) => crate::topology::HaMode::Sentinel.to_string(),
+                },
+                self.started_at,
+                self.config.command_line.clone(),
+            ),
             run_id: self.run_id.clone(),
             seed: self.config.seed,
             backend: self.backend_name.clone(),
@@ -213,13 +227,29 @@ impl Lab {
             None => report.losses = unexplained(lost.as_deref().unwrap_or(&[])),
         }
         report.judge();
-        write_json(&self.run_dir.join("report.json"), &report)?;
-        let md = self.run_dir.join("report.md");
-        std::fs::write(
-            &md,
-            crate::report::markdown::render(&report, topology.as_ref()),
+        crate::report::files::write_data(&report, topology.as_ref(), &self.run_dir)?;
+        let hlog = self.run_dir.join("latency.hlog");
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(&hlog).with_context(|| format!("creating {}", hlog.display()))?,
+        );
+        agg.write_interval_log(
+            &mut out,
+            self.started_at,
+            &format!("grabstorm {} run {}", env!("CARGO_PKG_VERSION"), self.run_id),
         )
-        .with_context(|| format!("writing {}", md.display()))?;
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .with_context(|| format!("writing {}", hlog.display()))?;
+        // The last snapshot: every sample, and what only the end measures.
+        if let Some(tx) = snapshots {
+            let mut last = (**tx.borrow()).clone();
+            agg.fill_snapshot(&mut last);
+            last.ended = Some(crate::metrics::RunEndView {
+                audited: report.audit.checked,
+                failovers: report.failovers.clone(),
+                losses: report.losses.clone(),
+            });
+            tx.send_replace(std::sync::Arc::new(last));
+        }
         Ok(report)
     }
 

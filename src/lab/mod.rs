@@ -39,6 +39,7 @@ use crate::faults::Injector;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::SampleSink;
 use crate::metrics::{EventBus, EventKind, Snapshot, TopologyView};
+use crate::report::endpoint::MetricsEndpoint;
 use crate::report::model::Report;
 use crate::topology::guard::{StartOptions, TopologyGuard};
 use crate::topology::{Backend, Topology};
@@ -53,10 +54,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::{AbortHandle, JoinHandle};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
 /// Snapshot period.
@@ -108,7 +109,7 @@ pub struct Lab {
     schedule: Option<AbortHandle>,
     controls: LabHandle,
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    publisher: Option<JoinHandle<Aggregator>>,
+    publisher: Option<JoinHandle<(Aggregator, watch::Sender<Arc<Snapshot>>)>>,
     /// Stops the publisher before the audit (a child of `cancel`).
     publisher_stop: CancellationToken,
     /// The root of every task's cancellation, cancelled by `finish`.
@@ -123,6 +124,15 @@ pub struct Lab {
     /// Every topology poll's roles and offsets, for the audit's facts.
     roles: roles::RoleLog,
     faults_injected: Arc<AtomicBool>,
+    /// When the run's clock started, on the wall clock (the report's
+    /// `meta.started_at`, latency.hlog's base time).
+    started_at: SystemTime,
+    /// What a node said of its version when the run started.
+    redis_version: Option<String>,
+    /// The `--metrics` endpoint: stopped (dropping the guard cancels it)
+    /// and joined at the very end of `finish`, so a scrape during the audit
+    /// and the teardown reads the run's final values.
+    metrics: Option<(DropGuard, JoinHandle<()>)>,
 }
 
 impl Lab {
@@ -137,6 +147,13 @@ impl Lab {
             .locks
             .validate()
             .map_err(|e| anyhow::anyhow!("lock settings: {e}"))?;
+        // Bound first: a taken port is refused before anything starts.
+        let endpoint = match config.metrics {
+            Some(addr) => Some(MetricsEndpoint::bind(addr).await.with_context(|| {
+                format!("--metrics {addr}: cannot listen there (is another run using the port?)")
+            })?),
+            None => None,
+        };
         let run_id = crate::topology::state::new_run_id();
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -180,6 +197,7 @@ impl Lab {
 
         // The run's clock starts now: events, samples and journal share it.
         let bus = EventBus::new();
+        let started_at = SystemTime::now();
         let pool = match (&config.target, &topology) {
             (LabTarget::Fixed(addr), _) => {
                 MasterPool::fixed(*addr, &Auth::none(), config.connections)
@@ -196,6 +214,23 @@ impl Lab {
             .await
             .with_context(|| format!("connecting to the master of run {}", t.run_id))?,
             _ => unreachable!("a non-fixed target always has a topology"),
+        };
+        let redis_version = match (&config.target, &topology) {
+            (LabTarget::Fixed(addr), _) => {
+                crate::topology::admin::server::redis_version(*addr, &Auth::none()).await
+            }
+            (_, Some(t)) => {
+                let mut version = None;
+                for n in t.redis_nodes() {
+                    version =
+                        crate::topology::admin::server::redis_version(n.host_addr, &t.auth()).await;
+                    if version.is_some() {
+                        break;
+                    }
+                }
+                version
+            }
+            _ => None,
         };
 
         let run_dir = config
@@ -347,6 +382,22 @@ impl Lab {
             pool: pool.clone(),
         }));
 
+        let metrics = match endpoint {
+            Some(endpoint) => {
+                let at = endpoint.local_addr().context("the --metrics listener")?;
+                bus.emit(
+                    "lab",
+                    EventKind::Note {
+                        text: format!("metrics served at http://{at}/metrics"),
+                    },
+                );
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(endpoint.serve(snapshots.clone(), stop.clone()));
+                Some((stop.drop_guard(), task))
+            }
+            None => None,
+        };
+
         let stop = config.shutdown.token().child_token();
         let faults_injected = Arc::new(AtomicBool::new(false));
         let (control_tx, control_rx) = mpsc::channel(64);
@@ -391,6 +442,9 @@ impl Lab {
             load_ended: None,
             roles,
             faults_injected,
+            started_at,
+            redis_version,
+            metrics,
         })
     }
 
@@ -548,6 +602,10 @@ impl Lab {
             } else if let Err(e) = guard.teardown().await {
                 tracing::warn!("removing the topology: {e:#}");
             }
+        }
+        if let Some((stop, task)) = self.metrics.take() {
+            drop(stop);
+            let _ = task.await;
         }
         result
     }

@@ -99,8 +99,9 @@ fn shard_rates(mut now: Vec<ShardOps>, previous: &Snapshot, elapsed_ms: u64) -> 
 }
 
 /// Merges samples and publishes a snapshot every [`TICK`]; returns the
-/// aggregator (with every sample) when stopped.
-pub(super) async fn publish(mut p: Publisher) -> Aggregator {
+/// aggregator (with every sample) when stopped, and the channel, for the
+/// lab's last snapshot once the run is measured.
+pub(super) async fn publish(mut p: Publisher) -> (Aggregator, watch::Sender<Arc<Snapshot>>) {
     let mut agg = Aggregator::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -149,5 +150,5 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
         agg.absorb(&batch);
     }
     agg.tick(&p.bus);
-    agg
+    (agg, p.tx)
 }

@@ -144,6 +144,7 @@ fn throughput(until_s: u64, outage: Option<(u64, u64)>) -> Vec<ThroughputPoint> 
                 ok,
                 errors,
                 writes_ok: ok / 2,
+                ..Default::default()
             }
         })
         .collect()
@@ -205,6 +206,7 @@ fn latency(tail: bool) -> LatencyView {
         interval,
         total,
         buckets,
+        ..Default::default()
     }
 }
 
