@@ -235,7 +235,11 @@ impl Lab {
         agg.write_interval_log(
             &mut out,
             self.started_at,
-            &format!("grabstorm {} run {}", env!("CARGO_PKG_VERSION"), self.run_id),
+            &format!(
+                "grabstorm {} run {}",
+                env!("CARGO_PKG_VERSION"),
+                self.run_id
+            ),
         )
         .and_then(|()| std::io::Write::flush(&mut out))
         .with_context(|| format!("writing {}", hlog.display()))?;

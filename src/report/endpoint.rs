@@ -159,7 +159,12 @@ mod tests {
         for ok in ["127.0.0.1:9464", "127.1.2.3:0", "[::1]:9464"] {
             assert!(ok.parse::<LoopbackAddr>().is_ok(), "{ok}");
         }
-        for bad in ["0.0.0.0:9464", "192.168.1.5:9464", "[::]:9464", "10.0.0.1:80"] {
+        for bad in [
+            "0.0.0.0:9464",
+            "192.168.1.5:9464",
+            "[::]:9464",
+            "10.0.0.1:80",
+        ] {
             let e = bad.parse::<LoopbackAddr>().unwrap_err();
             assert!(e.contains("not a loopback address"), "{bad}: {e}");
         }
@@ -170,10 +175,16 @@ mod tests {
 
     #[test]
     fn requests_are_routed() {
-        assert_eq!(route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").0, "200 OK");
+        assert_eq!(
+            route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").0,
+            "200 OK"
+        );
         assert_eq!(route("GET /metrics?x=1 HTTP/1.0\r\n\r\n").0, "200 OK");
         assert_eq!(route("GET / HTTP/1.1\r\n\r\n").0, "404 Not Found");
-        assert_eq!(route("POST /metrics HTTP/1.1\r\n\r\n").0, "405 Method Not Allowed");
+        assert_eq!(
+            route("POST /metrics HTTP/1.1\r\n\r\n").0,
+            "405 Method Not Allowed"
+        );
     }
 
     #[tokio::test]

@@ -58,9 +58,7 @@ impl Meta {
 
 /// `2026-12-02T06:48:48.123Z`: a moment in UTC, RFC 3339 with milliseconds.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let since = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

@@ -6,7 +6,7 @@
 //! writes by cause. Every name starts with `grabstorm_`.
 
 use crate::metrics::losses::LossCause;
-use crate::metrics::Snapshot;
+use crate::metrics::{LatencyBucket, Snapshot};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -159,14 +159,29 @@ pub fn render(snap: &Snapshot) -> String {
         "Latency of every successful Redis operation of the run.",
     );
     let count = snap.latency.total.count;
+    // Before the first tick the snapshot has no buckets yet: the same
+    // bounds with nothing in them, so a series never appears late.
+    let empty: Vec<LatencyBucket> = crate::metrics::aggregate::bucket_bounds()
+        .into_iter()
+        .map(|upper_us| LatencyBucket { upper_us, count: 0 })
+        .collect();
+    let buckets = if snap.latency.buckets.is_empty() {
+        &empty
+    } else {
+        &snap.latency.buckets
+    };
     let mut cumulative = 0u64;
-    for b in &snap.latency.buckets {
+    for b in buckets {
         // The buckets are counted on the histogram's own sub-buckets: a
         // sample at a bound can count on both sides, so the running sum is
         // capped at the count to stay a valid cumulative histogram.
         cumulative = (cumulative + b.count).min(count);
         let le = num(b.upper_us as f64 / 1e6);
-        o.sample("grabstorm_latency_seconds_bucket", &[("le", &le)], cumulative);
+        o.sample(
+            "grabstorm_latency_seconds_bucket",
+            &[("le", &le)],
+            cumulative,
+        );
     }
     o.sample("grabstorm_latency_seconds_bucket", &[("le", "+Inf")], count);
     o.sample("grabstorm_latency_seconds_count", &[], count);
@@ -226,8 +241,16 @@ pub fn render(snap: &Snapshot) -> String {
             None,
             "Cluster redirects the client was sent (moved, ask).",
         );
-        o.sample("grabstorm_cluster_redirects_total", &[("kind", "moved")], r.moved);
-        o.sample("grabstorm_cluster_redirects_total", &[("kind", "ask")], r.ask);
+        o.sample(
+            "grabstorm_cluster_redirects_total",
+            &[("kind", "moved")],
+            r.moved,
+        );
+        o.sample(
+            "grabstorm_cluster_redirects_total",
+            &[("kind", "ask")],
+            r.ask,
+        );
     }
 
     o.family(
@@ -320,11 +343,7 @@ pub fn render(snap: &Snapshot) -> String {
                 *by_cause.entry(l.cause).or_default() += l.lost_acked_writes;
             }
             for (cause, n) in by_cause {
-                o.sample(
-                    "grabstorm_lost_writes",
-                    &[("cause", &cause.to_string())],
-                    n,
-                );
+                o.sample("grabstorm_lost_writes", &[("cause", &cause.to_string())], n);
             }
         }
     }
@@ -337,7 +356,7 @@ mod tests {
     use super::*;
     use crate::metrics::losses::Loss;
     use crate::metrics::timeline::Failover;
-    use crate::metrics::{ErrorClass, LatencyBucket, OpView, RunEndView};
+    use crate::metrics::{ErrorClass, OpView, RunEndView};
 
     fn snapshot() -> Snapshot {
         let node = |name: &str, role| crate::metrics::NodeView {
@@ -437,11 +456,9 @@ mod tests {
                 let name = line.split(['{', ' ']).next().unwrap();
                 assert!(
                     name == f
-                        || [
-                            "_total", "_bucket", "_count", "_sum", "_info"
-                        ]
-                        .iter()
-                        .any(|s| name == format!("{f}{s}")),
+                        || ["_total", "_bucket", "_count", "_sum", "_info"]
+                            .iter()
+                            .any(|s| name == format!("{f}{s}")),
                     "{name} outside {f}"
                 );
             }
@@ -452,8 +469,13 @@ mod tests {
         assert!(text.contains(
             "grabstorm_errors_total{workload=\"redpacket\",op=\"redpacket.grab\",class=\"timeout\"} 3\n"
         ));
-        assert!(text.contains("grabstorm_operations_total{workload=\"lock\",op=\"lock.safe.acquire\"} 100\n"));
-        assert!(text.contains("grabstorm_node_role{node=\"redis-1\",role=\"master\"} 1\n"), "{text}");
+        assert!(text.contains(
+            "grabstorm_operations_total{workload=\"lock\",op=\"lock.safe.acquire\"} 100\n"
+        ));
+        assert!(
+            text.contains("grabstorm_node_role{node=\"redis-1\",role=\"master\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -503,11 +525,25 @@ mod tests {
         let end = render(&s);
         assert!(end.contains("grabstorm_run_ended 1\n"));
         assert!(end.contains("grabstorm_failovers 1\n"));
-        assert!(end.contains("grabstorm_lost_writes{cause=\"failover\"} 37\n"), "{end}");
+        assert!(
+            end.contains("grabstorm_lost_writes{cause=\"failover\"} 37\n"),
+            "{end}"
+        );
         assert!(end.contains("grabstorm_lost_writes{cause=\"split_brain\"} 0\n"));
         assert!(end.contains(
             "grabstorm_failover_write_outage_seconds{fault_index=\"0\",fault=\"segfault\",old_master=\"redis-1\"} 5.512\n"
         ));
+    }
+
+    #[test]
+    fn the_first_snapshot_has_every_bucket_empty() {
+        let text = render(&Snapshot::default());
+        let buckets = text.matches("grabstorm_latency_seconds_bucket{").count();
+        assert_eq!(
+            buckets,
+            crate::metrics::aggregate::bucket_bounds().len() + 1
+        );
+        assert!(text.contains("grabstorm_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod cluster_migrate;
 mod cluster_reshard;
 mod cluster_scale;
 mod cluster_topology;
+mod export;
 mod faults;
 mod journal;
 mod leftovers;
