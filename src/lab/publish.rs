@@ -110,6 +110,9 @@ pub(super) async fn publish(mut p: Publisher) -> (Aggregator, watch::Sender<Arc<
             _ = tick.tick() => false,
             _ = p.stop.cancelled() => true,
         };
+        // Read before the samples are drained: once it says stopped, every
+        // sample of the load is in the channel, so this snapshot is final.
+        let stopped = p.engine.stopped();
         p.sink.advance_tick();
         while let Ok(batch) = p.samples.try_recv() {
             agg.absorb(&batch);
@@ -122,6 +125,7 @@ pub(super) async fn publish(mut p: Publisher) -> (Aggregator, watch::Sender<Arc<
             grabbers: p.engine.grabbers(),
             paused: p.engine.paused(),
             done: p.engine.is_done(),
+            stopped,
         };
         agg.fill_snapshot(&mut snap);
         let used = p.load.used();

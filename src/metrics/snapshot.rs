@@ -148,6 +148,10 @@ pub struct LoadView {
     pub grabbers: usize,
     pub paused: bool,
     pub done: bool,
+    /// The load was stopped and every grabber has ended: the counters of
+    /// this snapshot are final.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// What the cluster client counted (cluster mode): redirects it was sent

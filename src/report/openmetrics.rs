@@ -233,6 +233,13 @@ pub fn render(snap: &Snapshot) -> String {
         "1 while the load is paused.",
     );
     o.sample("grabstorm_load_paused", &[], u8::from(snap.load.paused));
+    o.family(
+        "grabstorm_load_stopped",
+        "gauge",
+        None,
+        "1 once the load stopped and every grabber ended: the counters are final.",
+    );
+    o.sample("grabstorm_load_stopped", &[], u8::from(snap.load.stopped));
 
     if let Some(r) = &snap.redirects {
         o.family(

@@ -415,6 +415,7 @@ fn base(elapsed_ms: u64) -> Snapshot {
             grabbers: 1_000,
             paused: false,
             done: false,
+            stopped: false,
         },
         ..Default::default()
     }
