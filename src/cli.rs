@@ -132,7 +132,7 @@ pub struct ExportArgs {
     /// Serve the run's metrics as OpenMetrics (Prometheus) text at
     /// http://ADDR/metrics while the run lasts, its final values until the
     /// topology is removed (off by default). ADDR is a loopback IP and a
-    /// port (127.0.0.0/8 or [::1]; anything else is refused), e.g.
+    /// port (127.0.0.0/8 or ::1; anything else is refused), e.g.
     /// 127.0.0.1:9464. Every name starts with grabstorm_: operations and
     /// errors by workload and kind, the latency histogram, grabbers, node
     /// roles, and once the run ended failovers and lost writes by cause
