@@ -294,6 +294,16 @@ fn metrics_scrapes_and_out_files_agree_with_the_report() {
     assert!(argv
         .windows(2)
         .any(|w| w == ["--metrics", &format!("127.0.0.1:{port}")]));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    let versions = format!(
+        "| versions | grabstorm {}, Redis {version} |",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(md.contains(&versions), "{md}");
+    assert!(
+        md.contains(&format!("| started | {started} (UTC) |")),
+        "{md}"
+    );
 }
 
 /// `--metrics` on anything but loopback is refused when the command line
