@@ -232,6 +232,9 @@ pub async fn run(
         );
     }
     let mut lab = Lab::start(config).await?;
+    if let (Some(at), false) = (lab.metrics_addr(), args.json) {
+        eprintln!("grabstorm load: metrics at http://{at}/metrics");
+    }
     let progress = (!args.json).then(|| tokio::spawn(progress_line(lab.snapshots())));
     // Ends on its duration, the hard cap, or a stop signal.
     let reason = lab.wait_end().await;

@@ -133,6 +133,8 @@ pub struct Lab {
     /// and joined at the very end of `finish`, so a scrape during the audit
     /// and the teardown reads the run's final values.
     metrics: Option<(DropGuard, JoinHandle<()>)>,
+    /// Where the `--metrics` endpoint listens.
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Lab {
@@ -382,9 +384,12 @@ impl Lab {
             pool: pool.clone(),
         }));
 
-        let metrics = match endpoint {
-            Some(endpoint) => {
-                let at = endpoint.local_addr().context("the --metrics listener")?;
+        let metrics_addr = match &endpoint {
+            Some(e) => Some(e.local_addr().context("the --metrics listener")?),
+            None => None,
+        };
+        let metrics = match (endpoint, metrics_addr) {
+            (Some(endpoint), Some(at)) => {
                 bus.emit(
                     "lab",
                     EventKind::Note {
@@ -395,7 +400,7 @@ impl Lab {
                 let task = tokio::spawn(endpoint.serve(snapshots.clone(), stop.clone()));
                 Some((stop.drop_guard(), task))
             }
-            None => None,
+            _ => None,
         };
 
         let stop = config.shutdown.token().child_token();
@@ -445,6 +450,7 @@ impl Lab {
             started_at,
             redis_version,
             metrics,
+            metrics_addr,
         })
     }
 
@@ -464,6 +470,11 @@ impl Lab {
     /// Where the journal and the report go.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
+    }
+
+    /// Where `--metrics` serves the run's OpenMetrics text (None: not asked).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn config(&self) -> &LabConfig {

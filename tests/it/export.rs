@@ -147,6 +147,10 @@ fn metrics_scrapes_and_out_files_agree_with_the_report() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(status.success(), "load: {stderr}");
+    assert!(
+        stderr.contains(&format!("metrics at http://127.0.0.1:{port}/metrics")),
+        "{stderr}"
+    );
     // The endpoint stopped with the run.
     assert!(scrape(port).is_none());
 
