@@ -12,8 +12,10 @@ pub use workload::{LockArgs, RedPacketArgs, SeckillArgs};
 
 use crate::commands;
 use crate::limits;
+use crate::topology::external::ExternalTarget;
 use crate::topology::{HaMode, Persistence, TopologySpec};
 use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const ABOUT: &str = "A terminal chaos lab for Redis high availability.
@@ -34,6 +36,8 @@ const AFTER_HELP: &str = "Examples:
   grabstorm load --metrics 127.0.0.1:9464 --out out/   OpenMetrics at /metrics; report, charts, CSV, hlog in out/
   grabstorm fault segfault master            crash the master of the running topology
   grabstorm run scenarios/failover-segfault.toml --headless --out out/
+  grabstorm load --sentinel 127.0.0.1:26379 --password PW --fault \"5s segfault master\"
+                                             a topology grabstorm did not start (its keys only)
   grabstorm ring --servers 4 --vnodes 1,10,100,1000 --keys 20000 --narrate
   grabstorm down --all                       remove everything any grabstorm run left behind";
 
@@ -98,6 +102,91 @@ pub enum Command {
     /// modulo and by a ring with virtual nodes, remove or add a server,
     /// count on the servers what moved.
     Ring(Box<commands::ring::RingArgs>),
+}
+
+/// Where to find a topology grabstorm did not start, shared by every
+/// command that drives or reads one (`load`, `run`, `tui`, `status`,
+/// `fault`, `audit`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExternalArgs {
+    /// Attach to the topology these sentinels monitor (comma-separated
+    /// loopback HOST:PORT), instead of one grabstorm starts. The nodes are
+    /// the ones Sentinel reports, named redis-1.. and sentinel-1.. in the
+    /// order of their addresses. Only the run's own keys are touched.
+    #[arg(long, value_name = "HOST:PORT,..", value_delimiter = ',', conflicts_with = "cluster",
+          value_parser = crate::topology::external::parse_loopback, help_heading = "Attach")]
+    pub sentinel: Vec<SocketAddr>,
+    /// Attach to the Redis Cluster these nodes belong to (comma-separated
+    /// loopback HOST:PORT; one answering node is enough). The nodes are the
+    /// ones CLUSTER NODES reports, named redis-1.. in address order, shards
+    /// numbered in slot order.
+    #[arg(long, value_name = "HOST:PORT,..", value_delimiter = ',',
+          value_parser = crate::topology::external::parse_loopback, help_heading = "Attach")]
+    pub cluster: Vec<SocketAddr>,
+    /// Password of the attached nodes and sentinels (AUTH).
+    #[arg(
+        long,
+        env = "GRABSTORM_PASSWORD",
+        hide_env_values = true,
+        value_name = "PW",
+        help_heading = "Attach"
+    )]
+    pub password: Option<String>,
+    /// Where the host reaches an address Sentinel or Cluster report
+    /// (NAT, Docker bridges, port-forwards), e.g.
+    /// 172.28.0.11:6379=127.0.0.1:16379. Repeatable. Reported loopback
+    /// addresses need no map; any other unmapped one is refused.
+    #[arg(long = "addr-map", value_name = "REPORTED=HOST:PORT",
+          value_parser = crate::topology::external::parse_addr_map, help_heading = "Attach")]
+    pub addr_map: Vec<(String, SocketAddr)>,
+}
+
+impl ExternalArgs {
+    /// The topology to attach to, when `--sentinel` or `--cluster` names
+    /// one; `master_name` is the name the sentinels monitor.
+    pub fn target(&self, master_name: &str) -> Option<ExternalTarget> {
+        let (mode, seeds) = if !self.sentinel.is_empty() {
+            (HaMode::Sentinel, &self.sentinel)
+        } else if !self.cluster.is_empty() {
+            (HaMode::Cluster, &self.cluster)
+        } else {
+            return None;
+        };
+        Some(ExternalTarget {
+            mode,
+            seeds: seeds.clone(),
+            master_name: master_name.to_string(),
+            password: self.password.clone(),
+            addr_map: self.addr_map.clone(),
+        })
+    }
+}
+
+/// [`ExternalArgs`] with the master name, for the commands that do not
+/// take the topology flags (`status`, `fault`, `audit`, `run`).
+#[derive(Args, Debug, Clone)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub external: ExternalArgs,
+    /// With --sentinel: the name the sentinels monitor the master under.
+    #[arg(long, default_value_t = TopologySpec::default().master_name, help_heading = "Attach")]
+    pub master_name: String,
+}
+
+impl Default for AttachArgs {
+    fn default() -> Self {
+        AttachArgs {
+            external: ExternalArgs::default(),
+            master_name: TopologySpec::default().master_name,
+        }
+    }
+}
+
+impl AttachArgs {
+    /// The topology to attach to, when `--sentinel` or `--cluster` names one.
+    pub fn target(&self) -> Option<ExternalTarget> {
+        self.external.target(&self.master_name)
+    }
 }
 
 pub use crate::topology::select::BackendChoice;

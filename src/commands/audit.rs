@@ -25,6 +25,8 @@ pub struct AuditArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub attach: crate::cli::AttachArgs,
 }
 
 pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCode> {
@@ -46,20 +48,28 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     let (source, node, auth) = match (args.addr, record.fixed_addr) {
         // A node of the running topology needs its password; a standalone server none.
         (Some(a), _) | (None, Some(a)) => {
-            let auth = crate::topology::state::load(&state_dir)
-                .ok()
-                .filter(|t| t.node_by_addr(&a.to_string()).is_some())
-                .map(|t| t.auth())
-                .unwrap_or_default();
+            let auth = match &args.attach.external.password {
+                Some(pw) => crate::topology::Auth::password(Some(pw)),
+                None => crate::topology::state::load(&state_dir)
+                    .ok()
+                    .filter(|t| t.node_by_addr(&a.to_string()).is_some())
+                    .map(|t| t.auth())
+                    .unwrap_or_default(),
+            };
             (AuditSource::Node(a), a.to_string(), auth)
         }
         (None, None) => {
-            let t = crate::topology::state::load(&state_dir).with_context(|| {
-                format!(
-                    "no running topology in {} to audit against (or pass --addr)",
-                    state_dir.display()
-                )
-            })?;
+            let t = match args.attach.target() {
+                Some(target) => crate::topology::external::discover(&target)
+                    .await
+                    .context("attaching to the topology")?,
+                None => crate::topology::state::load(&state_dir).with_context(|| {
+                    format!(
+                        "no running topology in {} to audit against (or pass --addr, --sentinel or --cluster)",
+                        state_dir.display()
+                    )
+                })?,
+            };
             if t.spec.is_cluster() {
                 let auth = t.auth();
                 (

@@ -8,7 +8,7 @@ use crate::cli::GlobalArgs;
 use crate::commands::EXIT_FAILED;
 use crate::faults::{parse_duration, FaultError, FaultKind, FaultRequest, Injector, Target};
 use crate::metrics::EventBus;
-use crate::topology::{select, state};
+use crate::topology::state;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,8 +17,13 @@ use std::time::Duration;
 #[derive(Args, Debug, Clone, Default)]
 pub struct FaultArgs {
     /// segfault, shutdown, shutdown-save, kill, pause, resume, partition
-    /// (Docker only), heal, restart or slow; in Cluster mode also failover,
-    /// failover-force, failover-takeover (CLUSTER FAILOVER on a replica).
+    /// (Docker only), heal, restart, slow (DEBUG SLEEP) or client-pause
+    /// (CLIENT PAUSE ALL); failover: in Sentinel mode on a sentinel
+    /// (SENTINEL FAILOVER), in Cluster mode on a replica (CLUSTER
+    /// FAILOVER), and failover-force, failover-takeover. On a topology
+    /// attached with --sentinel/--cluster only the kinds sent as Redis
+    /// commands: segfault, shutdown, shutdown-save, slow, client-pause,
+    /// failover*.
     #[arg(value_name = "KIND", value_parser = parse_kind)]
     pub kind: Option<FaultKind>,
     /// master, replica, replica-N, sentinel-N, redis-N, or all (restart,
@@ -27,7 +32,7 @@ pub struct FaultArgs {
     /// of injection.
     #[arg(value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
-    /// Pause, partition, slow: end the fault after this long (e.g. 3s, 500ms).
+    /// Pause, partition, slow, client-pause: end the fault after this long (e.g. 3s, 500ms).
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Partition only: cut the node off from these nodes only (comma-separated).
@@ -35,6 +40,8 @@ pub struct FaultArgs {
     /// undoes every cut NODE is part of, `heal all` every cut.
     #[arg(long, value_name = "NODES", value_delimiter = ',')]
     pub from: Vec<String>,
+    #[command(flatten)]
+    pub attach: crate::cli::AttachArgs,
 }
 
 fn parse_kind(s: &str) -> Result<FaultKind, String> {
@@ -56,8 +63,22 @@ pub async fn run(
         );
     };
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    let topology = state::load(&state_dir)?;
-    let (backend, _) = select::backend_of(topology.backend, &state_dir).await?;
+    let attached = args.attach.target();
+    if attached.is_some() {
+        // Refused before anything is asked of the nodes.
+        crate::faults::check_shape(
+            &FaultRequest {
+                kind,
+                target: target.clone(),
+                duration: args.duration,
+                from: args.from.clone(),
+                reshard: None,
+                scale: None,
+            },
+            Some(crate::topology::BackendKind::External),
+        )?;
+    }
+    let (topology, backend) = crate::commands::topology_of(&state_dir, attached).await?;
     let shared = Arc::new(tokio::sync::Mutex::new(topology));
     let injector = Injector::new(backend, shared.clone(), EventBus::new());
     let req = FaultRequest {
@@ -81,10 +102,10 @@ pub async fn run(
         }
     };
     println!("{done}");
-    if kind == FaultKind::Restart {
+    if kind == FaultKind::Restart && args.attach.target().is_none() {
         state::save(&state_dir, &*shared.lock().await)?;
     }
-    if req.duration.is_some() || kind == FaultKind::Slow {
+    if req.duration.is_some() || matches!(kind, FaultKind::Slow | FaultKind::ClientPause) {
         tokio::select! {
             _ = injector.wait() => {}
             _ = shutdown.requested() => {

@@ -5,7 +5,7 @@
 //! [`WorkloadArgs`] (the workload, load and fault flags) is shared with
 //! `tui` and `run`: flatten it and call [`WorkloadArgs::lab_config`].
 
-use crate::cli::{BackendArgs, ExportArgs, GlobalArgs, SpecArgs};
+use crate::cli::{BackendArgs, ExportArgs, ExternalArgs, GlobalArgs, SpecArgs};
 use crate::cli::{LockArgs, RedPacketArgs, SeckillArgs};
 use crate::client::ClientMode;
 use crate::commands::{EXIT_FAILED, EXIT_USAGE};
@@ -70,6 +70,12 @@ pub struct WorkloadArgs {
     /// CROSSSLOT (counted as its own error class).
     #[arg(long, help_heading = "Load")]
     pub no_hash_tags: bool,
+    /// Prefix of every key the run writes, reads or deletes: the keys are
+    /// `PREFIX:<run id>:...`, and nothing outside them is touched (the
+    /// audit checks only them). 1 to 64 characters, no spaces or braces.
+    #[arg(long, default_value = crate::workload::grabber::DEFAULT_PREFIX, value_name = "PREFIX",
+          help_heading = "Load", value_parser = parse_prefix)]
+    pub prefix: String,
     /// A fault to inject during the run: "AT KIND TARGET [for D] [from NODES]",
     /// e.g. "5s segfault master"; in a cluster also "5s reshard 3000 1->2",
     /// "5s scale add", "20s scale remove 4". Repeatable.
@@ -104,6 +110,7 @@ impl Default for WorkloadArgs {
             think_ms: 0,
             client: ClientMode::Sentinel,
             no_hash_tags: false,
+            prefix: crate::workload::grabber::DEFAULT_PREFIX.to_string(),
             faults: Vec::new(),
             settle_timeout: Duration::from_secs(30),
             redpacket: RedPacketArgs::default(),
@@ -112,6 +119,10 @@ impl Default for WorkloadArgs {
             export: ExportArgs::default(),
         }
     }
+}
+
+pub fn parse_prefix(s: &str) -> Result<String, String> {
+    crate::workload::grabber::check_prefix(s).map(|()| s.to_string())
 }
 
 /// A seed from the clock, for runs without `--seed`.
@@ -157,6 +168,7 @@ impl WorkloadArgs {
             locks: self.locks.config(),
             client: self.client,
             hash_tags: self.no_hash_tags.then_some(false),
+            key_prefix: Some(self.prefix.clone()),
             faults: self.faults.clone(),
             settle_timeout: self.settle_timeout,
             shutdown: shutdown.clone(),
@@ -176,6 +188,8 @@ pub struct LoadCommandArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
     #[command(flatten)]
+    pub external: ExternalArgs,
+    #[command(flatten)]
     pub load: WorkloadArgs,
     /// Write the run's files into DIR: report.json, report.md, the charts,
     /// throughput.csv, latency.hlog and the journal (default: the run's
@@ -193,7 +207,14 @@ pub async fn run(
     shutdown: &Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    let target = if args.attach {
+    let external = args.external.target(&args.spec.master_name);
+    if external.is_some() && args.attach {
+        eprintln!("grabstorm load: --attach (the state dir's topology) and --sentinel/--cluster (one grabstorm did not start) exclude each other");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let target = if let Some(t) = &external {
+        LabTarget::External(t.clone())
+    } else if args.attach {
         LabTarget::Attach
     } else {
         LabTarget::Start {
@@ -219,11 +240,13 @@ pub async fn run(
         eprintln!("grabstorm load: {e}");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    if !args.attach {
-        if let Err(e) = check_faults(&args.backend, &args.spec, &config.faults) {
-            eprintln!("grabstorm load: refused before anything started: {e}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+    if let Err(e) = match &external {
+        Some(_) => check_attached_faults(&config.faults),
+        None if args.attach => Ok(()),
+        None => check_faults(&args.backend, &args.spec, &config.faults),
+    } {
+        eprintln!("grabstorm load: refused before anything started: {e}");
+        return Ok(ExitCode::from(EXIT_USAGE));
     }
     if !args.json {
         eprintln!(
@@ -279,6 +302,15 @@ pub fn check_faults(
     faults: &[ScheduledFault],
 ) -> Result<(), crate::faults::FaultError> {
     crate::faults::check_plan(faults, &spec.to_spec(), backend.backend.kind())
+}
+
+/// Refuses the `--fault`s an attached topology cannot have: those that
+/// need the node's process or container. Targets are checked when each
+/// fault fires, against the nodes Sentinel or Cluster reported.
+pub fn check_attached_faults(faults: &[ScheduledFault]) -> Result<(), crate::faults::FaultError> {
+    faults.iter().try_for_each(|f| {
+        crate::faults::check_shape(&f.fault, Some(crate::topology::BackendKind::External))
+    })
 }
 
 /// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.

@@ -28,6 +28,27 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status when the run worked but an expectation or check failed.
 pub const EXIT_FAILED: u8 = 1;
 
+/// The topology a command reads or breaks, and the backend that runs it:
+/// the one `--sentinel`/`--cluster` names (found now, from what it
+/// reports), else the one a `grabstorm up` left in `state_dir`.
+pub async fn topology_of(
+    state_dir: &std::path::Path,
+    external: Option<crate::topology::external::ExternalTarget>,
+) -> anyhow::Result<(
+    crate::topology::Topology,
+    std::sync::Arc<dyn crate::topology::Backend>,
+)> {
+    use anyhow::Context;
+    let topology = match external {
+        Some(target) => crate::topology::external::discover(&target)
+            .await
+            .context("attaching to the topology")?,
+        None => crate::topology::state::load(state_dir)?,
+    };
+    let (backend, _) = crate::topology::select::backend_of(topology.backend, state_dir).await?;
+    Ok((topology, backend))
+}
+
 /// Runs the parsed command line. Commands that start something take the
 /// [`Shutdown`] and end their run on a signal; the short read-only ones
 /// are simply dropped on a signal; `down` finishes what it removes. `main`

@@ -48,6 +48,11 @@ pub struct RunArgs {
     pub no_hash_tags: bool,
     #[command(flatten)]
     pub export: crate::cli::ExportArgs,
+    /// Prefix of every key the run touches (`PREFIX:<run id>:...`).
+    #[arg(long, value_name = "PREFIX", value_parser = crate::commands::load::parse_prefix)]
+    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub attach: crate::cli::AttachArgs,
 }
 
 pub async fn run(
@@ -74,6 +79,8 @@ pub async fn run(
         no_hash_tags: args.no_hash_tags,
         metrics: args.export.metrics,
         command_line: crate::cli::command_line(),
+        external: args.attach.target(),
+        key_prefix: args.prefix.clone(),
     };
     let result = if args.headless {
         runner::run_headless(&scenario, &opts).await
@@ -134,8 +141,8 @@ async fn run_dashboard(
     opts: &RunOptions,
     shutdown: &Shutdown,
 ) -> Result<Finished, RunFailure> {
-    let backend = runner::resolve_backend(s, opts.backend).map_err(RunFailure::Environment)?;
-    let lab = Lab::start(runner::lab_config(s, opts, backend))
+    let config = runner::prepare(s, opts).map_err(RunFailure::Environment)?;
+    let lab = Lab::start(config)
         .await
         .map_err(|e| environment(format!("{e:#}")))?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());

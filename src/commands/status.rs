@@ -22,6 +22,8 @@ pub struct StatusArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub attach: crate::cli::AttachArgs,
 }
 
 #[derive(Serialize)]
@@ -60,9 +62,18 @@ async fn named_master(topology: &Topology, sentinel: std::net::SocketAddr) -> Op
 
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    let topology = state::load(&state_dir)?;
-    // The backend tells paused from dead; without it (Docker unreachable) the nodes still answer for themselves.
-    let backend = select::backend_of(topology.backend, &state_dir).await.ok();
+    let (topology, backend) = match args.attach.target() {
+        Some(t) => {
+            let (topology, backend) = crate::commands::topology_of(&state_dir, Some(t)).await?;
+            (topology, Some((backend, String::new())))
+        }
+        None => {
+            let topology = state::load(&state_dir)?;
+            // The backend tells paused from dead; without it (Docker unreachable) the nodes still answer for themselves.
+            let backend = select::backend_of(topology.backend, &state_dir).await.ok();
+            (topology, backend)
+        }
+    };
     let mut view = live::observe_with(&topology, backend.as_ref().map(|(b, _)| b.as_ref())).await;
     for n in view
         .nodes

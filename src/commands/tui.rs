@@ -32,6 +32,8 @@ pub struct TuiArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
     #[command(flatten)]
+    pub external: crate::cli::ExternalArgs,
+    #[command(flatten)]
     pub load: WorkloadArgs,
     /// Play this scenario file in the dashboard (the same as `grabstorm run FILE`).
     #[arg(long, value_name = "FILE")]
@@ -54,6 +56,7 @@ impl Default for TuiArgs {
         TuiArgs {
             backend: BackendArgs::default(),
             spec: SpecArgs::default(),
+            external: Default::default(),
             load: WorkloadArgs::default(),
             scenario: None,
             keep: false,
@@ -85,32 +88,57 @@ pub async fn run(
             keep: args.keep,
             no_hash_tags: args.load.no_hash_tags,
             export: args.load.export.clone(),
+            prefix: Some(args.load.prefix.clone()),
+            attach: crate::cli::AttachArgs {
+                external: args.external.clone(),
+                master_name: args.spec.master_name.clone(),
+            },
         };
         return crate::commands::run::run(global, run_args, shutdown).await;
     }
     if args.load.hard_cap == WorkloadArgs::default().hard_cap {
         args.load.hard_cap = DASHBOARD_HARD_CAP;
     }
-    if let Err(e) =
-        crate::commands::load::check_faults(&args.backend, &args.spec, &args.load.faults)
-    {
+    let external = args.external.target(&args.spec.master_name);
+    let checked = match &external {
+        Some(_) => crate::commands::load::check_attached_faults(&args.load.faults),
+        None => crate::commands::load::check_faults(&args.backend, &args.spec, &args.load.faults),
+    };
+    if let Err(e) = checked {
         eprintln!("grabstorm tui: refused before anything started: {e}");
         return Ok(ExitCode::from(crate::commands::EXIT_USAGE));
     }
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
-    let target = LabTarget::Start {
-        backend: args.backend.selection(),
-        spec: args.spec.to_spec(),
-        keep: args.keep,
-        // `grabstorm status` and `grabstorm fault` see the dashboard's run.
-        save_state: true,
+    let target = match external {
+        Some(t) => LabTarget::External(t),
+        None => LabTarget::Start {
+            backend: args.backend.selection(),
+            spec: args.spec.to_spec(),
+            keep: args.keep,
+            // `grabstorm status` and `grabstorm fault` see the dashboard's run.
+            save_state: true,
+        },
     };
     let config = args
         .load
         .lab_config(target, state_dir, args.out.clone(), None, shutdown);
+    let topology = match &config.target {
+        LabTarget::External(t) => format!(
+            "attaching to the topology at {}",
+            t.seeds
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!(
+            "starting the topology ({} replicas, {} sentinels)",
+            args.spec.replicas, args.spec.sentinels
+        ),
+    };
     eprintln!(
-        "grabstorm: starting the topology ({} replicas, {} sentinels) and {} grabbers ({}), seed {} ...",
-        args.spec.replicas, args.spec.sentinels, config.grabbers, config.workload, config.seed
+        "grabstorm: {topology} and {} grabbers ({}), seed {} ...",
+        config.grabbers, config.workload, config.seed
     );
     let lab = Lab::start(config).await?;
 

@@ -404,10 +404,12 @@ impl Injector {
             name: node.to_string(),
             known: known(),
         })?;
-        if kind.is_cluster_failover() {
-            if !topology.spec.is_cluster() {
+        if kind.is_cluster_failover() && !topology.spec.is_cluster() {
+            // Sentinel mode: one sentinel is asked (SENTINEL FAILOVER).
+            if kind != FaultKind::Failover || n.kind != NodeKind::Sentinel {
                 return Err(FaultError::NeedsCluster { kind });
             }
+        } else if kind.is_cluster_failover() {
             let role = replication::read(n.host_addr, &topology.auth()).await;
             if !role.as_ref().is_some_and(|r| r.is_replica()) {
                 return Err(FaultError::NeedsReplica {
@@ -419,7 +421,7 @@ impl Injector {
                 });
             }
         }
-        if matches!(kind, FaultKind::Segfault | FaultKind::Slow) && n.kind == NodeKind::Sentinel {
+        if kind.needs_redis() && n.kind == NodeKind::Sentinel {
             return Err(FaultError::NeedsRedis {
                 kind,
                 node: node.to_string(),
@@ -449,6 +451,7 @@ impl Injector {
             })?;
         let down = || FaultError::AlreadyDown {
             node: node.to_string(),
+            attached: self.backend.kind() == crate::topology::BackendKind::External,
         };
         let paused = || FaultError::Paused {
             node: node.to_string(),
@@ -620,6 +623,63 @@ impl Injector {
                 });
                 Ok(format!("{node} stalls for {} (DEBUG SLEEP)", duration(d)))
             }
+            FaultKind::ClientPause => {
+                let d = req.duration.unwrap_or(DEFAULT_SLOW);
+                let t0 = self.bus.now_ms();
+                let mut conn = admin_conn(addr, topology, node).await?;
+                redis::cmd("CLIENT")
+                    .arg("PAUSE")
+                    .arg(d.as_millis() as u64)
+                    .arg("ALL")
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .with_context(|| format!("{node} refused CLIENT PAUSE"))?;
+                self.record(
+                    t0,
+                    EventKind::FaultInjected {
+                        fault: kind.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                // Redis ends the pause itself; the timeline says when.
+                let bus = self.bus.clone();
+                let name = node.to_string();
+                self.tasks.spawn(async move {
+                    tokio::time::sleep(d).await;
+                    bus.emit(
+                        SOURCE,
+                        EventKind::FaultHealed {
+                            fault: FaultKind::ClientPause.to_string(),
+                            node: name,
+                        },
+                    );
+                });
+                Ok(format!(
+                    "{node} answers no client for {} (CLIENT PAUSE ALL); its replicas still stream",
+                    duration(d)
+                ))
+            }
+            FaultKind::Failover if !topology.spec.is_cluster() => {
+                let t0 = self.bus.now_ms();
+                let mut conn = admin_conn(addr, topology, node).await?;
+                redis::cmd("SENTINEL")
+                    .arg("FAILOVER")
+                    .arg(&topology.spec.master_name)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .with_context(|| format!("{node} refused SENTINEL FAILOVER"))?;
+                self.record(
+                    t0,
+                    EventKind::FaultInjected {
+                        fault: kind.to_string(),
+                        node: node.to_string(),
+                    },
+                );
+                Ok(format!(
+                    "{node} asked to fail {} over now (SENTINEL FAILOVER)",
+                    topology.spec.master_name
+                ))
+            }
             FaultKind::Failover | FaultKind::FailoverForce | FaultKind::FailoverTakeover => {
                 let option = match kind {
                     FaultKind::FailoverForce => Some("FORCE"),
@@ -627,14 +687,7 @@ impl Injector {
                     _ => None,
                 };
                 let t0 = self.bus.now_ms();
-                let mut conn = crate::topology::conn::open(
-                    addr,
-                    &topology.auth(),
-                    Duration::from_secs(2),
-                    Duration::from_secs(2),
-                )
-                .await
-                .with_context(|| format!("connecting to {node}"))?;
+                let mut conn = admin_conn(addr, topology, node).await?;
                 let mut cmd = redis::cmd("CLUSTER");
                 cmd.arg("FAILOVER");
                 if let Some(o) = option {
@@ -877,6 +930,22 @@ impl Injector {
 
 /// Sends a command that kills the node; `Ok` when the connection dropped
 /// (the node went), `Err(answer)` when the node answered instead.
+/// A connection to `node` for one admin command (2 s to connect and to answer).
+async fn admin_conn(
+    addr: SocketAddr,
+    topology: &Topology,
+    node: &str,
+) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    crate::topology::conn::open(
+        addr,
+        &topology.auth(),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    )
+    .await
+    .with_context(|| format!("connecting to {node}"))
+}
+
 async fn send_fatal(addr: SocketAddr, auth: &Auth, args: &[&str]) -> Result<(), String> {
     let mut conn = match crate::client::connect(addr, auth).await {
         Ok(c) => c,

@@ -33,8 +33,8 @@ pub enum FaultError {
     AllNotAllowed(FaultKind),
     #[error("{0}")]
     NothingToDo(String),
-    #[error("{node} is already down: `grabstorm fault restart {node}` starts it again")]
-    AlreadyDown { node: String },
+    #[error("{node} is already down: {}", if *.attached { "it does not answer, and grabstorm did not start it: start it again where it runs".to_string() } else { format!("`grabstorm fault restart {}` starts it again", .node) })]
+    AlreadyDown { node: String, attached: bool },
     #[error("{node} is paused: resume it first (`grabstorm fault resume {node}`)")]
     Paused { node: String },
     #[error("{node} is not paused: nothing to resume")]
@@ -43,9 +43,15 @@ pub enum FaultError {
     StillRunning { node: String },
     #[error("{kind} needs the Docker backend: local processes all share the host's loopback, so a node cannot be cut off from its peers while the host still reaches it; start the topology with --backend docker")]
     NeedsDocker { kind: FaultKind },
+    #[error("{kind} needs the node's process or container, and grabstorm did not start this topology (attached with --sentinel/--cluster): on an attached topology the faults are the ones sent as Redis commands: segfault (DEBUG SEGFAULT), shutdown, shutdown-save (SHUTDOWN), slow (DEBUG SLEEP), and on a cluster failover, failover-force, failover-takeover (CLUSTER FAILOVER)")]
+    NotOurs { kind: FaultKind },
+    #[error("{kind} moves or adds nodes and keys of a cluster grabstorm did not start (attached with --cluster): refused, the run touches only its own keys")]
+    NotOursToReshape { kind: FaultKind },
     #[error("{kind} needs a Redis node, and {node} is a sentinel (sentinels have no DEBUG command): use kill or shutdown")]
     NeedsRedis { kind: FaultKind, node: String },
-    #[error("{0} takes no duration (`for ...` / --for is for pause, partition and slow)")]
+    #[error(
+        "{0} takes no duration (`for ...` / --for is for pause, partition, slow and client-pause)"
+    )]
     DurationNotAllowed(FaultKind),
     #[error("{0} takes no peers (`from ...` / --from is for partition)")]
     FromNotAllowed(FaultKind),
@@ -59,7 +65,7 @@ pub enum FaultError {
         mode: crate::topology::HaMode,
         allowed: String,
     },
-    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster", match kind { FaultKind::Reshard => "slot migration", FaultKind::Scale => "a shard joins or leaves", _ => "CLUSTER FAILOVER" })]
+    #[error("{kind} is a Redis Cluster fault ({}): this topology runs Sentinel; `grabstorm up --mode cluster` starts a cluster{}", match kind { FaultKind::Reshard => "slot migration", FaultKind::Scale => "a shard joins or leaves", _ => "CLUSTER FAILOVER" }, if *kind == FaultKind::Failover { " (in Sentinel mode, `failover sentinel-K` asks sentinel K for SENTINEL FAILOVER)" } else { "" })]
     NeedsCluster { kind: FaultKind },
     #[error("{kind} {node}: {node} is not a replica now ({role}); target a replica, e.g. `{kind} replica-1`")]
     NeedsReplica {
@@ -99,8 +105,15 @@ pub enum FaultKind {
     Restart,
     /// Stall the node (`DEBUG SLEEP`).
     Slow,
+    /// `CLIENT PAUSE <ms> ALL`: the node answers no client (Sentinel's
+    /// pings and the grabbers included) for the duration, while its
+    /// replicas still stream from it. A Redis command: it works on a
+    /// topology grabstorm did not start.
+    ClientPause,
     /// Cluster mode: `CLUSTER FAILOVER` sent to a replica, which takes
-    /// over its master's slots after catching up (nothing acknowledged is lost).
+    /// over its master's slots after catching up (nothing acknowledged is
+    /// lost). Sentinel mode: `SENTINEL FAILOVER` sent to a sentinel, which
+    /// promotes a replica without waiting for the master to fail.
     Failover,
     /// `CLUSTER FAILOVER FORCE`: without the old master's agreement (it may
     /// be down), still with the other masters' votes.
@@ -118,7 +131,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Segfault,
         FaultKind::Shutdown,
         FaultKind::ShutdownSave,
@@ -129,6 +142,7 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Restart,
         FaultKind::Slow,
+        FaultKind::ClientPause,
         FaultKind::Failover,
         FaultKind::FailoverForce,
         FaultKind::FailoverTakeover,
@@ -136,7 +150,40 @@ impl FaultKind {
         FaultKind::Scale,
     ];
 
-    /// A Cluster-only kind (`CLUSTER FAILOVER` and its variants).
+    /// Whether it needs the node's process or container (a signal, a
+    /// freeze, a network cut, a start), not only a Redis command: what an
+    /// attached topology cannot have.
+    pub fn needs_process(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Kill
+                | FaultKind::Pause
+                | FaultKind::Resume
+                | FaultKind::Partition
+                | FaultKind::Heal
+                | FaultKind::Restart
+        )
+    }
+
+    /// Whether it lasts a while (`for D`): pause, partition, slow, client-pause.
+    pub fn takes_duration(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Pause | FaultKind::Partition | FaultKind::Slow | FaultKind::ClientPause
+        )
+    }
+
+    /// Whether it acts through a Redis data node's own commands (`DEBUG`,
+    /// `CLIENT PAUSE`), which a sentinel does not have.
+    pub fn needs_redis(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Segfault | FaultKind::Slow | FaultKind::ClientPause
+        )
+    }
+
+    /// A kind of failover asked for (`CLUSTER FAILOVER` and its variants,
+    /// `SENTINEL FAILOVER`).
     pub fn is_cluster_failover(self) -> bool {
         matches!(
             self,
@@ -156,6 +203,7 @@ impl FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Restart => "restart",
             FaultKind::Slow => "slow",
+            FaultKind::ClientPause => "client-pause",
             FaultKind::Failover => "failover",
             FaultKind::FailoverForce => "failover-force",
             FaultKind::FailoverTakeover => "failover-takeover",
@@ -521,7 +569,7 @@ impl FromStr for ScheduledFault {
 /// Refuses a request whose parts do not fit its kind (a duration or peers
 /// where none apply, a partition on local processes), whatever the
 /// topology's state. `backend` None: not chosen yet.
-pub(crate) fn check_shape(
+pub fn check_shape(
     req: &FaultRequest,
     backend: Option<crate::topology::BackendKind>,
 ) -> Result<(), FaultError> {
@@ -532,16 +580,19 @@ pub(crate) fn check_shape(
     if (kind == FaultKind::Scale) != req.scale.is_some() {
         return Err(FaultError::ScaleNeedsStep);
     }
-    if req.duration.is_some()
-        && !matches!(
-            kind,
-            FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
-        )
-    {
+    if req.duration.is_some() && !kind.takes_duration() {
         return Err(FaultError::DurationNotAllowed(kind));
     }
     if !req.from.is_empty() && kind != FaultKind::Partition {
         return Err(FaultError::FromNotAllowed(kind));
+    }
+    if backend == Some(crate::topology::BackendKind::External) {
+        if matches!(kind, FaultKind::Reshard | FaultKind::Scale) {
+            return Err(FaultError::NotOursToReshape { kind });
+        }
+        if kind.needs_process() {
+            return Err(FaultError::NotOurs { kind });
+        }
     }
     if matches!(kind, FaultKind::Partition | FaultKind::Heal)
         && backend == Some(crate::topology::BackendKind::Local)
@@ -572,8 +623,12 @@ pub fn check_plan(
         let req = &f.fault;
         let kind = req.kind;
         check_shape(req, backend)?;
+        // Sentinel mode's failover asks one sentinel (SENTINEL FAILOVER).
+        let sentinel_failover =
+            kind == FaultKind::Failover && matches!(req.target, Target::Sentinel(_));
         if (kind.is_cluster_failover() || matches!(kind, FaultKind::Reshard | FaultKind::Scale))
             && !spec.is_cluster()
+            && !sentinel_failover
         {
             return Err(FaultError::NeedsCluster { kind });
         }
@@ -604,7 +659,7 @@ pub fn check_plan(
                     replicas: format!("the topology has {} replica(s)", spec.replicas),
                 })
             }
-            Target::Sentinel(_) if matches!(kind, FaultKind::Segfault | FaultKind::Slow) => {
+            Target::Sentinel(_) if kind.needs_redis() => {
                 req.target.check_in(spec)?;
                 return Err(FaultError::NeedsRedis {
                     kind,
@@ -702,6 +757,41 @@ mod tests {
                 kind: FaultKind::Failover
             })
         );
+        assert_eq!(
+            check_plan(&plan("1s failover sentinel-2"), &sentinel, local),
+            Ok(())
+        );
+        assert_eq!(
+            check_plan(&plan("1s client-pause master for 2s"), &sentinel, local),
+            Ok(())
+        );
+        assert!(matches!(
+            check_plan(&plan("1s client-pause sentinel-1"), &sentinel, local),
+            Err(FaultError::NeedsRedis { .. })
+        ));
+        let external = Some(crate::topology::BackendKind::External);
+        for refused in ["1s kill master", "1s pause master for 1s", "1s restart all"] {
+            assert!(
+                matches!(
+                    check_plan(&plan(refused), &sentinel, external),
+                    Err(FaultError::NotOurs { .. })
+                ),
+                "{refused}"
+            );
+        }
+        for allowed in [
+            "1s segfault master",
+            "1s shutdown replica-1",
+            "1s slow master for 1s",
+            "1s client-pause master for 1s",
+            "1s failover sentinel-1",
+        ] {
+            assert_eq!(
+                check_plan(&plan(allowed), &sentinel, external),
+                Ok(()),
+                "{allowed}"
+            );
+        }
         assert!(matches!(
             check_plan(&plan("1s segfault master-1"), &sentinel, local),
             Err(FaultError::NoSuchTarget { .. })

@@ -97,6 +97,7 @@ impl Lab {
                 _ => None,
             },
             hash_tags: self.engine.keys().hash_tags(),
+            key_prefix: self.config.key_prefix.clone().unwrap_or_default(),
         };
         write_json(&self.run_dir.join("run.json"), &record)?;
 
@@ -129,6 +130,7 @@ impl Lab {
             latency: agg.total_latency(),
             latency_buckets: agg.total_buckets(),
             hash_tags: record.hash_tags,
+            key_prefix: record.key_prefix.clone(),
             cluster: self.pool.redirects().map(|redirects| {
                 let mut shards = self.pool.shard_ops();
                 for s in &mut shards {
@@ -412,6 +414,7 @@ async fn audit_on(
 ) -> anyhow::Result<Vec<journal::JournalRecord>> {
     report.run_id = record.run_id.clone();
     report.hash_tags = record.hash_tags;
+    report.key_prefix = record.key_prefix.clone();
     let mut lost = Vec::new();
     for kind in &record.workloads {
         match kind {

@@ -32,6 +32,9 @@ pub enum LabTarget {
     },
     /// The topology a running `grabstorm up` left in the state dir.
     Attach,
+    /// A topology grabstorm did not start, found through the sentinels or
+    /// cluster nodes given (`--sentinel`, `--cluster`); never removed.
+    External(crate::topology::external::ExternalTarget),
     /// One Redis at a fixed loopback address: no Sentinel, no faults
     /// (engine tests, `bench`).
     Fixed(SocketAddr),
@@ -65,6 +68,9 @@ pub struct LabConfig {
     /// Hash tags in key names (`None`: on in cluster mode, off elsewhere;
     /// `Some(false)`: `--no-hash-tags`, the CROSSSLOT demo).
     pub hash_tags: Option<bool>,
+    /// The prefix of every key of the run (`None`: `gs`): the run touches
+    /// nothing outside `<prefix>:<run id>:`.
+    pub key_prefix: Option<String>,
     pub faults: Vec<ScheduledFault>,
     /// Longest wait for the topology to settle before the audit.
     pub settle_timeout: Duration,
@@ -99,6 +105,7 @@ impl Default for LabConfig {
             locks: LockConfig::default(),
             client: ClientMode::Sentinel,
             hash_tags: None,
+            key_prefix: None,
             faults: Vec::new(),
             settle_timeout: Duration::from_secs(30),
             shutdown: Shutdown::default(),
@@ -130,6 +137,10 @@ pub struct RunRecord {
     /// Whether the keys carried hash tags (false in records written before).
     #[serde(default)]
     pub hash_tags: bool,
+    /// The prefix of the run's keys (empty in records written before
+    /// `--prefix` existed: `gs`).
+    #[serde(default)]
+    pub key_prefix: String,
 }
 
 impl RunRecord {
@@ -147,7 +158,7 @@ impl RunRecord {
         sk.rounds.set_created(self.items_created);
         let lock = LockWorkload::new(
             self.locks.clone().unwrap_or_default(),
-            &KeySpace::with_hash_tags(&self.run_id, self.hash_tags),
+            &KeySpace::of(&self.key_prefix, &self.run_id, self.hash_tags),
         )
         .map_err(|e| anyhow::anyhow!("lock settings of run {}: {e}", self.run_id))?;
         Ok(Workloads {

@@ -42,7 +42,7 @@ use crate::metrics::{EventBus, EventKind, Snapshot, TopologyView};
 use crate::report::endpoint::MetricsEndpoint;
 use crate::report::model::Report;
 use crate::topology::guard::{StartOptions, TopologyGuard};
-use crate::topology::{Backend, Topology};
+use crate::topology::{Backend, BackendKind, Topology};
 use crate::workload::engine::{Engine, EngineSetup, Workloads};
 use crate::workload::grabber::KeySpace;
 use crate::workload::lock::LockWorkload;
@@ -194,6 +194,13 @@ impl Lab {
                 let name = t.backend.to_string();
                 (Some(b), Some(t), name, None)
             }
+            LabTarget::External(target) => {
+                let t = crate::topology::external::discover(target)
+                    .await
+                    .context("attaching to the topology")?;
+                let b: Arc<dyn Backend> = Arc::new(crate::topology::external::ExternalBackend);
+                (Some(b), Some(t), BackendKind::External.to_string(), None)
+            }
             LabTarget::Fixed(_) => (None, None, "standalone".to_string(), None),
         };
 
@@ -246,7 +253,11 @@ impl Lab {
         // Hash tags: on by default on a cluster (each script's keys in one
         // slot), off elsewhere (Sentinel mode's key names stay as they were).
         let on_cluster = topology.as_ref().is_some_and(|t| t.spec.is_cluster());
-        let keys = KeySpace::with_hash_tags(&run_id, config.hash_tags.unwrap_or(on_cluster));
+        let keys = KeySpace::of(
+            config.key_prefix.as_deref().unwrap_or_default(),
+            &run_id,
+            config.hash_tags.unwrap_or(on_cluster),
+        );
         let nodes = match &topology {
             Some(t) => t
                 .nodes
@@ -346,7 +357,7 @@ impl Lab {
             let keeps_state = match &config.target {
                 LabTarget::Start { save_state, .. } => *save_state,
                 LabTarget::Attach => true,
-                LabTarget::Fixed(_) => false,
+                LabTarget::External(_) | LabTarget::Fixed(_) => false,
             };
             if keeps_state {
                 inj = inj.saving_state(config.state_dir.clone());

@@ -153,7 +153,14 @@ pub(crate) fn elector(topology: &Topology) -> &'static str {
 pub(super) fn takes_node_away(fault: &str) -> bool {
     matches!(
         fault,
-        "segfault" | "shutdown" | "shutdown-save" | "kill" | "pause" | "partition" | "slow"
+        "segfault"
+            | "shutdown"
+            | "shutdown-save"
+            | "kill"
+            | "pause"
+            | "partition"
+            | "slow"
+            | "client-pause"
     )
 }
 
@@ -215,6 +222,16 @@ pub fn failovers_and_losses(
         let at = events[idx].at_ms;
         let end = faults.get(k + 1).map_or(events.len(), |f| f.0);
         let window = &events[idx..end];
+        // Sentinel mode's SENTINEL FAILOVER is sent to a sentinel: its row
+        // is the master's, as if the master had been hit, with no
+        // +sdown/+odown to wait for.
+        let sentinel_asked;
+        let node = if is_manual_failover(fault) && !topology.spec.is_cluster() {
+            sentinel_asked = master_at(events, idx, topology);
+            sentinel_asked.as_str()
+        } else {
+            node
+        };
         let x = FaultAt {
             fault,
             node,
@@ -225,7 +242,7 @@ pub fn failovers_and_losses(
             throughput,
             topology,
         };
-        if is_manual_failover(fault) {
+        if is_manual_failover(fault) && topology.spec.is_cluster() {
             let mut f = super::cluster_failover::manual(x);
             f.fault_index = ordinal(idx);
             out.push(f);
@@ -516,6 +533,15 @@ fn why_no_failover(
     if total == 0 {
         return "no sentinels: nothing fails the master over".into();
     }
+    if is_manual_failover(&f.fault) {
+        if window.iter().any(|e| {
+            e.sentinel_payload("-failover-abort-no-good-slave")
+                .is_some()
+        }) {
+            return "SENTINEL FAILOVER found no replica fit to promote (-failover-abort-no-good-slave)".into();
+        }
+        return "SENTINEL FAILOVER was accepted, but no +switch-master followed before the next fault or the end of the run".into();
+    }
     let reachable = total - sentinels_unreachable(all, idx, topology).len();
     let majority = votes_needed(spec.quorum, total as u16) as usize;
     let quorum = spec.quorum as usize;
@@ -577,6 +603,41 @@ fn why_no_failover(
 mod tests {
     use super::super::fixtures::{ev, fault, sent, topology, M1};
     use super::*;
+
+    #[test]
+    fn a_sentinel_failover_asked_of_a_sentinel_is_the_masters_row() {
+        let t = topology();
+        let sw = "mymaster 172.18.0.1 6379 172.18.0.2 6379";
+        let events = vec![
+            fault(1000, "failover", "sentinel-2"),
+            sent(1100, "sentinel-2", "+elected-leader", M1),
+            sent(1900, "sentinel-2", "+switch-master", sw),
+            sent(
+                2500,
+                "sentinel-2",
+                "+convert-to-slave",
+                "slave 172.18.0.1:6379 172.18.0.1 6379 @ mymaster 172.18.0.2 6379",
+            ),
+        ];
+        let f = failovers(&events, &[], &t, &LostAckedWrites::default());
+        assert_eq!(f.len(), 1);
+        let f = &f[0];
+        assert_eq!(f.fault, "failover");
+        assert_eq!(f.old_master, "redis-1");
+        assert_eq!(f.new_master.as_deref(), Some("redis-2"));
+        assert_eq!((f.sdown_ms, f.odown_ms), (None, None), "nothing was down");
+        assert_eq!(f.switch_ms, Some(900));
+        assert!(f.old_master_rejoined_as_replica);
+        let unanswered = failovers(&events[..1], &[], &t, &LostAckedWrites::default());
+        assert!(
+            unanswered[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("SENTINEL FAILOVER was accepted")),
+            "{:?}",
+            unanswered[0].reason
+        );
+    }
 
     #[test]
     fn a_segfault_failover_is_measured_phase_by_phase() {

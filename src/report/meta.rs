@@ -24,7 +24,8 @@ pub struct Meta {
     /// `redis_version` from `INFO server` of a node of the run, read when
     /// the run started (None: no node answered).
     pub redis_version: Option<String>,
-    /// `docker`, `local` or `standalone`.
+    /// `docker`, `local`, `external` (a topology grabstorm did not start:
+    /// `--sentinel`, `--cluster`) or `standalone`.
     pub backend: String,
     /// `sentinel` or `cluster` (`standalone` for a fixed address).
     pub mode: String,

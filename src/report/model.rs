@@ -368,6 +368,10 @@ pub struct Report {
     /// Whether the run's keys carried hash tags (cluster mode's default):
     /// the audit reads the same key names back.
     pub hash_tags: bool,
+    /// The prefix of the run's keys (`<prefix>:<run id>:...`); empty in
+    /// reports written before `--prefix` existed, which used `gs`.
+    #[serde(default)]
+    pub key_prefix: String,
     /// Cluster mode: what the cluster client counted; absent in Sentinel mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterClientReport>,

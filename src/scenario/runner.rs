@@ -56,6 +56,11 @@ pub struct RunOptions {
     pub metrics: Option<LoopbackAddr>,
     /// The command line, for the report's `meta`.
     pub command_line: Vec<String>,
+    /// Play the scenario on a topology grabstorm did not start
+    /// (`--sentinel`, `--cluster`) instead of the one the file describes.
+    pub external: Option<crate::topology::external::ExternalTarget>,
+    /// The prefix of the run's keys (None: `gs`).
+    pub key_prefix: Option<String>,
 }
 
 /// Why a scenario could not be played (exit status 2), as opposed to a
@@ -79,6 +84,36 @@ impl Finished {
     pub fn passed(&self) -> bool {
         self.report.expectations.iter().all(|e| e.ok)
     }
+}
+
+/// The lab configuration to play `s` with `opts`: on the backend
+/// [`resolve_backend`] picks, or on the attached topology, once the
+/// scenario's faults are known to be possible there.
+pub fn prepare(s: &Scenario, opts: &RunOptions) -> Result<LabConfig, RunError> {
+    let Some(ext) = &opts.external else {
+        let backend = resolve_backend(s, opts.backend)?;
+        return Ok(lab_config(s, opts, backend));
+    };
+    if ext.mode != s.topology.mode {
+        return Err(RunError::Environment(format!(
+            "{} is a {} scenario, and the topology attached with --{} is not",
+            s.file,
+            s.topology.mode,
+            match ext.mode {
+                crate::topology::HaMode::Sentinel => "sentinel",
+                crate::topology::HaMode::Cluster => "cluster",
+            }
+        )));
+    }
+    for st in &s.steps {
+        if let Action::Fault(f) = &st.action {
+            crate::faults::check_shape(f, Some(crate::topology::BackendKind::External))
+                .map_err(|e| RunError::Environment(format!("{}: {e}", s.file)))?;
+        }
+    }
+    let mut c = lab_config(s, opts, BackendChoice::Auto);
+    c.target = LabTarget::External(ext.clone());
+    Ok(c)
 }
 
 /// The backend a scenario runs on: the command line's, else the file's;
@@ -207,6 +242,7 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     } else {
         w.hash_tags
     };
+    c.key_prefix = opts.key_prefix.clone();
     c.faults = Vec::new();
     c.settle_timeout = s.settle;
     c
@@ -591,8 +627,7 @@ pub fn conclude(
 /// Plays a scenario headless: start the lab, play the timeline, finish,
 /// judge, write the reports.
 pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, RunFailure> {
-    let backend = resolve_backend(s, opts.backend).map_err(RunFailure::Environment)?;
-    let config = lab_config(s, opts, backend);
+    let config = prepare(s, opts).map_err(RunFailure::Environment)?;
     if opts.narrate {
         println!("{}\n  {}\n", s.title, s.teaches);
     }
@@ -680,6 +715,8 @@ mod tests {
             no_hash_tags: true,
             metrics: None,
             command_line: Vec::new(),
+            external: None,
+            key_prefix: None,
         };
         let c = lab_config(&s, &opts, BackendChoice::Local);
         assert_eq!(c.hash_tags, Some(false));

@@ -33,12 +33,21 @@ impl Auth {
         self.password.as_deref()
     }
 
-    /// Where and how to connect to `addr`.
+    /// Where and how to connect to `addr`. Every connection the host opens
+    /// passes here, so this is where an address that is not loopback is
+    /// refused: the host never sends a packet anywhere else.
     pub(crate) fn connection_info(
         &self,
         addr: SocketAddr,
     ) -> redis::RedisResult<redis::ConnectionInfo> {
         use redis::IntoConnectionInfo;
+        if !addr.ip().is_loopback() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "refusing to connect to an address that is not loopback",
+                addr.to_string(),
+            )));
+        }
         let info = format!("redis://{addr}/").into_connection_info()?;
         Ok(match &self.password {
             Some(pw) => {
@@ -87,4 +96,21 @@ pub async fn open(
     .await
     .map_err(|_| ConnectError::TimedOut(timeout))?
     .map_err(ConnectError::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_get_a_connection() {
+        let auth = Auth::password(Some("pw"));
+        for ok in ["127.0.0.1:6379", "127.5.6.7:1", "[::1]:6379"] {
+            assert!(auth.connection_info(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for refused in ["10.0.0.5:6379", "172.18.0.3:6379", "[2001:db8::1]:6379"] {
+            let e = auth.connection_info(refused.parse().unwrap()).unwrap_err();
+            assert!(e.to_string().contains("not loopback"), "{refused}: {e}");
+        }
+    }
 }

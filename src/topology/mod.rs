@@ -36,6 +36,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod docker;
+pub mod external;
 pub mod guard;
 pub mod image;
 pub mod live;
@@ -76,6 +77,9 @@ pub const STATE_DIR_LABEL: &str = "grabstorm.state_dir";
 pub enum BackendKind {
     Docker,
     Local,
+    /// A topology grabstorm did not start, attached with `--sentinel` or
+    /// `--cluster` ([`external`]).
+    External,
 }
 
 impl fmt::Display for BackendKind {
@@ -83,6 +87,7 @@ impl fmt::Display for BackendKind {
         f.write_str(match self {
             BackendKind::Docker => "docker",
             BackendKind::Local => "local",
+            BackendKind::External => "external",
         })
     }
 }

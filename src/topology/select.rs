@@ -103,6 +103,12 @@ pub async fn backend_of(
     let choice = match kind {
         BackendKind::Docker => BackendChoice::Docker,
         BackendKind::Local => BackendChoice::Local,
+        BackendKind::External => {
+            return Ok((
+                Arc::new(super::external::ExternalBackend),
+                "attached: grabstorm did not start this topology".into(),
+            ))
+        }
     };
     backend_in(choice, None, state_dir).await
 }

@@ -97,7 +97,30 @@ pub trait Workload: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// The keys of one run: every key starts with `gs:<run id>:`. With hash
+/// The prefix of every key a run touches unless `--prefix` says otherwise.
+pub const DEFAULT_PREFIX: &str = "gs";
+
+/// Checks a user's key prefix: 1 to 64 printable characters, no spaces
+/// and no braces (a brace would turn part of the prefix into the hash
+/// tag, and every key of a run into one slot).
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() || prefix.len() > 64 {
+        return Err(format!("{prefix:?}: a key prefix has 1 to 64 characters"));
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '{' | '}'))
+    {
+        return Err(format!(
+            "{prefix:?}: {c:?} is not allowed in a key prefix (no spaces, control characters or braces)"
+        ));
+    }
+    Ok(())
+}
+
+/// The keys of one run: every key starts with `<prefix>:<run id>:`, the
+/// prefix `gs` unless the user chose one (`--prefix`): nothing outside
+/// it is ever written, read or deleted. With hash
 /// tags (cluster mode's default) the part that names one packet, item or
 /// lock is wrapped in `{...}`, so the keys one script touches share a slot
 /// while packets, items and locks spread over all slots; without them a
@@ -115,10 +138,20 @@ impl KeySpace {
         KeySpace::with_hash_tags(run_id, false)
     }
 
-    /// Keys with hash tags when `hash_tags`.
+    /// Keys with hash tags when `hash_tags`, under the default prefix.
     pub fn with_hash_tags(run_id: &str, hash_tags: bool) -> KeySpace {
+        KeySpace::of(DEFAULT_PREFIX, run_id, hash_tags)
+    }
+
+    /// Keys under `prefix` (empty: [`DEFAULT_PREFIX`]) for run `run_id`.
+    pub fn of(prefix: &str, run_id: &str, hash_tags: bool) -> KeySpace {
+        let prefix = if prefix.is_empty() {
+            DEFAULT_PREFIX
+        } else {
+            prefix
+        };
         KeySpace {
-            prefix: format!("gs:{run_id}").into(),
+            prefix: format!("{prefix}:{run_id}").into(),
             hash_tags,
         }
     }

@@ -460,7 +460,8 @@ impl Workload for RedPacket {
             ..Default::default()
         };
         let mut complete: Vec<Vec<i64>> = Vec::new();
-        let keys = super::grabber::KeySpace::with_hash_tags(&report.run_id, report.hash_tags);
+        let keys =
+            super::grabber::KeySpace::of(&report.key_prefix, &report.run_id, report.hash_tags);
         // Read packets in pipelined chunks: one round trip per 200 packets.
         let mut p = 0;
         while p < packets {

@@ -224,7 +224,7 @@ impl Workload for Seckill {
             rounds: items,
             by_round: by_item,
         } = self.rounds.acked(journal, JournalOp::SeckillSale);
-        let keys = KeySpace::with_hash_tags(&report.run_id, report.hash_tags);
+        let keys = KeySpace::of(&report.key_prefix, &report.run_id, report.hash_tags);
         let mut rep = SeckillReport {
             mode: self.config.mode,
             items,

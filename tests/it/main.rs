@@ -3,6 +3,7 @@
 
 mod support;
 
+mod attach;
 mod audit_cli;
 mod audit_truth;
 mod auth;

@@ -137,13 +137,10 @@ impl Reader<'_> {
         if let Some((k, d)) = entry(entries, "for") {
             duration = self.duration("for", d);
             if let Some(kind) = kind {
-                if !matches!(
-                    kind,
-                    FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
-                ) {
+                if !kind.takes_duration() {
                     self.error(
                         k.span(),
-                        format!("`for` applies to pause, partition and slow, not to {kind}"),
+                        format!("`for` applies to pause, partition, slow and client-pause, not to {kind}"),
                         None,
                     );
                 }

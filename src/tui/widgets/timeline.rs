@@ -43,6 +43,8 @@ fn fault_meaning(fault: &str) -> &'static str {
         "heal" => "connected to its peers again",
         "restart" => "started again with its config",
         "slow" => "stalls on DEBUG SLEEP",
+        "client-pause" => "CLIENT PAUSE: answers no client, its replicas still stream",
+        "failover" => "a failover asked for, the master still up",
         _ => "",
     }
 }
