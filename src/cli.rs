@@ -230,9 +230,32 @@ pub struct ExportArgs {
     pub metrics: Option<crate::report::endpoint::LoopbackAddr>,
 }
 
-/// The command line as it was typed, for the report's `meta`.
+/// Flags whose value is a secret: never written into a report.
+const SECRET_FLAGS: [&str; 1] = ["--password"];
+
+/// The command line as it was typed, for the report's `meta`, with the
+/// value of every secret flag (`--password PW`, `--password=PW`) replaced
+/// by `***`.
 pub fn command_line() -> Vec<String> {
-    std::env::args().collect()
+    redact(std::env::args())
+}
+
+fn redact(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for arg in args {
+        let after_secret = out
+            .last()
+            .is_some_and(|prev| SECRET_FLAGS.contains(&prev.as_str()));
+        let inline = SECRET_FLAGS
+            .iter()
+            .find(|f| arg.starts_with(&format!("{f}=")));
+        out.push(match (after_secret, inline) {
+            (true, _) => "***".to_string(),
+            (false, Some(flag)) => format!("{flag}=***"),
+            (false, None) => arg,
+        });
+    }
+    out
 }
 
 /// The topology flags, shared by `up`, `load`, `tui`.
@@ -403,6 +426,25 @@ mod tests {
             );
         }
         assert!(Only::try_parse_from(["x", "--require-full-coverage", "true"]).is_err());
+    }
+
+    #[test]
+    fn the_recorded_command_line_hides_the_password() {
+        let words = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            redact(words(
+                "grabstorm load --sentinel 127.0.0.1:26379 --password s3cret --duration 5s"
+            )),
+            words("grabstorm load --sentinel 127.0.0.1:26379 --password *** --duration 5s")
+        );
+        assert_eq!(
+            redact(words("grabstorm status --password=s3cret")),
+            words("grabstorm status --password=***")
+        );
+        assert_eq!(
+            redact(words("grabstorm load --seed 7")),
+            words("grabstorm load --seed 7")
+        );
     }
 
     #[test]

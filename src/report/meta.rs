@@ -32,7 +32,8 @@ pub struct Meta {
     /// When the run's clock started (t = 0 of the series, the events and
     /// latency.hlog), UTC, RFC 3339 with milliseconds.
     pub started_at: String,
-    /// The command line that ran, word by word (argv, program first).
+    /// The command line that ran, word by word (argv, program first; the
+    /// command line layer blanks secrets such as `--password`'s value).
     pub command_line: Vec<String>,
 }
 
