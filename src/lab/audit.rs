@@ -230,21 +230,7 @@ impl Lab {
         }
         report.judge();
         crate::report::files::write_data(&report, topology.as_ref(), &self.run_dir)?;
-        let hlog = self.run_dir.join("latency.hlog");
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(&hlog).with_context(|| format!("creating {}", hlog.display()))?,
-        );
-        agg.write_interval_log(
-            &mut out,
-            self.started_at,
-            &format!(
-                "grabstorm {} run {}",
-                env!("CARGO_PKG_VERSION"),
-                self.run_id
-            ),
-        )
-        .and_then(|()| std::io::Write::flush(&mut out))
-        .with_context(|| format!("writing {}", hlog.display()))?;
+        write_latency_log(&agg, &self.run_dir, self.started_at, &self.run_id)?;
         // The last snapshot: every sample, and what only the end measures.
         if let Some(tx) = snapshots {
             let mut last = (**tx.borrow()).clone();
@@ -279,6 +265,23 @@ impl Lab {
             None => addr.to_string(),
         }
     }
+}
+
+/// Writes `latency.hlog` into `dir`: the run's HdrHistogram interval log.
+fn write_latency_log(
+    agg: &Aggregator,
+    dir: &Path,
+    started: std::time::SystemTime,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let path = dir.join("latency.hlog");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let comment = format!("grabstorm {} run {run_id}", env!("CARGO_PKG_VERSION"));
+    agg.write_interval_log(&mut out, started, &comment)
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Where the audit reads Redis.

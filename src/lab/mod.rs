@@ -10,8 +10,12 @@
 //! `Stop` control, a stop signal or the hard cap), then [`Lab::finish`]:
 //! stop the load, let the topology settle, audit the journal against the
 //! master (unless a second signal skips it), build the [`Report`], write
-//! `report.json` and `run.json` into the run directory, join every task
-//! and remove the topology if the lab started it.
+//! `report.json`, `report.md`, `throughput.csv`, `latency.hlog` and
+//! `run.json` into the run directory, publish the last snapshot (with what
+//! only the end measures), join every task and remove the topology if the
+//! lab started it. With `--metrics`, the lab binds its endpoint before
+//! the topology starts and serves its snapshots until the topology is
+//! removed.
 //!
 //! The lab is the one owner of its tasks: everything it spawns (topology
 //! poll, sentinel watcher, snapshot publisher, fault schedule, controls in
