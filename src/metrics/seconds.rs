@@ -191,7 +191,8 @@ mod tests {
     fn the_interval_log_reads_back_one_interval_per_second_with_every_sample() {
         let mut s = Seconds::new(hist);
         let mut p = points(4);
-        for sec in 0..4 {
+        // Second 2 had no successful operation: an empty interval.
+        for sec in [0, 1, 3] {
             for i in 0..(10 * sec + 1) {
                 s.record(sec, 100 + i as u64);
             }
@@ -217,6 +218,6 @@ mod tests {
             }
         }
         assert_eq!(intervals, [0, 1, 2, 3]);
-        assert_eq!(total, 1 + 11 + 21 + 31);
+        assert_eq!(total, 1 + 11 + 31);
     }
 }
