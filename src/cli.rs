@@ -34,7 +34,7 @@ const AFTER_HELP: &str = "Examples:
   grabstorm status                           roles and health, read live from the nodes
   grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
   grabstorm load --metrics 127.0.0.1:9464 --out out/
-                                             OpenMetrics at /metrics; report, charts, CSV, hlog in out/
+                                             scrape /metrics; out/: report, charts, CSV, hlog
   grabstorm fault segfault master            crash the master of the running topology
   grabstorm run scenarios/failover-segfault.toml --headless --out out/
   grabstorm load --sentinel 127.0.0.1:26379 --password PW --fault \"5s segfault master\"
