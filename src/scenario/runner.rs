@@ -697,6 +697,44 @@ mod tests {
     }
 
     #[test]
+    fn an_attached_run_refuses_another_mode_and_faults_that_need_a_process() {
+        let opts = |mode| RunOptions {
+            state_dir: "/tmp/x".into(),
+            out_dir: None,
+            seed: None,
+            backend: None,
+            image: None,
+            narrate: false,
+            shutdown: Shutdown::default(),
+            keep: false,
+            no_hash_tags: false,
+            external: Some(crate::topology::external::ExternalTarget {
+                mode,
+                seeds: vec!["127.0.0.1:26379".parse().unwrap()],
+                master_name: "mymaster".into(),
+                password: None,
+                addr_map: Vec::new(),
+            }),
+            key_prefix: Some("lab".into()),
+        };
+        let scenario = |fault: &str| {
+            parse_str(
+                &format!("title = \"t\"\nteaches = \"x\"\nduration = \"10s\"\n[[step]]\nat = \"2s\"\nfault = \"{fault}\"\ntarget = \"master\"\n"),
+                "a.toml",
+            )
+            .unwrap()
+        };
+        use crate::topology::HaMode;
+        let ok = prepare(&scenario("segfault"), &opts(HaMode::Sentinel)).unwrap();
+        assert!(matches!(ok.target, LabTarget::External(_)));
+        assert_eq!(ok.key_prefix.as_deref(), Some("lab"));
+        let e = prepare(&scenario("segfault"), &opts(HaMode::Cluster)).unwrap_err();
+        assert!(e.to_string().contains("sentinel scenario"), "{e}");
+        let e = prepare(&scenario("kill"), &opts(HaMode::Sentinel)).unwrap_err();
+        assert!(e.to_string().contains("did not start this topology"), "{e}");
+    }
+
+    #[test]
     fn the_lab_config_follows_the_file() {
         let s = parse_str(
             "title = \"t\"\nteaches = \"x\"\nseed = 9\nduration = \"12s\"\n[workload]\nkind = \"lock\"\ngrabbers = 50\nlocks = [\"fenced\"]\nlock_ttl = \"100ms\"\nlock_hold = \"250ms\"\nclient = \"naive\"\n",

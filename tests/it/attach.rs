@@ -67,22 +67,27 @@ impl UpSentinel {
             .get_connection_with_timeout(Duration::from_secs(2))
     }
 
-    /// The data node whose ROLE says master (and that answers).
+    /// The data node whose ROLE says master (and that answers), once only
+    /// one does (a demoted master is converted by Sentinel a moment after
+    /// the switch).
     fn master(&self) -> SocketAddr {
-        let mut masters: Vec<SocketAddr> = self
-            .nodes("redis")
-            .iter()
-            .filter(|(_, h)| {
-                self.conn(*h)
-                    .and_then(|mut c| redis::cmd("ROLE").query::<Vec<redis::Value>>(&mut c))
-                    .is_ok_and(|r| {
-                        matches!(r.first(), Some(redis::Value::BulkString(b)) if b == b"master")
-                    })
-            })
-            .map(|(_, h)| *h)
-            .collect();
-        assert_eq!(masters.len(), 1, "exactly one node says ROLE master");
-        masters.pop().unwrap()
+        let masters = || -> Vec<SocketAddr> {
+            self.nodes("redis")
+                .iter()
+                .filter(|(_, h)| {
+                    self.conn(*h)
+                        .and_then(|mut c| redis::cmd("ROLE").query::<Vec<redis::Value>>(&mut c))
+                        .is_ok_and(|r| {
+                            matches!(r.first(), Some(redis::Value::BulkString(b)) if b == b"master")
+                        })
+                })
+                .map(|(_, h)| *h)
+                .collect()
+        };
+        crate::support::wait_for(Duration::from_secs(20), "one node says ROLE master", || {
+            masters().len() == 1
+        });
+        masters()[0]
     }
 }
 
@@ -326,4 +331,89 @@ fn a_cluster_started_elsewhere_is_attached_by_one_node_and_refuses_to_reshape() 
         report["seckill"]["orders_in_redis"].as_u64().unwrap()
     );
     assert_eq!(orders, report["seckill"]["sold"].as_u64().unwrap());
+}
+
+#[test]
+fn faults_sent_as_redis_commands_work_on_an_attached_topology() {
+    let topology = UpSentinel::up("local");
+    let pw = topology.password();
+    let sentinels = topology.sentinels_flag();
+    let other = state_dir();
+    let attach = ["--sentinel", sentinels.as_str(), "--password", pw.as_str()];
+
+    // CLIENT PAUSE ALL: the master answers no client while it lasts.
+    let master = topology.master();
+    // Opened before the pause: a new connection's AUTH would wait it out.
+    let mut watcher = topology.conn(master).unwrap();
+    watcher
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let bin = crate::support::grabstorm_bin();
+    let mut pause = std::process::Command::new(&bin)
+        .arg("--state-dir")
+        .arg(other.path())
+        .args(["fault", "client-pause", "master", "--for", "2s"])
+        .args(attach)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::support::wait_for(Duration::from_secs(5), "the pause begins", || {
+        redis::cmd("PING").query::<String>(&mut watcher).is_err()
+    });
+    let status = pause.wait().unwrap();
+    assert!(status.success());
+    let mut c = topology.conn(master).unwrap();
+    assert_eq!(redis::cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+
+    // SENTINEL FAILOVER, asked of one sentinel, measured as the master's row.
+    let out_dir = other.path().join("out");
+    let load = grabstorm_in(
+        other.path(),
+        &[
+            &[
+                "load",
+                "--workload",
+                "seckill",
+                "--grabbers",
+                "50",
+                "--duration",
+                "8s",
+                "--fault",
+                "2s failover sentinel-1",
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--json",
+            ][..],
+            &attach,
+        ]
+        .concat(),
+    );
+    let report = json_of(&load);
+    let f = &report["failovers"][0];
+    assert_eq!(f["fault"], "failover", "{f}");
+    assert_eq!(f["failed_over"], true, "{f}");
+    assert_ne!(f["old_master"], f["new_master"]);
+    // The row's losses are the audit's, and the audit's are the recount's.
+    let new_master = topology.master();
+    assert_ne!(new_master, master, "Sentinel moved the master");
+    let mut c = topology.conn(new_master).unwrap();
+    let run = report["run_id"].as_str().unwrap();
+    let orders = hlen_sum(&mut c, &format!("gs:{run}:sk:*:orders"));
+    let sk = &report["seckill"];
+    assert_eq!(orders, sk["orders_in_redis"].as_u64().unwrap());
+    assert_eq!(
+        orders,
+        sk["sold"].as_u64().unwrap() - sk["lost_acked_sales"].as_u64().unwrap()
+            + sk["unacked_orders"].as_u64().unwrap()
+    );
+    let attributed: u64 = report["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lost_acked_writes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        attributed,
+        report["audit"]["lost_acked_writes"].as_u64().unwrap()
+    );
 }
