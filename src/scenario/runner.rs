@@ -708,6 +708,8 @@ mod tests {
             shutdown: Shutdown::default(),
             keep: false,
             no_hash_tags: false,
+            metrics: None,
+            command_line: Vec::new(),
             external: Some(crate::topology::external::ExternalTarget {
                 mode,
                 seeds: vec!["127.0.0.1:26379".parse().unwrap()],
