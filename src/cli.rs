@@ -36,6 +36,8 @@ const AFTER_HELP: &str = "Examples:
   grabstorm up --replicas 2 --sentinels 3    start a topology and leave it running
   grabstorm status                           roles and health, read live from the nodes
   grabstorm load --attach --workload redpacket --grabbers 5000 --duration 30s
+  grabstorm load --metrics 127.0.0.1:9464 --out out/
+                                             scrape /metrics; out/: report, charts, CSV, hlog
   grabstorm fault segfault master            crash the master of the running topology
   grabstorm scenarios                        the shipped scenarios and what each teaches
   grabstorm run failover-segfault --headless --out out/
@@ -276,6 +278,50 @@ impl BackendArgs {
             image: self.image.clone(),
         }
     }
+}
+
+/// The export flags of every command that runs a load (`load`, `run`,
+/// `tui`, bare `grabstorm`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExportArgs {
+    /// Serve the run's metrics as OpenMetrics (Prometheus) text at
+    /// http://ADDR/metrics while the run lasts, its final values until the
+    /// topology is removed (off by default). ADDR is a loopback IP and a
+    /// port (127.0.0.0/8 or ::1; anything else is refused), e.g.
+    /// 127.0.0.1:9464. Every name starts with grabstorm_: operations and
+    /// errors by workload and kind, the latency histogram, grabbers, node
+    /// roles, and once the run ended failovers and lost writes by cause
+    /// (README: Exports).
+    #[arg(long, value_name = "ADDR", help_heading = "Export")]
+    pub metrics: Option<crate::report::endpoint::LoopbackAddr>,
+}
+
+/// Flags whose value is a secret: never written into a report.
+const SECRET_FLAGS: [&str; 1] = ["--password"];
+
+/// The command line as it was typed, for the report's `meta`, with the
+/// value of every secret flag (`--password PW`, `--password=PW`) replaced
+/// by `***`.
+pub fn command_line() -> Vec<String> {
+    redact(std::env::args())
+}
+
+fn redact(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for arg in args {
+        let after_secret = out
+            .last()
+            .is_some_and(|prev| SECRET_FLAGS.contains(&prev.as_str()));
+        let inline = SECRET_FLAGS
+            .iter()
+            .find(|f| arg.starts_with(&format!("{f}=")));
+        out.push(match (after_secret, inline) {
+            (true, _) => "***".to_string(),
+            (false, Some(flag)) => format!("{flag}=***"),
+            (false, None) => arg,
+        });
+    }
+    out
 }
 
 /// The topology flags, shared by `up`, `load`, `tui`.
@@ -564,6 +610,25 @@ mod tests {
         );
         let err = load("--think 5ms --think-ms 5").unwrap_err();
         assert!(err.contains("cannot be used with"), "{err}");
+    }
+
+    #[test]
+    fn the_recorded_command_line_hides_the_password() {
+        let words = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            redact(words(
+                "grabstorm load --sentinel 127.0.0.1:26379 --password s3cret --duration 5s"
+            )),
+            words("grabstorm load --sentinel 127.0.0.1:26379 --password *** --duration 5s")
+        );
+        assert_eq!(
+            redact(words("grabstorm status --password=s3cret")),
+            words("grabstorm status --password=***")
+        );
+        assert_eq!(
+            redact(words("grabstorm load --seed 7")),
+            words("grabstorm load --seed 7")
+        );
     }
 
     #[test]

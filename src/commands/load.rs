@@ -6,7 +6,7 @@
 //! [`WorkloadArgs`] (the workload, load and fault flags) is shared with
 //! `tui` and `run`: flatten it and call [`WorkloadArgs::lab_config`].
 
-use crate::cli::{BackendArgs, ExternalArgs, GlobalArgs, SpecArgs};
+use crate::cli::{BackendArgs, ExportArgs, ExternalArgs, GlobalArgs, SpecArgs};
 use crate::cli::{LockArgs, RedPacketArgs, SeckillArgs};
 use crate::client::ClientMode;
 use crate::commands::{Exit, ExitAs, EXIT_FAILED, EXIT_USAGE};
@@ -16,6 +16,7 @@ use crate::limits;
 use crate::shutdown::Shutdown;
 use crate::words::secs;
 use crate::workload::WorkloadKind;
+use anyhow::Context;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -96,6 +97,8 @@ pub struct WorkloadArgs {
     pub seckill: SeckillArgs,
     #[command(flatten)]
     pub locks: LockArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 impl Default for WorkloadArgs {
@@ -119,6 +122,7 @@ impl Default for WorkloadArgs {
             redpacket: RedPacketArgs::default(),
             seckill: SeckillArgs::default(),
             locks: LockArgs::default(),
+            export: ExportArgs::default(),
         }
     }
 }
@@ -174,6 +178,8 @@ impl WorkloadArgs {
             faults: self.faults.clone(),
             settle_timeout: self.settle_timeout,
             shutdown: shutdown.clone(),
+            metrics: self.export.metrics,
+            command_line: crate::cli::command_line(),
         }
     }
 }
@@ -191,7 +197,9 @@ pub struct LoadCommandArgs {
     pub external: ExternalArgs,
     #[command(flatten)]
     pub load: WorkloadArgs,
-    /// Write report.json (and the journal) into DIR.
+    /// Write the run's files into DIR: report.json, report.md, the charts,
+    /// throughput.csv, latency.hlog and the journal (default: the run's
+    /// directory under the state dir, without the charts).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print the report as JSON on stdout (no progress line).
@@ -255,6 +263,9 @@ pub async fn run(
     // A lab that cannot start means the lab could not run (3), unless
     // the error says otherwise (an impossible spec is bad input).
     let mut lab = Lab::start(config).await.or_exit(Exit::LabDown)?;
+    if let (Some(at), false) = (lab.metrics_addr(), args.json) {
+        eprintln!("grabstorm load: metrics at http://{at}/metrics");
+    }
     let terminal = std::io::stderr().is_terminal();
     let progress = (!args.json).then(|| tokio::spawn(progress(lab.snapshots(), terminal)));
     // Ends on its duration, the hard cap, or a stop signal.
@@ -277,6 +288,10 @@ pub async fn run(
     }
     let run_dir = lab.run_dir().to_path_buf();
     let report = lab.finish().await?;
+    if args.out.is_some() {
+        crate::report::charts::write_report_charts(&report, &run_dir)
+            .with_context(|| format!("writing the charts into {}", run_dir.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

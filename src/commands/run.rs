@@ -33,8 +33,8 @@ pub struct RunArgs {
     /// verdict, each expectation, and where report.json was written.
     #[arg(long)]
     pub json: bool,
-    /// Write report.json, report.md and the charts here
-    /// (default: the run's directory under the state dir).
+    /// Write report.json, report.md, the charts, throughput.csv and
+    /// latency.hlog here (default: the run's directory under the state dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace the scenario's seed.
@@ -55,6 +55,8 @@ pub struct RunArgs {
     /// says, so every multi-key script fails with CROSSSLOT.
     #[arg(long)]
     pub no_hash_tags: bool,
+    #[command(flatten)]
+    pub export: crate::cli::ExportArgs,
     /// Prefix of every key the run touches (`PREFIX:<run id>:...`).
     #[arg(long, value_name = "PREFIX", value_parser = crate::commands::load::parse_prefix)]
     pub prefix: Option<String>,
@@ -89,6 +91,8 @@ pub async fn run(
         shutdown: shutdown.clone(),
         keep: args.keep,
         no_hash_tags: args.no_hash_tags,
+        metrics: args.export.metrics,
+        command_line: crate::cli::command_line(),
         external: args.attach.target(),
         key_prefix: args.prefix.clone(),
     };
@@ -195,9 +199,7 @@ async fn run_dashboard(
     shutdown: &Shutdown,
 ) -> Result<Finished, RunFailure> {
     let config = runner::prepare(s, opts).map_err(RunFailure::Environment)?;
-    let lab = Lab::start(config)
-        .await
-        .map_err(RunFailure::Lab)?;
+    let lab = Lab::start(config).await.map_err(RunFailure::Lab)?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
     let driver = runner::drive(&lab, s, false);

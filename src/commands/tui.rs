@@ -42,7 +42,8 @@ pub struct TuiArgs {
     /// Leave the topology running after quitting (`grabstorm down` removes it).
     #[arg(long)]
     pub keep: bool,
-    /// Write report.json (and the journal) into DIR.
+    /// Write the run's files into DIR: report.json, report.md,
+    /// throughput.csv, latency.hlog and the journal.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Frames per second the dashboard draws at most.
@@ -88,6 +89,7 @@ pub async fn run(
             image: args.backend.image.clone(),
             keep: args.keep,
             no_hash_tags: args.load.no_hash_tags,
+            export: args.load.export.clone(),
             prefix: Some(args.load.prefix.clone()),
             attach: crate::cli::AttachArgs {
                 external: args.external.clone(),

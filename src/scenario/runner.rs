@@ -17,8 +17,8 @@ use crate::faults::FaultKind;
 use crate::lab::{Control, Lab, LabConfig, LabTarget};
 use crate::metrics::event::{Event, EventBus, EventKind};
 use crate::metrics::timeline::{explain, NoNames};
+use crate::report::endpoint::LoopbackAddr;
 use crate::report::model::{Report, Script, ScriptStep};
-use crate::report::{charts, markdown};
 use crate::shutdown::Shutdown;
 use crate::topology::select::{BackendChoice, BackendSelection};
 use crate::topology::Topology;
@@ -52,6 +52,10 @@ pub struct RunOptions {
     /// Key names without hash tags whatever the scenario says (the
     /// CROSSSLOT demo on a cluster).
     pub no_hash_tags: bool,
+    /// Serve the run's OpenMetrics exposition here while it lasts.
+    pub metrics: Option<LoopbackAddr>,
+    /// The command line, for the report's `meta`.
+    pub command_line: Vec<String>,
     /// Play the scenario on a topology grabstorm did not start
     /// (`--sentinel`, `--cluster`) instead of the one the file describes.
     pub external: Option<crate::topology::external::ExternalTarget>,
@@ -214,6 +218,8 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c.state_dir = opts.state_dir.clone();
     c.out_dir = opts.out_dir.clone();
     c.shutdown = opts.shutdown.clone();
+    c.metrics = opts.metrics;
+    c.command_line = opts.command_line.clone();
     c.workload = w.kind;
     c.grabbers = w.grabbers;
     c.users = w.users.unwrap_or(0);
@@ -610,18 +616,7 @@ pub fn conclude(
     report.script = Some(script(s));
     report.expectations = verdicts;
     report.judge();
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
-    let mut files = Vec::new();
-    let json = out_dir.join("report.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    files.push(json);
-    let md = out_dir.join("report.md");
-    std::fs::write(&md, markdown::render(&report, topology))
-        .with_context(|| format!("writing {}", md.display()))?;
-    files.push(md);
-    files.extend(charts::write_report_charts(&report, out_dir)?);
+    let files = crate::report::files::write_all(&report, topology, out_dir)?;
     Ok(Finished {
         report,
         out_dir: out_dir.to_path_buf(),
@@ -717,6 +712,8 @@ mod tests {
             shutdown: Shutdown::default(),
             keep: false,
             no_hash_tags: false,
+            metrics: None,
+            command_line: Vec::new(),
             external: Some(crate::topology::external::ExternalTarget {
                 mode,
                 seeds: vec!["127.0.0.1:26379".parse().unwrap()],
@@ -760,6 +757,8 @@ mod tests {
             shutdown: Shutdown::default(),
             keep: false,
             no_hash_tags: true,
+            metrics: None,
+            command_line: Vec::new(),
             external: None,
             key_prefix: None,
         };

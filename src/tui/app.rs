@@ -711,6 +711,7 @@ mod tests {
                 grabbers: 1000,
                 paused: false,
                 done: false,
+                stopped: false,
             },
             ..Default::default()
         }));

@@ -148,6 +148,7 @@ fn throughput(until_s: u64, outage: Option<(u64, u64)>) -> Vec<ThroughputPoint> 
                 ok,
                 errors,
                 writes_ok: ok / 2,
+                ..Default::default()
             }
         })
         .collect()
@@ -209,6 +210,7 @@ fn latency(tail: bool) -> LatencyView {
         interval,
         total,
         buckets,
+        ..Default::default()
     }
 }
 
@@ -417,6 +419,7 @@ fn base(elapsed_ms: u64) -> Snapshot {
             grabbers: 1_000,
             paused: false,
             done: false,
+            stopped: false,
         },
         ..Default::default()
     }

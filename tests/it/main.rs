@@ -14,6 +14,7 @@ mod cluster_reshard;
 mod cluster_scale;
 mod cluster_topology;
 mod conventions;
+mod export;
 mod faults;
 mod journal;
 mod leftovers;
