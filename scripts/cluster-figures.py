@@ -101,7 +101,7 @@ def main():
                 t0 = time.monotonic()
                 up = grabstorm(
                     bin_path, state, "up", "--mode", "cluster", "--backend", backend,
-                    "--node-timeout-ms", "2000", "--json",
+                    "--node-timeout", "2s", "--json",
                 )
                 ready.append(time.monotonic() - t0)
                 topo = json.loads(up.stdout)

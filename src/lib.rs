@@ -35,7 +35,8 @@
 //!   in [`topology::announcement`], for the client and the metrics alike.
 //! - [`workload`]: the grabbers and what they do: red packets, seckill, locks.
 //! - [`metrics`]: latency samples each grabber buffers without a lock,
-//!   merged into hdrhistograms and a [`metrics::Snapshot`] every ~250 ms;
+//!   merged into hdrhistograms and a [`metrics::Snapshot`] every ~250 ms
+//!   (and per second of the run: [`metrics::seconds`], latency.hlog);
 //!   the event bus and timeline, each event in plain words
 //!   ([`metrics::explain`], the one place an event is worded), and the
 //!   failover phases and losses measured from the timeline.
@@ -46,10 +47,13 @@
 //!   the one owner of its tasks, driven by [`lab::Control`] commands sent
 //!   through a [`lab::LabHandle`], and publishing snapshots.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
-//!   runner of their timelines and the expectations.
-//! - [`report`]: report.json, report.md and charts from the same data (a
-//!   scenario's title and step sentences recorded in it by the runner), and
-//!   the run directories that keep them (the last 20).
+//!   shipped ones the binary carries (`build.rs` embeds `scenarios/*.toml`),
+//!   the runner of their timelines and the expectations.
+//! - [`report`]: report.json (with its `meta`), report.md, throughput.csv
+//!   and charts from the same data (a scenario's title and step sentences
+//!   recorded in it by the runner), and the run directories that keep them
+//!   (the last 20); the OpenMetrics text of the lab's snapshots, served by
+//!   `--metrics` ([`report::endpoint`]) like the dashboard reads them.
 //! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
 //! - [`ring`]: the consistent-hashing lab, beside the run: client-side
 //!   sharding over independent servers (a 2^32 ring with virtual nodes,

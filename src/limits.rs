@@ -107,6 +107,9 @@ pub enum Refused {
     /// Not a number of the expected kind at all.
     #[error("must be {kind}, {range}")]
     Malformed { kind: &'static str, range: String },
+    /// A bare number where a duration is expected: the unit would be a guess.
+    #[error("needs a unit, e.g. {given}ms or {given}s, and must be {range}")]
+    NoUnit { given: String, range: String },
 }
 
 impl<T> Limit<T> {
@@ -154,19 +157,56 @@ impl Limit<u64> {
         T::try_from(self.check(n)?).map_err(|_| self.out_of_range())
     }
 
-    /// Parses a duration (`500ms`, `2s`) whose milliseconds must be in
-    /// range: scenario keys for quantities the flags give in milliseconds.
+    /// This range of milliseconds as a range of durations.
+    pub const fn millis(&self) -> Limit<Duration> {
+        Limit::new(
+            Duration::from_millis(self.min),
+            Duration::from_millis(self.max),
+        )
+    }
+
+    /// This range of seconds as a range of durations.
+    pub const fn secs(&self) -> Limit<Duration> {
+        Limit::new(Duration::from_secs(self.min), Duration::from_secs(self.max))
+    }
+
+    /// Parses a duration (`500ms`, `2s`) for a quantity this limit counts
+    /// in milliseconds: the time flags and scenario keys. The range is
+    /// named as durations (`0s to 1m`).
     pub fn parse_millis(&self, s: &str) -> Result<Duration, Refused> {
-        let d =
-            parse_unsigned_duration(s, || self.out_of_range(), || self.malformed("a duration"))?;
-        self.check(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))?;
-        Ok(d)
+        self.millis().parse(s)
+    }
+
+    /// Parses the legacy `-ms` form of a time flag (`--think-ms 5`): a whole
+    /// number of milliseconds in range.
+    pub fn parse_legacy_millis(&self, s: &str) -> Result<Duration, Refused> {
+        self.parse::<u64>(s).map(Duration::from_millis)
+    }
+
+    /// Parses a quantity this limit counts in whole seconds: a duration
+    /// (`10s`, `2m`), or a bare number of seconds as such flags always read.
+    pub fn parse_secs<T: TryFrom<u64>>(&self, s: &str) -> Result<T, Refused> {
+        if is_bare_number(s) {
+            return self.parse(s);
+        }
+        let d = self.secs().parse(s)?;
+        if d.subsec_nanos() != 0 {
+            return Err(self.secs().malformed("whole seconds"));
+        }
+        T::try_from(d.as_secs()).map_err(|_| self.out_of_range())
     }
 }
 
 impl Limit<Duration> {
-    /// Parses a duration flag (`500ms`, `30s`, `2m`, `1h`) in range.
+    /// Parses a duration flag (`500ms`, `30s`, `2m`, `1h`) in range. A bare
+    /// number is refused: `5` could be 5ms or 5s.
     pub fn parse(&self, s: &str) -> Result<Duration, Refused> {
+        if is_bare_number(s) && !s.trim().starts_with('-') {
+            return Err(Refused::NoUnit {
+                given: s.trim().to_string(),
+                range: self.to_string(),
+            });
+        }
         let d = parse_unsigned_duration(
             s,
             || self.out_of_range(),
@@ -174,6 +214,17 @@ impl Limit<Duration> {
         )?;
         self.check(d)
     }
+}
+
+/// `5`, `-5`, `1.5`, `1_000`: a number without a unit.
+fn is_bare_number(s: &str) -> bool {
+    let s = s.trim();
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty()
+        && digits.chars().any(|c| c.is_ascii_digit())
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '_')
 }
 
 /// A duration; `-5s` is a duration out of range, `soon` is no duration.
@@ -241,6 +292,41 @@ mod tests {
             "must be a duration such as 30s or 2m, 1s to 24h"
         );
         assert_eq!(THINK_MS.parse_millis("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(said(THINK_MS.parse_millis("61s")), "must be 0 to 60000");
+        assert_eq!(said(THINK_MS.parse_millis("61s")), "must be 0s to 1m");
+    }
+
+    #[test]
+    fn a_bare_number_is_no_duration_but_a_legacy_count_of_milliseconds() {
+        assert_eq!(
+            said(THINK_MS.parse_millis("5")),
+            "needs a unit, e.g. 5ms or 5s, and must be 0s to 1m"
+        );
+        assert_eq!(
+            said(DURATION.parse("30")),
+            "needs a unit, e.g. 30ms or 30s, and must be 1s to 24h"
+        );
+        assert_eq!(THINK_MS.parse_millis("5ms"), Ok(Duration::from_millis(5)));
+        assert_eq!(
+            THINK_MS.parse_legacy_millis("5"),
+            Ok(Duration::from_millis(5))
+        );
+        assert_eq!(
+            said(THINK_MS.parse_legacy_millis("5ms")),
+            "must be a whole number, 0 to 60000"
+        );
+    }
+
+    #[test]
+    fn seconds_read_as_a_duration_or_a_bare_number() {
+        let lag = MIN_REPLICAS_MAX_LAG_S;
+        assert_eq!(lag.parse_secs::<u32>("10"), Ok(10));
+        assert_eq!(lag.parse_secs::<u32>("10s"), Ok(10));
+        assert_eq!(lag.parse_secs::<u32>("2m"), Ok(120));
+        assert_eq!(
+            said(lag.parse_secs::<u32>("1500ms")),
+            "must be whole seconds, 1s to 1h"
+        );
+        assert_eq!(said(lag.parse_secs::<u32>("2h")), "must be 1s to 1h");
+        assert_eq!(said(lag.parse_secs::<u32>("0")), "must be 1 to 3600");
     }
 }

@@ -1,8 +1,7 @@
 //! The `grabstorm` binary: parse arguments, set up logging, register the
 //! stop signals, run a command, turn errors into a message and an exit
-//! status (128 + the signal when a signal stopped it).
+//! status ([`commands::Exit`]; 128 + the signal when a signal stopped it).
 
-use clap::Parser;
 use grabstorm::cli::Cli;
 use grabstorm::commands;
 use grabstorm::shutdown::Shutdown;
@@ -10,7 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let _log_guard = match grabstorm::logging::init(&cli) {
         Ok(g) => g,
         Err(e) => {
@@ -27,7 +26,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("grabstorm: cannot start the async runtime: {e}");
-            return ExitCode::from(commands::EXIT_USAGE);
+            return commands::Exit::LabDown.into();
         }
     };
     let (result, signal) = runtime.block_on(async {
@@ -51,6 +50,6 @@ fn main() -> ExitCode {
     match (result, signal) {
         (_, Some(sig)) => ExitCode::from(sig.exit_code()),
         (Ok(code), None) => code,
-        (Err(_), None) => ExitCode::from(commands::EXIT_USAGE),
+        (Err(e), None) => commands::Exit::of(&e).into(),
     }
 }

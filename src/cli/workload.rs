@@ -8,12 +8,16 @@ use crate::workload::redpacket::RedPacketConfig;
 use crate::workload::seckill::SeckillConfig;
 use crate::workload::{LockKind, Mode};
 use clap::Args;
+use std::time::Duration;
+
+use super::{millis, millis_text};
 
 /// Red-packet flags.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct RedPacketArgs {
-    /// Amount in each red packet, in cents (10000 = 100.00 yuan).
-    #[arg(long = "packet-cents", default_value_t = RedPacketConfig::default().total_cents, value_name = "CENTS", help_heading = "Red packets", allow_hyphen_values = true,
+    /// Amount in each red packet, in cents (10000 = 100.00 yuan). Also
+    /// --packet-cents.
+    #[arg(long = "packet-amount-cents", alias = "packet-cents", default_value_t = RedPacketConfig::default().total_cents, value_name = "CENTS", help_heading = "Red packets", allow_hyphen_values = true,
           value_parser = |s: &str| limits::PACKET_CENTS.parse::<u64>(s))]
     pub total_cents: u64,
     /// Grabs per packet.
@@ -28,10 +32,15 @@ pub struct RedPacketArgs {
     /// atomic: one Lua script per grab; naive: read, compute, write as separate commands.
     #[arg(id = "redpacket_mode", long = "redpacket-mode", value_enum, default_value_t = RedPacketConfig::default().mode, help_heading = "Red packets")]
     pub mode: Mode,
-    /// Naive mode: pause between the read and the write, to force interleaving.
-    #[arg(long = "naive-delay-ms", default_value_t = RedPacketConfig::default().naive_delay_ms, value_name = "MS", help_heading = "Red packets", allow_hyphen_values = true,
-          value_parser = |s: &str| limits::NAIVE_DELAY_MS.parse::<u64>(s))]
-    pub naive_delay_ms: u64,
+    /// Naive mode: pause between the read and the write, to force
+    /// interleaving, e.g. 20ms (0s to 1m).
+    #[arg(long = "naive-delay", default_value = millis_text(RedPacketConfig::default().naive_delay_ms), value_name = "DURATION", help_heading = "Red packets", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NAIVE_DELAY_MS.parse_millis(s))]
+    pub naive_delay: Duration,
+    /// The legacy form of --naive-delay, in milliseconds.
+    #[arg(long = "naive-delay-ms", hide = true, conflicts_with = "naive_delay", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NAIVE_DELAY_MS.parse_legacy_millis(s))]
+    pub naive_delay_ms: Option<Duration>,
 }
 
 impl Default for RedPacketArgs {
@@ -42,7 +51,8 @@ impl Default for RedPacketArgs {
             count: c.count,
             packets: c.packets,
             mode: c.mode,
-            naive_delay_ms: c.naive_delay_ms,
+            naive_delay: Duration::from_millis(c.naive_delay_ms),
+            naive_delay_ms: None,
         }
     }
 }
@@ -54,7 +64,7 @@ impl RedPacketArgs {
             count: self.count,
             packets: self.packets,
             mode: self.mode,
-            naive_delay_ms: self.naive_delay_ms,
+            naive_delay_ms: millis(self.naive_delay_ms.unwrap_or(self.naive_delay)),
         }
     }
 }
@@ -74,10 +84,15 @@ pub struct SeckillArgs {
     /// atomic: check and take the stock in one Lua script; naive: GET, then SET.
     #[arg(id = "seckill_mode", long = "seckill-mode", value_enum, default_value_t = SeckillConfig::default().mode, help_heading = "Seckill")]
     pub mode: Mode,
-    /// Naive mode: pause between the GET and the SET, to force interleaving.
-    #[arg(id = "seckill_delay_ms", long = "seckill-delay-ms", default_value_t = SeckillConfig::default().naive_delay_ms, value_name = "MS", help_heading = "Seckill", allow_hyphen_values = true,
-          value_parser = |s: &str| limits::NAIVE_DELAY_MS.parse::<u64>(s))]
-    pub naive_delay_ms: u64,
+    /// Naive mode: pause between the GET and the SET, to force
+    /// interleaving, e.g. 20ms (0s to 1m).
+    #[arg(id = "seckill_delay", long = "seckill-delay", default_value = millis_text(SeckillConfig::default().naive_delay_ms), value_name = "DURATION", help_heading = "Seckill", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NAIVE_DELAY_MS.parse_millis(s))]
+    pub naive_delay: Duration,
+    /// The legacy form of --seckill-delay, in milliseconds.
+    #[arg(id = "seckill_delay_ms", long = "seckill-delay-ms", hide = true, conflicts_with = "seckill_delay", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::NAIVE_DELAY_MS.parse_legacy_millis(s))]
+    pub naive_delay_ms: Option<Duration>,
 }
 
 impl Default for SeckillArgs {
@@ -87,7 +102,8 @@ impl Default for SeckillArgs {
             stock: c.stock,
             items: c.items,
             mode: c.mode,
-            naive_delay_ms: c.naive_delay_ms,
+            naive_delay: Duration::from_millis(c.naive_delay_ms),
+            naive_delay_ms: None,
         }
     }
 }
@@ -98,7 +114,7 @@ impl SeckillArgs {
             stock: self.stock,
             items: self.items,
             mode: self.mode,
-            naive_delay_ms: self.naive_delay_ms,
+            naive_delay_ms: millis(self.naive_delay_ms.unwrap_or(self.naive_delay)),
         }
     }
 }
@@ -108,22 +124,30 @@ impl SeckillArgs {
 #[command(next_help_heading = "Locks")]
 pub struct LockArgs {
     /// Lock kinds the lock grabbers use, split evenly between them
-    /// (comma-separated: naive,safe,reentrant,fenced).
-    #[arg(long = "lock-kinds", value_delimiter = ',', default_values_t = LockConfig::default().kinds)]
+    /// (comma-separated: naive,safe,reentrant,fenced). Also --lock-kinds.
+    #[arg(long = "locks", alias = "lock-kinds", value_name = "KINDS", value_delimiter = ',', default_values_t = LockConfig::default().kinds)]
     pub lock_kinds: Vec<LockKind>,
     /// Lock keys per kind the grabbers contend for.
     #[arg(long = "lock-keys", default_value_t = LockConfig::default().keys, allow_hyphen_values = true,
           value_parser = |s: &str| limits::LOCK_KEYS.parse::<usize>(s))]
     pub lock_keys: usize,
-    /// Lock TTL in milliseconds.
-    #[arg(long = "lock-ttl-ms", default_value_t = LockConfig::default().ttl_ms, allow_hyphen_values = true,
-          value_parser = |s: &str| limits::LOCK_TTL_MS.parse::<u64>(s))]
-    pub lock_ttl_ms: u64,
-    /// Time the critical section holds the lock, in milliseconds; above the
-    /// TTL it shows the classic failure (two holders).
-    #[arg(long = "lock-hold-ms", default_value_t = LockConfig::default().hold_ms, allow_hyphen_values = true,
-          value_parser = |s: &str| limits::LOCK_HOLD_MS.parse::<u64>(s))]
-    pub lock_hold_ms: u64,
+    /// Lock TTL, e.g. 100ms, 10s (1ms to 1h).
+    #[arg(long = "lock-ttl", default_value = millis_text(LockConfig::default().ttl_ms), value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_TTL_MS.parse_millis(s))]
+    pub lock_ttl: Duration,
+    /// The legacy form of --lock-ttl, in milliseconds.
+    #[arg(long = "lock-ttl-ms", hide = true, conflicts_with = "lock_ttl", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_TTL_MS.parse_legacy_millis(s))]
+    pub lock_ttl_ms: Option<Duration>,
+    /// Time the critical section holds the lock, e.g. 5ms (0s to 1h); above
+    /// the TTL it shows the classic failure (two holders).
+    #[arg(long = "lock-hold", default_value = millis_text(LockConfig::default().hold_ms), value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_HOLD_MS.parse_millis(s))]
+    pub lock_hold: Duration,
+    /// The legacy form of --lock-hold, in milliseconds.
+    #[arg(long = "lock-hold-ms", hide = true, conflicts_with = "lock_hold", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_HOLD_MS.parse_legacy_millis(s))]
+    pub lock_hold_ms: Option<Duration>,
     /// Naive lock: how many grabbers die between SETNX and EXPIRE, leaving a
     /// lock without TTL.
     #[arg(long = "lock-die-between", default_value_t = LockConfig::default().die_between, allow_hyphen_values = true,
@@ -133,15 +157,24 @@ pub struct LockArgs {
     /// are left), drawn from the seed.
     #[arg(long = "lock-die-probability", default_value_t = LockConfig::default().die_probability)]
     pub lock_die_probability: f64,
-    /// First retry backoff in milliseconds (doubles, jittered, up to 32x, so
-    /// thousands of waiters do not flood Redis with attempts).
-    #[arg(long = "lock-retry-ms", default_value_t = LockConfig::default().retry_ms, allow_hyphen_values = true,
-          value_parser = |s: &str| limits::LOCK_RETRY_MS.parse::<u64>(s))]
-    pub lock_retry_ms: u64,
-    /// A grabber gives up acquiring after this many milliseconds (counted as failed).
-    #[arg(long = "lock-max-wait-ms", default_value_t = LockConfig::default().max_wait_ms, allow_hyphen_values = true,
-          value_parser = |s: &str| limits::LOCK_MAX_WAIT_MS.parse::<u64>(s))]
-    pub lock_max_wait_ms: u64,
+    /// First retry backoff, e.g. 2ms (0s to 1m; doubles, jittered, up to
+    /// 32x, so thousands of waiters do not flood Redis with attempts).
+    #[arg(long = "lock-retry", default_value = millis_text(LockConfig::default().retry_ms), value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_RETRY_MS.parse_millis(s))]
+    pub lock_retry: Duration,
+    /// The legacy form of --lock-retry, in milliseconds.
+    #[arg(long = "lock-retry-ms", hide = true, conflicts_with = "lock_retry", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_RETRY_MS.parse_legacy_millis(s))]
+    pub lock_retry_ms: Option<Duration>,
+    /// A grabber gives up acquiring after this long, counted as failed, e.g.
+    /// 2s (1ms to 1h).
+    #[arg(long = "lock-max-wait", default_value = millis_text(LockConfig::default().max_wait_ms), value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_MAX_WAIT_MS.parse_millis(s))]
+    pub lock_max_wait: Duration,
+    /// The legacy form of --lock-max-wait, in milliseconds.
+    #[arg(long = "lock-max-wait-ms", hide = true, conflicts_with = "lock_max_wait", value_name = "MS", allow_hyphen_values = true,
+          value_parser = |s: &str| limits::LOCK_MAX_WAIT_MS.parse_legacy_millis(s))]
+    pub lock_max_wait_ms: Option<Duration>,
     /// With --until-done: lock rounds (acquire, work, release) per lock grabber.
     #[arg(long = "lock-rounds", default_value_t = LockConfig::default().rounds, allow_hyphen_values = true,
           value_parser = |s: &str| limits::LOCK_ROUNDS.parse::<u64>(s))]
@@ -154,12 +187,16 @@ impl Default for LockArgs {
         LockArgs {
             lock_kinds: c.kinds,
             lock_keys: c.keys,
-            lock_ttl_ms: c.ttl_ms,
-            lock_hold_ms: c.hold_ms,
+            lock_ttl: Duration::from_millis(c.ttl_ms),
+            lock_ttl_ms: None,
+            lock_hold: Duration::from_millis(c.hold_ms),
+            lock_hold_ms: None,
             lock_die_between: c.die_between,
             lock_die_probability: c.die_probability,
-            lock_retry_ms: c.retry_ms,
-            lock_max_wait_ms: c.max_wait_ms,
+            lock_retry: Duration::from_millis(c.retry_ms),
+            lock_retry_ms: None,
+            lock_max_wait: Duration::from_millis(c.max_wait_ms),
+            lock_max_wait_ms: None,
             lock_rounds: c.rounds,
         }
     }
@@ -170,12 +207,12 @@ impl LockArgs {
         LockConfig {
             kinds: self.lock_kinds.clone(),
             keys: self.lock_keys,
-            ttl_ms: self.lock_ttl_ms,
-            hold_ms: self.lock_hold_ms,
+            ttl_ms: millis(self.lock_ttl_ms.unwrap_or(self.lock_ttl)),
+            hold_ms: millis(self.lock_hold_ms.unwrap_or(self.lock_hold)),
             die_between: self.lock_die_between,
             die_probability: self.lock_die_probability,
-            retry_ms: self.lock_retry_ms,
-            max_wait_ms: self.lock_max_wait_ms,
+            retry_ms: millis(self.lock_retry_ms.unwrap_or(self.lock_retry)),
+            max_wait_ms: millis(self.lock_max_wait_ms.unwrap_or(self.lock_max_wait)),
             rounds: self.lock_rounds,
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::audit::journal;
 use crate::cli::GlobalArgs;
-use crate::commands::{EXIT_FAILED, EXIT_USAGE};
+use crate::commands::{Exit, ExitAs, EXIT_FAILED, EXIT_USAGE};
 use crate::lab::{audit_into, AuditSource, RunRecord};
 use crate::report::model::Report;
 use anyhow::Context;
@@ -113,11 +113,14 @@ pub async fn run(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCod
     match audited {
         // Sentinel names the master it last agreed on: in the seconds of a
         // failover that is the node that just died.
-        Err(e) if from_sentinel && unreachable(&e) => anyhow::bail!(
-            "Sentinel names {node} ({source}) as the master, but it does not answer ({e:#}). \
-             A failover may be under way: retry once `grabstorm status` shows the sentinels \
-             agree on a live master, or pass --addr"
-        ),
+        Err(e) if from_sentinel && unreachable(&e) => {
+            return Err(anyhow::anyhow!(
+                "Sentinel names {node} ({source}) as the master, but it does not answer ({e:#}). \
+                 A failover may be under way: retry once `grabstorm status` shows the sentinels \
+                 agree on a live master, or pass --addr"
+            ))
+            .or_exit(Exit::LabDown)
+        }
         r => {
             r?;
         }

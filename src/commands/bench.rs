@@ -17,6 +17,9 @@
 //!    1k, 10k and 100k grabbers for a few seconds each: ops/s and the
 //!    process's peak RSS (VmHWM) after each.
 //!
+//! With `--json` the tables go to stderr as they fill and stdout gets one
+//! object with every figure at the end.
+//!
 //! A stop signal ends the bench between (or inside) its parts: the
 //! redis-benchmark child and the redis-server are killed, every lab
 //! finishes as usual, the scratch directories are removed.
@@ -24,6 +27,7 @@
 use crate::audit::journal::{Journal, JournalNaming, JournalOp};
 use crate::cli::GlobalArgs;
 use crate::client::{Auth, MasterPool};
+use crate::commands::ExitAs;
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::{OpKind, SampleSink};
@@ -65,10 +69,14 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000", allow_hyphen_values = true,
           value_parser = |s: &str| crate::limits::GRABBERS.parse::<usize>(s))]
     pub scale: Vec<usize>,
-    /// Seconds per scaling run.
-    #[arg(long, default_value_t = 4, allow_hyphen_values = true,
-          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.parse::<u64>(s))]
-    pub scale_seconds: u64,
+    /// How long each scaling run lasts, e.g. 4s (1s to 1h).
+    #[arg(long, default_value = "4s", value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.secs().parse(s))]
+    pub scale_duration: Duration,
+    /// The legacy form of --scale-duration, in seconds.
+    #[arg(long, hide = true, conflicts_with = "scale_duration", value_name = "S", allow_hyphen_values = true,
+          value_parser = |s: &str| crate::limits::BENCH_SCALE_SECONDS.parse::<u64>(s).map(Duration::from_secs))]
+    pub scale_seconds: Option<Duration>,
     /// Skip the scaling part.
     #[arg(long)]
     pub no_scale: bool,
@@ -76,6 +84,13 @@ pub struct BenchArgs {
     /// with the dashboard drawing at 20 frames/s (120x40), and the cost.
     #[arg(long)]
     pub tui: bool,
+    /// Print every figure as one JSON object on stdout at the end (the
+    /// tables then go to stderr): `{server, connections, grabbers,
+    /// comparison: [{side, threads, ops_per_s, p99_us}], ratio,
+    /// ratio_all_cores, scale: [{grabbers, ops_per_s, p99_us, errors,
+    /// peak_rss_mib}], dashboard}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Default for BenchArgs {
@@ -86,9 +101,11 @@ impl Default for BenchArgs {
             compare_threads: 1,
             requests: 200_000,
             scale: vec![1000, 10_000, 100_000],
-            scale_seconds: 4,
+            scale_duration: Duration::from_secs(4),
+            scale_seconds: None,
             no_scale: false,
             tui: false,
+            json: false,
         }
     }
 }
@@ -160,9 +177,68 @@ fn packet_key(p: u64) -> String {
 }
 
 /// (ops/s, p99 µs) as measured by one side.
+#[derive(Clone, Copy, serde::Serialize)]
 struct Measured {
     ops_per_s: f64,
     p99_us: u64,
+}
+
+/// One side of the comparison, as `--json` prints it.
+#[derive(serde::Serialize)]
+struct Side {
+    side: &'static str,
+    threads: usize,
+    #[serde(flatten)]
+    measured: Measured,
+}
+
+/// grabstorm over redis-benchmark at the same threads.
+#[derive(serde::Serialize)]
+struct Ratio {
+    threads: usize,
+    throughput: f64,
+    p99: f64,
+}
+
+/// One row of the scaling part.
+#[derive(serde::Serialize)]
+struct ScaleRow {
+    grabbers: usize,
+    ops_per_s: f64,
+    p99_us: u64,
+    errors: u64,
+    peak_rss_mib: f64,
+}
+
+/// The dashboard's cost (`--tui`).
+#[derive(serde::Serialize)]
+struct DashboardRow {
+    headless_ops_per_s: f64,
+    dashboard_ops_per_s: f64,
+    cost_percent: f64,
+    frames_per_s: f64,
+    mean_frame_ms: f64,
+}
+
+/// Every figure of a bench, as `--json` prints it.
+#[derive(serde::Serialize)]
+struct BenchOutput {
+    server: String,
+    connections: usize,
+    grabbers: usize,
+    comparison: Vec<Side>,
+    ratio: Ratio,
+    ratio_all_cores: Ratio,
+    scale: Vec<ScaleRow>,
+    dashboard: Option<DashboardRow>,
+}
+
+/// A line of the tables: stdout, or stderr when stdout is for `--json`.
+fn say(json: bool, line: String) {
+    match json {
+        true => eprintln!("{line}"),
+        false => println!("{line}"),
+    }
 }
 
 static GRAB_LUA: &str = include_str!("../workload/lua/redpacket_grab.lua");
@@ -368,11 +444,17 @@ pub async fn run(
     args: BenchArgs,
     shutdown: &Shutdown,
 ) -> anyhow::Result<ExitCode> {
-    let server = start_server().await?;
+    let json = args.json;
+    let server = start_server()
+        .await
+        .or_exit(crate::commands::Exit::LabDown)?;
     let addr = server.addr;
-    println!(
-        "redis-server on {addr}; the red-packet grab script (EVALSHA), {} connections",
-        args.connections
+    say(
+        json,
+        format!(
+            "redis-server on {addr}; the red-packet grab script (EVALSHA), {} connections",
+            args.connections
+        ),
     );
     let sha = create_packets(addr).await?;
     let (rb, took) = tokio::select! {
@@ -388,9 +470,12 @@ pub async fn run(
         return Ok(stopped(sig));
     }
     let row = |what: String, m: &Measured| {
-        println!("{what:<44} {:>12.0} {:>10}", m.ops_per_s, m.p99_us);
+        say(
+            json,
+            format!("{what:<44} {:>12.0} {:>10}", m.ops_per_s, m.p99_us),
+        );
     };
-    println!("{:<44} {:>12} {:>10}", "", "ops/s", "p99 us");
+    say(json, format!("{:<44} {:>12} {:>10}", "", "ops/s", "p99 us"));
     row(
         format!("redis-benchmark -c {} (1 thread)", args.connections),
         &rb,
@@ -405,30 +490,68 @@ pub async fn run(
     };
     row(side(threads), &gs);
     row(side(cores), &gs_all);
-    let ratio = |m: &Measured| {
-        format!(
-            "throughput {:.2}x, p99 {:.2}x",
-            m.ops_per_s / rb.ops_per_s.max(1e-9),
-            m.p99_us as f64 / (rb.p99_us.max(1)) as f64
-        )
+    let ratio = |threads: usize, m: &Measured| Ratio {
+        threads,
+        throughput: m.ops_per_s / rb.ops_per_s.max(1e-9),
+        p99: m.p99_us as f64 / (rb.p99_us.max(1)) as f64,
     };
-    println!(
-        "ratio grabstorm / redis-benchmark, {threads} thread{} each: {}",
-        if threads == 1 { "" } else { "s" },
-        ratio(&gs)
+    let ratio_text = |r: &Ratio| format!("throughput {:.2}x, p99 {:.2}x", r.throughput, r.p99);
+    let mut out = BenchOutput {
+        server: addr.to_string(),
+        connections: args.connections,
+        grabbers: args.grabbers,
+        comparison: vec![
+            Side {
+                side: "redis-benchmark",
+                threads: 1,
+                measured: rb,
+            },
+            Side {
+                side: "grabstorm",
+                threads,
+                measured: gs,
+            },
+            Side {
+                side: "grabstorm",
+                threads: cores,
+                measured: gs_all,
+            },
+        ],
+        ratio: ratio(threads, &gs),
+        ratio_all_cores: ratio(cores, &gs_all),
+        scale: Vec::new(),
+        dashboard: None,
+    };
+    say(
+        json,
+        format!(
+            "ratio grabstorm / redis-benchmark, {threads} thread{} each: {}",
+            if threads == 1 { "" } else { "s" },
+            ratio_text(&out.ratio)
+        ),
     );
-    println!(
-        "  (grabstorm on all {cores} cores, sharing them with redis-server: {})",
-        ratio(&gs_all)
+    say(
+        json,
+        format!(
+            "  (grabstorm on all {cores} cores, sharing them with redis-server: {})",
+            ratio_text(&out.ratio_all_cores)
+        ),
     );
+    let scale_run = args.scale_seconds.unwrap_or(args.scale_duration);
     if !args.no_scale {
-        println!(
-            "\nred-packet workload (grabstorm load path), {}s each:",
-            args.scale_seconds
+        say(
+            json,
+            format!(
+                "\nred-packet workload (grabstorm load path), {} each:",
+                crate::words::duration(scale_run)
+            ),
         );
-        println!(
-            "{:>10} {:>12} {:>10} {:>10} {:>14}",
-            "grabbers", "ops/s", "p99 us", "errors", "peak RSS MiB"
+        say(
+            json,
+            format!(
+                "{:>10} {:>12} {:>10} {:>10} {:>14}",
+                "grabbers", "ops/s", "p99 us", "errors", "peak RSS MiB"
+            ),
         );
         let state = std::env::temp_dir().join(format!("grabstorm-bench-state-{}", addr.port()));
         for &n in &args.scale {
@@ -440,8 +563,8 @@ pub async fn run(
                 grabbers: n,
                 connections: 16,
                 seed: 1,
-                duration: Some(Duration::from_secs(args.scale_seconds)),
-                hard_cap: Duration::from_secs(args.scale_seconds + 30),
+                duration: Some(scale_run),
+                hard_cap: scale_run + Duration::from_secs(30),
                 shutdown: shutdown.clone(),
                 ..Default::default()
             };
@@ -454,14 +577,21 @@ pub async fn run(
                 .cloned()
                 .unwrap_or_default();
             let errors: u64 = report.errors.values().sum();
-            println!(
-                "{:>10} {:>12.0} {:>10} {:>10} {:>14.1}",
-                n,
-                grab.ops_per_s,
-                grab.p99_us,
+            let r = ScaleRow {
+                grabbers: n,
+                ops_per_s: grab.ops_per_s,
+                p99_us: grab.p99_us,
                 errors,
-                peak_rss_mib()
+                peak_rss_mib: peak_rss_mib(),
+            };
+            say(
+                json,
+                format!(
+                    "{:>10} {:>12.0} {:>10} {:>10} {:>14.1}",
+                    r.grabbers, r.ops_per_s, r.p99_us, r.errors, r.peak_rss_mib
+                ),
             );
+            out.scale.push(r);
             if errors > 0 {
                 tracing::info!(?report.errors, grabbers = n, "errors by class");
             }
@@ -484,8 +614,8 @@ pub async fn run(
             grabbers: 10_000,
             connections: 16,
             seed: 1,
-            duration: Some(Duration::from_secs(args.scale_seconds)),
-            hard_cap: Duration::from_secs(args.scale_seconds + 30),
+            duration: Some(scale_run),
+            hard_cap: scale_run + Duration::from_secs(30),
             shutdown: shutdown.clone(),
             ..Default::default()
         };
@@ -494,22 +624,36 @@ pub async fn run(
         if let Some(sig) = shutdown.signal() {
             return Ok(stopped(sig));
         }
-        println!(
-            "\ndashboard (10,000 grabbers, mixed): headless {:.0} ops/s, with dashboard {:.0} ops/s \
-             (cost {:.1}%), {:.1} frames/s, {:.2} ms per frame",
-            cost.headless_ops_per_s,
-            cost.dashboard_ops_per_s,
-            cost.cost_percent(),
-            cost.frames_per_s,
-            cost.mean_frame.as_secs_f64() * 1000.0
+        let d = DashboardRow {
+            headless_ops_per_s: cost.headless_ops_per_s,
+            dashboard_ops_per_s: cost.dashboard_ops_per_s,
+            cost_percent: cost.cost_percent(),
+            frames_per_s: cost.frames_per_s,
+            mean_frame_ms: cost.mean_frame.as_secs_f64() * 1000.0,
+        };
+        say(
+            json,
+            format!(
+                "\ndashboard (10,000 grabbers, mixed): headless {:.0} ops/s, with dashboard {:.0} ops/s \
+                 (cost {:.1}%), {:.1} frames/s, {:.2} ms per frame",
+                d.headless_ops_per_s,
+                d.dashboard_ops_per_s,
+                d.cost_percent,
+                d.frames_per_s,
+                d.mean_frame_ms
+            ),
         );
+        out.dashboard = Some(d);
     }
     let _ = global;
     drop(server);
-    Ok(match shutdown.signal() {
-        Some(sig) => stopped(sig),
-        None => ExitCode::SUCCESS,
-    })
+    if let Some(sig) = shutdown.signal() {
+        return Ok(stopped(sig));
+    }
+    if json {
+        println!("{}", serde_json::to_string(&out)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The bench ended early on `sig`: say so (its partial rows are not a result).

@@ -5,7 +5,8 @@
 //! every run of this state dir, recorded or only labelled; and
 //! `--everything-on-engine` also every grabstorm object on the Docker
 //! engine, whoever made it. A run whose owner still runs is never touched
-//! without `--all`.
+//! without `--all`. What is removed (and what is left, and why) is printed
+//! as it happens, or with `--json` as one object at the end.
 
 use crate::cli::{BackendChoice, GlobalArgs};
 use crate::topology::docker::DockerBackend;
@@ -15,6 +16,7 @@ use crate::topology::state::StateError;
 use crate::topology::{select, state, Backend, BackendKind, Topology};
 use anyhow::Context;
 use clap::Args;
+use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,6 +49,74 @@ pub struct DownArgs {
     /// Docker objects when an engine answers.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Print one JSON object at the end: `{removed: [{run_id, backend, why,
+    /// nodes, what}], left: [{run_id, backend, why}], leftovers, engine,
+    /// notes, errors}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One run removed, or left alone.
+#[derive(Serialize)]
+struct RunEntry {
+    run_id: String,
+    backend: String,
+    /// Why it was removed or left, in words.
+    why: String,
+    /// Its nodes by name (the state file's run; empty for a run known only
+    /// by its record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<Vec<String>>,
+    /// What was removed, one line each (processes, containers, networks, dirs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what: Option<Vec<String>>,
+}
+
+/// Everything `down` did: printed as it happens, or kept for `--json`.
+#[derive(Serialize, Default)]
+struct DownOutput {
+    removed: Vec<RunEntry>,
+    left: Vec<RunEntry>,
+    /// `--all`: processes and Docker objects of this state dir no record named.
+    leftovers: Vec<String>,
+    /// `--everything-on-engine`: every grabstorm object removed from the engine.
+    engine: Vec<String>,
+    notes: Vec<String>,
+    errors: Vec<String>,
+    #[serde(skip)]
+    json: bool,
+}
+
+impl DownOutput {
+    fn say(&self, line: String) {
+        if !self.json {
+            println!("{line}");
+        }
+    }
+
+    fn note(&mut self, line: String) {
+        self.say(line.clone());
+        self.notes.push(line);
+    }
+
+    fn left(&mut self, run_id: &str, backend: BackendKind, why: String, line: String) {
+        self.say(line);
+        self.left.push(RunEntry {
+            run_id: run_id.to_string(),
+            backend: backend.to_string(),
+            why,
+            nodes: None,
+            what: None,
+        });
+    }
+
+    fn removed(&mut self, entry: RunEntry, headline: String) {
+        self.say(headline);
+        for line in entry.what.iter().flatten() {
+            self.say(format!("  {line}"));
+        }
+        self.removed.push(entry);
+    }
 }
 
 pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode> {
@@ -64,19 +134,41 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
     };
     let runs = manifest::runs_of(&state_dir);
     let mut backends = Backends::default();
-    let mut removed_any = false;
-    let mut errors = Vec::new();
+    let mut out = DownOutput {
+        json: args.json,
+        ..Default::default()
+    };
 
     if let Some(t) = &current {
         let recorded = runs.iter().find(|r| r.run_id == t.run_id);
         match recorded.map(|r| r.owner).filter(|o| o.is_alive()) {
-            Some(owner) if !all => println!(
-                "run {} is in use by pid {} (still running): left alone; stop that process, or use `grabstorm down --all`",
-                t.run_id, owner.pid
+            Some(owner) if !all => out.left(
+                &t.run_id,
+                t.backend,
+                format!("in use by pid {} (still running)", owner.pid),
+                format!(
+                    "run {} is in use by pid {} (still running): left alone; stop that process, or use `grabstorm down --all`",
+                    t.run_id, owner.pid
+                ),
             ),
             _ => match remove_current(&mut backends, t, recorded, &state_dir).await {
-                Ok(()) => removed_any = true,
-                Err(e) => errors.push(format!("run {}: {e:#}", t.run_id)),
+                Ok(lines) => out.removed(
+                    RunEntry {
+                        run_id: t.run_id.clone(),
+                        backend: t.backend.to_string(),
+                        why: "the state file's run".into(),
+                        nodes: Some(t.nodes.iter().map(|n| n.name.clone()).collect()),
+                        what: Some(lines),
+                    },
+                    format!(
+                        "removed run {} ({} backend): {} nodes, {}",
+                        t.run_id,
+                        t.backend,
+                        t.nodes.len(),
+                        t.run_dir.display()
+                    ),
+                ),
+                Err(e) => out.errors.push(format!("run {}: {e:#}", t.run_id)),
             },
         }
     }
@@ -87,23 +179,32 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
     {
         if !all {
             if run.owner.is_alive() {
-                println!(
-                    "left run {} ({}): in use by pid {} (still running)",
-                    run.run_id, run.backend, run.owner.pid
+                out.left(
+                    &run.run_id,
+                    run.backend,
+                    format!("in use by pid {} (still running)", run.owner.pid),
+                    format!(
+                        "left run {} ({}): in use by pid {} (still running)",
+                        run.run_id, run.backend, run.owner.pid
+                    ),
                 );
                 continue;
             }
             if run.kept {
-                println!(
-                    "left run {} ({}): left running on purpose (`up`, `--keep`); `grabstorm down --all` removes it",
-                    run.run_id, run.backend
+                out.left(
+                    &run.run_id,
+                    run.backend,
+                    "left running on purpose (`up`, `--keep`)".into(),
+                    format!(
+                        "left run {} ({}): left running on purpose (`up`, `--keep`); `grabstorm down --all` removes it",
+                        run.run_id, run.backend
+                    ),
                 );
                 continue;
             }
         }
         match remove_recorded(&mut backends, run, &state_dir).await {
             Ok(lines) => {
-                removed_any = true;
                 let why = if run.owner.is_alive() {
                     format!("its owner pid {} still runs", run.owner.pid)
                 } else if run.kept {
@@ -111,12 +212,19 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
                 } else {
                     format!("crashed: its owner pid {} is gone", run.owner.pid)
                 };
-                println!("removed run {} ({}, {why}):", run.run_id, run.backend);
-                for line in lines {
-                    println!("  {line}");
-                }
+                let headline = format!("removed run {} ({}, {why}):", run.run_id, run.backend);
+                out.removed(
+                    RunEntry {
+                        run_id: run.run_id.clone(),
+                        backend: run.backend.to_string(),
+                        why,
+                        nodes: None,
+                        what: Some(lines),
+                    },
+                    headline,
+                );
             }
-            Err(e) => errors.push(format!("run {}: {e:#}", run.run_id)),
+            Err(e) => out.errors.push(format!("run {}: {e:#}", run.run_id)),
         }
     }
 
@@ -126,30 +234,32 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
             match backends.get(BackendKind::Docker, &state_dir).await {
                 Ok(docker) => leftovers.extend(docker.down_all().await?),
                 Err(e) if args.backend == BackendChoice::Docker => return Err(e),
-                Err(e) => println!("Docker leftovers not checked: {e:#}"),
+                Err(e) => out.note(format!("Docker leftovers not checked: {e:#}")),
             }
         }
-        removed_any |= !leftovers.is_empty();
-        for line in leftovers {
-            println!("{line}");
+        for line in &leftovers {
+            out.say(line.clone());
         }
+        out.leftovers = leftovers;
     }
     if args.everything_on_engine {
         let docker = DockerBackend::connect(None)
             .await
             .context("--everything-on-engine needs the Docker engine")?;
         let lines = docker.remove_everything_on_engine().await?;
-        println!(
+        out.say(format!(
             "{} grabstorm objects on the engine (any state dir):",
             lines.len()
-        );
-        removed_any |= !lines.is_empty();
-        for line in lines {
-            println!("  {line}");
+        ));
+        for line in &lines {
+            out.say(format!("  {line}"));
         }
+        out.engine = lines;
     }
-    if !removed_any && errors.is_empty() {
-        println!(
+    let removed_any =
+        !out.removed.is_empty() || !out.leftovers.is_empty() || !out.engine.is_empty();
+    if !removed_any && out.errors.is_empty() {
+        out.note(format!(
             "no running topology in {}: nothing to remove{}",
             state_dir.display(),
             if all {
@@ -157,22 +267,25 @@ pub async fn run(global: &GlobalArgs, args: DownArgs) -> anyhow::Result<ExitCode
             } else {
                 " (`grabstorm down --all` also removes kept runs and leftovers)"
             }
-        );
+        ));
     }
-    if !errors.is_empty() {
-        anyhow::bail!("could not remove everything: {}", errors.join("; "));
+    if args.json {
+        println!("{}", serde_json::to_string(&out)?);
+    }
+    if !out.errors.is_empty() {
+        anyhow::bail!("could not remove everything: {}", out.errors.join("; "));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes the state file's run and the state file, listing what went
-/// when the run is on record.
+/// Removes the state file's run and the state file; returns what went
+/// (one line each) when the run is on record.
 async fn remove_current(
     backends: &mut Backends,
     t: &Topology,
     recorded: Option<&RecordedRun>,
     state_dir: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let backend = backends.get(t.backend, state_dir).await?;
     let lines = match recorded {
         Some(run) => backend.remove_recorded(run).await?,
@@ -182,17 +295,7 @@ async fn remove_current(
         }
     };
     state::clear(state_dir)?;
-    println!(
-        "removed run {} ({} backend): {} nodes, {}",
-        t.run_id,
-        t.backend,
-        t.nodes.len(),
-        t.run_dir.display()
-    );
-    for line in lines {
-        println!("  {line}");
-    }
-    Ok(())
+    Ok(lines)
 }
 
 async fn remove_recorded(

@@ -2,14 +2,17 @@
 //! on the topology a `grabstorm up` left running. With `--for`, the command
 //! stays until the pause, partition or stall ends, so the node is never left
 //! frozen by an exited process. A restart that changed a node's handle is
-//! written back to the state file.
+//! written back to the state file. `--json` prints one object at the end:
+//! what was done, when, the timeline of the fault, and the nodes it touched
+//! as read live afterwards (the node shape of `up --json` and `status --json`).
 
 use crate::cli::GlobalArgs;
 use crate::commands::EXIT_FAILED;
 use crate::faults::{parse_duration, FaultError, FaultKind, FaultRequest, Injector, Target};
-use crate::metrics::EventBus;
-use crate::topology::state;
+use crate::metrics::{Event, EventBus, EventKind, NodeView};
+use crate::topology::{live, state};
 use clap::Args;
+use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +45,32 @@ pub struct FaultArgs {
     pub from: Vec<String>,
     #[command(flatten)]
     pub attach: crate::cli::AttachArgs,
+    /// Print one JSON object when the fault is done (after `--for`, when
+    /// it ended): `{fault, target, for, at_unix_ms, done, ended, events,
+    /// nodes}`, `nodes` being the nodes it touched, read live afterwards.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Serialize)]
+struct FaultOutput<'a> {
+    fault: String,
+    target: String,
+    /// `--for`, as given (e.g. `5s`); `null` without it.
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    /// When it was injected: milliseconds since the Unix epoch (UTC).
+    at_unix_ms: u128,
+    /// What was done, in words.
+    done: &'a str,
+    /// With `--for` (and `slow`): the sentence saying the fault ended.
+    ended: Option<String>,
+    /// The fault's timeline: `fault_injected`, `node_stopped`,
+    /// `fault_healed`... (`at_ms` counts from the command's start).
+    events: Vec<Event>,
+    /// The nodes the fault touched, read live once it was done.
+    nodes: Vec<NodeView>,
 }
 
 fn parse_kind(s: &str) -> Result<FaultKind, String> {
@@ -80,7 +109,11 @@ pub async fn run(
     }
     let (topology, backend) = crate::commands::topology_of(&state_dir, attached).await?;
     let shared = Arc::new(tokio::sync::Mutex::new(topology));
-    let injector = Injector::new(backend, shared.clone(), EventBus::new());
+    let bus = EventBus::new();
+    let injector = Injector::new(backend.clone(), shared.clone(), bus.clone());
+    let at_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let req = FaultRequest {
         kind,
         target,
@@ -101,10 +134,13 @@ pub async fn run(
             return Ok(ExitCode::from(EXIT_FAILED));
         }
     };
-    println!("{done}");
+    if !args.json {
+        println!("{done}");
+    }
     if kind == FaultKind::Restart && args.attach.target().is_none() {
         state::save(&state_dir, &*shared.lock().await)?;
     }
+    let mut ended = None;
     if req.duration.is_some() || matches!(kind, FaultKind::Slow | FaultKind::ClientPause) {
         tokio::select! {
             _ = injector.wait() => {}
@@ -113,7 +149,50 @@ pub async fn run(
                 injector.shutdown().await;
             }
         }
-        println!("{kind} of {} ended", req.target);
+        let line = format!("{kind} of {} ended", req.target);
+        if !args.json {
+            println!("{line}");
+        }
+        ended = Some(line);
+    }
+    if args.json {
+        let events = bus.all();
+        let topology = shared.lock().await.clone();
+        let touched = touched_nodes(&events);
+        let view = live::observe_with(&topology, Some(backend.as_ref())).await;
+        let out = FaultOutput {
+            fault: kind.to_string(),
+            target: req.target.to_string(),
+            for_: req.duration.map(crate::words::duration),
+            at_unix_ms,
+            done: &done,
+            ended,
+            events,
+            nodes: view
+                .nodes
+                .into_iter()
+                .filter(|n| touched.contains(&n.name))
+                .collect(),
+        };
+        println!("{}", serde_json::to_string(&out)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The nodes a fault's timeline names, in order of first mention.
+fn touched_nodes(events: &[Event]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in events {
+        let node = match &e.kind {
+            EventKind::FaultInjected { node, .. }
+            | EventKind::FaultHealed { node, .. }
+            | EventKind::NodeStopped { node }
+            | EventKind::NodeStarted { node } => node,
+            _ => continue,
+        };
+        if !names.contains(node) {
+            names.push(node.clone());
+        }
+    }
+    names
 }

@@ -1,22 +1,24 @@
 //! `grabstorm load`: run a workload headless against a started (or
-//! attached) topology, with a live progress line on stderr, then print the
+//! attached) topology, with a live progress line on stderr (redrawn on a
+//! terminal, plain lines every 10 s elsewhere), then print the
 //! audited report as tables (or JSON with `--json`) and write `report.json`.
 //!
 //! [`WorkloadArgs`] (the workload, load and fault flags) is shared with
 //! `tui` and `run`: flatten it and call [`WorkloadArgs::lab_config`].
 
-use crate::cli::{BackendArgs, ExternalArgs, GlobalArgs, SpecArgs};
+use crate::cli::{BackendArgs, ExportArgs, ExternalArgs, GlobalArgs, SpecArgs};
 use crate::cli::{LockArgs, RedPacketArgs, SeckillArgs};
 use crate::client::ClientMode;
-use crate::commands::{EXIT_FAILED, EXIT_USAGE};
+use crate::commands::{Exit, ExitAs, EXIT_FAILED, EXIT_USAGE};
 use crate::faults::ScheduledFault;
 use crate::lab::{Lab, LabConfig, LabTarget};
 use crate::limits;
 use crate::shutdown::Shutdown;
 use crate::words::secs;
 use crate::workload::WorkloadKind;
+use anyhow::Context;
 use clap::Args;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -48,16 +50,20 @@ pub struct WorkloadArgs {
     #[arg(long, help_heading = "Load")]
     pub until_done: bool,
     /// The run never lasts longer than this (1s to 24h).
-    #[arg(long, default_value = "10m", help_heading = "Load",
+    #[arg(long, default_value = "10m", value_name = "DURATION", help_heading = "Load",
           allow_hyphen_values = true, value_parser = |s: &str| limits::HARD_CAP.parse(s))]
     pub hard_cap: Duration,
     /// Seed of every random choice (default: from the clock, printed in the report).
     #[arg(long, help_heading = "Load")]
     pub seed: Option<u64>,
-    /// Pause of each grabber between two operations, in milliseconds (0 to 60000).
-    #[arg(long, default_value_t = 0, value_name = "MS", help_heading = "Load",
-          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse::<u64>(s))]
-    pub think_ms: u64,
+    /// Pause of each grabber between two operations, e.g. 5ms (0s to 1m).
+    #[arg(long, default_value = "0s", value_name = "DURATION", help_heading = "Load",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse_millis(s))]
+    pub think: Duration,
+    /// The legacy form of --think, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "think", value_name = "MS",
+          allow_hyphen_values = true, value_parser = |s: &str| limits::THINK_MS.parse_legacy_millis(s))]
+    pub think_ms: Option<Duration>,
     /// How grabbers find the master. Sentinel mode: follow Sentinel, or keep
     /// the first address. Cluster mode: `sentinel` is the cluster-aware
     /// client (follows MOVED/ASK, refreshes its slot map), `naive` keeps
@@ -81,8 +87,8 @@ pub struct WorkloadArgs {
     #[arg(long = "fault", value_name = "SPEC", help_heading = "Faults")]
     pub faults: Vec<ScheduledFault>,
     /// Longest wait after the load for the topology to agree on a master
-    /// before the audit (1s to 1h).
-    #[arg(long, default_value = "30s", help_heading = "Faults",
+    /// before the audit (1s to 1h). Also --settle-timeout.
+    #[arg(long = "settle", alias = "settle-timeout", default_value = "30s", value_name = "DURATION", help_heading = "Faults",
           allow_hyphen_values = true, value_parser = |s: &str| limits::SETTLE_TIMEOUT.parse(s))]
     pub settle_timeout: Duration,
     #[command(flatten)]
@@ -91,6 +97,8 @@ pub struct WorkloadArgs {
     pub seckill: SeckillArgs,
     #[command(flatten)]
     pub locks: LockArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
 }
 
 impl Default for WorkloadArgs {
@@ -104,7 +112,8 @@ impl Default for WorkloadArgs {
             until_done: false,
             hard_cap: Duration::from_secs(600),
             seed: None,
-            think_ms: 0,
+            think: Duration::ZERO,
+            think_ms: None,
             client: ClientMode::Sentinel,
             no_hash_tags: false,
             prefix: crate::workload::grabber::DEFAULT_PREFIX.to_string(),
@@ -113,6 +122,7 @@ impl Default for WorkloadArgs {
             redpacket: RedPacketArgs::default(),
             seckill: SeckillArgs::default(),
             locks: LockArgs::default(),
+            export: ExportArgs::default(),
         }
     }
 }
@@ -158,7 +168,7 @@ impl WorkloadArgs {
             },
             until_done: self.until_done,
             hard_cap: self.hard_cap,
-            think: Duration::from_millis(self.think_ms),
+            think: self.think_ms.unwrap_or(self.think),
             redpacket: self.redpacket.config(),
             seckill: self.seckill.config(),
             locks: self.locks.config(),
@@ -168,6 +178,8 @@ impl WorkloadArgs {
             faults: self.faults.clone(),
             settle_timeout: self.settle_timeout,
             shutdown: shutdown.clone(),
+            metrics: self.export.metrics,
+            command_line: crate::cli::command_line(),
         }
     }
 }
@@ -185,7 +197,9 @@ pub struct LoadCommandArgs {
     pub external: ExternalArgs,
     #[command(flatten)]
     pub load: WorkloadArgs,
-    /// Write report.json (and the journal) into DIR.
+    /// Write the run's files into DIR: report.json, report.md, the charts,
+    /// throughput.csv, latency.hlog and the journal (default: the run's
+    /// directory under the state dir, without the charts).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print the report as JSON on stdout (no progress line).
@@ -246,15 +260,23 @@ pub async fn run(
             config.grabbers, config.workload, config.seed
         );
     }
-    let mut lab = Lab::start(config).await?;
-    let progress = (!args.json).then(|| tokio::spawn(progress_line(lab.snapshots())));
+    // A lab that cannot start means the lab could not run (3), unless
+    // the error says otherwise (an impossible spec is bad input).
+    let mut lab = Lab::start(config).await.or_exit(Exit::LabDown)?;
+    if let (Some(at), false) = (lab.metrics_addr(), args.json) {
+        eprintln!("grabstorm load: metrics at http://{at}/metrics");
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let progress = (!args.json).then(|| tokio::spawn(progress(lab.snapshots(), terminal)));
     // Ends on its duration, the hard cap, or a stop signal.
     let reason = lab.wait_end().await;
     lab.stop_load().await;
     if let Some(p) = progress {
         p.abort();
         let _ = p.await;
-        eprintln!();
+        if terminal {
+            eprintln!();
+        }
     }
     if !args.json {
         match shutdown.signal() {
@@ -266,6 +288,10 @@ pub async fn run(
     }
     let run_dir = lab.run_dir().to_path_buf();
     let report = lab.finish().await?;
+    if args.out.is_some() {
+        crate::report::charts::write_report_charts(&report, &run_dir)
+            .with_context(|| format!("writing the charts into {}", run_dir.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -298,11 +324,19 @@ pub fn check_attached_faults(faults: &[ScheduledFault]) -> Result<(), crate::fau
     })
 }
 
-/// Prints `[elapsed] ops/s, errors, grabbers` on one stderr line, once a second.
-async fn progress_line(
+/// Prints `[elapsed] ops/s, errors, grabbers` on stderr: on a terminal one
+/// line redrawn every second; anywhere else (a CI log, a file) a plain line
+/// every 10 s, so a log holds no `\r` frames.
+async fn progress(
     mut snaps: tokio::sync::watch::Receiver<std::sync::Arc<crate::metrics::Snapshot>>,
+    terminal: bool,
 ) {
-    let mut every = tokio::time::interval(Duration::from_secs(1));
+    let period = Duration::from_secs(if terminal { 1 } else { 10 });
+    let mut every = tokio::time::interval(period);
+    if !terminal {
+        // The first tick is now: a log's first line comes after a period.
+        every.tick().await;
+    }
     loop {
         every.tick().await;
         if snaps.has_changed().is_err() {
@@ -311,10 +345,8 @@ async fn progress_line(
         let s = snaps.borrow_and_update().clone();
         let errors: u64 = s.errors.values().sum();
         let ok: u64 = s.ops.iter().map(|o| o.ok).sum();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{:>7}] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}   ",
+        let line = format!(
+            "[{:>7}] {:>9.0} ops/s  ok {:>10}  errors {:>7}  grabbers {:>6}{}",
             secs(s.elapsed_ms),
             s.ops_per_s,
             ok,
@@ -322,6 +354,11 @@ async fn progress_line(
             s.load.grabbers,
             if s.load.paused { "  (paused)" } else { "" }
         );
+        let mut err = std::io::stderr().lock();
+        let _ = match terminal {
+            true => write!(err, "\r{line}   "),
+            false => writeln!(err, "{line}"),
+        };
         let _ = err.flush();
     }
 }

@@ -1,19 +1,24 @@
 //! Commands: one file per subcommand, each the top-level flow of that
 //! command (its arguments, what it starts, what it prints, its exit code).
-//! They glue the engine modules together and hold no engine logic themselves.
+//! They glue the engine modules together and hold no engine logic themselves;
+//! [`exit`] is the one rule for what their exit statuses mean.
 
 pub mod audit;
 pub mod bench;
 pub mod check;
+pub mod completions;
 pub mod down;
+pub mod exit;
 pub mod fault;
 pub mod journal;
 pub mod load;
+pub mod man;
 pub mod reshard;
 pub mod ring;
 pub mod run;
 pub mod runs;
 pub mod scale;
+pub mod scenarios;
 pub mod status;
 pub mod tui;
 pub mod up;
@@ -23,10 +28,14 @@ use crate::shutdown::{Shutdown, StopSignal};
 use std::future::Future;
 use std::process::ExitCode;
 
-/// Exit status for bad input or environment (file errors, no Docker, bad spec).
-pub const EXIT_USAGE: u8 = 2;
+pub use exit::{Exit, ExitAs};
+
+/// Exit status for bad usage or input (a flag, a file, a refused request).
+pub const EXIT_USAGE: u8 = Exit::Usage.code();
 /// Exit status when the run worked but an expectation or check failed.
-pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_FAILED: u8 = Exit::Failed.code();
+/// Exit status when the lab could not run (no Docker, Redis unreachable).
+pub const EXIT_LAB_DOWN: u8 = Exit::LabDown.code();
 
 /// The topology a command reads or breaks, and the backend that runs it:
 /// the one `--sentinel`/`--cluster` names (found now, from what it
@@ -86,8 +95,11 @@ async fn run_command(cli: Cli, shutdown: &Shutdown) -> anyhow::Result<ExitCode> 
         Some(Command::Run(a)) => run::run(g, *a, shutdown).await,
         Some(Command::Journal(a)) => until_signal(journal::run(g, a), shutdown).await,
         Some(Command::Runs(a)) => until_signal(runs::run(g, a), shutdown).await,
+        Some(Command::Scenarios(a)) => until_signal(scenarios::run(g, a), shutdown).await,
         Some(Command::Ring(a)) => ring::run(g, *a, shutdown).await,
-        None => tui::run(g, Default::default(), shutdown).await,
+        Some(Command::Completions(a)) => completions::run(g, a),
+        Some(Command::Man(a)) => man::run(g, a),
+        None => tui::run(g, *cli.dashboard, shutdown).await,
     }
 }
 
@@ -99,5 +111,18 @@ async fn until_signal(
     tokio::select! {
         r = command => r,
         sig = shutdown.requested() => Ok(ExitCode::from(sig.exit_code())),
+    }
+}
+
+/// Writes a generated document to stdout; a closed pipe (`| head`) is no
+/// error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
     }
 }

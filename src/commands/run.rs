@@ -1,11 +1,14 @@
-//! `grabstorm run FILE`: plays a scenario, in the dashboard (each step
-//! narrated in the timeline panel) or `--headless` (the story on stdout),
-//! then prints the verdict and writes the reports.
+//! `grabstorm run FILE|NAME`: plays a scenario file or a shipped scenario,
+//! in the dashboard (each step narrated in the timeline panel) or
+//! `--headless` (the story on stdout; with `--json` one object with the
+//! verdict and the report's path instead), then prints the verdict and
+//! writes the reports.
 //!
 //! Exit status: 0 every expectation held; 1 an expectation failed (each
-//! listed, measured against expected); 2 a bad file or environment.
+//! listed, measured against expected); 2 a bad file, an unknown name or a
+//! bad environment.
 
-use super::{EXIT_FAILED, EXIT_USAGE};
+use super::{Exit, EXIT_FAILED, EXIT_USAGE};
 use crate::cli::{BackendChoice, GlobalArgs};
 use crate::lab::Lab;
 use crate::scenario::runner::{self, Finished, RunError, RunFailure, RunOptions};
@@ -18,14 +21,20 @@ use std::process::ExitCode;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// The scenario file to play (see scenarios/README.md).
-    #[arg(value_name = "FILE")]
+    /// The scenario file to play (see scenarios/README.md), or the name of
+    /// a shipped scenario (`grabstorm scenarios` lists them); a path that
+    /// exists wins.
+    #[arg(value_name = "FILE|NAME")]
     pub file: PathBuf,
     /// No dashboard: print the story and the verdict on stdout.
     #[arg(long)]
     pub headless: bool,
-    /// Write report.json, report.md and the charts here
-    /// (default: the run's directory under the state dir).
+    /// Headless, and print one JSON object instead of the story: the
+    /// verdict, each expectation, and where report.json was written.
+    #[arg(long)]
+    pub json: bool,
+    /// Write report.json, report.md, the charts, throughput.csv and
+    /// latency.hlog here (default: the run's directory under the state dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace the scenario's seed.
@@ -46,6 +55,8 @@ pub struct RunArgs {
     /// says, so every multi-key script fails with CROSSSLOT.
     #[arg(long)]
     pub no_hash_tags: bool,
+    #[command(flatten)]
+    pub export: crate::cli::ExportArgs,
     /// Prefix of every key the run touches (`PREFIX:<run id>:...`).
     #[arg(long, value_name = "PREFIX", value_parser = crate::commands::load::parse_prefix)]
     pub prefix: Option<String>,
@@ -58,36 +69,48 @@ pub async fn run(
     args: RunArgs,
     shutdown: &Shutdown,
 ) -> anyhow::Result<ExitCode> {
-    let scenario = match scenario::parse_file(&args.file) {
+    let scenario = match scenario::load(&args.file) {
         Ok(s) => s,
-        Err(errors) => {
-            eprintln!("{errors}");
+        Err(e) => {
+            // Diagnostics read like a compiler's, from the first column.
+            match e {
+                scenario::LoadError::Invalid(errors) => eprintln!("{errors}"),
+                unknown => eprint!("grabstorm run: {unknown}"),
+            }
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    let headless = args.headless || args.json;
     let opts = RunOptions {
         state_dir: crate::logging::state_dir(global.state_dir.as_ref()),
         out_dir: args.out.clone(),
         seed: args.seed,
         backend: args.backend,
         image: args.image.clone(),
-        narrate: args.headless,
+        narrate: headless && !args.json,
         shutdown: shutdown.clone(),
         keep: args.keep,
         no_hash_tags: args.no_hash_tags,
+        metrics: args.export.metrics,
+        command_line: crate::cli::command_line(),
         external: args.attach.target(),
         key_prefix: args.prefix.clone(),
     };
-    let result = if args.headless {
+    let result = if headless {
         runner::run_headless(&scenario, &opts).await
     } else {
         run_dashboard(&scenario, &opts, shutdown).await
     };
     match result {
+        Ok(done) if args.json => print_json(&scenario, &done),
         Ok(done) => Ok(verdict(&scenario, &done)),
         Err(e) => {
             eprintln!("grabstorm run {}: {e}", args.file.display());
-            Ok(ExitCode::from(EXIT_USAGE))
+            Ok(match &e {
+                RunFailure::Lab(e) => Exit::of_or(e, Exit::LabDown),
+                _ => Exit::Usage,
+            }
+            .into())
         }
     }
 }
@@ -124,6 +147,44 @@ fn verdict(s: &Scenario, done: &Finished) -> ExitCode {
     }
 }
 
+/// What `--json` prints: the verdict and where the reports are.
+#[derive(serde::Serialize)]
+struct RunOutput<'a> {
+    scenario: &'a str,
+    title: &'a str,
+    seed: u64,
+    backend: &'a str,
+    /// Every expectation held.
+    passed: bool,
+    expectations: &'a [crate::report::model::ExpectationVerdict],
+    /// The audit's verdict (every check, with findings in words).
+    verdict: &'a crate::report::model::Verdict,
+    out_dir: String,
+    report: String,
+    files: Vec<String>,
+}
+
+fn print_json(s: &Scenario, done: &Finished) -> anyhow::Result<ExitCode> {
+    let r = &done.report;
+    let out = RunOutput {
+        scenario: &s.file,
+        title: &s.title,
+        seed: r.seed,
+        backend: &r.backend,
+        passed: done.passed(),
+        expectations: &r.expectations,
+        verdict: &r.verdict,
+        out_dir: done.out_dir.display().to_string(),
+        report: done.out_dir.join("report.json").display().to_string(),
+        files: done.files.iter().map(|f| f.display().to_string()).collect(),
+    };
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(match done.passed() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(EXIT_FAILED),
+    })
+}
+
 fn environment(e: impl std::fmt::Display) -> RunFailure {
     RunFailure::Environment(RunError::Environment(e.to_string()))
 }
@@ -138,9 +199,7 @@ async fn run_dashboard(
     shutdown: &Shutdown,
 ) -> Result<Finished, RunFailure> {
     let config = runner::prepare(s, opts).map_err(RunFailure::Environment)?;
-    let lab = Lab::start(config)
-        .await
-        .map_err(|e| environment(format!("{e:#}")))?;
+    let lab = Lab::start(config).await.map_err(RunFailure::Lab)?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
     let driver = runner::drive(&lab, s, false);

@@ -15,8 +15,9 @@ use std::process::ExitCode;
 pub struct RunsArgs {
     #[command(subcommand)]
     pub action: Option<RunsAction>,
-    /// Print the list as JSON.
-    #[arg(long)]
+    /// Print JSON: the list, or what `prune` removed as `{keep, removed:
+    /// [...], freed_bytes}`.
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
@@ -50,6 +51,16 @@ pub async fn run(global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<ExitCode
         Some(RunsAction::Prune { keep }) => {
             let removed = runs::prune(&state_dir, keep)
                 .with_context(|| format!("pruning {}", shown.display()))?;
+            let freed: u64 = removed.iter().map(|r| r.bytes).sum();
+            if args.json {
+                let out = serde_json::json!({
+                    "keep": keep,
+                    "removed": removed,
+                    "freed_bytes": freed,
+                });
+                println!("{out}");
+                return Ok(ExitCode::SUCCESS);
+            }
             if removed.is_empty() {
                 println!(
                     "nothing to remove: {} keeps at most {keep} runs",
@@ -60,7 +71,6 @@ pub async fn run(global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<ExitCode
                 println!("removed {} ({}, {})", r.id, r.verdict, bytes(r.bytes));
             }
             if !removed.is_empty() {
-                let freed: u64 = removed.iter().map(|r| r.bytes).sum();
                 println!("removed {} run(s), {} freed", removed.len(), bytes(freed));
             }
         }

@@ -1,15 +1,20 @@
 //! `grabstorm scale add` and `grabstorm scale remove K`: a shard joins or
 //! leaves the running cluster, live, its slots moved with their keys while
 //! any load keeps running (the steps: `topology::scale`). Progress goes to
-//! stderr, one line per step; the summary (or `--json`) to stdout. Every
+//! stderr, one line per step; the summary (or `--json`, whose `nodes` are
+//! the shard's nodes in the node shape of `up --json`) to stdout. Every
 //! change is written to the state file as it happens, so `down` removes
 //! added nodes even after a failed or interrupted scaling.
 
 use crate::cli::GlobalArgs;
 use crate::commands::EXIT_FAILED;
+use crate::metrics::NodeView;
+use crate::topology::migrate::MoveReport;
 use crate::topology::scale::{self, ScaleError, ScaleReport};
-use crate::topology::{select, state, Topology};
+use crate::topology::{live, select, state, Topology};
 use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -17,9 +22,26 @@ use tokio_util::sync::CancellationToken;
 pub struct ScaleArgs {
     #[command(subcommand)]
     pub action: ScaleAction,
-    /// Print the result as one JSON object.
+    /// Print the result as one JSON object: `{action, shard, nodes, moves,
+    /// slots_moved, keys_moved, millis, slots_per_master, complete}`,
+    /// `nodes` being the shard's nodes (added: read live afterwards;
+    /// removed: as they were, now down).
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// What `--json` prints: the report, with the shard's nodes as node objects.
+#[derive(Serialize)]
+struct ScaleOutput<'a> {
+    action: &'a str,
+    shard: usize,
+    nodes: Vec<NodeView>,
+    moves: &'a [MoveReport],
+    slots_moved: u32,
+    keys_moved: u64,
+    millis: u64,
+    slots_per_master: &'a BTreeMap<String, u32>,
+    complete: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -43,6 +65,8 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
     let mut topology: Topology = state::load(&state_dir)?;
+    // Removed nodes leave the topology: their records, for `--json`.
+    let before = topology.clone();
     let (backend, _) = select::backend_of(topology.backend, &state_dir).await?;
     let cancel = CancellationToken::new();
     let stop = {
@@ -82,7 +106,30 @@ pub async fn run(
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let view = live::observe_with(&topology, Some(backend.as_ref())).await;
+        let nodes = report
+            .nodes
+            .iter()
+            .filter_map(|name| match view.nodes.iter().find(|v| &v.name == name) {
+                Some(v) => Some(v.clone()),
+                // Removed: stopped, and gone from the topology.
+                None => before
+                    .node(name)
+                    .map(|n| NodeView::unread(n, before.start_shard(name))),
+            })
+            .collect();
+        let out = ScaleOutput {
+            action: &report.action,
+            shard: report.shard,
+            nodes,
+            moves: &report.moves,
+            slots_moved: report.slots_moved,
+            keys_moved: report.keys_moved,
+            millis: report.millis,
+            slots_per_master: &report.slots_per_master,
+            complete: report.complete,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", summary(&report));
     }

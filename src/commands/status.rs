@@ -5,7 +5,8 @@
 //! so in words when two nodes claim to be master. In Cluster mode it adds
 //! the shards (slot ranges, master and replicas now, by the one rule of
 //! `topology::cluster`) and each node's own word: `cluster_state`,
-//! `cluster_current_epoch`, and the nodes it flags PFAIL or FAIL.
+//! `cluster_current_epoch`, and the nodes it flags PFAIL or FAIL. Exit 3
+//! when there is no running topology or none of its Redis nodes answers.
 
 use crate::cli::GlobalArgs;
 use crate::commands::up::{health_name, print_columns, role_name};
@@ -109,7 +110,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
             cluster: cluster.as_ref(),
         };
         println!("{}", serde_json::to_string(&out)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(lab_answers(&topology, &view.nodes));
     }
     let title = match topology.spec.is_cluster() {
         true => format!(
@@ -179,7 +180,24 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCo
     if let Some(master) = master {
         println!("\ntalk to {}: {}", master.name, topology.redis_cli(master));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(lab_answers(&topology, &view.nodes))
+}
+
+/// Success while a Redis node of the run answers; when none does, says so
+/// and exits 3 (the lab is down), after the table that shows it.
+fn lab_answers(topology: &Topology, nodes: &[NodeView]) -> ExitCode {
+    let answers = nodes
+        .iter()
+        .any(|n| n.kind == NodeKind::Redis && n.role != Role::Unknown);
+    if answers {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "grabstorm status: no Redis node of run {} answers: the lab is down \
+         (`grabstorm fault restart all` starts the nodes again, `grabstorm down` removes them)",
+        topology.run_id
+    );
+    crate::commands::Exit::LabDown.into()
 }
 
 /// The shards, then each node's own word on the cluster.

@@ -7,6 +7,7 @@
 
 use crate::cli::{BackendArgs, GlobalArgs, SpecArgs};
 use crate::commands::load::WorkloadArgs;
+use crate::commands::ExitAs;
 use crate::lab::{Control, EndReason, Lab, LabTarget};
 use crate::report::model::Report;
 use crate::shutdown::Shutdown;
@@ -35,13 +36,14 @@ pub struct TuiArgs {
     pub external: crate::cli::ExternalArgs,
     #[command(flatten)]
     pub load: WorkloadArgs,
-    /// Play this scenario file in the dashboard (the same as `grabstorm run FILE`).
-    #[arg(long, value_name = "FILE")]
+    /// Play this scenario file or shipped scenario in the dashboard (the same as `grabstorm run FILE|NAME`).
+    #[arg(long, value_name = "FILE|NAME")]
     pub scenario: Option<PathBuf>,
     /// Leave the topology running after quitting (`grabstorm down` removes it).
     #[arg(long)]
     pub keep: bool,
-    /// Write report.json (and the journal) into DIR.
+    /// Write the run's files into DIR: report.json, report.md,
+    /// throughput.csv, latency.hlog and the journal.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Frames per second the dashboard draws at most.
@@ -80,12 +82,14 @@ pub async fn run(
         let run_args = crate::commands::run::RunArgs {
             file: file.clone(),
             headless: false,
+            json: false,
             out: args.out.clone(),
             seed: args.load.seed,
             backend,
             image: args.backend.image.clone(),
             keep: args.keep,
             no_hash_tags: args.load.no_hash_tags,
+            export: args.load.export.clone(),
             prefix: Some(args.load.prefix.clone()),
             attach: crate::cli::AttachArgs {
                 external: args.external.clone(),
@@ -138,7 +142,9 @@ pub async fn run(
         "grabstorm: {topology} and {} grabbers ({}), seed {} ...",
         config.grabbers, config.workload, config.seed
     );
-    let lab = Lab::start(config).await?;
+    let lab = Lab::start(config)
+        .await
+        .or_exit(crate::commands::Exit::LabDown)?;
 
     // The run's own end (duration, hard cap) pauses the load and says so;
     // the user still leaves with q (or a signal, or a dead terminal).

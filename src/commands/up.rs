@@ -26,17 +26,6 @@ pub struct UpArgs {
     pub json: bool,
 }
 
-/// One row of `up`'s output.
-#[derive(Serialize)]
-struct NodeRow {
-    name: String,
-    kind: String,
-    role: String,
-    host_addr: String,
-    internal_addr: String,
-    state: String,
-}
-
 #[derive(Serialize)]
 struct UpOutput<'a> {
     run_id: &'a str,
@@ -48,7 +37,8 @@ struct UpOutput<'a> {
     spec: &'a crate::topology::TopologySpec,
     /// The run's password: every node requires it.
     password: Option<&'a str>,
-    nodes: Vec<NodeRow>,
+    /// Every node, read live, in the shape `status --json` prints too.
+    nodes: &'a [NodeView],
 }
 
 pub async fn run(
@@ -90,7 +80,6 @@ pub async fn run(
     let backend = guard.backend();
     let topology = guard.keep();
     let view = live::observe_with(&topology, Some(backend.as_ref())).await;
-    let rows = rows(&topology, &view.nodes);
 
     if args.json {
         let out = UpOutput {
@@ -102,12 +91,12 @@ pub async fn run(
             run_dir: topology.run_dir.display().to_string(),
             spec: &topology.spec,
             password: topology.password.as_deref(),
-            nodes: rows,
+            nodes: &view.nodes,
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
         eprintln!("backend: {} ({why})", topology.backend);
-        print_table(&rows);
+        print_table(&view.nodes);
         let what = match topology.spec.is_cluster() {
             true => format!(
                 "Redis Cluster of {} masters (redis-1..redis-{}), {} replica(s) each",
@@ -181,23 +170,6 @@ async fn is_alive(t: &Topology, backend: Option<&dyn Backend>) -> bool {
     false
 }
 
-fn rows(t: &Topology, views: &[NodeView]) -> Vec<NodeRow> {
-    t.nodes
-        .iter()
-        .map(|n| {
-            let v = views.iter().find(|v| v.name == n.name);
-            NodeRow {
-                name: n.name.clone(),
-                kind: n.kind.to_string(),
-                role: v.map_or("unknown", |v| role_name(v.role)).to_string(),
-                host_addr: n.host_addr.to_string(),
-                internal_addr: n.internal_addr.clone(),
-                state: v.map_or("unknown", |v| health_name(v.health)).to_string(),
-            }
-        })
-        .collect()
-}
-
 pub(crate) fn role_name(r: Role) -> &'static str {
     match r {
         Role::Master => "master",
@@ -240,17 +212,17 @@ pub(crate) fn print_columns(header: &[&str], cells: &[Vec<String>]) {
     }
 }
 
-fn print_table(rows: &[NodeRow]) {
-    let cells: Vec<Vec<String>> = rows
+fn print_table(nodes: &[NodeView]) {
+    let cells: Vec<Vec<String>> = nodes
         .iter()
-        .map(|r| {
+        .map(|n| {
             vec![
-                r.name.clone(),
-                r.kind.clone(),
-                r.role.clone(),
-                r.host_addr.clone(),
-                r.internal_addr.clone(),
-                r.state.clone(),
+                n.name.clone(),
+                n.kind.to_string(),
+                role_name(n.role).to_string(),
+                n.host_addr.clone(),
+                n.internal_addr.clone(),
+                health_name(n.health).to_string(),
             ]
         })
         .collect();
@@ -261,7 +233,7 @@ fn print_table(rows: &[NodeRow]) {
             "ROLE",
             "HOST ADDR",
             "INTERNAL ADDR",
-            "STATE",
+            "HEALTH",
         ],
         &cells,
     );

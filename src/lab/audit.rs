@@ -61,9 +61,12 @@ impl Lab {
         let settled = settled.flatten();
 
         self.publisher_stop.cancel();
-        let agg = match self.publisher.take() {
-            Some(p) => p.await.context("the snapshot publisher failed")?,
-            None => Aggregator::new(),
+        let (mut agg, snapshots) = match self.publisher.take() {
+            Some(p) => {
+                let (agg, tx) = p.await.context("the snapshot publisher failed")?;
+                (agg, Some(tx))
+            }
+            None => (Aggregator::new(), None),
         };
         let journal = self.journal.take().context("journal already closed")?;
         let journal_path = journal.path.clone();
@@ -99,6 +102,17 @@ impl Lab {
         write_json(&self.run_dir.join("run.json"), &record)?;
 
         let mut report = Report {
+            meta: crate::report::meta::Meta::new(
+                self.redis_version.clone(),
+                &self.backend_name,
+                &match (&self.config.target, &cluster_topology) {
+                    (LabTarget::Fixed(_), _) => "standalone".to_string(),
+                    (_, Some(t)) => t.spec.mode.to_string(),
+                    (_, None) => crate::topology::HaMode::Sentinel.to_string(),
+                },
+                self.started_at,
+                self.config.command_line.clone(),
+            ),
             run_id: self.run_id.clone(),
             seed: self.config.seed,
             backend: self.backend_name.clone(),
@@ -215,13 +229,19 @@ impl Lab {
             None => report.losses = unexplained(lost.as_deref().unwrap_or(&[])),
         }
         report.judge();
-        write_json(&self.run_dir.join("report.json"), &report)?;
-        let md = self.run_dir.join("report.md");
-        std::fs::write(
-            &md,
-            crate::report::markdown::render(&report, topology.as_ref()),
-        )
-        .with_context(|| format!("writing {}", md.display()))?;
+        crate::report::files::write_data(&report, topology.as_ref(), &self.run_dir)?;
+        write_latency_log(&agg, &self.run_dir, self.started_at, &self.run_id)?;
+        // The last snapshot: every sample, and what only the end measures.
+        if let Some(tx) = snapshots {
+            let mut last = (**tx.borrow()).clone();
+            agg.fill_snapshot(&mut last);
+            last.ended = Some(crate::metrics::RunEndView {
+                audited: report.audit.checked,
+                failovers: report.failovers.clone(),
+                losses: report.losses.clone(),
+            });
+            tx.send_replace(std::sync::Arc::new(last));
+        }
         Ok(report)
     }
 
@@ -245,6 +265,23 @@ impl Lab {
             None => addr.to_string(),
         }
     }
+}
+
+/// Writes `latency.hlog` into `dir`: the run's HdrHistogram interval log.
+fn write_latency_log(
+    agg: &Aggregator,
+    dir: &Path,
+    started: std::time::SystemTime,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let path = dir.join("latency.hlog");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let comment = format!("grabstorm {} run {run_id}", env!("CARGO_PKG_VERSION"));
+    agg.write_interval_log(&mut out, started, &comment)
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Where the audit reads Redis.

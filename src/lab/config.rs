@@ -3,6 +3,7 @@
 
 use crate::client::ClientMode;
 use crate::faults::ScheduledFault;
+use crate::report::endpoint::LoopbackAddr;
 use crate::shutdown::Shutdown;
 use crate::topology::select::BackendSelection;
 use crate::topology::TopologySpec;
@@ -76,6 +77,12 @@ pub struct LabConfig {
     /// The first stop signal ends the load (and interrupts a start), a
     /// second one skips the audit.
     pub shutdown: Shutdown,
+    /// Serve the OpenMetrics exposition of the run's snapshots here while
+    /// the run lasts (`--metrics`).
+    pub metrics: Option<LoopbackAddr>,
+    /// The command line that started the run, word by word, for the
+    /// report's `meta` (empty: not from a command line).
+    pub command_line: Vec<String>,
 }
 
 impl Default for LabConfig {
@@ -102,6 +109,8 @@ impl Default for LabConfig {
             faults: Vec::new(),
             settle_timeout: Duration::from_secs(30),
             shutdown: Shutdown::default(),
+            metrics: None,
+            command_line: Vec::new(),
         }
     }
 }

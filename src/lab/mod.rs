@@ -10,8 +10,12 @@
 //! `Stop` control, a stop signal or the hard cap), then [`Lab::finish`]:
 //! stop the load, let the topology settle, audit the journal against the
 //! master (unless a second signal skips it), build the [`Report`], write
-//! `report.json` and `run.json` into the run directory, join every task
-//! and remove the topology if the lab started it.
+//! `report.json`, `report.md`, `throughput.csv`, `latency.hlog` and
+//! `run.json` into the run directory, publish the last snapshot (with what
+//! only the end measures), join every task and remove the topology if the
+//! lab started it. With `--metrics`, the lab binds its endpoint before
+//! the topology starts and serves its snapshots until the topology is
+//! removed.
 //!
 //! The lab is the one owner of its tasks: everything it spawns (topology
 //! poll, sentinel watcher, snapshot publisher, fault schedule, controls in
@@ -41,6 +45,7 @@ use crate::faults::Injector;
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::recorder::SampleSink;
 use crate::metrics::{EventBus, EventKind, Snapshot, TopologyView};
+use crate::report::endpoint::MetricsEndpoint;
 use crate::report::model::Report;
 use crate::topology::guard::{StartOptions, TopologyGuard};
 use crate::topology::{Backend, BackendKind, Topology};
@@ -55,10 +60,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::{AbortHandle, JoinHandle};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
 /// Snapshot period.
@@ -110,7 +115,7 @@ pub struct Lab {
     schedule: Option<AbortHandle>,
     controls: LabHandle,
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    publisher: Option<JoinHandle<Aggregator>>,
+    publisher: Option<JoinHandle<(Aggregator, watch::Sender<Arc<Snapshot>>)>>,
     /// Stops the publisher before the audit (a child of `cancel`).
     publisher_stop: CancellationToken,
     /// The root of every task's cancellation, cancelled by `finish`.
@@ -128,6 +133,17 @@ pub struct Lab {
     /// The scenario clock: the run's duration and a scenario's steps count in it.
     clock: RunClock,
     steps: StepRequests,
+    /// When the run's clock started, on the wall clock (the report's
+    /// `meta.started_at`, latency.hlog's base time).
+    started_at: SystemTime,
+    /// What a node said of its version when the run started.
+    redis_version: Option<String>,
+    /// The `--metrics` endpoint: stopped (dropping the guard cancels it)
+    /// and joined at the very end of `finish`, so a scrape during the audit
+    /// and the teardown reads the run's final values.
+    metrics: Option<(DropGuard, JoinHandle<()>)>,
+    /// Where the `--metrics` endpoint listens.
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Lab {
@@ -142,6 +158,13 @@ impl Lab {
             .locks
             .validate()
             .map_err(|e| anyhow::anyhow!("lock settings: {e}"))?;
+        // Bound first: a taken port is refused before anything starts.
+        let endpoint = match config.metrics {
+            Some(addr) => Some(MetricsEndpoint::bind(addr).await.with_context(|| {
+                format!("--metrics {addr}: cannot listen there (is another run using the port?)")
+            })?),
+            None => None,
+        };
         let run_id = crate::topology::state::new_run_id();
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -194,6 +217,7 @@ impl Lab {
         let bus = EventBus::new();
         let clock = RunClock::starting_at(bus.start());
         let steps = StepRequests::default();
+        let started_at = SystemTime::now();
         let pool = match (&config.target, &topology) {
             (LabTarget::Fixed(addr), _) => {
                 MasterPool::fixed(*addr, &Auth::none(), config.connections)
@@ -210,6 +234,23 @@ impl Lab {
             .await
             .with_context(|| format!("connecting to the master of run {}", t.run_id))?,
             _ => unreachable!("a non-fixed target always has a topology"),
+        };
+        let redis_version = match (&config.target, &topology) {
+            (LabTarget::Fixed(addr), _) => {
+                crate::topology::admin::server::redis_version(*addr, &Auth::none()).await
+            }
+            (_, Some(t)) => {
+                let mut version = None;
+                for n in t.redis_nodes() {
+                    version =
+                        crate::topology::admin::server::redis_version(n.host_addr, &t.auth()).await;
+                    if version.is_some() {
+                        break;
+                    }
+                }
+                version
+            }
+            _ => None,
         };
 
         let run_dir = config
@@ -366,6 +407,25 @@ impl Lab {
             clock: clock.clone(),
         }));
 
+        let metrics_addr = match &endpoint {
+            Some(e) => Some(e.local_addr().context("the --metrics listener")?),
+            None => None,
+        };
+        let metrics = match (endpoint, metrics_addr) {
+            (Some(endpoint), Some(at)) => {
+                bus.emit(
+                    "lab",
+                    EventKind::Note {
+                        text: format!("metrics served at http://{at}/metrics"),
+                    },
+                );
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(endpoint.serve(snapshots.clone(), stop.clone()));
+                Some((stop.drop_guard(), task))
+            }
+            _ => None,
+        };
+
         let stop = config.shutdown.token().child_token();
         let faults_injected = Arc::new(AtomicBool::new(false));
         let (control_tx, control_rx) = mpsc::channel(64);
@@ -414,6 +474,10 @@ impl Lab {
             faults_injected,
             clock,
             steps,
+            started_at,
+            redis_version,
+            metrics,
+            metrics_addr,
         })
     }
 
@@ -445,6 +509,11 @@ impl Lab {
     /// Where the journal and the report go.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
+    }
+
+    /// Where `--metrics` serves the run's OpenMetrics text (None: not asked).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn config(&self) -> &LabConfig {
@@ -584,6 +653,10 @@ impl Lab {
             } else if let Err(e) = guard.teardown().await {
                 tracing::warn!("removing the topology: {e:#}");
             }
+        }
+        if let Some((stop, task)) = self.metrics.take() {
+            drop(stop);
+            let _ = task.await;
         }
         result
     }

@@ -100,8 +100,9 @@ fn shard_rates(mut now: Vec<ShardOps>, previous: &Snapshot, elapsed_ms: u64) -> 
 }
 
 /// Merges samples and publishes a snapshot every [`TICK`]; returns the
-/// aggregator (with every sample) when stopped.
-pub(super) async fn publish(mut p: Publisher) -> Aggregator {
+/// aggregator (with every sample) when stopped, and the channel, for the
+/// lab's last snapshot once the run is measured.
+pub(super) async fn publish(mut p: Publisher) -> (Aggregator, watch::Sender<Arc<Snapshot>>) {
     let mut agg = Aggregator::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -110,6 +111,9 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
             _ = tick.tick() => false,
             _ = p.stop.cancelled() => true,
         };
+        // Read before the samples are drained: once it says stopped, every
+        // sample of the load is in the channel, so this snapshot is final.
+        let stopped = p.engine.stopped();
         p.sink.advance_tick();
         while let Ok(batch) = p.samples.try_recv() {
             agg.absorb(&batch);
@@ -128,6 +132,7 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
             grabbers: p.engine.grabbers(),
             paused: p.engine.paused(),
             done: p.engine.is_done(),
+            stopped,
         };
         agg.fill_snapshot(&mut snap);
         let used = p.load.used();
@@ -156,5 +161,5 @@ pub(super) async fn publish(mut p: Publisher) -> Aggregator {
         agg.absorb(&batch);
     }
     agg.tick(&p.bus);
-    agg
+    (agg, p.tx)
 }

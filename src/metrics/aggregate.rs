@@ -1,13 +1,15 @@
 //! The aggregator: drains the grabbers' sample batches (see
 //! [`crate::metrics::recorder`]) and owns every histogram and counter of the
 //! run: per operation kind and overall, for the last interval and the whole
-//! run, the per-second throughput series, errors by class, and the
+//! run, the per-second throughput series with each second's latency
+//! ([`super::seconds`]), errors by class, and the
 //! detection of "first successful write after a stretch of failures"
 //! ([`EventKind::WritesRecovered`]).
 //!
 //! Only the aggregator task touches it; the grabbers never do.
 
 use super::recorder::{OpKind, Sample, OP_KINDS};
+use super::seconds::Seconds;
 use super::snapshot::*;
 use super::{Event, EventBus, EventKind};
 use hdrhistogram::Histogram;
@@ -114,6 +116,8 @@ pub struct Aggregator {
     all_total: Histogram<u64>,
     all_interval: Histogram<u64>,
     throughput: Vec<ThroughputPoint>,
+    /// Each second's latency histogram, for the series' p50/p99 and the hlog.
+    seconds: Seconds,
     errors: [u64; ErrorClass::COUNT],
     interval_errors: [u64; ErrorClass::COUNT],
     interval_ok: u64,
@@ -140,6 +144,7 @@ impl Aggregator {
             all_total: new_hist(),
             all_interval: new_hist(),
             throughput: Vec::new(),
+            seconds: Seconds::new(new_hist),
             errors: [0; ErrorClass::COUNT],
             interval_errors: [0; ErrorClass::COUNT],
             interval_ok: 0,
@@ -177,6 +182,7 @@ impl Aggregator {
                     self.interval_ok += 1;
                     self.all_total.saturating_record(us);
                     self.all_interval.saturating_record(us);
+                    self.seconds.record((s.at_ms / 1000) as usize, us);
                     let p = self.point(s.at_ms);
                     p.ok += 1;
                     if s.write {
@@ -212,6 +218,7 @@ impl Aggregator {
     /// histograms, and emits a `WritesRecovered` event for each outage that
     /// ended in it.
     pub fn tick(&mut self, bus: &EventBus) {
+        self.seconds.tick(bus.now_ms(), &mut self.throughput);
         let now = Instant::now();
         let secs = now.duration_since(self.last_tick).as_secs_f64().max(1e-3);
         self.last_tick = now;
@@ -281,6 +288,18 @@ impl Aggregator {
         &self.throughput
     }
 
+    /// Writes the run's HdrHistogram interval log: one interval per second
+    /// of the throughput series, holding the same samples as `latency`.
+    pub fn write_interval_log(
+        &self,
+        out: &mut impl std::io::Write,
+        started: std::time::SystemTime,
+        comment: &str,
+    ) -> std::io::Result<()> {
+        self.seconds
+            .write_interval_log(out, self.throughput.len(), started, comment)
+    }
+
     pub fn errors(&self) -> BTreeMap<ErrorClass, u64> {
         ErrorClass::ALL
             .iter()
@@ -336,6 +355,7 @@ impl Aggregator {
             interval: summary(&self.all_interval),
             total: summary(&self.all_total),
             buckets: buckets(&self.all_total),
+            sum_us: (self.all_total.mean() * self.all_total.len() as f64).round() as u64,
         };
         self.reset_interval_histograms();
     }

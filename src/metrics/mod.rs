@@ -2,7 +2,8 @@
 //! tick, the error classes, the [`Snapshot`] the engine publishes for the
 //! dashboard, the headless runner and the report; the event timeline
 //! ([`timeline`]), each event in plain words ([`explain`]), the failover
-//! phases measured from it ([`failover`]), and the losses the audit found,
+//! phases measured from it ([`failover`]), the latency of each second
+//! ([`seconds`], also the HdrHistogram interval log), and the losses the audit found,
 //! attributed to their causes ([`losses`]). Metrics never listens to Redis
 //! itself: the client's sentinel watcher and the lab record on the
 //! [`EventBus`].
@@ -16,6 +17,7 @@ pub mod failover;
 pub(crate) mod fixtures;
 pub mod losses;
 pub mod recorder;
+pub mod seconds;
 pub mod snapshot;
 pub mod timeline;
 

@@ -38,6 +38,10 @@ pub struct LatencyView {
     pub total: LatencySummary,
     /// Whole-run histogram on log-spaced buckets.
     pub buckets: Vec<LatencyBucket>,
+    /// Sum of the whole run's latencies, in microseconds (the histogram's
+    /// mean times its count: within its 0.1 % precision).
+    #[serde(default)]
+    pub sum_us: u64,
 }
 
 /// Counters and latency of one operation kind (e.g. `redpacket.grab`).
@@ -59,6 +63,12 @@ pub struct ThroughputPoint {
     pub errors: u64,
     /// Successful writes in this second (for write-outage measurement).
     pub writes_ok: u64,
+    /// Median and 99th percentile latency of this second's successful
+    /// operations, in milliseconds (None: no successful operation).
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
 }
 
 pub use crate::topology::view::{Health, NodeView, Role, TopologyView};
@@ -138,6 +148,10 @@ pub struct LoadView {
     pub grabbers: usize,
     pub paused: bool,
     pub done: bool,
+    /// The load was stopped and every grabber has ended: the counters of
+    /// this snapshot are final.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// The run's clock as a scenario counts it (see `lab::clock`): wall time
@@ -314,4 +328,20 @@ pub struct Snapshot {
     pub shards: Vec<ShardOps>,
     /// The most recent events (the full timeline is in the report).
     pub events: Vec<Event>,
+    /// What the end of the run measured, in the last snapshot the lab
+    /// publishes once the report is built; None before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<RunEndView>,
+}
+
+/// The measurements only the end of a run makes (the failover rows from
+/// the whole timeline, the losses from the audit), as the report holds them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunEndView {
+    /// Whether Redis was read at all (false: the losses are unknown).
+    pub audited: bool,
+    /// One row per fault on a master, failed over or not.
+    pub failovers: Vec<super::failover::Failover>,
+    /// Lost acknowledged writes, grouped by cause.
+    pub losses: Vec<super::losses::Loss>,
 }

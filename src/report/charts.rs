@@ -563,6 +563,7 @@ mod tests {
                     ok: if down { 40 } else { 9000 + (t * 37) % 500 },
                     errors: if down { 2500 } else { 0 },
                     writes_ok: if down { 0 } else { 9000 },
+                    ..Default::default()
                 }
             })
             .collect();

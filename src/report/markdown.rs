@@ -161,6 +161,16 @@ fn setup(md: &mut String, r: &Report, spec: Option<&TopologySpec>) {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| run | `{}` |", r.run_id);
     let _ = writeln!(md, "| backend | {} |", r.backend);
+    // Reports written before `meta` existed have none to tell.
+    if r.meta.schema_version > 0 {
+        let _ = writeln!(md, "| started | {} (UTC) |", r.meta.started_at);
+        let _ = writeln!(
+            md,
+            "| versions | grabstorm {}, Redis {} |",
+            r.meta.grabstorm_version,
+            r.meta.redis_version.as_deref().unwrap_or("unknown")
+        );
+    }
     if let Some(spec) = spec {
         let _ = writeln!(
             md,

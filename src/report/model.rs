@@ -352,6 +352,9 @@ impl Migration {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Report {
+    /// What produced the report: versions, backend, mode, start time,
+    /// command line, and the report's schema version.
+    pub meta: super::meta::Meta,
     pub run_id: String,
     pub seed: u64,
     /// `local` or `docker` (or `standalone` for a fixed address).
@@ -376,7 +379,8 @@ pub struct Report {
     pub ops: BTreeMap<String, OpReport>,
     /// All errors by class.
     pub errors: BTreeMap<ErrorClass, u64>,
-    /// Per-second series.
+    /// Per-second series: successful operations, errors, successful
+    /// writes, and the p50/p99 latency of the second's successful operations.
     pub throughput: Vec<ThroughputPoint>,
     /// Whole-run latency of all Redis operations.
     pub latency: LatencySummary,

@@ -17,8 +17,8 @@ use crate::faults::FaultKind;
 use crate::lab::{Control, Lab, LabConfig, LabTarget};
 use crate::metrics::event::{Event, EventBus, EventKind};
 use crate::metrics::timeline::{explain, NoNames};
+use crate::report::endpoint::LoopbackAddr;
 use crate::report::model::{Report, Script, ScriptStep};
-use crate::report::{charts, markdown};
 use crate::shutdown::Shutdown;
 use crate::topology::select::{BackendChoice, BackendSelection};
 use crate::topology::Topology;
@@ -52,6 +52,10 @@ pub struct RunOptions {
     /// Key names without hash tags whatever the scenario says (the
     /// CROSSSLOT demo on a cluster).
     pub no_hash_tags: bool,
+    /// Serve the run's OpenMetrics exposition here while it lasts.
+    pub metrics: Option<LoopbackAddr>,
+    /// The command line, for the report's `meta`.
+    pub command_line: Vec<String>,
     /// Play the scenario on a topology grabstorm did not start
     /// (`--sentinel`, `--cluster`) instead of the one the file describes.
     pub external: Option<crate::topology::external::ExternalTarget>,
@@ -59,8 +63,8 @@ pub struct RunOptions {
     pub key_prefix: Option<String>,
 }
 
-/// Why a scenario could not be played (exit status 2), as opposed to a
-/// run whose expectations failed (exit status 1).
+/// Why a scenario could not be played here (exit status 2), as opposed to
+/// a lab that could not run (3) or a run whose expectations failed (1).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
@@ -214,6 +218,8 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c.state_dir = opts.state_dir.clone();
     c.out_dir = opts.out_dir.clone();
     c.shutdown = opts.shutdown.clone();
+    c.metrics = opts.metrics;
+    c.command_line = opts.command_line.clone();
     c.workload = w.kind;
     c.grabbers = w.grabbers;
     c.users = w.users.unwrap_or(0);
@@ -610,18 +616,7 @@ pub fn conclude(
     report.script = Some(script(s));
     report.expectations = verdicts;
     report.judge();
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
-    let mut files = Vec::new();
-    let json = out_dir.join("report.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    files.push(json);
-    let md = out_dir.join("report.md");
-    std::fs::write(&md, markdown::render(&report, topology))
-        .with_context(|| format!("writing {}", md.display()))?;
-    files.push(md);
-    files.extend(charts::write_report_charts(&report, out_dir)?);
+    let files = crate::report::files::write_all(&report, topology, out_dir)?;
     Ok(Finished {
         report,
         out_dir: out_dir.to_path_buf(),
@@ -636,9 +631,7 @@ pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, R
     if opts.narrate {
         println!("{}\n  {}\n", s.title, s.teaches);
     }
-    let lab = Lab::start(config)
-        .await
-        .map_err(|e| RunFailure::Environment(RunError::Environment(format!("{e:#}"))))?;
+    let lab = Lab::start(config).await.map_err(RunFailure::Lab)?;
     if opts.narrate {
         println!(
             "run {} on the {} backend, seed {}, {} of load\n",
@@ -667,19 +660,25 @@ pub async fn finish(
     if narrate {
         println!("\nload ended; waiting for the topology to settle, then auditing...");
     }
-    let report = lab.finish().await.map_err(|e| {
-        RunFailure::Environment(RunError::Environment(format!("finishing the run: {e:#}")))
-    })?;
+    let report = lab
+        .finish()
+        .await
+        .map_err(|e| RunFailure::Lab(e.context("finishing the run")))?;
     conclude(report, s, failures, topology.as_ref(), &out_dir).map_err(RunFailure::Reports)
 }
 
 /// What went wrong, by exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum RunFailure {
-    /// Bad environment (no Docker for a partition, the topology would not
-    /// start): exit 2.
+    /// The scenario cannot run here (a partition without Docker, a fault
+    /// the topology cannot have): exit 2.
     #[error(transparent)]
     Environment(RunError),
+    /// The lab could not start or finish (no Docker engine, no
+    /// redis-server, Redis unreachable): exit 3 unless the error says
+    /// otherwise.
+    #[error("{0:#}")]
+    Lab(anyhow::Error),
     /// The reports could not be written: exit 2.
     #[error("writing the reports: {0:#}")]
     Reports(anyhow::Error),
@@ -713,6 +712,8 @@ mod tests {
             shutdown: Shutdown::default(),
             keep: false,
             no_hash_tags: false,
+            metrics: None,
+            command_line: Vec::new(),
             external: Some(crate::topology::external::ExternalTarget {
                 mode,
                 seeds: vec!["127.0.0.1:26379".parse().unwrap()],
@@ -756,6 +757,8 @@ mod tests {
             shutdown: Shutdown::default(),
             keep: false,
             no_hash_tags: true,
+            metrics: None,
+            command_line: Vec::new(),
             external: None,
             key_prefix: None,
         };

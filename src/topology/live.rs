@@ -328,17 +328,8 @@ fn view_of(
                 None
             }
         };
-        let mut view = NodeView {
-            name: node.name.clone(),
-            kind: node.kind,
-            role: Role::Unknown,
-            health: Health::Down,
-            host_addr: node.host_addr.to_string(),
-            repl_offset: None,
-            lag_bytes: None,
-            master_of_replica: None,
-            sentinel_master: None,
-        };
+        // `None` for sentinels and in Sentinel mode.
+        let mut view = NodeView::unread(node, topology.start_shard(&node.name));
         let answered = match node.kind {
             NodeKind::Redis => {
                 let idx = redis_nodes.iter().position(|n| n.name == node.name);

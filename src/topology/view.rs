@@ -5,7 +5,7 @@
 //! it ([`ClusterStatus`]: shards, slots, flags, epochs).
 
 use super::cluster::ClusterStatus;
-use super::NodeKind;
+use super::{Node, NodeKind};
 use serde::{Deserialize, Serialize};
 
 /// Health of a node as the lab sees it.
@@ -32,14 +32,25 @@ pub enum Role {
     Unknown,
 }
 
-/// One node in the topology panel.
+/// One node as read live: the topology panel's row, and the one shape of a
+/// node in every JSON grabstorm prints (`up --json`, `status --json`,
+/// `fault --json`), so a script reads every node the same way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     pub name: String,
     pub kind: NodeKind,
     pub role: Role,
     pub health: Health,
+    /// Where the host reaches it (a loopback address for nodes grabstorm started).
     pub host_addr: String,
+    /// The address the other nodes (and Sentinel's and Cluster's replies)
+    /// use for it; equal to `host_addr` locally.
+    #[serde(default)]
+    pub internal_addr: String,
+    /// Cluster mode: the shard (from 1) a data node belongs to; `null` for
+    /// sentinels and in Sentinel mode.
+    #[serde(default)]
+    pub shard: Option<usize>,
     /// Replication offset (Redis nodes).
     pub repl_offset: Option<u64>,
     /// Bytes behind the master's offset (replicas).
@@ -48,6 +59,26 @@ pub struct NodeView {
     pub master_of_replica: Option<String>,
     /// For a sentinel: the node it names as master right now.
     pub sentinel_master: Option<String>,
+}
+
+impl NodeView {
+    /// A node as its record says, before (or without) a live read: role
+    /// unknown, health down until the node answers for itself.
+    pub fn unread(node: &Node, shard: Option<usize>) -> NodeView {
+        NodeView {
+            name: node.name.clone(),
+            kind: node.kind,
+            role: Role::Unknown,
+            health: Health::Down,
+            host_addr: node.host_addr.to_string(),
+            internal_addr: node.internal_addr.clone(),
+            shard,
+            repl_offset: None,
+            lag_bytes: None,
+            master_of_replica: None,
+            sentinel_master: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -689,6 +689,8 @@ mod tests {
             role,
             health,
             host_addr: "127.0.0.1:6379".to_string(),
+            internal_addr: "127.0.0.1:6379".to_string(),
+            shard: None,
             repl_offset: None,
             lag_bytes: None,
             master_of_replica: None,
@@ -709,6 +711,7 @@ mod tests {
                 grabbers: 1000,
                 paused: false,
                 done: false,
+                stopped: false,
             },
             ..Default::default()
         }));

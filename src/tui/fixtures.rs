@@ -97,6 +97,8 @@ fn redis(
         role,
         health,
         host_addr: format!("127.0.0.1:{port}"),
+        internal_addr: format!("127.0.0.1:{port}"),
+        shard: None,
         repl_offset: offset,
         lag_bytes: lag,
         master_of_replica: of.map(str::to_string),
@@ -111,6 +113,8 @@ fn sentinel(n: usize, says: &str) -> NodeView {
         role: Role::Sentinel,
         health: Health::Up,
         host_addr: format!("127.0.0.1:{}", SENTINEL_PORTS[n - 1]),
+        internal_addr: format!("127.0.0.1:{}", SENTINEL_PORTS[n - 1]),
+        shard: None,
         repl_offset: None,
         lag_bytes: None,
         master_of_replica: None,
@@ -144,6 +148,7 @@ fn throughput(until_s: u64, outage: Option<(u64, u64)>) -> Vec<ThroughputPoint> 
                 ok,
                 errors,
                 writes_ok: ok / 2,
+                ..Default::default()
             }
         })
         .collect()
@@ -205,6 +210,7 @@ fn latency(tail: bool) -> LatencyView {
         interval,
         total,
         buckets,
+        ..Default::default()
     }
 }
 
@@ -413,6 +419,7 @@ fn base(elapsed_ms: u64) -> Snapshot {
             grabbers: 1_000,
             paused: false,
             done: false,
+            stopped: false,
         },
         ..Default::default()
     }
@@ -670,13 +677,17 @@ pub fn cluster_topology() -> Topology {
 
 /// A cluster node as the topology poll reads it (`INFO replication`).
 fn cluster_node(name: &str, role: Role, health: Health, of: Option<&str>) -> NodeView {
-    let port = CLUSTER_PORTS[name[6..].parse::<usize>().expect("redis-N") - 1];
+    let n = name[6..].parse::<usize>().expect("redis-N");
+    let port = CLUSTER_PORTS[n - 1];
     NodeView {
         name: name.to_string(),
         kind: NodeKind::Redis,
         role,
         health,
         host_addr: format!("127.0.0.1:{port}"),
+        internal_addr: format!("127.0.0.1:{port}"),
+        // Three masters: redis-4..6 follow redis-1..3 in shards 1..3.
+        shard: Some((n - 1) % 3 + 1),
         repl_offset: (health == Health::Up).then_some(9_412_330),
         lag_bytes: of.map(|_| 0),
         master_of_replica: of.map(str::to_string),

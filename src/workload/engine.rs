@@ -202,6 +202,12 @@ impl Engine {
         *self.done_rx.borrow()
     }
 
+    /// Whether [`Engine::stop`] ran and every grabber has ended (each
+    /// handed its last samples over as it ended).
+    pub fn stopped(&self) -> bool {
+        self.tracker.is_closed() && self.tracker.is_empty()
+    }
+
     /// Resolves when every grabber has finished its work.
     pub async fn done(&self) {
         let mut rx = self.done_rx.clone();

@@ -80,7 +80,7 @@ impl RedPacketConfig {
         }
         if self.total_cents < self.count {
             return Err(format!(
-                "--packet-cents {} is less than 1 cent per grab for --packet-count {}",
+                "--packet-amount-cents {} is less than 1 cent per grab for --packet-count {}",
                 self.total_cents, self.count
             ));
         }

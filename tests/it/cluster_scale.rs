@@ -158,7 +158,30 @@ fn scale_out_and_in_under_load(backend: &str) -> String {
     // Out: shard 4 (redis-7 and its replica redis-8) takes a fair share.
     let added = scale(state, &["add"]);
     assert_eq!(added["shard"], 4);
-    assert_eq!(added["nodes"], serde_json::json!(["redis-7", "redis-8"]));
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&added), ["redis-7", "redis-8"]);
+    // The shard's nodes in the node shape of `up --json`, read live.
+    for (n, role) in added["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["master", "replica"])
+    {
+        assert_eq!(
+            (n["shard"].as_u64(), n["health"].as_str()),
+            (Some(4), Some("up")),
+            "{n}"
+        );
+        assert_eq!(n["role"], role, "{n}");
+        assert!(n["host_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    }
     assert_eq!(added["complete"], true);
     assert_eq!(added["slots_moved"], 4096);
     assert!(added["keys_moved"].as_u64().unwrap() > 0, "{added}");
@@ -194,7 +217,14 @@ fn scale_out_and_in_under_load(backend: &str) -> String {
         .collect();
     let removed = scale(state, &["remove", "2"]);
     assert_eq!(removed["complete"], true);
-    assert_eq!(removed["nodes"], serde_json::json!(["redis-2", "redis-5"]));
+    assert_eq!(names(&removed), ["redis-2", "redis-5"]);
+    for n in removed["nodes"].as_array().unwrap() {
+        assert_eq!(
+            (n["shard"].as_u64(), n["health"].as_str()),
+            (Some(2), Some("down")),
+            "{n}"
+        );
+    }
     assert_eq!(removed["slots_moved"], 4096);
     let t = state::load(state).unwrap();
     assert_eq!(t.spec.masters, 3);

@@ -373,6 +373,16 @@ fn cluster_compose_file_is_valid_and_publishes_each_node_on_its_own_port() {
     }
     assert!(!flat.contains("replicaof"));
     assert!(!run(None, &["config"]).unwrap().status.success());
+    // No obsolete `version:` key; every node has a healthcheck with the
+    // password on its own port; the one-shot join waits for all six.
+    let file = std::fs::read_to_string(&compose).unwrap();
+    assert!(!file.lines().any(|l| l.starts_with("version:")), "{file}");
+    for port in 7001..=7006 {
+        let ping =
+            format!("REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli -p {port} ping | grep -q PONG");
+        assert_eq!(flat.matches(&ping).count(), 1, "{port}: {flat}");
+    }
+    assert_eq!(flat.matches("condition: service_healthy").count(), 6);
 }
 
 /// Starts a cluster (`--node-timeout-ms 1000`) on `backend` in `state`.

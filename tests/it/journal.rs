@@ -260,12 +260,13 @@ fn run_dirs_are_pruned_to_the_last_20_and_on_demand() {
     assert!(out_dir.join("report.json").exists());
 
     drop(live);
-    let prune = grabstorm(s, &["runs", "prune", "--keep", "0"]);
-    assert!(
-        text(&prune.stdout).contains("removed 6 run(s)"),
-        "{}",
-        text(&prune.stdout)
-    );
+    let prune = json(&grabstorm(s, &["runs", "prune", "--keep", "0", "--json"]));
+    assert_eq!(prune["keep"], 0);
+    let removed = prune["removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 6, "{prune}");
+    let bytes: u64 = removed.iter().map(|r| r["bytes"].as_u64().unwrap()).sum();
+    assert!(bytes > 0);
+    assert_eq!(prune["freed_bytes"], bytes);
     assert_eq!(
         json(&grabstorm(s, &["runs", "--json"])),
         serde_json::json!([])

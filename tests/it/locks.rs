@@ -626,6 +626,21 @@ fn lock_args_default_to_the_safe_lock_and_parse_kind_lists() {
         (3, 50, 120, 2)
     );
     assert!(c.validate().is_ok());
+    // The same in the flags' duration forms, named like the scenario keys.
+    let new = Cli::parse_from([
+        "x",
+        "--locks",
+        "naive,fenced",
+        "--lock-keys",
+        "3",
+        "--lock-ttl",
+        "50ms",
+        "--lock-hold",
+        "120ms",
+        "--lock-die-between",
+        "2",
+    ]);
+    assert_eq!(new.locks.config(), c);
     let dup = LockConfig {
         kinds: vec![LockKind::Safe, LockKind::Safe],
         ..LockConfig::default()

@@ -469,7 +469,8 @@ async fn an_unreachable_engine_is_one_line_with_the_fix() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    // The lab could not run: exit 3.
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("no Docker engine answers"), "{stderr}");
     assert!(
         !state.path().join("runs").exists()
@@ -544,7 +545,23 @@ fn compose_file_is_valid_and_describes_the_default_topology() {
         3
     );
     assert_eq!(flat.matches(&format!("--masterauth {password}")).count(), 3);
-    assert_eq!(flat.matches("REDIS_PASSWORD: ").count(), 3);
+    assert_eq!(
+        flat.matches(&format!("REDIS_PASSWORD: {password}")).count(),
+        6
+    );
+    // No obsolete `version:` key; a healthcheck on every service, with the
+    // password, and the sentinels and replicas wait for healthy masters.
+    let file = std::fs::read_to_string(&compose).unwrap();
+    assert!(!file.lines().any(|l| l.starts_with("version:")), "{file}");
+    let ping = |port| {
+        format!("REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli -p {port} ping | grep -q PONG")
+    };
+    assert_eq!(flat.matches(&ping(6379)).count(), 3, "{flat}");
+    assert_eq!(flat.matches(&ping(26379)).count(), 3, "{flat}");
+    assert_eq!(
+        flat.matches("condition: service_healthy").count(),
+        2 + 3 * 3
+    );
     let refused = run_with(None, None, &["config"]).unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("set REDIS_PASSWORD first"));

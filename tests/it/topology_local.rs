@@ -110,11 +110,40 @@ fn default_topology_has_the_right_roles_replicates_and_goes_down_cleanly() {
             (n["kind"].as_str(), n["role"].as_str()),
             (Some(kind), Some(role))
         );
-        assert_eq!(n["state"], "up");
+        assert_eq!(n["health"], "up");
         assert!(n["host_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
     }
 
     let st = status(s);
+    // One node shape: `up --json` and `status --json` print every node
+    // with the same keys (and the same names, addresses and shards).
+    let keys = |n: &Value| {
+        let mut k: Vec<String> = n.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    for (u, st_node) in nodes.iter().zip(st["nodes"].as_array().unwrap()) {
+        assert_eq!(keys(u), keys(st_node), "{u} vs {st_node}");
+        for key in ["name", "kind", "host_addr", "internal_addr", "shard"] {
+            assert_eq!(u[key], st_node[key], "{key}");
+        }
+    }
+    assert_eq!(
+        keys(&nodes[0]),
+        [
+            "health",
+            "host_addr",
+            "internal_addr",
+            "kind",
+            "lag_bytes",
+            "master_of_replica",
+            "name",
+            "repl_offset",
+            "role",
+            "sentinel_master",
+            "shard"
+        ]
+    );
     assert_eq!(st["failover_in_progress"], false);
     assert_eq!(node(&st, "redis-1")["role"], "master");
     for r in ["redis-2", "redis-3"] {
@@ -295,6 +324,7 @@ fn bad_specs_exit_2_with_the_reason_and_start_nothing() {
             "needs at least that many replicas",
         ),
         (vec!["--down-after-ms", "5"], "must be 100 to 600000"),
+        (vec!["--down-after", "5ms"], "must be 100ms to 10m"),
         (vec!["--sentinels", "12"], "must be 0 to 9"),
     ] {
         let mut args = vec!["up", "--backend", "local"];
@@ -322,7 +352,8 @@ fn a_missing_redis_server_is_one_line_with_the_fix() {
         .env("PATH", s)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // The lab could not run: exit 3.
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("redis-server was not found on PATH"), "{err}");
     assert!(err.contains("apt-get install redis-server"), "{err}");
@@ -751,4 +782,67 @@ async fn an_observer_keeps_its_connections_and_follows_kills_restarts_and_pauses
 
     started.teardown().await.unwrap();
     assert_eq!(processes_under(state.path()), Vec::<i32>::new());
+}
+
+/// `--json` on fault and down: what was done, to which node (in the node
+/// shape of `up --json`), when; what was removed.
+#[test]
+fn fault_and_down_print_json_with_the_one_node_shape() {
+    let state = state_dir();
+    let s = state.path();
+    let upped = up(s, &[]);
+    let keys = |n: &Value| {
+        let mut k: Vec<String> = n.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let out = grabstorm(
+        s,
+        &["fault", "pause", "redis-2", "--for", "500ms", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let f: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(
+        (f["fault"].as_str(), f["target"].as_str()),
+        (Some("pause"), Some("redis-2"))
+    );
+    assert_eq!(f["for"], "500ms");
+    assert_eq!(f["done"], "redis-2 paused; it thaws in 500ms");
+    assert_eq!(f["ended"], "pause of redis-2 ended");
+    let at = f["at_unix_ms"].as_u64().unwrap();
+    assert!(at >= before && at < before + 10_000, "{at} vs {before}");
+    let kinds: Vec<(&str, &str)> = f["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["node"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("fault_injected", "redis-2"), ("fault_healed", "redis-2")]
+    );
+    let nodes = f["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0]["name"], "redis-2");
+    assert_eq!(nodes[0]["health"], "up", "thawed by the time it prints");
+    assert_eq!(keys(&nodes[0]), keys(node(&upped, "redis-2")));
+
+    let out = grabstorm(s, &["down", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["removed"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d["removed"][0]["run_id"], upped["run_id"]);
+    assert_eq!(d["removed"][0]["nodes"].as_array().unwrap().len(), 6);
+    assert!(d["removed"][0]["what"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().contains("(sentinel-3)")));
+    assert_eq!(d["errors"], serde_json::json!([]));
+    assert_eq!(processes_under(s), Vec::<i32>::new());
 }

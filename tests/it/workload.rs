@@ -419,3 +419,48 @@ fn bench_prints_both_sides_and_the_ratios() {
         "the bench's redis-server on port {port} outlived it"
     );
 }
+
+/// `bench --json`: one object on stdout with the figures the tables (now on
+/// stderr) show.
+#[test]
+fn bench_json_carries_the_figures_of_its_tables() {
+    let out = std::process::Command::new(grabstorm_bin())
+        .args(["bench", "--no-scale", "--requests", "5000", "--json"])
+        .args(["--connections", "5", "--grabbers", "5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(
+        (v["connections"].as_u64(), v["grabbers"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let sides = v["comparison"].as_array().unwrap();
+    assert_eq!(sides.len(), 3);
+    assert_eq!(sides[0]["side"], "redis-benchmark");
+    for (side, row) in sides.iter().zip([
+        "redis-benchmark -c 5 (1 thread)",
+        "grabstorm 5 grabbers / 5 conns (1 thread)",
+    ]) {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no {row:?} in {stderr}"));
+        let p99: Vec<&str> = line.split_whitespace().rev().take(1).collect();
+        assert_eq!(
+            side["p99_us"].as_u64().unwrap().to_string(),
+            p99[0],
+            "{line}"
+        );
+        assert!(side["ops_per_s"].as_f64().unwrap() > 0.0);
+    }
+    let ratio = &v["ratio"];
+    assert_eq!(ratio["threads"], 1);
+    let expected =
+        sides[1]["ops_per_s"].as_f64().unwrap() / sides[0]["ops_per_s"].as_f64().unwrap();
+    assert!((ratio["throughput"].as_f64().unwrap() - expected).abs() < 1e-9);
+    assert_eq!(v["scale"], serde_json::json!([]));
+    assert!(v["dashboard"].is_null());
+}

@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::Range;
 
 /// One error in a scenario file, located by line and column (1-based).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     pub file: String,
     pub line: usize,

@@ -254,6 +254,23 @@ impl<'s> Reader<'s> {
         self.integer(key, v, limit.min as i64, hi).map(|n| n as u64)
     }
 
+    /// Whole seconds within `limit`: an integer number of seconds, or a
+    /// duration (`"10s"`, `"1m"`) as the matching flag takes it.
+    pub(super) fn limited_secs(
+        &mut self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        limit: Limit<u64>,
+    ) -> Option<u64> {
+        match v.get_ref() {
+            DeValue::String(s) => {
+                let s = s.to_string();
+                self.refused_or(key, v, &s, limit.parse_secs::<u64>(&s))
+            }
+            _ => self.limited(key, v, limit),
+        }
+    }
+
     /// A duration within `limit`.
     pub(super) fn limited_duration(
         &mut self,
@@ -262,10 +279,11 @@ impl<'s> Reader<'s> {
         limit: Limit<Duration>,
     ) -> Option<Duration> {
         let s = self.duration_string(key, v)?;
-        self.refused_or(key, v, &s, limit.parse(&s), "")
+        self.refused_or(key, v, &s, limit.parse(&s))
     }
 
-    /// A duration whose milliseconds are within `limit` (the flag is in ms).
+    /// A duration whose milliseconds are within `limit` (the engine counts
+    /// it in milliseconds).
     pub(super) fn limited_ms(
         &mut self,
         key: &str,
@@ -273,7 +291,7 @@ impl<'s> Reader<'s> {
         limit: Limit<u64>,
     ) -> Option<Duration> {
         let s = self.duration_string(key, v)?;
-        self.refused_or(key, v, &s, limit.parse_millis(&s), " milliseconds")
+        self.refused_or(key, v, &s, limit.parse_millis(&s))
     }
 
     fn refused_or<T>(
@@ -282,17 +300,16 @@ impl<'s> Reader<'s> {
         v: &Spanned<DeValue<'_>>,
         given: &str,
         r: Result<T, Refused>,
-        unit: &str,
     ) -> Option<T> {
         let message = match r {
             Ok(x) => return Some(x),
             Err(e @ Refused::OutOfRange(_)) => {
-                format!("`{key}` = {given:?} is out of range: it {e}{unit}")
+                format!("`{key}` = {given:?} is out of range: it {e}")
             }
             // Not a duration at all: say what is wrong with the text.
             Err(e) => match parse_any_duration(given) {
                 Err(why) => format!("bad duration for `{key}`: {why}"),
-                Ok(_) => format!("bad duration for `{key}`: {given:?} {e}{unit}"),
+                Ok(_) => format!("bad duration for `{key}`: {given:?} {e}"),
             },
         };
         self.error(v.span(), message, None);

@@ -106,6 +106,47 @@ fn kebab_and_snake_keys_are_the_same() {
 }
 
 #[test]
+fn timeouts_are_durations_named_like_their_flags_or_legacy_milliseconds() {
+    let topology = |keys: &str| parse_str(&format!("{MINIMAL}[topology]\n{keys}\n"), "f");
+    let s = topology(
+        "down_after = \"1.5s\"\nfailover_timeout = \"2m\"\nnode_timeout = \"750ms\"\n\
+         min_replicas_max_lag = \"1m\"",
+    )
+    .unwrap();
+    let t = &s.topology;
+    assert_eq!(
+        (
+            t.down_after_ms,
+            t.failover_timeout_ms,
+            t.node_timeout_ms,
+            t.min_replicas_max_lag_s
+        ),
+        (1500, 120_000, 750, 60)
+    );
+    let legacy = topology("down_after_ms = 1500\nfailover_timeout_ms = 120000").unwrap();
+    assert_eq!(
+        (
+            legacy.topology.down_after_ms,
+            legacy.topology.failover_timeout_ms
+        ),
+        (1500, 120_000)
+    );
+    let d = topology("down_after = \"50ms\"").unwrap_err().0.remove(0);
+    assert_eq!(d.line, 4);
+    assert!(
+        d.message
+            .contains("`down_after` = \"50ms\" is out of range: it must be 100ms to 10m"),
+        "{}",
+        d.message
+    );
+    let d = topology("min_replicas_max_lag = \"1500ms\"")
+        .unwrap_err()
+        .0
+        .remove(0);
+    assert!(d.message.contains("whole seconds"), "{}", d.message);
+}
+
+#[test]
 fn steps_must_be_in_time_order() {
     let text = format!(
         "{MINIMAL}[[step]]\nat = \"10s\"\nnote = \"a\"\n[[step]]\nat = \"5s\"\nnote = \"b\"\n"

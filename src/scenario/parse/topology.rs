@@ -16,7 +16,9 @@ const TOPOLOGY_KEYS: &[&str] = &[
     "replicas",
     "sentinels",
     "quorum",
+    "down_after",
     "down_after_ms",
+    "failover_timeout",
     "failover_timeout_ms",
     "parallel_syncs",
     "persistence",
@@ -25,9 +27,14 @@ const TOPOLOGY_KEYS: &[&str] = &[
     "mode",
     "masters",
     "replicas_per_master",
+    "node_timeout",
     "node_timeout_ms",
     "require_full_coverage",
 ];
+
+fn whole_millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 impl Reader<'_> {
     /// Fills `spec` from `[topology]` (whose header is at `header`) and
@@ -62,6 +69,24 @@ impl Reader<'_> {
                     spec.sentinels = u16_field(self, limits::SENTINELS).unwrap_or(spec.sentinels)
                 }
                 "quorum" => spec.quorum = u16_field(self, limits::QUORUM).unwrap_or(spec.quorum),
+                // Sentinel's and Cluster's timeouts: a duration, as the
+                // flags take it (`down_after = "1s"`), or the legacy
+                // `_ms` key's integer milliseconds.
+                "down_after" => {
+                    if let Some(d) = self.limited_ms(&key, v, limits::DOWN_AFTER_MS) {
+                        spec.down_after_ms = whole_millis(d);
+                    }
+                }
+                "failover_timeout" => {
+                    if let Some(d) = self.limited_ms(&key, v, limits::FAILOVER_TIMEOUT_MS) {
+                        spec.failover_timeout_ms = whole_millis(d);
+                    }
+                }
+                "node_timeout" => {
+                    if let Some(d) = self.limited_ms(&key, v, limits::NODE_TIMEOUT_MS) {
+                        spec.node_timeout_ms = whole_millis(d);
+                    }
+                }
                 "down_after_ms" => {
                     if let Some(n) = self.limited(&key, v, limits::DOWN_AFTER_MS) {
                         spec.down_after_ms = n;
@@ -87,7 +112,7 @@ impl Reader<'_> {
                         .unwrap_or(spec.min_replicas_to_write)
                 }
                 "min_replicas_max_lag" => {
-                    if let Some(n) = self.limited(&key, v, limits::MIN_REPLICAS_MAX_LAG_S) {
+                    if let Some(n) = self.limited_secs(&key, v, limits::MIN_REPLICAS_MAX_LAG_S) {
                         spec.min_replicas_max_lag_s = n as u32;
                     }
                 }
@@ -131,7 +156,14 @@ impl Reader<'_> {
         };
         let field = match &e {
             SpecError::QuorumZero | SpecError::QuorumAboveSentinels { .. } => "quorum".to_string(),
-            SpecError::OutOfRange { field, .. } => normalise(field),
+            // The spec names the legacy `_ms` key; the file may use either.
+            SpecError::OutOfRange { field, .. } => {
+                let key = normalise(field);
+                match spans.iter().any(|(k, _)| *k == key) {
+                    true => key,
+                    false => key.trim_end_matches("_ms").to_string(),
+                }
+            }
             SpecError::MinReplicasAboveReplicas { .. } => "min_replicas_to_write".to_string(),
             SpecError::BadMasterName(_) => "master_name".to_string(),
         };

@@ -8,6 +8,7 @@
 //! - [`sentinel`]: what the sentinels say, typed, each question once.
 //! - [`master`]: THE rule for who the master is, and its options.
 //! - [`errors`]: the one classifier of Redis errors.
+//! - [`server`]: `INFO server` (the Redis version).
 //! - [`cluster`]: what a Cluster node says (`CLUSTER NODES`, `CLUSTER INFO`)
 //!   and the hash slot of a key.
 
@@ -17,3 +18,4 @@ pub mod master;
 pub(crate) mod probe;
 pub mod replication;
 pub mod sentinel;
+pub mod server;
