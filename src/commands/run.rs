@@ -62,6 +62,18 @@ pub struct RunArgs {
     pub prefix: Option<String>,
     #[command(flatten)]
     pub attach: crate::cli::AttachArgs,
+    /// Lesson mode, for a class on a projector: the current step's note
+    /// stays on screen with what comes next and when, a failover's phases
+    /// light up as they happen, the timeline keeps to the key events, and
+    /// Space stops the scenario's clock with the load (no step fires until
+    /// Space again); `n` plays the next step now, `l` switches lesson mode
+    /// off and on. The questions the steps ask are answered at the end.
+    #[arg(long, conflicts_with_all = ["headless", "json"])]
+    pub lesson: bool,
+    /// Lesson mode, step by step: every step waits for `n` once its time
+    /// comes (the clock stops there).
+    #[arg(long, conflicts_with_all = ["headless", "json"])]
+    pub step: bool,
 }
 
 pub async fn run(
@@ -95,6 +107,8 @@ pub async fn run(
         command_line: crate::cli::command_line(),
         external: args.attach.target(),
         key_prefix: args.prefix.clone(),
+        lesson: args.lesson || args.step,
+        step_by_step: args.step,
     };
     let result = if headless {
         runner::run_headless(&scenario, &opts).await
@@ -202,7 +216,9 @@ async fn run_dashboard(
     let lab = Lab::start(config).await.map_err(RunFailure::Lab)?;
     let mut app = tui::app::App::new(tui::theme::Theme::from_env());
     app.scenario = Some(s.title.clone());
-    let driver = runner::drive(&lab, s, false);
+    app.lesson = Some(std::sync::Arc::new(runner::script(s)));
+    app.lesson_on = opts.lesson;
+    let driver = runner::drive(&lab, s, false, opts.step_by_step);
     let hosted = tui::run::host(&lab, app, tui::run::DEFAULT_FPS, shutdown, driver).await;
     match hosted {
         Ok((outcome, failures)) => {

@@ -95,6 +95,8 @@ pub async fn run(
                 external: args.external.clone(),
                 master_name: args.spec.master_name.clone(),
             },
+            lesson: false,
+            step: false,
         };
         return crate::commands::run::run(global, run_args, shutdown).await;
     }

@@ -141,6 +141,20 @@ pub fn render(report: &Report, topology: Option<&Topology>) -> String {
         }
         md.push('\n');
     }
+    if !report.questions.is_empty() {
+        let _ = writeln!(md, "## Questions\n");
+        for q in &report.questions {
+            let _ = writeln!(
+                md,
+                "- **{}** {} (`{}`, asked at {})",
+                q.question,
+                q.answer,
+                q.measure,
+                crate::words::secs(q.at_ms)
+            );
+        }
+        md.push('\n');
+    }
     let _ = writeln!(md, "## Verdict\n\n{verdict}\n");
     if report.verdict.findings.is_empty() {
         let _ = writeln!(md, "The audit found nothing wrong.");

@@ -250,6 +250,25 @@ pub struct ScriptStep {
     pub sentence: String,
     /// The narration the file gives it.
     pub note: Option<String>,
+    /// The question it raises for the class (answered in
+    /// [`Report::questions`] at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+}
+
+/// A lesson's question with the answer the run measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QuestionAnswer {
+    /// When the step that asks it was due, ms after the start.
+    pub at_ms: u64,
+    pub question: String,
+    /// The measured name that answers it (`write_outage`).
+    pub measure: String,
+    /// The answer in words (`2.3s`, `0`, `true`), or `unknown: why`.
+    pub answer: String,
+    /// Whether the run measured it (false: `answer` says why not).
+    pub known: bool,
 }
 
 /// The overall verdict: every check of the audit, and whether all held.
@@ -414,6 +433,9 @@ pub struct Report {
     pub script: Option<Script>,
     /// Its expectations with their verdicts (issue 7).
     pub expectations: Vec<ExpectationVerdict>,
+    /// The lesson's questions with their measured answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<QuestionAnswer>,
     pub verdict: Verdict,
 }
 

@@ -103,6 +103,42 @@ pub fn find(name: &str) -> Option<&'static ExpectDef> {
     CATALOGUE.iter().find(|d| d.name == name)
 }
 
+/// The definition a lesson's `answer` names: an expectation name, or a
+/// duration's name with `_ms` (`write_outage_ms`, as report.json spells
+/// the field).
+pub fn find_answer(name: &str) -> Option<&'static ExpectDef> {
+    find(name).or_else(|| {
+        let base = name.strip_suffix("_ms")?;
+        find(base).filter(|d| d.kind == ExpectKind::Duration)
+    })
+}
+
+/// A measured value in words, as the verdicts and a lesson's answers show
+/// it: a duration as `2.3s`, a count whole, a reason when there is none.
+pub fn show(kind: ExpectKind, measured: &Measured) -> String {
+    match measured {
+        Measured::Number(v) => show_number(kind, *v),
+        Measured::Bool(b) => b.to_string(),
+        Measured::Missing(why) => format!("unknown: {why}"),
+    }
+}
+
+fn show_number(kind: ExpectKind, v: f64) -> String {
+    match kind {
+        ExpectKind::Duration => {
+            crate::words::duration(std::time::Duration::from_millis(v.max(0.0).round() as u64))
+        }
+        ExpectKind::Count => format!("{}", v.round() as i64),
+        _ => {
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("{}", v as i64)
+            } else {
+                format!("{v:.3}")
+            }
+        }
+    }
+}
+
 /// A measured value, or why there is none.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Measured {
@@ -114,21 +150,7 @@ pub enum Measured {
 /// Checks one expectation against a measured value.
 pub fn judge(e: &Expectation, measured: Measured) -> ExpectationVerdict {
     let kind = find(&e.name).map(|d| d.kind).unwrap_or(ExpectKind::Number);
-    let show = |v: f64| -> String {
-        match kind {
-            ExpectKind::Duration => {
-                crate::words::duration(std::time::Duration::from_millis(v.max(0.0).round() as u64))
-            }
-            ExpectKind::Count => format!("{}", v.round() as i64),
-            _ => {
-                if v.fract() == 0.0 && v.abs() < 1e15 {
-                    format!("{}", v as i64)
-                } else {
-                    format!("{v:.3}")
-                }
-            }
-        }
-    };
+    let show = |v: f64| show_number(kind, v);
     let (expected, ok, measured) = match (&e.expected, measured) {
         (Expected::Number { cmp, value }, Measured::Number(m)) => (
             format!("{} {}", cmp.symbol(), show(*value)),

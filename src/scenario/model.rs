@@ -121,8 +121,21 @@ pub struct Step {
     pub action: Action,
     /// Narration shown with the step (dashboard timeline, report.md).
     pub note: Option<String>,
+    /// A question the step raises for the class, answered at the end
+    /// with a measured value.
+    pub question: Option<Question>,
     /// Line of the step's `[[step]]` header in the file, for messages.
     pub line: usize,
+}
+
+/// A question of a lesson (`question = "..."`, `answer = "write_outage"`):
+/// its answer is the value the run measured under that name, one of the
+/// names `[expect]` knows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Question {
+    pub text: String,
+    /// The measured name that answers it.
+    pub answer: String,
 }
 
 /// What a step does.

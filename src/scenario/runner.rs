@@ -61,6 +61,11 @@ pub struct RunOptions {
     pub external: Option<crate::topology::external::ExternalTarget>,
     /// The prefix of the run's keys (None: `gs`).
     pub key_prefix: Option<String>,
+    /// Lesson mode (`--lesson`): a class follows the run, and the teacher
+    /// may stop its clock for as long as it takes.
+    pub lesson: bool,
+    /// `--step`: every step waits for `n` once its time comes.
+    pub step_by_step: bool,
 }
 
 /// Why a scenario could not be played here (exit status 2), as opposed to
@@ -231,7 +236,12 @@ pub fn lab_config(s: &Scenario, opts: &RunOptions, backend: BackendChoice) -> La
     c.until_done = w.until_done;
     // A scenario never outlives its duration by much: the settle and the
     // audit come after the load.
-    c.hard_cap = s.duration + Duration::from_secs(5);
+    c.hard_cap = if opts.lesson || opts.step_by_step {
+        // A class may stop the clock for a long talk: an hour at most.
+        s.duration + Duration::from_secs(3600)
+    } else {
+        s.duration + Duration::from_secs(5)
+    };
     c.think = w.think.unwrap_or(Duration::ZERO);
     c.redpacket = redpacket;
     c.seckill = seckill;
@@ -389,14 +399,39 @@ async fn play(
     failures: &Mutex<Vec<ExpectationVerdict>>,
     waiting: &Mutex<Option<ExpectationVerdict>>,
     narrate: bool,
+    step_by_step: bool,
 ) {
     let bus = lab.bus();
-    let start = bus.start();
+    let clock = lab.clock();
+    let next = lab.step_requests();
     let mut rx = bus.subscribe();
-    let mut not_before = start;
-    for step in &s.steps {
-        let due = (start + step.at).max(not_before);
-        tokio::time::sleep_until(due.into()).await;
+    // In the run's clock: a teacher's pause holds the steps back.
+    let mut not_before = Duration::ZERO;
+    for (index, step) in s.steps.iter().enumerate() {
+        let due = step.at.max(not_before);
+        // `n` plays the step now: the clock jumps to it.
+        let early = tokio::select! {
+            _ = clock.sleep_until(due) => false,
+            _ = next.next() => true,
+        };
+        if early {
+            clock.skip_to(due);
+        } else if step_by_step {
+            // The clock stops at the step until the teacher plays it.
+            clock.hold(true);
+            bus.emit(
+                "scenario",
+                EventKind::Note {
+                    text: format!(
+                        "step {} of {} waits: press n to play it",
+                        index + 1,
+                        s.steps.len()
+                    ),
+                },
+            );
+            next.next().await;
+            clock.hold(false);
+        }
         let at = duration(step.at);
         let what = step.action.sentence();
         // A wait's note tells what its event means: said when it comes.
@@ -472,7 +507,7 @@ async fn play(
                 None
             }
             Action::Sleep { duration } => {
-                not_before = Instant::now() + *duration;
+                not_before = clock.now() + *duration;
                 None
             }
             Action::Note => None,
@@ -517,7 +552,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Drives a started lab through the scenario until its load ends (a
 /// dashboard, if one runs, sends its key presses to the lab itself).
-pub async fn drive(lab: &Lab, s: &Scenario, narrate: bool) -> Vec<ExpectationVerdict> {
+/// `step_by_step` (`--step`): each step waits for `n` once its time comes.
+pub async fn drive(
+    lab: &Lab,
+    s: &Scenario,
+    narrate: bool,
+    step_by_step: bool,
+) -> Vec<ExpectationVerdict> {
     let failures = Mutex::new(Vec::new());
     let waiting = Mutex::new(None);
     let topology = lab.topology().await;
@@ -558,7 +599,7 @@ pub async fn drive(lab: &Lab, s: &Scenario, narrate: bool) -> Vec<ExpectationVer
         }
     };
     let timeline = async {
-        play(lab, s, &failures, &waiting, narrate).await;
+        play(lab, s, &failures, &waiting, narrate, step_by_step).await;
         // The load runs on to its duration after the last step.
         lab.wait_end().await
     };
@@ -579,7 +620,7 @@ pub async fn drive(lab: &Lab, s: &Scenario, narrate: bool) -> Vec<ExpectationVer
 
 /// The scenario as report.md tells it: title, lesson and each step's
 /// sentence.
-fn script(s: &Scenario) -> Script {
+pub fn script(s: &Scenario) -> Script {
     Script {
         file: s.file.clone(),
         title: s.title.clone(),
@@ -592,6 +633,7 @@ fn script(s: &Scenario) -> Script {
                 at_ms: step.at.as_millis() as u64,
                 sentence: step.action.sentence(),
                 note: step.note.clone(),
+                question: step.question.as_ref().map(|q| q.text.clone()),
             })
             .collect(),
     }
@@ -614,6 +656,7 @@ pub fn conclude(
     verdicts.extend(step_failures);
     report.scenario = Some(serde_json::to_value(s).context("serialising the scenario")?);
     report.script = Some(script(s));
+    report.questions = questions(s, &report);
     report.expectations = verdicts;
     report.judge();
     let files = crate::report::files::write_all(&report, topology, out_dir)?;
@@ -622,6 +665,26 @@ pub fn conclude(
         out_dir: out_dir.to_path_buf(),
         files,
     })
+}
+
+/// The scenario's questions with the answers `report` measured.
+pub fn questions(s: &Scenario, report: &Report) -> Vec<crate::report::model::QuestionAnswer> {
+    s.steps
+        .iter()
+        .filter_map(|step| {
+            let q = step.question.as_ref()?;
+            let kind =
+                expect::find_answer(&q.answer).map_or(expect::ExpectKind::Number, |d| d.kind);
+            let measured = measure::measure(&q.answer, report);
+            Some(crate::report::model::QuestionAnswer {
+                at_ms: step.at.as_millis() as u64,
+                question: q.text.clone(),
+                measure: q.answer.clone(),
+                known: !matches!(measured, expect::Measured::Missing(_)),
+                answer: expect::show(kind, &measured),
+            })
+        })
+        .collect()
 }
 
 /// Plays a scenario headless: start the lab, play the timeline, finish,
@@ -644,7 +707,7 @@ pub async fn run_headless(s: &Scenario, opts: &RunOptions) -> Result<Finished, R
             duration(s.duration)
         );
     }
-    let failures = drive(&lab, s, opts.narrate).await;
+    let failures = drive(&lab, s, opts.narrate, opts.step_by_step).await;
     finish(lab, s, failures, opts.narrate).await
 }
 

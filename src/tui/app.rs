@@ -80,11 +80,22 @@ pub struct App {
     pub theme: Theme,
     /// A scenario being played, shown in the header.
     pub scenario: Option<String>,
+    /// The scenario being played, step by step (what the lesson panel
+    /// shows: the current note, what comes next and when).
+    pub lesson: Option<Arc<crate::report::model::Script>>,
+    /// Lesson mode is on (`--lesson`; `l` switches it): the lesson panel
+    /// and the phase strip show, Space stops the scenario's clock with the
+    /// load, `n` plays the next step, the timeline keeps to key events.
+    pub lesson_on: bool,
+    /// Lesson mode's timeline shows every event, sub-steps included (`a`).
+    pub all_events: bool,
     /// Load changes asked for but not yet visible in a snapshot; keeps
     /// repeated `+` presses doubling from the asked value, not a stale one.
     pub wanted_grabbers: Option<usize>,
     pub wanted_workload: Option<WorkloadKind>,
     pub wanted_paused: Option<bool>,
+    /// A clock stop asked for but not yet in a snapshot (as `wanted_paused`).
+    pub wanted_clock_paused: Option<bool>,
     /// Controls sent whose result has not come back yet.
     pub controls_in_flight: usize,
     /// Set once the user asked to quit.
@@ -123,9 +134,13 @@ impl App {
             size: (120, 40),
             theme,
             scenario: None,
+            lesson: None,
+            lesson_on: false,
+            all_events: false,
             wanted_grabbers: None,
             wanted_workload: None,
             wanted_paused: None,
+            wanted_clock_paused: None,
             controls_in_flight: 0,
             quitting: false,
             topology: None,
@@ -164,6 +179,9 @@ impl App {
         }
         if self.wanted_paused == Some(load.paused) {
             self.wanted_paused = None;
+        }
+        if self.wanted_clock_paused == Some(snapshot.clock.paused) {
+            self.wanted_clock_paused = None;
         }
         if let Some(r) = snapshot.redirects {
             let at = snapshot.elapsed_ms;
@@ -526,6 +544,62 @@ impl App {
         }
     }
 
+    /// Whether the lesson panel shows: a scenario plays and lesson mode is on.
+    pub fn in_lesson(&self) -> bool {
+        self.lesson_on && self.lesson.is_some()
+    }
+
+    /// The scenario clock is stopped (by the teacher, Space in lesson mode).
+    pub fn clock_paused(&self) -> bool {
+        self.wanted_clock_paused
+            .unwrap_or(self.snapshot.clock.paused)
+    }
+
+    /// The keys lesson mode takes over (`Some(action)` when it took the
+    /// key): `l` switches lesson mode whenever a scenario plays; in lesson
+    /// mode Space stops or restarts the scenario's clock with the load,
+    /// `n` plays the next step now, `a` shows every event or the key ones.
+    fn lesson_key(&mut self, code: KeyCode) -> Option<Option<Action>> {
+        if self.lesson.is_none() {
+            return None;
+        }
+        if code == KeyCode::Char('l') {
+            self.lesson_on = !self.lesson_on;
+            self.message = Some(Message {
+                kind: MessageKind::Info,
+                text: if self.lesson_on {
+                    "lesson mode: Space stops the clock, n plays the next step".into()
+                } else {
+                    "lesson mode off: Space pauses the load only, steps keep their time".into()
+                },
+            });
+            return Some(None);
+        }
+        if !self.lesson_on {
+            return None;
+        }
+        Some(match code {
+            KeyCode::Char(' ') => {
+                let pause = !self.clock_paused();
+                self.wanted_clock_paused = Some(pause);
+                let text = if pause {
+                    "stopping the clock and the load ..."
+                } else {
+                    "restarting the clock and the load ..."
+                };
+                self.load_control(Control::PauseClock(pause), text.to_string())
+            }
+            KeyCode::Char('n') => {
+                self.load_control(Control::NextStep, "playing the next step ...".to_string())
+            }
+            KeyCode::Char('a') => {
+                self.all_events = !self.all_events;
+                None
+            }
+            _ => return None,
+        })
+    }
+
     /// Turns a key into state changes and, maybe, an action. Pure: no I/O.
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
         if key.kind == KeyEventKind::Release {
@@ -547,6 +621,9 @@ impl App {
             }
             self.show_help = false;
             return None;
+        }
+        if let Some(action) = self.lesson_key(key.code) {
+            return action;
         }
         match key.code {
             KeyCode::Char('q') => {

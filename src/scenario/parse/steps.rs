@@ -5,7 +5,7 @@
 
 use super::actions::STEP_ACTIONS;
 use super::reader::{entry, normalise, quoted_list, Entry, Reader};
-use crate::scenario::model::{Action, Step};
+use crate::scenario::model::{Action, Question, Step};
 use crate::topology::select::BackendChoice;
 use crate::topology::TopologySpec;
 use crate::words::duration as duration_text;
@@ -17,6 +17,7 @@ use toml::Spanned;
 const STEP_KEYS: &[&str] = &[
     "at", "fault", "target", "for", "from", "heal", "resume", "restart", "reshard", "scale",
     "grabbers", "workload", "load", "wait_for", "timeout", "required", "sleep", "stop", "note",
+    "question", "answer",
 ];
 
 /// Keys that belong to one action only, and that action.
@@ -82,6 +83,7 @@ impl Reader<'_> {
                 .copied()
                 .collect();
             let note = entry(&entries, "note").and_then(|(_, v)| self.string("note", v));
+            let question = self.question(&entries, item.span());
             if actions.len() > 1 {
                 self.error(
                     actions[1].0.span(),
@@ -111,7 +113,7 @@ impl Reader<'_> {
             }
             let action = match actions.first() {
                 None => {
-                    if note.is_none() {
+                    if note.is_none() && question.is_none() {
                         self.error(
                             item.span(),
                             format!(
@@ -130,11 +132,59 @@ impl Reader<'_> {
                     at,
                     action,
                     note,
+                    question,
                     line,
                 });
             }
         }
         steps
+    }
+
+    /// A step's `question` and its `answer` (a measured name), both or
+    /// neither.
+    fn question(&mut self, entries: &[Entry<'_, '_>], step: Range<usize>) -> Option<Question> {
+        let text = entry(entries, "question").and_then(|(_, v)| self.string("question", v));
+        let answer = entry(entries, "answer");
+        match (text, answer) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.error(
+                    step,
+                    "this step asks a `question` but names no `answer`",
+                    Some("add answer = \"write_outage\" (any name [expect] knows: the value the run measured)".into()),
+                );
+                None
+            }
+            (text, Some((k, v))) => {
+                let name = self.string("answer", v)?;
+                let Some(def) = crate::scenario::expect::find_answer(&name) else {
+                    let names = crate::scenario::expect::CATALOGUE.iter().map(|d| d.name);
+                    let help = crate::scenario::names::closest(&name, names)
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .or_else(|| {
+                            Some("any name [expect] knows; see scenarios/README.md".into())
+                        });
+                    self.error(
+                        v.span(),
+                        format!("unknown answer `{name}`: no measured value has that name"),
+                        help,
+                    );
+                    return None;
+                };
+                let Some(text) = text else {
+                    self.error(
+                        k.span(),
+                        "`answer` without a `question`: add question = \"...\"",
+                        None,
+                    );
+                    return None;
+                };
+                Some(Question {
+                    text,
+                    answer: def.name.to_string(),
+                })
+            }
+        }
     }
 
     /// Checks a step's time against the step before it (`last`: its time
