@@ -218,6 +218,7 @@ async fn run_dashboard(
     app.scenario = Some(s.title.clone());
     app.lesson = Some(std::sync::Arc::new(runner::script(s)));
     app.lesson_on = opts.lesson;
+    app.lesson_end_ms = Some(s.duration.as_millis() as u64);
     let driver = runner::drive(&lab, s, false, opts.step_by_step);
     let hosted = tui::run::host(&lab, app, tui::run::DEFAULT_FPS, shutdown, driver).await;
     match hosted {

@@ -174,6 +174,46 @@ impl Event {
     }
 }
 
+impl EventKind {
+    /// Whether this is one of the events a class follows (lesson mode's
+    /// timeline): faults and heals, a master flagged down (`+sdown`,
+    /// `+odown` of the master), the leader elected, `+switch-master`, the
+    /// client moved, writes back, the old master converted (or rejoined
+    /// its shard), a lock held
+    /// twice, Cluster mode's FAIL, promotion and state, reshards and
+    /// scalings begun and ended, and notes (scenario steps, losses found).
+    /// Sub-steps (`+failover-state-*`, votes, `-role-change`, progress)
+    /// are not.
+    pub fn is_key(&self) -> bool {
+        match self {
+            EventKind::Sentinel { name, payload } => match name.as_str() {
+                "+sdown" | "+odown" => payload.starts_with("master "),
+                "+elected-leader" | "+switch-master" | "+convert-to-slave" => true,
+                _ => false,
+            },
+            EventKind::ClusterFlagged { flag, .. } => flag == "fail",
+            EventKind::FaultInjected { .. }
+            | EventKind::FaultHealed { .. }
+            | EventKind::ClientRerouted { .. }
+            | EventKind::WritesRecovered { .. }
+            | EventKind::LockViolation { .. }
+            | EventKind::ClusterPromoted { .. }
+            | EventKind::ClusterState { .. }
+            | EventKind::ClusterRejoined { .. }
+            | EventKind::ReshardStarted { .. }
+            | EventKind::ReshardEnded { .. }
+            | EventKind::ScaleStarted { .. }
+            | EventKind::ScaleEnded { .. }
+            | EventKind::Note { .. } => true,
+            EventKind::NodeStarted { .. }
+            | EventKind::NodeStopped { .. }
+            | EventKind::LoadChanged { .. }
+            | EventKind::ReshardProgress { .. }
+            | EventKind::ScaleProgress { .. } => false,
+        }
+    }
+}
+
 /// Where events go: a broadcast for live readers (dashboard, scenario
 /// `wait_for`) and the full timeline kept for the report. Cheap to clone.
 #[derive(Clone)]

@@ -87,6 +87,9 @@ pub struct App {
     /// and the phase strip show, Space stops the scenario's clock with the
     /// load, `n` plays the next step, the timeline keeps to key events.
     pub lesson_on: bool,
+    /// When the scenario's run ends, ms on the run's clock (its duration):
+    /// the lesson panel counts down to it after the last step.
+    pub lesson_end_ms: Option<u64>,
     /// Lesson mode's timeline shows every event, sub-steps included (`a`).
     pub all_events: bool,
     /// Load changes asked for but not yet visible in a snapshot; keeps
@@ -136,6 +139,7 @@ impl App {
             scenario: None,
             lesson: None,
             lesson_on: false,
+            lesson_end_ms: None,
             all_events: false,
             wanted_grabbers: None,
             wanted_workload: None,

@@ -943,3 +943,72 @@ pub fn cluster_after_promotion() -> State {
     st.snapshot.events = st.events.clone();
     st
 }
+
+/// Lesson mode: a classroom scenario over [`healthy`], [`failover_in_progress`]
+/// and [`after_failover`]'s run (its clock untouched, so clock time is run
+/// time): a note at 60 s, the master's segfault at 97 s, its restart at
+/// 120 s, a last note at 132 s; the run ends at 150 s.
+pub fn lesson_script() -> crate::report::model::Script {
+    use crate::report::model::{Script, ScriptStep};
+    let step = |at_ms: u64, sentence: &str, note: Option<&str>, question: Option<&str>| {
+        ScriptStep {
+            at_ms,
+            sentence: sentence.to_string(),
+            note: note.map(str::to_string),
+            question: question.map(str::to_string),
+        }
+    };
+    Script {
+        file: "scenarios/classroom-demo.toml".to_string(),
+        title: "Failover in a classroom".to_string(),
+        teaches: "how Sentinel notices a dead master, agrees, elects a leader and \
+                  switches the clients over, and what that costs"
+            .to_string(),
+        topology: None,
+        steps: vec![
+            step(
+                60_000,
+                "note",
+                Some("Three sentinels watch redis-1, the master; redis-2 and redis-3 copy it."),
+                None,
+            ),
+            step(
+                97_000,
+                "segfault the master",
+                Some(
+                    "The master crashes. Watch the sentinels: one thinks it is down (+sdown), \
+                     two agree (+odown), they elect a leader, and it promotes a replica.",
+                ),
+                Some("How long were writes failing?"),
+            ),
+            step(
+                120_000,
+                "restart redis-1",
+                Some("The old master comes back: Sentinel makes it a replica of the new one."),
+                None,
+            ),
+            step(132_000, "note", Some("Did every acknowledged grab survive?"), Some("How many acknowledged writes were lost?")),
+        ],
+    }
+}
+
+/// The lesson's questions answered as the run of [`report_with_losses`] measured them.
+pub fn lesson_questions() -> Vec<crate::report::model::QuestionAnswer> {
+    use crate::report::model::QuestionAnswer;
+    vec![
+        QuestionAnswer {
+            at_ms: 97_000,
+            question: "How long were writes failing?".to_string(),
+            measure: "write_outage_ms".to_string(),
+            answer: "5.5s".to_string(),
+            known: true,
+        },
+        QuestionAnswer {
+            at_ms: 132_000,
+            question: "How many acknowledged writes were lost?".to_string(),
+            measure: "lost_acked_writes".to_string(),
+            answer: "49".to_string(),
+            known: true,
+        },
+    ]
+}

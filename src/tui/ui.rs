@@ -6,8 +6,8 @@
 
 use super::app::App;
 use super::widgets::{
-    audit, cluster, header, help, latency, locks, redpacket, summary, throughput, timeline,
-    topology,
+    audit, cluster, header, help, latency, lesson, locks, phases, redpacket, summary, throughput,
+    timeline, topology,
 };
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::Frame;
@@ -27,6 +27,8 @@ pub fn draw(app: &App, frame: &mut Frame) {
     header::render_header(app, frame, head);
     if app.report.is_some() {
         end_screen(app, frame, body);
+    } else if app.in_lesson() {
+        lesson_screen(app, frame, body);
     } else if area.width >= FULL_LAYOUT_MIN.0 && area.height >= FULL_LAYOUT_MIN.1 {
         full(app, frame, body);
     } else {
@@ -98,6 +100,53 @@ fn end_screen(app: &App, frame: &mut Frame, body: Rect) {
     } else {
         audit::render(app, frame, body);
     }
+}
+
+/// Lesson mode, at any size: the lesson panel on top, the failover phase
+/// strip under it while a failover runs, then the nodes, the throughput
+/// when there is room, and the timeline (key events) in the rest. The
+/// lesson and the nodes come before everything else a small screen gives up.
+fn lesson_screen(app: &App, frame: &mut Frame, body: Rect) {
+    let lesson_h = lesson::height(app, body.width);
+    let phase_h = phases::height(app, body.width);
+    let rest = body.height.saturating_sub(lesson_h + phase_h);
+    // The nodes in full when the timeline keeps a few rows; else their
+    // smallest form (one row each, or a cluster's shards on one line).
+    let nodes_min = if app.is_cluster() {
+        cluster::height(app, false)
+    } else {
+        app.snapshot.topology.nodes.len().max(1) as u16 + 2
+    };
+    let nodes_h = nodes_height(app).min(rest.saturating_sub(5)).max(nodes_min);
+    let left = rest.saturating_sub(nodes_h);
+    let mid_h = if left >= 8 + 7 {
+        8
+    } else if left >= 6 + 7 {
+        6
+    } else {
+        0
+    };
+    let [les, pha, nodes, mid, bottom] = Layout::vertical([
+        Constraint::Length(lesson_h),
+        Constraint::Length(phase_h),
+        Constraint::Length(nodes_h),
+        Constraint::Length(mid_h),
+        Constraint::Min(3),
+    ])
+    .areas(body);
+    lesson::render(app, frame, les);
+    if phase_h > 0 {
+        phases::render(app, frame, pha);
+    }
+    render_nodes(app, frame, nodes);
+    if mid_h > 0 {
+        let [thru, now] =
+            Layout::horizontal([Constraint::Min(30), Constraint::Length(summary::WIDTH)])
+                .areas(mid);
+        throughput::render(app, frame, thru);
+        summary::render(app, frame, now);
+    }
+    timeline::render(app, frame, bottom);
 }
 
 fn compact(app: &App, frame: &mut Frame, body: Rect) {
@@ -400,6 +449,107 @@ mod tests {
         // Same words with and without colour: nothing is said by colour alone.
         let coloured = app_for(fixtures::after_failover(), Theme::default());
         assert_eq!(screen(&app, 120, 40), screen(&coloured, 120, 40));
+    }
+
+    /// `state` in lesson mode with the run's clock at its elapsed time,
+    /// maybe stopped by the teacher or held at a step.
+    fn lesson_app(state: State, theme: Theme, paused: bool, held: bool) -> App {
+        let mut state = state;
+        state.snapshot.clock = crate::metrics::snapshot::ClockView {
+            now_ms: state.snapshot.elapsed_ms,
+            paused,
+            held,
+        };
+        let mut app = app_for(state, theme);
+        app.lesson = Some(Arc::new(fixtures::lesson_script()));
+        app.lesson_on = true;
+        app.lesson_end_ms = Some(150_000);
+        app
+    }
+
+    #[test]
+    fn lesson_before_the_crash_80x24() {
+        let app = lesson_app(fixtures::healthy(), Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn lesson_before_the_crash_100x30() {
+        let app = lesson_app(fixtures::healthy(), Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    #[test]
+    fn lesson_before_its_first_step_says_what_it_teaches_100x30() {
+        let mut state = fixtures::healthy();
+        state.snapshot.elapsed_ms = 41_300;
+        let app = lesson_app(state, Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    #[test]
+    fn lesson_mid_failover_80x24() {
+        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn lesson_mid_failover_100x30() {
+        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    #[test]
+    fn lesson_mid_failover_120x40() {
+        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 120, 40));
+    }
+
+    #[test]
+    fn lesson_paused_80x24() {
+        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), true, false);
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn lesson_held_at_a_step_100x30() {
+        let mut state = fixtures::after_failover();
+        // Held at the restart step (120 s), the switch long done.
+        state.snapshot.elapsed_ms = 120_000;
+        state.events.retain(|e| e.at_ms <= 120_000);
+        let app = lesson_app(state, Theme::default(), false, true);
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    #[test]
+    fn lesson_after_its_last_step_100x30() {
+        let app = lesson_app(fixtures::after_failover(), Theme::default(), false, false);
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    fn lesson_ended() -> App {
+        let mut report = fixtures::report_with_losses();
+        report.questions = fixtures::lesson_questions();
+        let mut app = lesson_app(fixtures::after_failover(), Theme::default(), false, false);
+        app.on_report(Arc::new(report));
+        app
+    }
+
+    #[test]
+    fn lesson_end_screen_with_its_questions_80x24() {
+        insta::assert_snapshot!(screen(&lesson_ended(), 80, 24));
+    }
+
+    #[test]
+    fn lesson_end_screen_with_its_questions_100x30() {
+        insta::assert_snapshot!(screen(&lesson_ended(), 100, 30));
+    }
+
+    #[test]
+    fn lesson_help_overlay_80x24() {
+        let mut app = lesson_app(fixtures::healthy(), Theme::default(), false, false);
+        app.handle_key(key('?'));
+        insta::assert_snapshot!(screen(&app, 80, 24));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! explanation, never a second wording), the topology as it settled, and
 //! a scenario's expectations and the verdict's findings. The title says
 //! PASS or FAIL as the command line does: a scenario on its expectations,
-//! a plain run on the audit. Every state is spelled out: `✓`/`!!`/`?` marks
+//! a plain run on the audit. In lesson mode the lesson's questions come
+//! first, each with the answer the run measured. Every state is spelled out: `✓`/`!!`/`?` marks
 //! and words carry it, colour only repeats it.
 
 use super::panel;
@@ -24,6 +25,26 @@ pub fn lines(app: &App, report: &Report) -> Vec<Line<'static>> {
     let theme = app.theme;
     let audit = &report.audit;
     let mut lines = Vec::new();
+    // A lesson ends on its questions, answered by what the run measured.
+    if app.lesson_on && !report.questions.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "the lesson's questions, answered by this run:",
+            theme.title(),
+        )));
+        for q in &report.questions {
+            lines.push(Line::from(format!("? {}", q.question)));
+            let (mark, style) = if q.known {
+                ("→", theme.ok().patch(Style::new().add_modifier(Modifier::BOLD)))
+            } else {
+                ("→ ?", theme.warn())
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {mark} {}", q.answer), style),
+                Span::styled(format!(" ({})", q.measure), theme.dim()),
+            ]));
+        }
+        lines.push(Line::raw(""));
+    }
     if audit.checked {
         let node = if audit.checked_node.is_empty() {
             String::new()

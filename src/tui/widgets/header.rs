@@ -95,11 +95,33 @@ fn key_hints(app: &App, width: u16) -> Line<'static> {
         ("q", "quit"),
     ];
     let end: &[(&str, &str)] = &[("↑/↓", "scroll"), ("q", "leave")];
+    // Lesson mode: the teacher's keys first.
+    let lesson_long: &[(&str, &str)] = &[
+        ("Space", "stop/go clock"),
+        ("n", "next step"),
+        ("a", "all events"),
+        ("l", "lesson off"),
+        ("s", "segfault"),
+        ("r", "restart"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
+    let lesson_short: &[(&str, &str)] = &[
+        ("Space", "clock"),
+        ("n", "next step"),
+        ("a", "all"),
+        ("l", "lesson"),
+        ("?", "help"),
+        ("q", "quit"),
+    ];
+    let lesson = app.report.is_none() && app.in_lesson();
     let long = match (app.report.is_some(), cluster) {
         (true, _) => end,
+        _ if lesson => lesson_long,
         (false, true) => cluster_long,
         (false, false) => long,
     };
+    let short = if lesson { lesson_short } else { short };
     let long_len: usize = long.iter().map(|(k, d)| k.len() + d.len() + 2).sum();
     // The short list has room to breathe: two spaces between groups.
     let (keys, gap) = if long_len <= width as usize {

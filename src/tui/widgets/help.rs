@@ -13,15 +13,24 @@ pub const KEYS: &[(&str, &str)] = &[
     ("x", "shut the target down (SHUTDOWN NOSAVE)"),
     ("k", "kill the target (SIGKILL)"),
     ("p", "pause the target / thaw a paused node"),
-    ("n", "partition the target / heal (Docker only)"),
+    ("n", "partition the target / heal (Docker; lesson: next step)"),
     ("r", "restart dead nodes (or the selected one)"),
     ("Tab ↓ ↑", "select a node; faults then act on it"),
     ("Esc", "clear the selection: target the master"),
     ("w", "cycle the workload"),
     ("+ / -", "double / halve the grabbers"),
-    ("Space", "pause / resume the load"),
+    ("Space", "pause / resume the load (lesson: the clock too)"),
     ("?", "this help (any key closes it)"),
     ("q Ctrl-C", "quit: stop the load, remove the topology"),
+];
+
+/// Lesson mode's keys (a scenario plays), after the general ones: Space
+/// and `n` mean something else there.
+pub const LESSON_KEYS: &[(&str, &str)] = &[
+    ("l", "lesson mode on / off"),
+    ("Space", "lesson: stop / restart the clock and the load"),
+    ("n", "lesson: play the next step now"),
+    ("a", "lesson: every event / the key events only"),
 ];
 
 /// Cluster mode's own keys, after the Tab line.
@@ -56,6 +65,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     Span::raw(*what),
                 ]));
             }
+        }
+    }
+    if app.lesson.is_some() {
+        for (k, what) in LESSON_KEYS {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {k:<9}"), theme.key()),
+                Span::raw(*what),
+            ]));
         }
     }
     lines.push(Line::raw(""));

@@ -134,17 +134,29 @@ fn tone_style(tone: Tone, app: &App) -> Style {
     }
 }
 
+/// Whether the timeline keeps to the key events ([`EventKind::is_key`]):
+/// in lesson mode, unless `a` asked for every event.
+pub fn key_events_only(app: &App) -> bool {
+    app.in_lesson() && !app.all_events
+}
+
 /// The panel: the newest events that fit, oldest of them on top.
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let rows = area.height.saturating_sub(2) as usize;
-    let lines: Vec<Line> = if app.events.is_empty() {
+    let only_key = key_events_only(app);
+    let shown: Vec<&Event> = app
+        .events
+        .iter()
+        .filter(|e| !only_key || e.kind.is_key())
+        .collect();
+    let lines: Vec<Line> = if shown.is_empty() {
         vec![Line::from(Span::styled(
             "nothing yet: press s to crash the master and watch Sentinel react",
             app.theme.dim(),
         ))]
     } else {
-        let skip = app.events.len().saturating_sub(rows);
-        app.events
+        let skip = shown.len().saturating_sub(rows);
+        shown
             .iter()
             .skip(skip)
             .map(|e| {
@@ -167,9 +179,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             })
             .collect()
     };
-    let title = match app.events.len() {
-        1 => "Timeline (1 event)".to_string(),
-        n => format!("Timeline ({n} events)"),
+    let title = if only_key {
+        format!(
+            "Timeline ({} key events of {} · a: all)",
+            shown.len(),
+            app.events.len()
+        )
+    } else if app.in_lesson() {
+        format!("Timeline (all {} events · a: key ones)", app.events.len())
+    } else {
+        match app.events.len() {
+            1 => "Timeline (1 event)".to_string(),
+            n => format!("Timeline ({n} events)"),
+        }
     };
     frame.render_widget(Paragraph::new(lines).block(panel(&title, app.theme)), area);
 }

@@ -1,0 +1,239 @@
+//! Lesson mode's panel, always on screen while a class follows a scenario:
+//! what the scenario teaches (before its first step), then the current
+//! step's note, wrapped and emphasised so the back row can read it; what
+//! comes next and when, counted in the run's clock; and whether the
+//! teacher stopped the clock or a step waits for `n`, in words. The step
+//! that is current is the last one the clock has passed, so a note stays
+//! up however many events the timeline scrolls past.
+
+use super::panel;
+use crate::metrics::snapshot::ClockView;
+use crate::report::model::{Script, ScriptStep};
+use crate::tui::app::App;
+use crate::words::clock;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+/// Where the lesson stands on the run's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The step played last (index into the steps), None before the first.
+    pub current: Option<usize>,
+    /// The step to come, None after the last.
+    pub next: Option<usize>,
+}
+
+/// The steps the clock has passed and the one it comes to next. A held
+/// clock (`--step`) stands at the step it holds, which is not played yet.
+pub fn progress(steps: &[ScriptStep], clock: ClockView) -> Progress {
+    let passed = steps
+        .iter()
+        .take_while(|s| {
+            if clock.held {
+                s.at_ms < clock.now_ms
+            } else {
+                s.at_ms <= clock.now_ms
+            }
+        })
+        .count();
+    Progress {
+        current: passed.checked_sub(1),
+        next: (passed < steps.len()).then_some(passed),
+    }
+}
+
+/// Whole seconds until `at_ms`, rounded up: "in 12 s" never says 0 before it comes.
+fn seconds_until(at_ms: u64, now_ms: u64) -> u64 {
+    at_ms.saturating_sub(now_ms).div_ceil(1000)
+}
+
+/// The state of the clock in words, when it is not simply running.
+pub fn clock_marker(app: &App) -> Option<&'static str> {
+    if app.snapshot.clock.held {
+        Some("⏸ HELD")
+    } else if app.clock_paused() {
+        Some("‖ PAUSED")
+    } else {
+        None
+    }
+}
+
+/// The panel's lines, before wrapping.
+pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
+    let theme = app.theme;
+    let clock_now = app.snapshot.clock;
+    let steps = &script.steps;
+    let at = progress(steps, clock_now);
+    let emphasis = theme.title().patch(Style::new().add_modifier(Modifier::BOLD));
+    let mut out = Vec::new();
+    match at.current {
+        None => {
+            out.push(Line::from(vec![
+                Span::styled("this lesson: ", theme.dim()),
+                Span::styled(
+                    if script.teaches.is_empty() {
+                        script.title.clone()
+                    } else {
+                        script.teaches.clone()
+                    },
+                    emphasis,
+                ),
+            ]));
+        }
+        Some(i) => {
+            let step = &steps[i];
+            let head = format!(
+                "step {} of {} at {}: {}",
+                i + 1,
+                steps.len(),
+                clock(step.at_ms),
+                step.sentence
+            );
+            match &step.note {
+                Some(note) if !note.is_empty() => {
+                    out.push(Line::from(Span::styled(head, theme.dim())));
+                    out.push(Line::from(Span::styled(format!("» {note}"), emphasis)));
+                }
+                _ => out.push(Line::from(Span::styled(format!("» {head}"), emphasis))),
+            }
+        }
+    }
+    let mut next = vec![];
+    match at.next {
+        Some(n) => {
+            let step = &steps[n];
+            next.push(Span::raw(format!("next: {}", step.sentence)));
+            if clock_now.held {
+                next.push(Span::raw(" · "));
+                next.push(Span::styled(
+                    "⏸ HELD: waiting for n to play it",
+                    theme.alarm(),
+                ));
+            } else if app.clock_paused() {
+                next.push(Span::raw(" · "));
+                next.push(Span::styled(
+                    "‖ PAUSED: clock stopped, Space to go on",
+                    theme.alarm(),
+                ));
+            } else {
+                next.push(Span::raw(format!(
+                    " in {} s",
+                    seconds_until(step.at_ms, clock_now.now_ms)
+                )));
+            }
+        }
+        None => {
+            next.push(Span::raw("last step played"));
+            if let Some(end) = app.lesson_end_ms {
+                next.push(Span::raw(format!(
+                    "; the run ends in {} s",
+                    seconds_until(end, clock_now.now_ms)
+                )));
+            }
+            if app.clock_paused() {
+                next.push(Span::raw(" · "));
+                next.push(Span::styled(
+                    "‖ PAUSED: clock stopped, Space to go on",
+                    theme.alarm(),
+                ));
+            }
+        }
+    }
+    next.push(Span::styled(
+        format!(" · clock {}", clock(clock_now.now_ms)),
+        theme.dim(),
+    ));
+    out.push(Line::from(next));
+    out
+}
+
+fn paragraph(app: &App) -> Option<Paragraph<'static>> {
+    let script = app.lesson.as_deref()?;
+    Some(Paragraph::new(lines(app, script)).wrap(Wrap { trim: true }))
+}
+
+/// Rows the panel wants at `width`: its lines once wrapped, and the border.
+pub fn height(app: &App, width: u16) -> u16 {
+    paragraph(app).map_or(0, |p| {
+        p.line_count(width.saturating_sub(2)).min(12) as u16 + 2
+    })
+}
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(p) = paragraph(app) else {
+        return;
+    };
+    let title = app
+        .lesson
+        .as_deref()
+        .map_or("Lesson".to_string(), |s| format!("Lesson: {}", s.title));
+    let mut block = panel(&title, app.theme);
+    if let Some(marker) = clock_marker(app) {
+        block = block.title(
+            Line::from(Span::styled(format!(" {marker} "), app.theme.alarm())).right_aligned(),
+        );
+    }
+    frame.render_widget(p.block(block), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(at_ms: u64) -> ScriptStep {
+        ScriptStep {
+            at_ms,
+            sentence: format!("step at {at_ms}"),
+            ..Default::default()
+        }
+    }
+
+    fn clock(now_ms: u64, held: bool) -> ClockView {
+        ClockView {
+            now_ms,
+            paused: false,
+            held,
+        }
+    }
+
+    #[test]
+    fn the_current_step_is_the_last_the_clock_has_passed() {
+        let steps = [step(1000), step(3000), step(9000)];
+        let p = |now, held| progress(&steps, clock(now, held));
+        assert_eq!(
+            p(0, false),
+            Progress {
+                current: None,
+                next: Some(0)
+            }
+        );
+        assert_eq!(
+            p(3000, false),
+            Progress {
+                current: Some(1),
+                next: Some(2)
+            }
+        );
+        // Held at a step: it is not played yet.
+        assert_eq!(
+            p(3000, true),
+            Progress {
+                current: Some(0),
+                next: Some(1)
+            }
+        );
+        assert_eq!(
+            p(9500, false),
+            Progress {
+                current: Some(2),
+                next: None
+            }
+        );
+        assert_eq!(seconds_until(9000, 3000), 6);
+        assert_eq!(seconds_until(9000, 8999), 1);
+        assert_eq!(seconds_until(9000, 9500), 0);
+    }
+}
