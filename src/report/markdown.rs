@@ -909,6 +909,7 @@ mod tests {
                     at_ms: 5000,
                     sentence: "segfault master".into(),
                     note: Some("the master dies | hard".into()),
+                    question: None,
                 }],
             }),
             events: vec![Event {

@@ -436,9 +436,12 @@ async fn play(
         let what = step.action.sentence();
         // A wait's note tells what its event means: said when it comes.
         let waits = matches!(step.action, Action::WaitFor { .. });
-        let text = match &step.note {
-            Some(n) if matches!(step.action, Action::Note) => n.clone(),
-            Some(n) if !waits => format!("{what}: {n}"),
+        let note_only = matches!(step.action, Action::Note);
+        let text = match (&step.note, &step.question) {
+            // A step that only asks: the question is its text.
+            (None, Some(q)) if note_only => q.text.clone(),
+            (Some(n), _) if note_only => n.clone(),
+            (Some(n), _) if !waits => format!("{what}: {n}"),
             _ => what.clone(),
         };
         bus.emit("scenario", EventKind::Note { text: text.clone() });
@@ -785,6 +788,8 @@ mod tests {
                 addr_map: Vec::new(),
             }),
             key_prefix: Some("lab".into()),
+            lesson: false,
+            step_by_step: false,
         };
         let scenario = |fault: &str| {
             parse_str(
@@ -824,6 +829,8 @@ mod tests {
             command_line: Vec::new(),
             external: None,
             key_prefix: None,
+            lesson: false,
+            step_by_step: false,
         };
         let c = lab_config(&s, &opts, BackendChoice::Local);
         assert_eq!(c.hash_tags, Some(false));

@@ -113,7 +113,9 @@ impl Reader<'_> {
             }
             let action = match actions.first() {
                 None => {
-                    if note.is_none() && question.is_none() {
+                    let asks = entry(&entries, "question").is_some()
+                        || entry(&entries, "answer").is_some();
+                    if note.is_none() && !asks {
                         self.error(
                             item.span(),
                             format!(

@@ -351,3 +351,54 @@ fn a_scale_step_is_read_and_refused_outside_a_cluster() {
     ));
     assert!(d.message.contains("its own step"), "{}", d.message);
 }
+
+#[test]
+fn a_step_asks_a_question_answered_by_a_measured_name() {
+    let text = format!(
+        "{MINIMAL}[[step]]\nat = \"5s\"\nfault = \"segfault\"\nquestion = \"How long were writes failing?\"\nanswer = \"write_outage_ms\"\n[[step]]\nat = \"6s\"\nquestion = \"Lost?\"\nanswer = \"lost_acked_writes\"\n"
+    );
+    let s = parse_str(&text, "f.toml").unwrap();
+    let q = s.steps[0].question.as_ref().unwrap();
+    assert_eq!(q.text, "How long were writes failing?");
+    assert_eq!(
+        q.answer, "write_outage",
+        "the _ms spelling names the same measure"
+    );
+    assert!(matches!(
+        s.steps[1].action,
+        crate::scenario::model::Action::Note
+    ));
+    assert_eq!(
+        s.steps[1].question.as_ref().unwrap().answer,
+        "lost_acked_writes"
+    );
+
+    let d = first_error(&format!(
+        "{MINIMAL}[[step]]\nat = \"5s\"\nnote = \"n\"\nquestion = \"Q\"\nanswer = \"write_outage_sec\"\n"
+    ));
+    assert!(
+        d.message.contains("unknown answer `write_outage_sec`"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `write_outage`?"));
+    let all = parse_str(
+        &format!("{MINIMAL}[[step]]\nat = \"5s\"\nquestion = \"Q\"\n"),
+        "f.toml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        all.0.len(),
+        1,
+        "one error, not a second 'does nothing': {all}"
+    );
+    assert!(all.0[0].message.contains("names no `answer`"));
+    let d = first_error(&format!(
+        "{MINIMAL}[[step]]\nat = \"5s\"\nnote = \"n\"\nanswer = \"failovers\"\n"
+    ));
+    assert!(
+        d.message.contains("`answer` without a `question`"),
+        "{}",
+        d.message
+    );
+}
