@@ -111,13 +111,22 @@ fn lesson_screen(app: &App, frame: &mut Frame, body: Rect) {
     let phase_h = phases::height(app, body.width);
     let rest = body.height.saturating_sub(lesson_h + phase_h);
     // The nodes in full when the timeline keeps a few rows; else their
-    // smallest form (one row each, or a cluster's shards on one line).
+    // smallest form: a cluster's shards on one line each, or the data
+    // nodes alone (the sentinels' verdict moves into the panel's title).
     let nodes_min = if app.is_cluster() {
         cluster::height(app, false)
     } else {
-        app.snapshot.topology.nodes.len().max(1) as u16 + 2
+        let data = app.snapshot.topology.nodes.iter();
+        data.filter(|n| n.kind == crate::topology::NodeKind::Redis)
+            .count()
+            .max(1) as u16
+            + 2
     };
-    let nodes_h = nodes_height(app).min(rest.saturating_sub(5)).max(nodes_min);
+    let nodes_h = if nodes_height(app) + 5 <= rest {
+        nodes_height(app)
+    } else {
+        nodes_min
+    };
     let left = rest.saturating_sub(nodes_h);
     let mid_h = if left >= 8 + 7 {
         8
@@ -517,6 +526,7 @@ mod tests {
         // Held at the restart step (120 s), the switch long done.
         state.snapshot.elapsed_ms = 120_000;
         state.events.retain(|e| e.at_ms <= 120_000);
+        state.snapshot.events.retain(|e| e.at_ms <= 120_000);
         let app = lesson_app(state, Theme::default(), false, true);
         insta::assert_snapshot!(screen(&app, 100, 30));
     }

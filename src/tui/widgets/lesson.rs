@@ -8,6 +8,7 @@
 
 use super::panel;
 use crate::metrics::snapshot::ClockView;
+use crate::metrics::EventKind;
 use crate::report::model::{Script, ScriptStep};
 use crate::tui::app::App;
 use crate::words::clock;
@@ -69,7 +70,20 @@ pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
     let at = progress(steps, clock_now);
     let emphasis = theme.title().patch(Style::new().add_modifier(Modifier::BOLD));
     let mut out = Vec::new();
-    match at.current {
+    // A wait's note says what its event meant: it shows once the event
+    // came (the runner says it then); until then the step before stays up.
+    let mut shown = at.current;
+    let mut waiting = None;
+    if let Some(i) = at.current {
+        let step = &steps[i];
+        if step.sentence.starts_with("wait for ")
+            && step.note.as_deref().is_some_and(|n| !said(app, n))
+        {
+            waiting = Some(step.sentence.clone());
+            shown = i.checked_sub(1);
+        }
+    }
+    match shown {
         None => {
             out.push(Line::from(vec![
                 Span::styled("this lesson: ", theme.dim()),
@@ -85,13 +99,11 @@ pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
         }
         Some(i) => {
             let step = &steps[i];
-            let head = format!(
-                "step {} of {} at {}: {}",
-                i + 1,
-                steps.len(),
-                clock(step.at_ms),
-                step.sentence
-            );
+            let mut head = format!("step {} of {} at {}", i + 1, steps.len(), clock(step.at_ms));
+            // A narration step's sentence ("note") says nothing more.
+            if step.sentence != "note" {
+                head = format!("{head}: {}", step.sentence);
+            }
             match &step.note {
                 Some(note) if !note.is_empty() => {
                     out.push(Line::from(Span::styled(head, theme.dim())));
@@ -101,11 +113,20 @@ pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
             }
         }
     }
+    if let Some(w) = waiting {
+        out.push(Line::from(Span::styled(format!("now: {w}"), theme.dim())));
+    }
     let mut next = vec![];
     match at.next {
         Some(n) => {
             let step = &steps[n];
-            next.push(Span::raw(format!("next: {}", step.sentence)));
+            // A narration step's sentence is just "note".
+            let what = if step.sentence == "note" {
+                "a note"
+            } else {
+                step.sentence.as_str()
+            };
+            next.push(Span::raw(format!("next: {what}")));
             if clock_now.held {
                 next.push(Span::raw(" · "));
                 next.push(Span::styled(
@@ -148,6 +169,14 @@ pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
     ));
     out.push(Line::from(next));
     out
+}
+
+/// Whether the scenario has said `note` (the runner says a wait's note
+/// when its event comes).
+fn said(app: &App, note: &str) -> bool {
+    app.events.iter().any(|e| {
+        e.source == "scenario" && matches!(&e.kind, EventKind::Note { text } if text == note)
+    })
 }
 
 fn paragraph(app: &App) -> Option<Paragraph<'static>> {

@@ -96,12 +96,8 @@ fn lines(app: &App, f: &Failover, width: u16) -> Vec<Line<'static>> {
         spans.push(Span::styled(text, style));
     }
     lines.push(Line::from(spans));
-    if let Some(why) = &f.reason {
-        lines.push(Line::from(Span::styled(
-            format!("no failover: {why}"),
-            theme.warn(),
-        )));
-    }
+    // No "why no failover" line: mid-run it would be said as if the run
+    // had ended; a pending phase says "not yet" instead.
     lines
 }
 

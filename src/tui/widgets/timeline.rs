@@ -181,8 +181,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     };
     let title = if only_key {
         format!(
-            "Timeline ({} key events of {} · a: all)",
+            "Timeline ({} key event{} of {} · a: all)",
             shown.len(),
+            if shown.len() == 1 { "" } else { "s" },
             app.events.len()
         )
     } else if app.in_lesson() {
