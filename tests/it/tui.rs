@@ -349,3 +349,170 @@ fn dashboard_cost_with_10000_grabbers() {
     assert!(cost.headless_ops_per_s > 0.0);
     assert!(cost.frames_per_s >= 20.0, "{cost:?}");
 }
+
+/// The scenario [`a_lesson_keeps_its_note_up_and_the_teacher_drives_the_clock`]
+/// plays: a note, a crash with its note, then notes at 20 s, 24 s and 27 s
+/// of the run's clock, which the test reaches with `n` and holds back with Space.
+const LESSON: &str = r#"
+title = "Lesson test"
+teaches = "TEACHES-LINE: what a crash costs"
+seed = 11
+duration = "30s"
+
+[topology]
+replicas = 2
+sentinels = 3
+quorum = 2
+down_after = "1s"
+
+[workload]
+kind = "redpacket"
+grabbers = 50
+mode = "atomic"
+client = "sentinel"
+
+[[step]]
+at = "1s"
+note = "NOTE-ONE: three sentinels watch the master."
+
+[[step]]
+at = "2s"
+fault = "segfault"
+target = "master"
+note = "NOTE-CRASH: the master crashes; watch the phases."
+
+[[step]]
+at = "20s"
+note = "NOTE-NEXT: played early with n."
+
+[[step]]
+at = "24s"
+note = "NOTE-HELD-BACK: not while the clock is stopped."
+question = "How long were writes failing?"
+answer = "write_outage"
+
+[[step]]
+at = "27s"
+note = "NOTE-END: the last step."
+"#;
+
+#[test]
+fn a_lesson_keeps_its_note_up_and_the_teacher_drives_the_clock() {
+    let state = state_dir();
+    let exit_file = state.path().join("exit-status");
+    let file = state.path().join("lesson.toml");
+    std::fs::write(&file, LESSON).unwrap();
+    let tmux = Tmux {
+        socket: format!("grabstorm-it-lesson-{}", std::process::id()),
+        state: state.path().to_path_buf(),
+    };
+    let script = format!(
+        "{bin} --state-dir {dir} run {file} --lesson --backend local; echo $? > {exit}; sleep 120",
+        bin = grabstorm_bin().display(),
+        dir = state.path().display(),
+        file = file.display(),
+        exit = exit_file.display(),
+    );
+    let out = tmux.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "gs",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+
+    let screen = tmux.wait_for("the first note", Duration::from_secs(60), |s| {
+        s.contains("» NOTE-ONE")
+    });
+    let first_note = Instant::now();
+    assert!(screen.contains("┌ Lesson: Lesson test"), "{screen}");
+
+    // The crash's note stays in the lesson panel while the failover's
+    // events pour into the timeline, until the next step.
+    let screen = tmux.wait_for(
+        "the switch lit on the phase strip",
+        Duration::from_secs(30),
+        |s| s.contains("[x] +switch-master"),
+    );
+    assert!(
+        screen.contains("» NOTE-CRASH: the master crashes"),
+        "the note stays up through the failover:\n{screen}"
+    );
+    assert!(screen.contains("[x] +odown"), "{screen}");
+    assert!(screen.contains("key events of"), "{screen}");
+    assert!(
+        !screen.contains("+failover-state"),
+        "sub-steps are hidden in lesson mode:\n{screen}"
+    );
+
+    // n plays the next step now, long before its 20 s.
+    tmux.keys("n");
+    let screen = tmux.wait_for("the next step played by n", Duration::from_secs(10), |s| {
+        s.contains("» NOTE-NEXT")
+    });
+    assert!(
+        first_note.elapsed() < Duration::from_secs(17),
+        "n played the 20 s step {:?} after the 1 s one",
+        first_note.elapsed()
+    );
+    assert!(screen.contains("next: a note in "), "{screen}");
+
+    // Space stops the clock: the 24 s step does not fire while it is stopped.
+    tmux.keys("Space");
+    tmux.wait_for("the clock stopped", Duration::from_secs(5), |s| {
+        s.contains("‖ PAUSED: clock stopped, Space to go on")
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let screen = tmux.capture();
+    assert!(
+        !screen.contains("NOTE-HELD-BACK") && screen.contains("» NOTE-NEXT"),
+        "a step fired while the clock was stopped:\n{screen}"
+    );
+    assert!(screen.contains("‖ PAUSED"), "{screen}");
+    tmux.keys("Space");
+    tmux.wait_for(
+        "the held-back step, once the clock runs again",
+        Duration::from_secs(10),
+        |s| s.contains("» NOTE-HELD-BACK"),
+    );
+
+    tmux.keys("q");
+    let screen = tmux.wait_for(
+        "the end screen with the lesson's questions",
+        Duration::from_secs(120),
+        |s| s.contains("the run is over"),
+    );
+    assert!(
+        screen.contains("? How long were writes failing?"),
+        "the end screen answers the lesson's questions:\n{screen}"
+    );
+    tmux.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&exit_file) {
+            break s.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grabstorm did not exit within 120s of q; screen:\n{}\nlog:\n{}",
+            tmux.capture(),
+            log_tail(state.path())
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let screen = tmux.capture();
+    assert_eq!(status, "0", "exit status; screen:\n{screen}");
+    assert!(
+        !tmux.alternate_screen(),
+        "terminal left in the alternate screen"
+    );
+    let left = processes_under(state.path());
+    assert!(left.is_empty(), "processes of the run left: {left:?}");
+}
