@@ -305,6 +305,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_events_are_the_phases_a_class_follows() {
+        let sentinel = |name: &str, payload: &str| EventKind::Sentinel {
+            name: name.into(),
+            payload: payload.into(),
+        };
+        let m = "master mymaster 127.0.0.1 7001";
+        let replica = "slave 127.0.0.1:7002 127.0.0.1 7002 @ mymaster 127.0.0.1 7001";
+        assert!(sentinel("+sdown", m).is_key());
+        assert!(!sentinel("+sdown", replica).is_key());
+        assert!(sentinel("+odown", &format!("{m} #quorum 2/2")).is_key());
+        assert!(sentinel("+elected-leader", m).is_key());
+        assert!(sentinel("+switch-master", "mymaster 127.0.0.1 7001 127.0.0.1 7002").is_key());
+        assert!(sentinel("+convert-to-slave", replica).is_key());
+        for sub in [
+            "+failover-state-select-slave",
+            "+vote-for-leader",
+            "-role-change",
+            "+slave-reconf-sent",
+            "+new-epoch",
+            "+try-failover",
+        ] {
+            assert!(!sentinel(sub, m).is_key(), "{sub}");
+        }
+        assert!(EventKind::WritesRecovered { outage_ms: 1 }.is_key());
+        assert!(EventKind::Note { text: "x".into() }.is_key());
+        assert!(!EventKind::LoadChanged { what: "x".into() }.is_key());
+        let flag = |f: &str| EventKind::ClusterFlagged {
+            node: "redis-1".into(),
+            flag: f.into(),
+        };
+        assert!(flag("fail").is_key());
+        assert!(!flag("pfail").is_key());
+    }
+
+    #[test]
     fn an_event_stamped_earlier_takes_its_place_in_time_order() {
         let bus = EventBus::new();
         let note = |at_ms, text: &str| Event {

@@ -950,14 +950,13 @@ pub fn cluster_after_promotion() -> State {
 /// 120 s, a last note at 132 s; the run ends at 150 s.
 pub fn lesson_script() -> crate::report::model::Script {
     use crate::report::model::{Script, ScriptStep};
-    let step = |at_ms: u64, sentence: &str, note: Option<&str>, question: Option<&str>| {
-        ScriptStep {
+    let step =
+        |at_ms: u64, sentence: &str, note: Option<&str>, question: Option<&str>| ScriptStep {
             at_ms,
             sentence: sentence.to_string(),
             note: note.map(str::to_string),
             question: question.map(str::to_string),
-        }
-    };
+        };
     Script {
         file: "scenarios/classroom-demo.toml".to_string(),
         title: "Failover in a classroom".to_string(),
@@ -987,7 +986,12 @@ pub fn lesson_script() -> crate::report::model::Script {
                 Some("The old master comes back: Sentinel makes it a replica of the new one."),
                 None,
             ),
-            step(132_000, "note", Some("Did every acknowledged grab survive?"), Some("How many acknowledged writes were lost?")),
+            step(
+                132_000,
+                "note",
+                Some("Did every acknowledged grab survive?"),
+                Some("How many acknowledged writes were lost?"),
+            ),
         ],
     }
 }

@@ -108,7 +108,11 @@ fn end_screen(app: &App, frame: &mut Frame, body: Rect) {
 /// lesson and the nodes come before everything else a small screen gives up.
 fn lesson_screen(app: &App, frame: &mut Frame, body: Rect) {
     let lesson_h = lesson::height(app, body.width);
-    let phase_h = phases::height(app, body.width);
+    // The report's measurement of the failover, made once per frame.
+    let strip = phases::current(app);
+    let phase_h = strip
+        .as_ref()
+        .map_or(0, |f| phases::height(app, f, body.width));
     let rest = body.height.saturating_sub(lesson_h + phase_h);
     // The nodes in full when the timeline keeps a few rows; else their
     // smallest form: a cluster's shards on one line each, or the data
@@ -144,8 +148,8 @@ fn lesson_screen(app: &App, frame: &mut Frame, body: Rect) {
     ])
     .areas(body);
     lesson::render(app, frame, les);
-    if phase_h > 0 {
-        phases::render(app, frame, pha);
+    if let Some(f) = &strip {
+        phases::render(app, f, frame, pha);
     }
     render_nodes(app, frame, nodes);
     if mid_h > 0 {
@@ -498,36 +502,60 @@ mod tests {
 
     #[test]
     fn lesson_mid_failover_80x24() {
-        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), false, false);
+        let app = lesson_app(
+            fixtures::failover_in_progress(),
+            Theme::default(),
+            false,
+            false,
+        );
         insta::assert_snapshot!(screen(&app, 80, 24));
     }
 
     #[test]
     fn lesson_mid_failover_100x30() {
-        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), false, false);
+        let app = lesson_app(
+            fixtures::failover_in_progress(),
+            Theme::default(),
+            false,
+            false,
+        );
         insta::assert_snapshot!(screen(&app, 100, 30));
     }
 
     #[test]
     fn lesson_mid_failover_120x40() {
-        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), false, false);
+        let app = lesson_app(
+            fixtures::failover_in_progress(),
+            Theme::default(),
+            false,
+            false,
+        );
         insta::assert_snapshot!(screen(&app, 120, 40));
     }
 
     #[test]
     fn lesson_paused_80x24() {
-        let app = lesson_app(fixtures::failover_in_progress(), Theme::default(), true, false);
+        let app = lesson_app(
+            fixtures::failover_in_progress(),
+            Theme::default(),
+            true,
+            false,
+        );
         insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    /// After the failover, the clock held at the restart step (120 s).
+    fn held_at_the_restart() -> State {
+        let mut state = fixtures::after_failover();
+        state.snapshot.elapsed_ms = 120_000;
+        state.events.retain(|e| e.at_ms <= 120_000);
+        state.snapshot.events.retain(|e| e.at_ms <= 120_000);
+        state
     }
 
     #[test]
     fn lesson_held_at_a_step_100x30() {
-        let mut state = fixtures::after_failover();
-        // Held at the restart step (120 s), the switch long done.
-        state.snapshot.elapsed_ms = 120_000;
-        state.events.retain(|e| e.at_ms <= 120_000);
-        state.snapshot.events.retain(|e| e.at_ms <= 120_000);
-        let app = lesson_app(state, Theme::default(), false, true);
+        let app = lesson_app(held_at_the_restart(), Theme::default(), false, true);
         insta::assert_snapshot!(screen(&app, 100, 30));
     }
 
@@ -560,6 +588,116 @@ mod tests {
         let mut app = lesson_app(fixtures::healthy(), Theme::default(), false, false);
         app.handle_key(key('?'));
         insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn lesson_cluster_master_failed_100x30() {
+        let app = lesson_app(
+            fixtures::cluster_master_failed(),
+            Theme::default(),
+            false,
+            false,
+        );
+        insta::assert_snapshot!(screen(&app, 100, 30));
+    }
+
+    #[test]
+    fn lesson_mode_says_nothing_by_colour_alone() {
+        use ratatui::style::Color;
+        let states: [(fn() -> State, bool, bool); 5] = [
+            (fixtures::healthy, false, false),
+            (fixtures::failover_in_progress, false, false),
+            (fixtures::failover_in_progress, true, false),
+            (held_at_the_restart, false, true),
+            (fixtures::after_failover, false, false),
+        ];
+        for (state, paused, held) in states {
+            let plain = lesson_app(state(), Theme { color: false }, paused, held);
+            let coloured = lesson_app(state(), Theme::default(), paused, held);
+            for (cols, rows) in [(80, 24), (100, 30)] {
+                assert_eq!(screen(&plain, cols, rows), screen(&coloured, cols, rows));
+                let t = terminal(&plain, cols, rows);
+                for cell in t.backend().buffer().content() {
+                    assert_eq!(cell.fg, Color::Reset, "{:?} has a colour", cell.symbol());
+                    assert_eq!(cell.bg, Color::Reset, "{:?} has a colour", cell.symbol());
+                }
+            }
+            let s = screen(&plain, 80, 24);
+            // Stopped and held are said in words, on a small screen too.
+            assert_eq!(
+                s.contains("‖ PAUSED: clock stopped, Space to go on"),
+                paused,
+                "{s}"
+            );
+            assert_eq!(s.contains("⏸ HELD: waiting for n to play it"), held, "{s}");
+        }
+    }
+
+    #[test]
+    fn lesson_keys_show_every_event_and_switch_lesson_mode_off() {
+        let mut app = lesson_app(
+            fixtures::failover_in_progress(),
+            Theme::default(),
+            false,
+            false,
+        );
+        let key_only = screen(&app, 120, 40);
+        assert!(
+            key_only.contains("Timeline (7 key events of 16 · a: all)"),
+            "{key_only}"
+        );
+        assert!(!key_only.contains("(+try-failover)"), "{key_only}");
+        assert_eq!(app.handle_key(key('a')), None);
+        let all = screen(&app, 120, 40);
+        assert!(
+            all.contains("Timeline (all 16 events · a: key ones)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("(+failover-state-send-slaveof-noone)"),
+            "{all}"
+        );
+        app.handle_key(key('a'));
+        assert_eq!(screen(&app, 120, 40), key_only);
+        // `l`: the dashboard as without a lesson; `l` again brings it back.
+        app.handle_key(key('l'));
+        assert!(!app.in_lesson());
+        let plain = screen(&app, 120, 40);
+        assert!(!plain.contains("Lesson:"), "{plain}");
+        assert!(plain.contains("Timeline (16 events)"), "{plain}");
+        app.handle_key(key('l'));
+        assert!(app.in_lesson());
+        app.message = None;
+        assert_eq!(screen(&app, 120, 40), key_only);
+    }
+
+    #[test]
+    fn the_phase_strip_is_the_reports_measurement() {
+        use crate::metrics::timeline::{failovers, LostAckedWrites};
+        let state = fixtures::after_failover();
+        let expected = failovers(
+            &state.events,
+            &state.snapshot.throughput,
+            &state.topology,
+            &LostAckedWrites::default(),
+        )
+        .pop()
+        .unwrap();
+        let app = lesson_app(state, Theme { color: false }, false, false);
+        let shown = crate::tui::widgets::phases::current(&app).unwrap();
+        assert_eq!(shown, expected);
+        let s = screen(&app, 100, 30);
+        for (name, ms) in crate::tui::widgets::phases::phases(&expected, false) {
+            let ms = ms.expect("every phase happened in this run");
+            let lit = format!("[x] {name} {}", crate::words::secs(ms));
+            assert!(s.contains(&lit), "{lit} missing:\n{s}");
+        }
+        // Long after the failover the strip goes away.
+        let mut later = fixtures::after_failover();
+        later.snapshot.elapsed_ms = 400_000;
+        let app = lesson_app(later, Theme { color: false }, false, false);
+        assert_eq!(crate::tui::widgets::phases::current(&app), None);
+        assert!(!screen(&app, 100, 30).contains("Failover of"));
     }
 
     #[test]

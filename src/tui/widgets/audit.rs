@@ -34,7 +34,10 @@ pub fn lines(app: &App, report: &Report) -> Vec<Line<'static>> {
         for q in &report.questions {
             lines.push(Line::from(format!("? {}", q.question)));
             let (mark, style) = if q.known {
-                ("→", theme.ok().patch(Style::new().add_modifier(Modifier::BOLD)))
+                (
+                    "→",
+                    theme.ok().patch(Style::new().add_modifier(Modifier::BOLD)),
+                )
             } else {
                 ("→ ?", theme.warn())
             };

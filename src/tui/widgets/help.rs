@@ -13,13 +13,13 @@ pub const KEYS: &[(&str, &str)] = &[
     ("x", "shut the target down (SHUTDOWN NOSAVE)"),
     ("k", "kill the target (SIGKILL)"),
     ("p", "pause the target / thaw a paused node"),
-    ("n", "partition the target / heal (Docker; lesson: next step)"),
+    ("n", "partition the target / heal (Docker only)"),
     ("r", "restart dead nodes (or the selected one)"),
     ("Tab ↓ ↑", "select a node; faults then act on it"),
     ("Esc", "clear the selection: target the master"),
     ("w", "cycle the workload"),
     ("+ / -", "double / halve the grabbers"),
-    ("Space", "pause / resume the load (lesson: the clock too)"),
+    ("Space", "pause / resume the load"),
     ("?", "this help (any key closes it)"),
     ("q Ctrl-C", "quit: stop the load, remove the topology"),
 ];
@@ -28,9 +28,12 @@ pub const KEYS: &[(&str, &str)] = &[
 /// and `n` mean something else there.
 pub const LESSON_KEYS: &[(&str, &str)] = &[
     ("l", "lesson mode on / off"),
-    ("Space", "lesson: stop / restart the clock and the load"),
-    ("n", "lesson: play the next step now"),
-    ("a", "lesson: every event / the key events only"),
+    (
+        "Space",
+        "in a lesson: stop / restart the clock and the load",
+    ),
+    ("n", "in a lesson: play the next step now (not partition)"),
+    ("a", "in a lesson: every event / the key events only"),
 ];
 
 /// Cluster mode's own keys, after the Tab line.
@@ -84,8 +87,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     for l in &legend {
         lines.push(Line::from(Span::styled(format!(" {l}"), theme.dim())));
     }
-    let width =
-        (legend.iter().map(|l| l.chars().count()).max().unwrap_or(40) as u16 + 4).min(area.width);
+    let widest = lines
+        .iter()
+        .map(|l| l.width() + 1)
+        .chain(legend.iter().map(|l| l.chars().count() + 2))
+        .max()
+        .unwrap_or(40);
+    let width = (widest as u16 + 2).min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let [row] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)

@@ -68,7 +68,9 @@ pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
     let clock_now = app.snapshot.clock;
     let steps = &script.steps;
     let at = progress(steps, clock_now);
-    let emphasis = theme.title().patch(Style::new().add_modifier(Modifier::BOLD));
+    let emphasis = theme
+        .title()
+        .patch(Style::new().add_modifier(Modifier::BOLD));
     let mut out = Vec::new();
     // A wait's note says what its event meant: it shows once the event
     // came (the runner says it then); until then the step before stays up.

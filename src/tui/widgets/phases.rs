@@ -33,7 +33,10 @@ pub fn current(app: &App) -> Option<Failover> {
         &LostAckedWrites::default(),
     )
     .pop()?;
-    let now = app.snapshot.elapsed_ms.max(events.last().map_or(0, |e| e.at_ms));
+    let now = app
+        .snapshot
+        .elapsed_ms
+        .max(events.last().map_or(0, |e| e.at_ms));
     let since = now.saturating_sub(row.at_ms);
     let list = phases(&row, app.is_cluster());
     let all_done = list.iter().all(|(_, ms)| ms.is_some());
@@ -105,23 +108,22 @@ fn paragraph(app: &App, f: &Failover, width: u16) -> Paragraph<'static> {
     Paragraph::new(lines(app, f, width)).wrap(Wrap { trim: true })
 }
 
-/// Rows the strip wants at `width` (0: no failover to show).
-pub fn height(app: &App, width: u16) -> u16 {
-    current(app).map_or(0, |f| {
-        let inner = width.saturating_sub(2);
-        paragraph(app, &f, inner).line_count(inner) as u16 + 2
-    })
+/// Rows the strip of `f` ([`current`]) wants at `width`.
+pub fn height(app: &App, f: &Failover, width: u16) -> u16 {
+    let inner = width.saturating_sub(2);
+    paragraph(app, f, inner).line_count(inner) as u16 + 2
 }
 
-pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let Some(f) = current(app) else {
-        return;
-    };
+/// The strip of `f` ([`current`]).
+pub fn render(app: &App, f: &Failover, frame: &mut Frame, area: Rect) {
     let title = format!(
         "Failover of {} ({} at {})",
         f.old_master,
         f.fault,
         at(f.at_ms)
     );
-    frame.render_widget(paragraph(app, &f, area.width.saturating_sub(2)).block(panel(&title, app.theme)), area);
+    frame.render_widget(
+        paragraph(app, f, area.width.saturating_sub(2)).block(panel(&title, app.theme)),
+        area,
+    );
 }
