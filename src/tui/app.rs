@@ -564,9 +564,7 @@ impl App {
     /// mode Space stops or restarts the scenario's clock with the load,
     /// `n` plays the next step now, `a` shows every event or the key ones.
     fn lesson_key(&mut self, code: KeyCode) -> Option<Option<Action>> {
-        if self.lesson.is_none() {
-            return None;
-        }
+        self.lesson.as_ref()?;
         if code == KeyCode::Char('l') {
             self.lesson_on = !self.lesson_on;
             self.message = Some(Message {

@@ -18,6 +18,7 @@ mod export;
 mod faults;
 mod journal;
 mod leftovers;
+mod lesson;
 mod limits;
 mod locks;
 mod losses;
