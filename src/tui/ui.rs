@@ -604,7 +604,9 @@ mod tests {
     #[test]
     fn lesson_mode_says_nothing_by_colour_alone() {
         use ratatui::style::Color;
-        let states: [(fn() -> State, bool, bool); 5] = [
+        // (state, clock stopped, clock held)
+        type Case = (fn() -> State, bool, bool);
+        let states: [Case; 5] = [
             (fixtures::healthy, false, false),
             (fixtures::failover_in_progress, false, false),
             (fixtures::failover_in_progress, true, false),
