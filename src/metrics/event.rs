@@ -179,9 +179,9 @@ impl EventKind {
     /// timeline): faults and heals, a master flagged down (`+sdown`,
     /// `+odown` of the master), the leader elected, `+switch-master`, the
     /// client moved, writes back, the old master converted (or rejoined
-    /// its shard), a lock held
-    /// twice, Cluster mode's FAIL, promotion and state, reshards and
-    /// scalings begun and ended, and notes (scenario steps, losses found).
+    /// its shard), a lock held twice, Cluster mode's FAIL, promotion and
+    /// state, reshards and scalings begun and ended, and notes (scenario
+    /// steps, losses found).
     /// Sub-steps (`+failover-state-*`, votes, `-role-change`, progress)
     /// are not.
     pub fn is_key(&self) -> bool {

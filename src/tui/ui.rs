@@ -2,6 +2,8 @@
 //! every panel; small ones (down to 80x24) keep the topology, throughput, a
 //! one-line-per-topic "now" panel and the timeline, and drop the detail.
 //! In Cluster mode the cluster panel takes the topology panel's place.
+//! Lesson mode has its own layout at every size: the lesson panel and the
+//! failover phase strip on top, then the nodes and the timeline.
 //! Once the run is audited, the end screen replaces the live panels.
 
 use super::app::App;

@@ -6,8 +6,8 @@
 //! a scenario's expectations and the verdict's findings. The title says
 //! PASS or FAIL as the command line does: a scenario on its expectations,
 //! a plain run on the audit. In lesson mode the lesson's questions come
-//! first, each with the answer the run measured. Every state is spelled out: `✓`/`!!`/`?` marks
-//! and words carry it, colour only repeats it.
+//! first, each with the answer the run measured. Every state is spelled
+//! out: `✓`/`!!`/`?` marks and words carry it, colour only repeats it.
 
 use super::panel;
 use crate::metrics::losses::cause_words;
