@@ -179,9 +179,8 @@ impl EventKind {
     /// timeline): faults and heals, a master flagged down (`+sdown`,
     /// `+odown` of the master), the leader elected, `+switch-master`, the
     /// client moved, writes back, the old master converted (or rejoined
-    /// its shard), a lock held twice, Cluster mode's FAIL, promotion and
-    /// state, reshards and scalings begun and ended, and notes (scenario
-    /// steps, losses found).
+    /// its shard), Cluster mode's FAIL, promotion and state, reshards and
+    /// scalings begun and ended, and notes (scenario steps, losses found).
     /// Sub-steps (`+failover-state-*`, votes, `-role-change`, progress)
     /// are not.
     pub fn is_key(&self) -> bool {
@@ -196,7 +195,6 @@ impl EventKind {
             | EventKind::FaultHealed { .. }
             | EventKind::ClientRerouted { .. }
             | EventKind::WritesRecovered { .. }
-            | EventKind::LockViolation { .. }
             | EventKind::ClusterPromoted { .. }
             | EventKind::ClusterState { .. }
             | EventKind::ClusterRejoined { .. }
@@ -205,7 +203,10 @@ impl EventKind {
             | EventKind::ScaleStarted { .. }
             | EventKind::ScaleEnded { .. }
             | EventKind::Note { .. } => true,
-            EventKind::NodeStarted { .. }
+            // A lock held twice comes in bursts of dozens around a
+            // failover; the locks panel and the report count them.
+            EventKind::LockViolation { .. }
+            | EventKind::NodeStarted { .. }
             | EventKind::NodeStopped { .. }
             | EventKind::LoadChanged { .. }
             | EventKind::ReshardProgress { .. }
@@ -331,6 +332,11 @@ mod tests {
         assert!(EventKind::WritesRecovered { outage_ms: 1 }.is_key());
         assert!(EventKind::Note { text: "x".into() }.is_key());
         assert!(!EventKind::LoadChanged { what: "x".into() }.is_key());
+        let twice = EventKind::LockViolation {
+            lock: "l".into(),
+            holders: vec!["a".into(), "b".into()],
+        };
+        assert!(!twice.is_key());
         let flag = |f: &str| EventKind::ClusterFlagged {
             node: "redis-1".into(),
             flag: f.into(),
