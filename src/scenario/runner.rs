@@ -459,7 +459,11 @@ async fn play(
                 timeout,
                 required,
             } => {
-                let since = step.at.as_millis() as u64;
+                // The step's time as the bus stamps events (run time):
+                // the run's clock differs once a teacher stopped it or
+                // jumped it to this step (`n`).
+                let due_ago = clock.now().saturating_sub(step.at);
+                let since = bus.now_ms().saturating_sub(due_ago.as_millis() as u64);
                 let deadline = Instant::now() + *timeout;
                 if *required {
                     *lock(waiting) = Some(expect::missed_wait(

@@ -351,8 +351,10 @@ fn dashboard_cost_with_10000_grabbers() {
 }
 
 /// The scenario [`a_lesson_keeps_its_note_up_and_the_teacher_drives_the_clock`]
-/// plays: a note, a crash with its note, then notes at 20 s, 24 s and 27 s
-/// of the run's clock, which the test reaches with `n` and holds back with Space.
+/// plays: a note at 1 s; a crash at 6 s with its note and a wait for the
+/// switch with its own; then notes at 20 s, 24 s and 27 s of the run's
+/// clock. The test reaches the crash and the 20 s note early with `n` and
+/// holds the 24 s one back with Space.
 const LESSON: &str = r#"
 title = "Lesson test"
 teaches = "TEACHES-LINE: what a crash costs"
@@ -376,10 +378,16 @@ at = "1s"
 note = "NOTE-ONE: three sentinels watch the master."
 
 [[step]]
-at = "2s"
+at = "6s"
 fault = "segfault"
 target = "master"
 note = "NOTE-CRASH: the master crashes; watch the phases."
+
+[[step]]
+at = "6s"
+wait_for = "+switch-master"
+timeout = "20s"
+note = "NOTE-PROMOTED: a replica took over."
 
 [[step]]
 at = "20s"
@@ -434,17 +442,28 @@ fn a_lesson_keeps_its_note_up_and_the_teacher_drives_the_clock() {
     let first_note = Instant::now();
     assert!(screen.contains("┌ Lesson: Lesson test"), "{screen}");
 
+    // n plays the crash now, before its 6 s.
+    tmux.keys("n");
     // The crash's note stays in the lesson panel while the failover's
-    // events pour into the timeline, until the next step.
+    // events pour into the timeline, until the switch its wait expects.
     let screen = tmux.wait_for(
-        "the switch lit on the phase strip",
+        "+sdown lit on the phase strip",
         Duration::from_secs(30),
-        |s| s.contains("[x] +switch-master"),
+        |s| s.contains("[x] +sdown"),
     );
     assert!(
-        screen.contains("» NOTE-CRASH: the master crashes"),
-        "the note stays up through the failover:\n{screen}"
+        screen.contains("» NOTE-CRASH: the master crashes")
+            || screen.contains("[x] +switch-master"),
+        "the crash's note stays up until the switch:\n{screen}"
     );
+    // The wait for the switch counts from when its step played, though
+    // the clock jumped there: its note comes with the switch.
+    let screen = tmux.wait_for(
+        "the wait's note once the switch came",
+        Duration::from_secs(30),
+        |s| s.contains("» NOTE-PROMOTED"),
+    );
+    assert!(screen.contains("[x] +switch-master"), "{screen}");
     assert!(screen.contains("[x] +odown"), "{screen}");
     assert!(screen.contains("key events of"), "{screen}");
     assert!(
