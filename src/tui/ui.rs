@@ -676,6 +676,55 @@ mod tests {
     }
 
     #[test]
+    fn a_waits_note_shows_once_its_event_came() {
+        use crate::metrics::{Event, EventKind};
+        use crate::report::model::ScriptStep;
+        let mut script = fixtures::lesson_script();
+        // The crash at 97 s, then a wait for the switch due at the same time.
+        script.steps.insert(
+            2,
+            ScriptStep {
+                at_ms: 97_000,
+                sentence: "wait for +switch-master (at most 20s)".into(),
+                note: Some("A replica was promoted: writes flow again.".into()),
+                question: None,
+            },
+        );
+        let mut app = lesson_app(
+            fixtures::failover_in_progress(),
+            Theme { color: false },
+            false,
+            false,
+        );
+        app.lesson = Some(Arc::new(script));
+        let s = screen(&app, 100, 30);
+        assert!(s.contains("» The master crashes."), "{s}");
+        assert!(
+            s.contains("now: wait for +switch-master (at most 20s)"),
+            "{s}"
+        );
+        assert!(!s.contains("A replica was promoted"), "{s}");
+        // The runner says the wait's note when the switch comes.
+        app.on_event(Event {
+            at_ms: 100_300,
+            source: "scenario".into(),
+            kind: EventKind::Note {
+                text: "A replica was promoted: writes flow again.".into(),
+            },
+        });
+        let s = screen(&app, 100, 30);
+        assert!(
+            s.contains("step 3 of 5 at 01:37: wait for +switch-master"),
+            "{s}"
+        );
+        assert!(
+            s.contains("» A replica was promoted: writes flow again."),
+            "{s}"
+        );
+        assert!(!s.contains("now: wait for"), "{s}");
+    }
+
+    #[test]
     fn the_phase_strip_is_the_reports_measurement() {
         use crate::metrics::timeline::{failovers, LostAckedWrites};
         let state = fixtures::after_failover();
