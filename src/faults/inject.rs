@@ -597,9 +597,8 @@ impl Injector {
                         node: node.to_string(),
                     },
                 );
-                let bus = self.bus.clone();
                 let name = node.to_string();
-                self.tasks.spawn(async move {
+                self.healed_when(kind, node, async move {
                     let mut conn = conn;
                     let secs = format!("{:.3}", d.as_secs_f64());
                     let r = tokio::time::timeout(
@@ -613,13 +612,6 @@ impl Injector {
                     if !matches!(r, Ok(Ok(()))) {
                         tracing::warn!(node = %name, "DEBUG SLEEP did not return cleanly: {r:?}");
                     }
-                    bus.emit(
-                        SOURCE,
-                        EventKind::FaultHealed {
-                            fault: FaultKind::Slow.to_string(),
-                            node: name,
-                        },
-                    );
                 });
                 Ok(format!("{node} stalls for {} (DEBUG SLEEP)", duration(d)))
             }
@@ -642,18 +634,7 @@ impl Injector {
                     },
                 );
                 // Redis ends the pause itself; the timeline says when.
-                let bus = self.bus.clone();
-                let name = node.to_string();
-                self.tasks.spawn(async move {
-                    tokio::time::sleep(d).await;
-                    bus.emit(
-                        SOURCE,
-                        EventKind::FaultHealed {
-                            fault: FaultKind::ClientPause.to_string(),
-                            node: name,
-                        },
-                    );
-                });
+                self.healed_when(kind, node, tokio::time::sleep(d));
                 Ok(format!(
                     "{node} answers no client for {} (CLIENT PAUSE ALL); its replicas still stream",
                     duration(d)
@@ -712,6 +693,29 @@ impl Injector {
                 ))
             }
         }
+    }
+
+    /// Says in the timeline that `kind` on `node` ended once `ended`
+    /// resolves: for the faults Redis ends by itself (DEBUG SLEEP returns,
+    /// CLIENT PAUSE runs out).
+    fn healed_when(
+        &self,
+        kind: FaultKind,
+        node: &str,
+        ended: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let bus = self.bus.clone();
+        let node = node.to_string();
+        self.tasks.spawn(async move {
+            ended.await;
+            bus.emit(
+                SOURCE,
+                EventKind::FaultHealed {
+                    fault: kind.to_string(),
+                    node,
+                },
+            );
+        });
     }
 
     /// Starts a dead node again with its own config and nothing else: a

@@ -533,14 +533,17 @@ fn why_no_failover(
     if total == 0 {
         return "no sentinels: nothing fails the master over".into();
     }
+    let no_good_replica = window.iter().any(|e| {
+        e.sentinel_payload("-failover-abort-no-good-slave")
+            .is_some()
+    });
     if is_manual_failover(&f.fault) {
-        if window.iter().any(|e| {
-            e.sentinel_payload("-failover-abort-no-good-slave")
-                .is_some()
-        }) {
-            return "SENTINEL FAILOVER found no replica fit to promote (-failover-abort-no-good-slave)".into();
+        return if no_good_replica {
+            "SENTINEL FAILOVER found no replica fit to promote (-failover-abort-no-good-slave)"
+        } else {
+            "SENTINEL FAILOVER was accepted, but no +switch-master followed before the next fault or the end of the run"
         }
-        return "SENTINEL FAILOVER was accepted, but no +switch-master followed before the next fault or the end of the run".into();
+        .into();
     }
     let reachable = total - sentinels_unreachable(all, idx, topology).len();
     let majority = votes_needed(spec.quorum, total as u16) as usize;
@@ -584,10 +587,7 @@ fn why_no_failover(
             flagged.iter().copied().collect::<Vec<_>>().join(", ")
         );
     }
-    if window.iter().any(|e| {
-        e.sentinel_payload("-failover-abort-no-good-slave")
-            .is_some()
-    }) {
+    if no_good_replica {
         return "no replica was fit to promote (-failover-abort-no-good-slave)".into();
     }
     if f.elected_ms.is_none() {

@@ -117,33 +117,12 @@ pub fn state_dir_of(run_dir: &Path) -> Option<&Path> {
 /// Sorts by start time; short enough for container names.
 pub fn new_run_id() -> String {
     use rand::Rng;
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
+    let u = crate::words::date::Utc::of(std::time::SystemTime::now());
     let suffix: u16 = rand::rng().random();
     format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{suffix:04x}",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{suffix:04x}",
+        u.year, u.month, u.day, u.hour, u.minute, u.second
     )
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -196,9 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_computed_from_days() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_416), (2025, 11, 24));
+    fn run_ids_are_dated() {
         let id = new_run_id();
         assert_eq!(id.len(), "20261124-231805-3f9a".len(), "{id}");
     }

@@ -5,8 +5,10 @@
 //! nothing else from the crate, so every module can reach it.
 //!
 //! [`duration`] writes lengths of time and moments of a run; [`number`]
-//! writes counts, money, shares and sizes.
+//! writes counts, money, shares and sizes; [`date`] splits a moment in UTC
+//! into its calendar fields.
 
+pub mod date;
 pub mod duration;
 pub mod number;
 
