@@ -123,6 +123,27 @@ pub fn show(kind: ExpectKind, measured: &Measured) -> String {
     }
 }
 
+/// [`show`] for a class to read: a large number in whole units with
+/// thousands marked (`38,380`), a small one to a tenth; the verdicts keep
+/// every digit, since they compare.
+pub fn show_rounded(kind: ExpectKind, measured: &Measured) -> String {
+    match (kind, measured) {
+        (ExpectKind::Number, Measured::Number(v)) if v.fract() != 0.0 => {
+            if v.abs() >= 1000.0 {
+                let whole = crate::words::count(v.abs().round() as u64);
+                if *v < 0.0 {
+                    format!("-{whole}")
+                } else {
+                    whole
+                }
+            } else {
+                format!("{v:.1}")
+            }
+        }
+        _ => show(kind, measured),
+    }
+}
+
 fn show_number(kind: ExpectKind, v: f64) -> String {
     match kind {
         ExpectKind::Duration => {
@@ -241,6 +262,24 @@ pub fn default_comparator(kind: ExpectKind) -> Comparator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_reads_rounded_answers_and_the_verdicts_keep_every_digit() {
+        let n = |v| Measured::Number(v);
+        assert_eq!(show_rounded(ExpectKind::Number, &n(38379.623)), "38,380");
+        assert_eq!(show_rounded(ExpectKind::Number, &n(0.3436)), "0.3");
+        assert_eq!(show_rounded(ExpectKind::Number, &n(12.0)), "12");
+        assert_eq!(
+            show_rounded(ExpectKind::Duration, &n(2222.0)),
+            show(ExpectKind::Duration, &n(2222.0))
+        );
+        assert_eq!(show(ExpectKind::Number, &n(38379.623)), "38379.623");
+        assert!(show_rounded(
+            ExpectKind::Count,
+            &Measured::Missing("no failover happened".into())
+        )
+        .starts_with("unknown: "));
+    }
 
     fn exp(name: &str, expected: Expected) -> Expectation {
         Expectation {

@@ -688,7 +688,7 @@ pub fn questions(s: &Scenario, report: &Report) -> Vec<crate::report::model::Que
                 question: q.text.clone(),
                 measure: q.answer.clone(),
                 known: !matches!(measured, expect::Measured::Missing(_)),
-                answer: expect::show(kind, &measured),
+                answer: expect::show_rounded(kind, &measured),
             })
         })
         .collect()
