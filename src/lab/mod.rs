@@ -126,6 +126,10 @@ pub struct Lab {
     /// (a child of the shutdown's token).
     stop: CancellationToken,
     started: Instant,
+    /// The run's clock when the load started: the duration counts from
+    /// here, in clock time (the clock itself starts with the bus, before
+    /// the connections and the journal are ready).
+    started_on_clock: Duration,
     load_ended: Option<Instant>,
     /// Every topology poll's roles and offsets, for the audit's facts.
     roles: roles::RoleLog,
@@ -469,6 +473,7 @@ impl Lab {
             tasks,
             stop,
             started: Instant::now(),
+            started_on_clock: clock.now(),
             load_ended: None,
             roles,
             faults_injected,
@@ -572,7 +577,7 @@ impl Lab {
         // In clock time: a lesson paused by its teacher lasts that much longer.
         let duration = async {
             match self.config.duration {
-                Some(d) => self.clock.sleep_until(d).await,
+                Some(d) => self.clock.sleep_until(self.started_on_clock + d).await,
                 None => std::future::pending().await,
             }
         };
