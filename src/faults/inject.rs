@@ -640,44 +640,35 @@ impl Injector {
                     duration(d)
                 ))
             }
-            FaultKind::Failover if !topology.spec.is_cluster() => {
-                let t0 = self.bus.now_ms();
-                let mut conn = admin_conn(addr, topology, node).await?;
-                redis::cmd("SENTINEL")
-                    .arg("FAILOVER")
-                    .arg(&topology.spec.master_name)
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .with_context(|| format!("{node} refused SENTINEL FAILOVER"))?;
-                self.record(
-                    t0,
-                    EventKind::FaultInjected {
-                        fault: kind.to_string(),
-                        node: node.to_string(),
-                    },
-                );
-                Ok(format!(
-                    "{node} asked to fail {} over now (SENTINEL FAILOVER)",
-                    topology.spec.master_name
-                ))
-            }
             FaultKind::Failover | FaultKind::FailoverForce | FaultKind::FailoverTakeover => {
-                let option = match kind {
-                    FaultKind::FailoverForce => Some("FORCE"),
-                    FaultKind::FailoverTakeover => Some("TAKEOVER"),
-                    _ => None,
+                // Cluster mode asks the replica to take over; Sentinel mode
+                // asks the sentinel to fail the master over now.
+                let (cmd, words, done) = if topology.spec.is_cluster() {
+                    let option = match kind {
+                        FaultKind::FailoverForce => Some("FORCE"),
+                        FaultKind::FailoverTakeover => Some("TAKEOVER"),
+                        _ => None,
+                    };
+                    let mut cmd = redis::cmd("CLUSTER");
+                    cmd.arg("FAILOVER");
+                    if let Some(o) = option {
+                        cmd.arg(o);
+                    }
+                    let words = format!(
+                        "CLUSTER FAILOVER{}",
+                        option.map_or(String::new(), |o| format!(" {o}"))
+                    );
+                    let done = format!("{node} asked to take over its master's slots ({words})");
+                    (cmd, words, done)
+                } else {
+                    let name = &topology.spec.master_name;
+                    let mut cmd = redis::cmd("SENTINEL");
+                    cmd.arg("FAILOVER").arg(name);
+                    let done = format!("{node} asked to fail {name} over now (SENTINEL FAILOVER)");
+                    (cmd, "SENTINEL FAILOVER".to_string(), done)
                 };
                 let t0 = self.bus.now_ms();
                 let mut conn = admin_conn(addr, topology, node).await?;
-                let mut cmd = redis::cmd("CLUSTER");
-                cmd.arg("FAILOVER");
-                if let Some(o) = option {
-                    cmd.arg(o);
-                }
-                let words = format!(
-                    "CLUSTER FAILOVER{}",
-                    option.map_or(String::new(), |o| format!(" {o}"))
-                );
                 cmd.query_async::<()>(&mut conn)
                     .await
                     .with_context(|| format!("{node} refused {words}"))?;
@@ -688,9 +679,7 @@ impl Injector {
                         node: node.to_string(),
                     },
                 );
-                Ok(format!(
-                    "{node} asked to take over its master's slots ({words})"
-                ))
+                Ok(done)
             }
         }
     }

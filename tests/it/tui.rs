@@ -84,6 +84,24 @@ fn log_tail(state: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
+/// Waits (at most 120 s) for the exit status the wrapped grabstorm writes
+/// to `exit_file` once it is gone; fails with the screen and the log.
+fn exit_status(tmux: &Tmux, exit_file: &Path, state: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(exit_file) {
+            return s.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grabstorm did not exit within 120s of q; screen:\n{}\nlog:\n{}",
+            tmux.capture(),
+            log_tail(state)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// The node the topology panel marks `▲ MASTER`, if exactly one.
 pub(crate) fn master_on_screen(screen: &str) -> Option<String> {
     let masters: Vec<String> = screen
@@ -169,19 +187,7 @@ fn segfault_in_the_dashboard_fails_over_and_q_leaves_a_clean_terminal() {
         "the end screen says whether Redis was checked:\n{screen}"
     );
     tmux.keys("q");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&exit_file) {
-            break s.trim().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "grabstorm did not exit within 120s of q; screen:\n{}\nlog:\n{}",
-            tmux.capture(),
-            log_tail(state.path())
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let status = exit_status(&tmux, &exit_file, state.path());
     let screen = tmux.capture();
     assert_eq!(status, "0", "exit status; screen:\n{screen}");
     assert!(
@@ -303,14 +309,7 @@ fn cluster_panel_follows_a_failover_sent_with_tab_and_f() {
         s.contains("the run is over")
     });
     tmux.keys("q");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&exit_file) {
-            break s.trim().to_string();
-        }
-        assert!(Instant::now() < deadline, "no exit within 120s of q");
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let status = exit_status(&tmux, &exit_file, state.path());
     assert_eq!(status, "0");
     let left = processes_under(state.path());
     assert!(left.is_empty(), "processes of the run left: {left:?}");
@@ -513,19 +512,7 @@ fn a_lesson_keeps_its_note_up_and_the_teacher_drives_the_clock() {
         "the end screen answers the lesson's questions:\n{screen}"
     );
     tmux.keys("q");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&exit_file) {
-            break s.trim().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "grabstorm did not exit within 120s of q; screen:\n{}\nlog:\n{}",
-            tmux.capture(),
-            log_tail(state.path())
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let status = exit_status(&tmux, &exit_file, state.path());
     let screen = tmux.capture();
     assert_eq!(status, "0", "exit status; screen:\n{screen}");
     assert!(
