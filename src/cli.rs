@@ -170,6 +170,22 @@ pub enum Command {
     Man(commands::man::ManArgs),
 }
 
+impl Command {
+    /// Whether the command only reads and prints: it starts, changes and
+    /// holds nothing, so a reader that stops early may simply end it.
+    pub fn only_prints(&self) -> bool {
+        match self {
+            Command::Status(_)
+            | Command::Check(_)
+            | Command::Scenarios(_)
+            | Command::Journal(_)
+            | Command::Completions(_) => true,
+            Command::Man(m) => m.dir.is_none(),
+            _ => false,
+        }
+    }
+}
+
 /// Where to find a topology grabstorm did not start, shared by every
 /// command that drives or reads one (`load`, `run`, `tui`, `status`,
 /// `fault`, `audit`).

@@ -10,6 +10,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
+    if cli.command.as_ref().is_some_and(|c| c.only_prints()) {
+        // `grabstorm status | head`: a reader that stops early ends the
+        // command quietly, as it ends `cat`, instead of a panic on the
+        // next print. Only for commands that start and hold nothing.
+        // SAFETY: before any thread starts; SIG_DFL is always valid.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let _log_guard = match grabstorm::logging::init(&cli) {
         Ok(g) => g,
         Err(e) => {

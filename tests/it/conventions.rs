@@ -211,3 +211,32 @@ fn captured_output_has_no_carriage_returns() {
     );
     assert!(processes_under(state.path()).is_empty());
 }
+
+/// `grabstorm man | head -1`: a reader that stops early ends a command that
+/// only prints quietly (SIGPIPE, as `cat`), never with a panic.
+#[test]
+fn a_printing_command_ends_quietly_when_its_reader_stops() {
+    use std::os::unix::process::ExitStatusExt;
+    for args in [
+        &["man"][..],
+        &["completions", "bash"],
+        &["scenarios", "show", "classroom-demo"],
+    ] {
+        let mut child = Command::new(grabstorm_bin())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the first line is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
