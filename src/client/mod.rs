@@ -307,6 +307,11 @@ impl MasterPool {
             return Self::cluster(seeds, addrs, &topology.auth(), connections, mode, cancel).await;
         }
         match mode {
+            // No sentinel to follow (`--sentinels 0`): the master is the
+            // node the topology started with, and nothing fails it over.
+            ClientMode::Sentinel if topology.sentinels().next().is_none() => {
+                Self::naive(topology, connections, bus, cancel).await
+            }
             ClientMode::Sentinel => Self::sentinel(topology, connections, bus, cancel).await,
             ClientMode::Naive => Self::naive(topology, connections, bus, cancel).await,
         }

@@ -207,10 +207,11 @@ fn run_dirs_are_pruned_to_the_last_20_and_on_demand() {
     live.try_lock().unwrap();
     let out_dir = s.join("elsewhere");
 
-    // A 1 s seckill load that starts (and removes) its own local master.
+    // A 1 s seckill load that starts (and removes) its own local master,
+    // with the default client: without sentinels it keeps redis-1.
     let small_load = |extra: &[&str]| {
         let mut args = words(
-            "load --backend local --replicas 0 --sentinels 0 --client naive \
+            "load --backend local --replicas 0 --sentinels 0 \
              --workload seckill --grabbers 20 --duration 1s --json",
         );
         args.extend(extra);
