@@ -21,6 +21,9 @@ pub struct ClockReading {
     pub paused: bool,
     /// Held at a step until the teacher plays it (`--step`).
     pub held: bool,
+    /// Which step (0-based) it is held at: two steps due at one time
+    /// cannot be told apart by the clock alone.
+    pub held_step: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -30,7 +33,8 @@ struct State {
     /// When the clock last started running (None: stopped).
     since: Option<Instant>,
     paused: bool,
-    held: bool,
+    /// Held at this step (0-based) until released.
+    held: Option<usize>,
 }
 
 impl State {
@@ -43,7 +47,7 @@ impl State {
 
     /// Stops or restarts the clock after a change of `paused` or `held`.
     fn settle(&mut self) {
-        let stopped = self.paused || self.held;
+        let stopped = self.paused || self.held.is_some();
         match (stopped, self.since) {
             (true, Some(_)) => {
                 self.base = self.now();
@@ -71,7 +75,7 @@ impl RunClock {
                 base: Duration::ZERO,
                 since: Some(start),
                 paused: false,
-                held: false,
+                held: None,
             })),
             changed: watch::Sender::new(0),
         }
@@ -95,7 +99,8 @@ impl RunClock {
         self.with(|s| ClockReading {
             now: s.now(),
             paused: s.paused,
-            held: s.held,
+            held: s.held.is_some(),
+            held_step: s.held,
         })
     }
 
@@ -111,11 +116,11 @@ impl RunClock {
         changed
     }
 
-    /// Holds the clock where it is (a step-by-step lesson's step waits to
-    /// be played), or lets it run on.
-    pub fn hold(&self, held: bool) {
+    /// Holds the clock where it is at `step` (0-based: a step-by-step
+    /// lesson's step waits to be played), or lets it run on (`None`).
+    pub fn hold(&self, step: Option<usize>) {
         self.with(|s| {
-            s.held = held;
+            s.held = step;
             s.settle();
         });
         self.bump();
@@ -212,12 +217,13 @@ mod tests {
         assert_eq!(clock.now(), frozen + Duration::from_secs(10));
         assert_eq!(clock.skip_to(Duration::ZERO), Duration::ZERO, "never back");
         clock.set_paused(false);
-        clock.hold(true);
+        clock.hold(Some(3));
         let held = clock.now();
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(clock.now(), held);
         assert!(clock.reading().held && !clock.reading().paused);
-        clock.hold(false);
+        assert_eq!(clock.reading().held_step, Some(3));
+        clock.hold(None);
         std::thread::sleep(Duration::from_millis(20));
         assert!(clock.now() > held);
     }

@@ -126,6 +126,7 @@ pub(super) async fn publish(mut p: Publisher) -> (Aggregator, watch::Sender<Arc<
             now_ms: clock.now.as_millis() as u64,
             paused: clock.paused,
             held: clock.held,
+            held_step: clock.held_step,
         };
         snap.load = LoadView {
             workload: p.engine.workload(),

@@ -166,6 +166,8 @@ pub struct ClockView {
     pub paused: bool,
     /// Held at a step until it is played (`n`).
     pub held: bool,
+    /// The step (0-based) it is held at.
+    pub held_step: Option<usize>,
 }
 
 /// What the cluster client counted (cluster mode): redirects it was sent

@@ -418,7 +418,7 @@ async fn play(
             clock.skip_to(due);
         } else if step_by_step {
             // The clock stops at the step until the teacher plays it.
-            clock.hold(true);
+            clock.hold(Some(index));
             bus.emit(
                 "scenario",
                 EventKind::Note {
@@ -430,7 +430,7 @@ async fn play(
                 },
             );
             next.next().await;
-            clock.hold(false);
+            clock.hold(None);
         }
         let at = duration(step.at);
         let what = step.action.sentence();

@@ -470,13 +470,17 @@ mod tests {
     /// maybe stopped by the teacher or held at a step.
     fn lesson_app(state: State, theme: Theme, paused: bool, held: bool) -> App {
         let mut state = state;
+        let script = fixtures::lesson_script();
+        let now_ms = state.snapshot.elapsed_ms;
         state.snapshot.clock = crate::metrics::snapshot::ClockView {
-            now_ms: state.snapshot.elapsed_ms,
+            now_ms,
             paused,
             held,
+            // Held at the step due now, as the runner holds it.
+            held_step: held.then(|| script.steps.iter().take_while(|s| s.at_ms < now_ms).count()),
         };
         let mut app = app_for(state, theme);
-        app.lesson = Some(Arc::new(fixtures::lesson_script()));
+        app.lesson = Some(Arc::new(script));
         app.lesson_on = true;
         app.lesson_end_ms = Some(150_000);
         app

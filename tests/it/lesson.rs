@@ -157,6 +157,7 @@ async fn step_by_step_holds_each_step_until_n() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let snap = lab.snapshots().borrow().clone();
         assert!(snap.clock.held, "{:?}", snap.clock);
+        assert_eq!(snap.clock.held_step, Some(0), "held at the first step");
         assert!(
             lab.clock().now() < Duration::from_millis(1500),
             "held at the step"

@@ -27,45 +27,19 @@ pub struct Progress {
     pub next: Option<usize>,
 }
 
-/// How far a held clock stands from a step's time and still holds it: it
-/// stops a few milliseconds after the step's time, when the step found it due.
-const HELD_SLACK_MS: u64 = 250;
-
 /// The steps the clock has passed and the one it comes to next. A held
-/// clock (`--step`) stands at the step it holds, which is not played yet:
-/// `held_at` when the runner said which (see [`held_step`]), else the
-/// first step the clock has not passed by more than [`HELD_SLACK_MS`].
-pub fn progress(steps: &[ScriptStep], clock: ClockView, held_at: Option<usize>) -> Progress {
-    let passed = if clock.held {
-        held_at.unwrap_or_else(|| {
-            steps
-                .iter()
-                .take_while(|s| s.at_ms + HELD_SLACK_MS <= clock.now_ms)
-                .count()
-        })
-    } else {
-        steps.iter().take_while(|s| s.at_ms <= clock.now_ms).count()
+/// clock (`--step`) stands at the step it holds, which is not played yet
+/// (the clock says which: two steps may be due at one time).
+pub fn progress(steps: &[ScriptStep], clock: ClockView) -> Progress {
+    let passed = match clock.held_step {
+        Some(step) if clock.held => step,
+        _ => steps.iter().take_while(|s| s.at_ms <= clock.now_ms).count(),
     };
     let passed = passed.min(steps.len());
     Progress {
         current: passed.checked_sub(1),
         next: (passed < steps.len()).then_some(passed),
     }
-}
-
-/// The step a held clock waits at (0-based), from the runner's newest
-/// "step N of M waits: press n to play it" note: two steps due at the same
-/// time cannot be told apart by the clock alone.
-pub fn held_step(app: &App) -> Option<usize> {
-    app.events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::Note { text } if e.source == "scenario" => {
-            let rest = text.strip_prefix("step ")?;
-            let (n, rest) = rest.split_once(" of ")?;
-            rest.split_once(" waits: press n")?;
-            n.parse::<usize>().ok()?.checked_sub(1)
-        }
-        _ => None,
-    })
 }
 
 /// Whole seconds until `at_ms`, rounded up: "in 12 s" never says 0 before it comes.
@@ -89,7 +63,7 @@ pub fn lines(app: &App, script: &Script) -> Vec<Line<'static>> {
     let theme = app.theme;
     let clock_now = app.snapshot.clock;
     let steps = &script.steps;
-    let at = progress(steps, clock_now, held_step(app));
+    let at = progress(steps, clock_now);
     let emphasis = theme
         .title()
         .patch(Style::new().add_modifier(Modifier::BOLD));
@@ -244,27 +218,28 @@ mod tests {
         }
     }
 
-    fn clock(now_ms: u64, held: bool) -> ClockView {
+    fn clock(now_ms: u64, held_step: Option<usize>) -> ClockView {
         ClockView {
             now_ms,
             paused: false,
-            held,
+            held: held_step.is_some(),
+            held_step,
         }
     }
 
     #[test]
     fn the_current_step_is_the_last_the_clock_has_passed() {
         let steps = [step(1000), step(3000), step(9000)];
-        let p = |now, held| progress(&steps, clock(now, held), None);
+        let p = |now| progress(&steps, clock(now, None));
         assert_eq!(
-            p(0, false),
+            p(0),
             Progress {
                 current: None,
                 next: Some(0)
             }
         );
         assert_eq!(
-            p(3000, false),
+            p(3000),
             Progress {
                 current: Some(1),
                 next: Some(2)
@@ -272,39 +247,28 @@ mod tests {
         );
         // Held at a step (a few ms past its time): it is not played yet.
         assert_eq!(
-            p(3004, true),
+            progress(&steps, clock(3004, Some(1))),
             Progress {
                 current: Some(0),
                 next: Some(1)
             }
         );
-        // The runner's word wins: held at the third step.
+        // Two steps due at one time: the clock says which it holds.
         assert_eq!(
-            progress(&steps, clock(3004, true), Some(2)),
+            progress(&steps, clock(3004, Some(2))),
             Progress {
                 current: Some(1),
                 next: Some(2)
             }
         );
         assert_eq!(
-            p(9500, false),
+            p(9500),
             Progress {
                 current: Some(2),
                 next: None
             }
         );
         assert_eq!(seconds_until(9000, 3000), 6);
-        // Which step a held clock waits at, in the runner's words.
-        let mut app = App::default();
-        assert_eq!(held_step(&app), None);
-        let note = |text: &str| crate::metrics::Event {
-            at_ms: 3004,
-            source: "scenario".into(),
-            kind: EventKind::Note { text: text.into() },
-        };
-        app.on_event(note("step 2 of 3 waits: press n to play it"));
-        app.on_event(note("segfault master: the master crashes"));
-        assert_eq!(held_step(&app), Some(1));
         assert_eq!(seconds_until(9000, 8999), 1);
         assert_eq!(seconds_until(9000, 9500), 0);
     }
