@@ -18,8 +18,10 @@
 //!   and the printed summaries; a leaf every module can use.
 //! - [`topology`]: what to start ([`topology::TopologySpec`]) and the
 //!   backends that start it: Docker containers on a bridge network or local
-//!   processes on loopback. Every node is reached from the host through a
-//!   loopback address; [`topology::AddrMap`] maps what Sentinel reports.
+//!   processes on loopback, or a topology grabstorm did not start, found
+//!   from what its sentinels or cluster report ([`topology::external`]).
+//!   Every node is reached from the host through a loopback address;
+//!   [`topology::AddrMap`] maps what Sentinel reports.
 //!   What the nodes are asked about themselves is [`topology::admin`]'s:
 //!   `INFO replication` and Sentinel's views typed, the one rule for who
 //!   the master is, the one classifier of Redis errors. In Cluster mode
@@ -45,7 +47,9 @@
 //! - [`faults`]: crash, shutdown, kill, pause, partition, restart, slow.
 //! - [`lab`]: one running experiment (topology + load + faults + events),
 //!   the one owner of its tasks, driven by [`lab::Control`] commands sent
-//!   through a [`lab::LabHandle`], and publishing snapshots.
+//!   through a [`lab::LabHandle`], and publishing snapshots; its clock
+//!   ([`lab::RunClock`]) is what a scenario's steps and the run's end count
+//!   in, which a teacher stops, jumps or holds in lesson mode.
 //! - [`scenario`]: scenario files, their parser with precise errors, the
 //!   shipped ones the binary carries (`build.rs` embeds `scenarios/*.toml`),
 //!   the runner of their timelines and the expectations.
@@ -54,7 +58,8 @@
 //!   recorded in it by the runner), and the run directories that keep them
 //!   (the last 20); the OpenMetrics text of the lab's snapshots, served by
 //!   `--metrics` ([`report::endpoint`]) like the dashboard reads them.
-//! - [`tui`]: the dashboard; renders snapshots, owns no engine logic.
+//! - [`tui`]: the dashboard; renders snapshots, owns no engine logic; in
+//!   lesson mode the lesson panel, a failover's phases and the key events.
 //! - [`ring`]: the consistent-hashing lab, beside the run: client-side
 //!   sharding over independent servers (a 2^32 ring with virtual nodes,
 //!   and `hash % N`), measured on real servers when one leaves or joins.

@@ -23,6 +23,10 @@
 //! [`CancellationToken`]. Controls take one path: a [`LabHandle`] (cheap to
 //! clone, for a dashboard's key presses or a scenario's steps) sends them
 //! over a channel to the lab, which runs each as one of its tasks.
+//!
+//! The run's duration counts in the lab's [`RunClock`], which runs with the
+//! wall clock unless lesson mode stops it (`Control::PauseClock`), jumps it
+//! to the next step (`Control::NextStep`) or holds it at a step.
 
 mod audit;
 mod clock;
