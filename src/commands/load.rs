@@ -246,11 +246,7 @@ pub async fn run(
         eprintln!("grabstorm load: {e}");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
-    if let Err(e) = match &external {
-        Some(_) => check_attached_faults(&config.faults),
-        None if args.attach => Ok(()),
-        None => check_faults(&args.backend, &args.spec, &config.faults),
-    } {
+    if let Err(e) = config.target.check_faults(&config.faults) {
         eprintln!("grabstorm load: refused before anything started: {e}");
         return Ok(ExitCode::from(EXIT_USAGE));
     }
@@ -302,25 +298,6 @@ pub async fn run(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
-    })
-}
-
-/// Refuses the `--fault`s a topology started from these flags cannot have
-/// (`segfault replica-9` with two replicas, `partition` on local processes).
-pub fn check_faults(
-    backend: &BackendArgs,
-    spec: &SpecArgs,
-    faults: &[ScheduledFault],
-) -> Result<(), crate::faults::FaultError> {
-    crate::faults::check_plan(faults, &spec.to_spec(), backend.backend.kind())
-}
-
-/// Refuses the `--fault`s an attached topology cannot have: those that
-/// need the node's process or container. Targets are checked when each
-/// fault fires, against the nodes Sentinel or Cluster reported.
-pub fn check_attached_faults(faults: &[ScheduledFault]) -> Result<(), crate::faults::FaultError> {
-    faults.iter().try_for_each(|f| {
-        crate::faults::check_shape(&f.fault, Some(crate::topology::BackendKind::External))
     })
 }
 

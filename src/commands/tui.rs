@@ -104,14 +104,6 @@ pub async fn run(
         args.load.hard_cap = DASHBOARD_HARD_CAP;
     }
     let external = args.external.target(&args.spec.master_name);
-    let checked = match &external {
-        Some(_) => crate::commands::load::check_attached_faults(&args.load.faults),
-        None => crate::commands::load::check_faults(&args.backend, &args.spec, &args.load.faults),
-    };
-    if let Err(e) = checked {
-        eprintln!("grabstorm tui: refused before anything started: {e}");
-        return Ok(ExitCode::from(crate::commands::EXIT_USAGE));
-    }
     let state_dir = crate::logging::state_dir(global.state_dir.as_ref());
     let target = match external {
         Some(t) => LabTarget::External(t),
@@ -126,6 +118,10 @@ pub async fn run(
     let config = args
         .load
         .lab_config(target, state_dir, args.out.clone(), None, shutdown);
+    if let Err(e) = config.target.check_faults(&config.faults) {
+        eprintln!("grabstorm tui: refused before anything started: {e}");
+        return Ok(ExitCode::from(crate::commands::EXIT_USAGE));
+    }
     let topology = match &config.target {
         LabTarget::External(t) => format!(
             "attaching to the topology at {}",

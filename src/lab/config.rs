@@ -2,7 +2,7 @@
 //! behind for a later `grabstorm audit` ([`RunRecord`]) and why its load ended.
 
 use crate::client::ClientMode;
-use crate::faults::ScheduledFault;
+use crate::faults::{FaultError, ScheduledFault};
 use crate::report::endpoint::LoopbackAddr;
 use crate::shutdown::Shutdown;
 use crate::topology::select::BackendSelection;
@@ -38,6 +38,26 @@ pub enum LabTarget {
     /// One Redis at a fixed loopback address: no Sentinel, no faults
     /// (engine tests, `bench`).
     Fixed(SocketAddr),
+}
+
+impl LabTarget {
+    /// Refuses, before anything starts, the scheduled faults this target
+    /// cannot have: on a topology to start, those its spec and backend
+    /// rule out (`segfault replica-9` of two, a partition of local
+    /// processes); on an attached one, those that need a node's process
+    /// or container. Targets on a running or attached topology are checked
+    /// when each fault fires, against the nodes there are then.
+    pub fn check_faults(&self, faults: &[ScheduledFault]) -> Result<(), FaultError> {
+        match self {
+            LabTarget::Start { backend, spec, .. } => {
+                crate::faults::check_plan(faults, spec, backend.choice.kind())
+            }
+            LabTarget::External(_) => faults.iter().try_for_each(|f| {
+                crate::faults::check_shape(&f.fault, Some(crate::topology::BackendKind::External))
+            }),
+            LabTarget::Attach | LabTarget::Fixed(_) => Ok(()),
+        }
+    }
 }
 
 /// Everything a lab run needs.

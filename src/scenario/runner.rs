@@ -110,15 +110,26 @@ pub fn prepare(s: &Scenario, opts: &RunOptions) -> Result<LabConfig, RunError> {
             }
         )));
     }
-    for st in &s.steps {
-        if let Action::Fault(f) = &st.action {
-            crate::faults::check_shape(f, Some(crate::topology::BackendKind::External))
-                .map_err(|e| RunError::Environment(format!("{}: {e}", s.file)))?;
-        }
-    }
     let mut c = lab_config(s, opts, BackendChoice::Auto);
     c.target = LabTarget::External(ext.clone());
+    c.target
+        .check_faults(&planned_faults(s))
+        .map_err(|e| RunError::Environment(format!("{}: {e}", s.file)))?;
     Ok(c)
+}
+
+/// The scenario's fault steps, as the lab schedules faults.
+fn planned_faults(s: &Scenario) -> Vec<crate::faults::ScheduledFault> {
+    s.steps
+        .iter()
+        .filter_map(|st| match &st.action {
+            Action::Fault(f) => Some(crate::faults::ScheduledFault {
+                at: st.at,
+                fault: f.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The backend a scenario runs on: the command line's, else the file's;
@@ -133,17 +144,7 @@ pub fn resolve_backend(
         .any(|st| matches!(&st.action, Action::Fault(f) if f.kind == FaultKind::Partition));
     let choice = cli.unwrap_or(s.backend);
     // A fault the topology cannot have (replica-9 of two) is refused before anything starts.
-    let planned: Vec<crate::faults::ScheduledFault> = s
-        .steps
-        .iter()
-        .filter_map(|st| match &st.action {
-            Action::Fault(f) => Some(crate::faults::ScheduledFault {
-                at: st.at,
-                fault: f.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
+    let planned = planned_faults(s);
     let kind = match choice {
         BackendChoice::Local if !partitions => Some(crate::topology::BackendKind::Local),
         BackendChoice::Docker => Some(crate::topology::BackendKind::Docker),
