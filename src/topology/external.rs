@@ -74,8 +74,6 @@ pub enum AttachError {
         source_desc: String,
         addrs: Vec<String>,
     },
-    #[error("{0}")]
-    Reply(String),
 }
 
 impl AttachError {
@@ -577,34 +575,18 @@ impl Backend for ExternalBackend {
         let n = topology
             .node(node)
             .ok_or_else(|| anyhow::anyhow!("no node {node}"))?;
+        // Answered at all, an error reply included: by the probe's own rule.
         let answered = async {
-            let mut conn = crate::topology::conn::open(
-                n.host_addr,
-                &topology.auth(),
-                ALIVE_TIMEOUT,
-                ALIVE_TIMEOUT,
-            )
-            .await
-            .ok()?;
-            let r: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-            match r {
-                Ok(_) => Some(()),
-                Err(e)
-                    if e.kind()
-                        == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) =>
-                {
-                    Some(())
-                }
-                Err(e) if e.is_io_error() || e.is_timeout() => None,
-                Err(_) => Some(()),
-            }
+            let mut conn = probe::connect(n.host_addr, &topology.auth(), ALIVE_TIMEOUT)
+                .await
+                .ok()?;
+            let reply = probe::probe::<String>(&mut conn, &redis::cmd("PING"), ALIVE_TIMEOUT).await;
+            (probe::verdict_of(&reply) == probe::ConnVerdict::Fine).then_some(())
         };
-        Ok(
-            match tokio::time::timeout(ALIVE_TIMEOUT * 2, answered).await {
-                Ok(Some(())) => ProcessState::Running,
-                _ => ProcessState::Exited,
-            },
-        )
+        Ok(match answered.await {
+            Some(()) => ProcessState::Running,
+            None => ProcessState::Exited,
+        })
     }
 
     async fn kill(&self, _t: &Topology, node: &str) -> anyhow::Result<()> {
