@@ -5,6 +5,7 @@
 use super::theme::Theme;
 use crate::faults::{FaultKind, FaultRequest, Target};
 use crate::lab::Control;
+use crate::metrics::failover::Failover;
 use crate::metrics::timeline::Naming;
 use crate::metrics::{ClusterRedirects, Event, Health, Role, Snapshot};
 use crate::report::model::Report;
@@ -63,6 +64,10 @@ pub struct ShardRow<'a> {
     pub nodes: Vec<&'a str>,
 }
 
+/// What the phase strip's measurement depends on: the timeline's length
+/// and newest event, and the snapshot's time.
+pub type PhaseStripKey = (usize, Option<u64>, u64);
+
 /// Everything the dashboard draws. Updated by snapshots, events, keys and
 /// control results; drawn by the pure [`crate::tui::ui::draw`].
 #[derive(Clone, Debug)]
@@ -115,6 +120,10 @@ pub struct App {
     /// The end screen's last scroll position that still shows its last
     /// line, as the last frame measured it (set while rendering).
     pub report_scroll_max: std::cell::Cell<u16>,
+    /// The phase strip's failover as last measured, with what it was
+    /// measured from (timeline length, its newest event, the snapshot's
+    /// time): measured again when they change, not on every frame.
+    pub phase_strip: std::cell::RefCell<Option<(PhaseStripKey, Option<Failover>)>>,
     /// Cluster mode: the client's redirect counts of the last
     /// [`REDIRECT_WINDOW_MS`], (elapsed ms, counts), oldest first.
     redirect_readings: VecDeque<(u64, ClusterRedirects)>,
@@ -151,6 +160,7 @@ impl App {
             report: None,
             report_scroll: 0,
             report_scroll_max: std::cell::Cell::new(u16::MAX),
+            phase_strip: Default::default(),
             redirect_readings: VecDeque::new(),
         }
     }

@@ -749,6 +749,13 @@ mod tests {
             let lit = format!("[x] {name} {}", crate::words::secs(ms));
             assert!(s.contains(&lit), "{lit} missing:\n{s}");
         }
+        // Measured once per change: a later snapshot measures it again
+        // (the strip goes away long after the failover).
+        let mut app = app;
+        let mut snap = (*app.snapshot).clone();
+        snap.elapsed_ms = 400_000;
+        app.snapshot = Arc::new(snap);
+        assert_eq!(crate::tui::widgets::phases::current(&app), None);
         // Long after the failover the strip goes away.
         let mut later = fixtures::after_failover();
         later.snapshot.elapsed_ms = 400_000;

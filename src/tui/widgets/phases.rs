@@ -22,8 +22,26 @@ const LINGER_MS: u64 = 15_000;
 const PENDING_MS: u64 = 120_000;
 
 /// The failover the strip shows: the last fault on a master, while it is
-/// recent (phases pending, or the last one not long ago).
+/// recent (phases pending, or the last one not long ago). Measured again
+/// only when the timeline or the snapshot changed since the last frame.
 pub fn current(app: &App) -> Option<Failover> {
+    let key = (
+        app.events.len(),
+        app.events.back().map(|e| e.at_ms),
+        app.snapshot.elapsed_ms,
+    );
+    if let Some((measured_at, row)) = &*app.phase_strip.borrow() {
+        if *measured_at == key {
+            return row.clone();
+        }
+    }
+    let row = measure(app);
+    *app.phase_strip.borrow_mut() = Some((key, row.clone()));
+    row
+}
+
+/// [`current`], measured from the dashboard's timeline.
+fn measure(app: &App) -> Option<Failover> {
     let topology = app.topology.as_deref()?;
     let events: Vec<_> = app.events.iter().cloned().collect();
     let row = failovers(
