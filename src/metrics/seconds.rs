@@ -69,12 +69,13 @@ impl Seconds {
             self.seconds.push(Second::Empty);
         }
         let slot = &mut self.seconds[sec];
-        let h = match std::mem::replace(slot, Second::Empty) {
-            Second::Empty => Box::new((self.new_hist)()),
-            Second::Open(h) => h,
-            Second::Closed(bytes) => Box::new(decode(&bytes)),
-        };
-        *slot = Second::Open(h);
+        if !matches!(slot, Second::Open(_)) {
+            let h = match slot {
+                Second::Closed(bytes) => decode(bytes),
+                _ => (self.new_hist)(),
+            };
+            *slot = Second::Open(Box::new(h));
+        }
         if let Second::Open(h) = slot {
             h.saturating_record(us);
         }
