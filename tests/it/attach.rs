@@ -7,6 +7,7 @@ use crate::support::{grabstorm_in, state_dir, text, UpCluster};
 use redis::Commands;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// A Sentinel topology started by `grabstorm up`, removed on drop.
@@ -74,13 +75,7 @@ impl UpSentinel {
         let masters = || -> Vec<SocketAddr> {
             self.nodes("redis")
                 .iter()
-                .filter(|(_, h)| {
-                    self.conn(*h)
-                        .and_then(|mut c| redis::cmd("ROLE").query::<Vec<redis::Value>>(&mut c))
-                        .is_ok_and(|r| {
-                            matches!(r.first(), Some(redis::Value::BulkString(b)) if b == b"master")
-                        })
-                })
+                .filter(|(_, h)| self.conn(*h).is_ok_and(|mut c| says_master(&mut c)))
                 .map(|(_, h)| *h)
                 .collect()
         };
@@ -97,12 +92,42 @@ impl Drop for UpSentinel {
     }
 }
 
+/// Whether the node says `ROLE` master (false when it does not answer).
+fn says_master(conn: &mut redis::Connection) -> bool {
+    redis::cmd("ROLE")
+        .query::<Vec<redis::Value>>(conn)
+        .is_ok_and(|r| matches!(r.first(), Some(redis::Value::BulkString(b)) if b == b"master"))
+}
+
+/// `grabstorm --state-dir STATE ARGS ATTACH...`: a command on the attached topology.
+fn attached(state: &Path, args: &[&str], attach: &[&str]) -> std::process::Output {
+    grabstorm_in(state, &[args, attach].concat())
+}
+
+/// The seckill figures of `report` against `orders`, recounted with HLEN:
+/// Redis holds the acknowledged sales less the reported losses, and the
+/// orders nobody was told of.
+fn assert_orders_recounted(orders: u64, report: &Value) {
+    let sk = &report["seckill"];
+    let n = |k: &str| {
+        sk[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("seckill.{k}: {sk}"))
+    };
+    assert_eq!(orders, n("orders_in_redis"));
+    assert_eq!(
+        orders,
+        n("sold") - n("lost_acked_sales") + n("unacked_orders"),
+        "{sk}"
+    );
+}
+
 fn json_of(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))
 }
 
-/// Every key on `addr` (SCAN), with the run's password.
+/// Every key the connection's node holds (SCAN).
 fn keys_on(conn: &mut redis::Connection) -> Vec<String> {
     let keys: Vec<String> = conn.scan().unwrap().map(|k| k.unwrap()).collect();
     keys
@@ -139,7 +164,7 @@ fn a_sentinel_topology_started_elsewhere_is_loaded_broken_measured_and_audited()
     let mut attach = vec!["--sentinel", &sentinels, "--password", &pw];
     let maps = topology.addr_maps();
     // Without the map the bridge addresses are refused, named, with the fix.
-    let out = grabstorm_in(other.path(), &[&["status"][..], &attach].concat());
+    let out = attached(other.path(), &["status"], &attach);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("--addr-map"), "{err}");
@@ -151,7 +176,7 @@ fn a_sentinel_topology_started_elsewhere_is_loaded_broken_measured_and_audited()
         attach.push(m);
     }
 
-    let status = grabstorm_in(other.path(), &[&["status", "--json"][..], &attach].concat());
+    let status = attached(other.path(), &["status", "--json"], &attach);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let status = json_of(&status);
     assert_eq!(status["backend"], "external");
@@ -168,37 +193,31 @@ fn a_sentinel_topology_started_elsewhere_is_loaded_broken_measured_and_audited()
     );
 
     // A fault that needs the container is refused as bad usage.
-    let out = grabstorm_in(
-        other.path(),
-        &[&["fault", "kill", "master"][..], &attach].concat(),
-    );
+    let out = attached(other.path(), &["fault", "kill", "master"], &attach);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("did not start this topology"));
 
     let out_dir = other.path().join("out");
     let out_arg = out_dir.to_str().unwrap();
-    let load = grabstorm_in(
+    let load = attached(
         other.path(),
         &[
-            &[
-                "load",
-                "--workload",
-                "mixed",
-                "--grabbers",
-                "100",
-                "--duration",
-                "10s",
-                "--fault",
-                "3s segfault master",
-                "--prefix",
-                "attach-test",
-                "--out",
-                out_arg,
-                "--json",
-            ][..],
-            &attach,
-        ]
-        .concat(),
+            "load",
+            "--workload",
+            "mixed",
+            "--grabbers",
+            "100",
+            "--duration",
+            "10s",
+            "--fault",
+            "3s segfault master",
+            "--prefix",
+            "attach-test",
+            "--out",
+            out_arg,
+            "--json",
+        ],
+        &attach,
     );
     let report = json_of(&load);
     assert_eq!(report["backend"], "external");
@@ -216,15 +235,8 @@ fn a_sentinel_topology_started_elsewhere_is_loaded_broken_measured_and_audited()
     assert_ne!(new_master, first_master, "Sentinel failed over");
     let mut c = topology.conn(new_master).unwrap();
     let run = report["run_id"].as_str().unwrap();
-    let sk = &report["seckill"];
     let orders = hlen_sum(&mut c, &format!("attach-test:{run}:sk:*:orders"));
-    assert_eq!(orders, sk["orders_in_redis"].as_u64().unwrap());
-    assert_eq!(
-        orders,
-        sk["sold"].as_u64().unwrap() - sk["lost_acked_sales"].as_u64().unwrap()
-            + sk["unacked_orders"].as_u64().unwrap(),
-        "in Redis: the acknowledged sales less the reported losses, and the orders nobody was told of"
-    );
+    assert_orders_recounted(orders, &report);
     let rp = &report["redpacket"];
     let grabs = hlen_sum(&mut c, &format!("attach-test:{run}:rp:*:grabs"));
     assert_eq!(grabs, rp["grabs_in_hash"].as_u64().unwrap());
@@ -244,10 +256,7 @@ fn a_sentinel_topology_started_elsewhere_is_loaded_broken_measured_and_audited()
     assert!(stray.is_empty(), "keys outside the run's prefix: {stray:?}");
 
     // `audit` from the other state dir re-checks against the attached topology.
-    let audit = grabstorm_in(
-        other.path(),
-        &[&["audit", out_arg, "--json"][..], &attach].concat(),
-    );
+    let audit = attached(other.path(), &["audit", out_arg, "--json"], &attach);
     let audited = json_of(&audit);
     assert_eq!(
         audited["audit"]["lost_acked_writes"],
@@ -266,7 +275,7 @@ fn a_cluster_started_elsewhere_is_attached_by_one_node_and_refuses_to_reshape() 
     let other = state_dir();
     let attach = ["--cluster", seed.as_str(), "--password", pw.as_str()];
 
-    let status = grabstorm_in(other.path(), &[&["status", "--json"][..], &attach].concat());
+    let status = attached(other.path(), &["status", "--json"], &attach);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let status = json_of(&status);
     assert_eq!(status["nodes"].as_array().unwrap().len(), 6);
@@ -274,13 +283,10 @@ fn a_cluster_started_elsewhere_is_attached_by_one_node_and_refuses_to_reshape() 
     assert_eq!(shards.len(), 3, "{shards:?}");
 
     for refused in ["1s reshard 100 1->2", "1s scale add", "1s restart redis-1"] {
-        let out = grabstorm_in(
+        let out = attached(
             other.path(),
-            &[
-                &["load", "--duration", "2s", "--fault", refused][..],
-                &attach,
-            ]
-            .concat(),
+            &["load", "--duration", "2s", "--fault", refused],
+            &attach,
         );
         assert_eq!(
             out.status.code(),
@@ -291,26 +297,23 @@ fn a_cluster_started_elsewhere_is_attached_by_one_node_and_refuses_to_reshape() 
     }
 
     let out_dir = other.path().join("out");
-    let load = grabstorm_in(
+    let load = attached(
         other.path(),
         &[
-            &[
-                "load",
-                "--workload",
-                "seckill",
-                "--grabbers",
-                "50",
-                "--duration",
-                "3s",
-                "--prefix",
-                "lab",
-                "--out",
-                out_dir.to_str().unwrap(),
-                "--json",
-            ][..],
-            &attach,
-        ]
-        .concat(),
+            "load",
+            "--workload",
+            "seckill",
+            "--grabbers",
+            "50",
+            "--duration",
+            "3s",
+            "--prefix",
+            "lab",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--json",
+        ],
+        &attach,
     );
     let report = json_of(&load);
     assert_eq!(report["verdict"]["ok"], true, "{}", report["verdict"]);
@@ -319,17 +322,12 @@ fn a_cluster_started_elsewhere_is_attached_by_one_node_and_refuses_to_reshape() 
     let mut orders = 0;
     for addr in cluster.addrs() {
         let mut c = cluster.conn(addr);
-        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut c).unwrap();
-        if !matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master") {
-            continue;
+        if says_master(&mut c) {
+            orders += hlen_sum(&mut c, &format!("lab:{run}:sk:*:orders"));
         }
-        orders += hlen_sum(&mut c, &format!("lab:{run}:sk:*:orders"));
     }
     assert!(orders > 0);
-    assert_eq!(
-        orders,
-        report["seckill"]["orders_in_redis"].as_u64().unwrap()
-    );
+    assert_orders_recounted(orders, &report);
     assert_eq!(orders, report["seckill"]["sold"].as_u64().unwrap());
 }
 
@@ -345,26 +343,23 @@ fn faults_sent_as_redis_commands_work_on_an_attached_topology() {
     // over on their own: it outlasts down-after).
     let first_master = topology.master();
     let out_dir = other.path().join("out");
-    let load = grabstorm_in(
+    let load = attached(
         other.path(),
         &[
-            &[
-                "load",
-                "--workload",
-                "seckill",
-                "--grabbers",
-                "50",
-                "--duration",
-                "8s",
-                "--fault",
-                "2s failover sentinel-1",
-                "--out",
-                out_dir.to_str().unwrap(),
-                "--json",
-            ][..],
-            &attach,
-        ]
-        .concat(),
+            "load",
+            "--workload",
+            "seckill",
+            "--grabbers",
+            "50",
+            "--duration",
+            "8s",
+            "--fault",
+            "2s failover sentinel-1",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--json",
+        ],
+        &attach,
     );
     let report = json_of(&load);
     let f = &report["failovers"][0];
@@ -381,13 +376,7 @@ fn faults_sent_as_redis_commands_work_on_an_attached_topology() {
     let mut c = topology.conn(new_master).unwrap();
     let run = report["run_id"].as_str().unwrap();
     let orders = hlen_sum(&mut c, &format!("gs:{run}:sk:*:orders"));
-    let sk = &report["seckill"];
-    assert_eq!(orders, sk["orders_in_redis"].as_u64().unwrap());
-    assert_eq!(
-        orders,
-        sk["sold"].as_u64().unwrap() - sk["lost_acked_sales"].as_u64().unwrap()
-            + sk["unacked_orders"].as_u64().unwrap()
-    );
+    assert_orders_recounted(orders, &report);
     let attributed: u64 = report["losses"]
         .as_array()
         .unwrap()

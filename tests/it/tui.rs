@@ -29,6 +29,47 @@ impl Tmux {
             .expect("tmux must be installed")
     }
 
+    /// Starts `grabstorm --state-dir STATE ARGS` in a `cols`x`rows`
+    /// session of a private tmux server named after `name`. The shell stays
+    /// after grabstorm exits, so the pane still shows what it printed after
+    /// restoring the terminal, and writes grabstorm's exit status to the
+    /// file returned (see [`exit_status`]).
+    fn start_grabstorm(
+        name: &str,
+        state: &Path,
+        args: &str,
+        cols: u16,
+        rows: u16,
+    ) -> (Tmux, PathBuf) {
+        let exit_file = state.join("exit-status");
+        let tmux = Tmux {
+            socket: format!("grabstorm-it-{name}-{}", std::process::id()),
+            state: state.to_path_buf(),
+        };
+        let script = format!(
+            "{bin} --state-dir {dir} {args}; echo $? > {exit}; sleep 120",
+            bin = grabstorm_bin().display(),
+            dir = state.display(),
+            exit = exit_file.display(),
+        );
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        let out = tmux.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "gs",
+            "-x",
+            &cols,
+            "-y",
+            &rows,
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        (tmux, exit_file)
+    }
+
     fn capture(&self) -> String {
         let out = self.tmux(&["capture-pane", "-p", "-t", "gs"]);
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -122,33 +163,13 @@ pub(crate) fn master_on_screen(screen: &str) -> Option<String> {
 #[test]
 fn segfault_in_the_dashboard_fails_over_and_q_leaves_a_clean_terminal() {
     let state = state_dir();
-    let exit_file = state.path().join("exit-status");
-    let tmux = Tmux {
-        socket: format!("grabstorm-it-{}", std::process::id()),
-        state: state.path().to_path_buf(),
-    };
-    // The shell stays after grabstorm exits, so the pane still shows what
-    // it printed after restoring the terminal.
-    let script = format!(
-        "{bin} --state-dir {dir} tui --backend local --grabbers 200 --seed 7; echo $? > {exit}; sleep 120",
-        bin = grabstorm_bin().display(),
-        dir = state.path().display(),
-        exit = exit_file.display(),
+    let (tmux, exit_file) = Tmux::start_grabstorm(
+        "dashboard",
+        state.path(),
+        "tui --backend local --grabbers 200 --seed 7",
+        120,
+        40,
     );
-    let out = tmux.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "gs",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
 
     let screen = tmux.wait_for(
         "the master in the topology panel",
@@ -234,31 +255,13 @@ fn shard_lines(screen: &str, k: usize) -> (String, String) {
 #[test]
 fn cluster_panel_follows_a_failover_sent_with_tab_and_f() {
     let state = state_dir();
-    let exit_file = state.path().join("exit-status");
-    let tmux = Tmux {
-        socket: format!("grabstorm-it-cluster-{}", std::process::id()),
-        state: state.path().to_path_buf(),
-    };
-    let script = format!(
-        "{bin} --state-dir {dir} tui --backend local --mode cluster --grabbers 200 --seed 7; echo $? > {exit}; sleep 120",
-        bin = grabstorm_bin().display(),
-        dir = state.path().display(),
-        exit = exit_file.display(),
+    let (tmux, exit_file) = Tmux::start_grabstorm(
+        "cluster",
+        state.path(),
+        "tui --backend local --mode cluster --grabbers 200 --seed 7",
+        120,
+        40,
     );
-    let out = tmux.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "gs",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
     let screen = tmux.wait_for(
         "the cluster panel with three shards serving",
         Duration::from_secs(60),
@@ -406,34 +409,15 @@ note = "NOTE-END: the last step."
 #[test]
 fn a_lesson_keeps_its_note_up_and_the_teacher_drives_the_clock() {
     let state = state_dir();
-    let exit_file = state.path().join("exit-status");
     let file = state.path().join("lesson.toml");
     std::fs::write(&file, LESSON).unwrap();
-    let tmux = Tmux {
-        socket: format!("grabstorm-it-lesson-{}", std::process::id()),
-        state: state.path().to_path_buf(),
-    };
-    let script = format!(
-        "{bin} --state-dir {dir} run {file} --lesson --backend local; echo $? > {exit}; sleep 120",
-        bin = grabstorm_bin().display(),
-        dir = state.path().display(),
-        file = file.display(),
-        exit = exit_file.display(),
+    let (tmux, exit_file) = Tmux::start_grabstorm(
+        "lesson",
+        state.path(),
+        &format!("run {} --lesson --backend local", file.display()),
+        100,
+        30,
     );
-    let out = tmux.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "gs",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
 
     let screen = tmux.wait_for("the first note", Duration::from_secs(60), |s| {
         s.contains("» NOTE-ONE")
